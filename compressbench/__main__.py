@@ -1,0 +1,3 @@
+from compressbench.cli import main
+
+main()

@@ -1,0 +1,25 @@
+"""``compressbench models``: the registered models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from compressbench.cli.app import app
+from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output
+from compressbench.models import list_models
+from compressbench.profiling import count_params
+from compressbench.report.render import Section
+
+
+@app.command("models")
+def models_command(fmt: str = FormatOption, output: Optional[Path] = OutputOption) -> None:
+    """List the registered models with their parameter counts."""
+    prepare_output(fmt, output)
+    rows = [
+        {"name": entry.name, "params": count_params(entry.factory(entry.default_config)), "description": entry.description}
+        for entry in list_models()
+    ]
+    emit({"models": rows}, [Section("Registered models", pd.DataFrame(rows))], fmt, output)

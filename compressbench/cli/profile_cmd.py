@@ -1,0 +1,63 @@
+"""``compressbench profile``: seed 000's tables, measured here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from compressbench.cli.app import app
+from compressbench.cli.common import (
+    FormatOption,
+    OutputOption,
+    emit,
+    prepare_output,
+    require_non_negative,
+    require_positive,
+)
+from compressbench.cli.model_options import (
+    CheckpointOption,
+    ConfigOption,
+    ModelOption,
+    WeightsOption,
+    model_from_options,
+    model_label,
+)
+from compressbench.profiling import profile
+from compressbench.report.profile_tables import profile_sections
+
+
+@app.command("profile")
+def profile_command(
+    model: str = ModelOption,
+    checkpoint: Optional[Path] = CheckpointOption,
+    config: Optional[Path] = ConfigOption,
+    weights: str = WeightsOption,
+    batch: int = typer.Option(1, "--batch", "-b", help="batch size"),
+    input_size: int = typer.Option(256, "--input-size", help="input height and width in pixels"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
+    warmup: int = typer.Option(10, "--warmup", help="untimed runs first"),
+    repeats: int = typer.Option(50, "--repeats", "-r", help="timed runs"),
+    seed: int = typer.Option(0, "--seed", help="seed of the input frames"),
+    depth: Optional[int] = typer.Option(None, "--depth", help="show the module tree to this depth"),
+    fmt: str = FormatOption,
+    output: Optional[Path] = OutputOption,
+) -> None:
+    """Per-module, per-block and per-layer latency, parameters and MACs (seed 000's tables)."""
+    require_positive(batch=batch, input_size=input_size, threads=threads, repeats=repeats, depth=depth)
+    require_non_negative(warmup=warmup)
+    prepare_output(fmt, output)
+    module = model_from_options(model, checkpoint, config, weights)
+    channels = getattr(getattr(module, "config", None), "num_channels", 3)
+    record = profile(
+        module,
+        (batch, channels, input_size, input_size),
+        name=model_label(model),
+        warmup=warmup,
+        repeats=repeats,
+        threads=threads,
+        seed=seed,
+        depth=depth or 2,
+    )
+    emit(record, profile_sections(record, show_tree=depth is not None), fmt, output)

@@ -1,0 +1,69 @@
+"""Load FOMM checkpoints and bare state dicts safely (``weights_only=True``)."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from compressbench.errors import CompressbenchError
+
+FOMM_KEY = "kp_detector"
+MAX_KEYS_NAMED = 3
+
+
+def read_checkpoint(path: str | Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; every failure becomes one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CompressbenchError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+            raise CompressbenchError(
+                f"checkpoint {path} holds Python objects beyond tensors (it would run code when unpickled); "
+                "refusing to load it. Re-save it as a plain state dict."
+            ) from None
+        raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file ({exc})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file ({detail})") from None
+
+
+def extract_state_dict(obj: Any, path: str | Path = "checkpoint") -> dict[str, torch.Tensor]:
+    """The detector's state dict from a FOMM checkpoint (its ``kp_detector`` entry) or a bare one."""
+    if isinstance(obj, dict) and FOMM_KEY in obj and isinstance(obj[FOMM_KEY], dict):
+        obj = obj[FOMM_KEY]
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        keys = ", ".join(map(str, list(obj)[:MAX_KEYS_NAMED])) if isinstance(obj, dict) else type(obj).__name__
+        raise CompressbenchError(
+            f"{path} is neither a FOMM checkpoint (no '{FOMM_KEY}' entry) nor a state dict (found: {keys})"
+        )
+    return obj
+
+
+def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Load ``state`` into ``model``; on any mismatch name the first offending keys."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    misshaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped (file vs model)", misshaped)):
+        if keys:
+            more = f" (+{len(keys) - MAX_KEYS_NAMED} more)" if len(keys) > MAX_KEYS_NAMED else ""
+            problems.append(f"{label}: {', '.join(keys[:MAX_KEYS_NAMED])}{more}")
+    if problems:
+        raise CompressbenchError(f"checkpoint {source} does not fit the model; " + "; ".join(problems))
+    model.load_state_dict(state, strict=False)

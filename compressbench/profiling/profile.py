@@ -1,0 +1,162 @@
+"""``profile()``: seed 000's tables for any model, measured honestly on this machine."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from compressbench.profiling.counting import (
+    count_params,
+    explain_mac_difference,
+    macs_fvcore,
+    macs_thop,
+    weight_size_mb,
+)
+from compressbench.profiling.environment import environment
+from compressbench.profiling.layout import Layout, layout_for
+from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
+from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
+from compressbench.progress import progress_bar
+
+
+def example_input(input_shape: Sequence[int], seed: int) -> torch.Tensor:
+    """A seeded frame batch with pixel values in [0, 1], like FOMM's inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(*input_shape, generator=generator)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def _pct(part: float, whole: float) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
+def profile(
+    model: nn.Module,
+    input_shape: Sequence[int] = (1, 3, 256, 256),
+    *,
+    name: str = "model",
+    warmup: int = 10,
+    repeats: int = 50,
+    threads: int | None = None,
+    seed: int = 0,
+    depth: int = 2,
+    show_progress: bool = True,
+) -> dict:
+    """Profile ``model`` on a seeded input of ``input_shape``; returns the JSON record.
+
+    Timing interleaves clean forwards (the end-to-end latency) with instrumented forwards (the
+    per-module and per-layer times, taken in place by hooks), so both see the same machine state;
+    the instrumented forward's own end-to-end time gives the instrumentation's overhead.
+    """
+    if len(input_shape) != 4 or any(int(d) <= 0 for d in input_shape):
+        raise ValueError(f"input_shape must be 4 positive sizes (B, C, H, W), got {tuple(input_shape)}")
+    if repeats <= 0 or warmup < 0:
+        raise ValueError("repeats must be positive and warmup non-negative")
+    model = model.eval()
+    example = example_input(input_shape, seed)
+    layout = layout_for(model)
+    modules = dict(model.named_modules())
+    leaves = [n for n, m in modules.items() if n and not any(True for _ in m.children())]
+
+    with torch_threads(threads) as threads_used:
+        shapes = capture_shapes(model, example)
+        fv = macs_fvcore(model, example)
+        th = macs_thop(model, example)
+        timer = ModuleTimer(model)
+        per_module: dict[str, list[float]] = {n: [] for n in modules}
+
+        def clean():
+            model(example)
+
+        def instrumented():
+            with timer:
+                times = timer.run(clean)
+            for n, ms in times.items():
+                per_module[n].append(ms)
+
+        with progress_bar(f"profiling {name}", repeats, show_progress) as advance:
+            stats = measure_interleaved(
+                {"clean": clean, "instrumented": instrumented}, warmup, repeats, on_round=lambda _: advance()
+            )
+        for values in per_module.values():  # drop the warm-up rounds
+            del values[: len(values) - repeats]
+
+    end_to_end = stats["clean"]
+    e2e_ms = end_to_end.median
+    layer_rows = []
+    for leaf in leaves:
+        if per_module[leaf]:
+            block, op = layout.layer_label(leaf, modules[leaf])
+            layer_rows.append({"block": block, "op": op, "module": leaf, "latency_ms": _median(per_module[leaf])})
+    module_rows = []
+    for group, members in layout.module_groups.items():
+        samples = [sum(per_module[m][i] for m in members) for i in range(repeats) if all(per_module[m] for m in members)]
+        if samples:
+            s = LatencyStats.from_samples(samples)
+            module_rows.append(
+                {"name": group, "latency_ms": s.median, "p10": s.p10, "p90": s.p90, "share": s.median / e2e_ms}
+            )
+    layers_sum = sum(row["latency_ms"] for row in layer_rows)
+    modules_sum = sum(row["latency_ms"] for row in module_rows)
+    block_rows = [
+        {
+            "name": label,
+            "module": module_name,
+            "input_shape": list(shapes.get(module_name, ((), ()))[0]),
+            "output_shape": list(shapes.get(module_name, ((), ()))[1]),
+            "params": count_params(modules[module_name]),
+            "macs": fv.by_module.get(module_name, 0),
+            "macs_thop": th.by_module.get(module_name, 0),
+        }
+        for label, module_name in layout.blocks
+    ]
+    tree_rows = [
+        {
+            "name": n,
+            "type": type(m).__name__,
+            "depth": n.count(".") + 1,
+            "params": count_params(m),
+            "macs": fv.by_module.get(n, 0),
+            "latency_ms": _median(per_module[n]),
+            "share": _median(per_module[n]) / e2e_ms,
+        }
+        for n, m in modules.items()
+        if n and n.count(".") < depth
+    ]
+    env = environment(threads_used)
+    return {
+        "model": name,
+        "params": count_params(model),
+        "macs_fvcore": fv.total,
+        "macs_thop": th.total,
+        "macs_notes": explain_mac_difference(model, fv, th),
+        "size_mb": weight_size_mb(model),
+        "latency_ms": {"median": e2e_ms, "p10": end_to_end.p10, "p90": end_to_end.p90, "iqr": end_to_end.iqr, "runs": end_to_end.runs},
+        "batch": int(input_shape[0]),
+        "input_size": int(input_shape[-1]),
+        "input_shape": [int(d) for d in input_shape],
+        "threads": threads_used,
+        "warmup": warmup,
+        "seed": seed,
+        "modules": module_rows,
+        "blocks": block_rows,
+        "layers": layer_rows,
+        "tree": tree_rows,
+        "attribution": {
+            "layers_sum_ms": layers_sum,
+            "modules_sum_ms": modules_sum,
+            "end_to_end_ms": e2e_ms,
+            "gap_pct": _pct(layers_sum - e2e_ms, e2e_ms),
+            "modules_gap_pct": _pct(modules_sum - e2e_ms, e2e_ms),
+            "instrumented_ms": stats["instrumented"].median,
+            "overhead_pct": _pct(stats["instrumented"].median - e2e_ms, e2e_ms),
+        },
+        "hourglass_layout": layout.hourglass,
+        "env": env,
+    }
