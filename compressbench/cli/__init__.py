@@ -5,5 +5,6 @@ from __future__ import annotations
 from compressbench.cli.app import app, main
 from compressbench.cli import models_cmd as _models_cmd  # noqa: F401  (registers commands)
 from compressbench.cli import profile_cmd as _profile_cmd  # noqa: F401
+from compressbench.cli import evaluate_cmd as _evaluate_cmd  # noqa: F401
 
 __all__ = ["app", "main"]

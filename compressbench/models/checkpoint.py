@@ -24,12 +24,13 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+        # weights_only refuses globals (classes, functions) by name; anything else is a broken file
+        if "Unsupported global" in str(exc):
             raise CompressbenchError(
                 f"checkpoint {path} holds Python objects beyond tensors (it would run code when unpickled); "
                 "refusing to load it. Re-save it as a plain state dict."
             ) from None
-        raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file ({exc})") from None
+        raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file (unreadable pickle)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file ({detail})") from None

@@ -70,7 +70,7 @@ def macs_thop(model: nn.Module, example: torch.Tensor) -> MacCount:
 
 # Why the two counters differ, per leaf-module type (checked against fvcore 0.1.5 and thop 0.1.1).
 _WHY = {
-    "BatchNorm2d": "fvcore counts 1 MAC per element, thop 2 (scale and shift)",
+    "BatchNorm2d": "fvcore counts 2 per element (scale and shift), thop 4 (it doubles its normalisation count for affine)",
     "AvgPool2d": "thop counts 1 per output element, fvcore skips pooling",
     "AntiAliasInterpolation2d": "fvcore traces its functional blur convolution, thop only sees nn.Module types it knows",
     "Upsample": "both count nearest up-sampling per output element",

@@ -1,0 +1,73 @@
+"""``compressbench evaluate``: how closely a model follows the teacher or the ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from compressbench.cli.app import app
+from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.model_options import (
+    CheckpointOption,
+    ConfigOption,
+    ModelOption,
+    WeightsOption,
+    model_from_options,
+    model_label,
+)
+from compressbench.evaluation import evaluate, predict, reference_for, reference_points
+from compressbench.errors import CompressbenchError
+from compressbench.models import WEIGHTS_CHOICES, load_model
+from compressbench.report.fidelity_tables import fidelity_sections
+from compressbench.report.overlays import check_overlay_dir, write_overlays
+
+OVERLAY_LIMIT = 8
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: str = ModelOption,
+    checkpoint: Optional[Path] = CheckpointOption,
+    config: Optional[Path] = ConfigOption,
+    weights: str = WeightsOption,
+    data: str = typer.Option("synthetic", "--data", "-d", help="'synthetic' or a folder of images / a video file"),
+    against: str = typer.Option("teacher", "--against", help="teacher | ground-truth"),
+    frames: int = typer.Option(32, "--frames", "-n", help="number of frames to evaluate on"),
+    seed: int = typer.Option(0, "--seed", help="seed of the synthetic test frames"),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="frames per forward pass"),
+    fmt: str = FormatOption,
+    output: Optional[Path] = OutputOption,
+    overlays: Optional[Path] = typer.Option(
+        None, "--overlays", help=f"write PNGs of the first {OVERLAY_LIMIT} frames with keypoints drawn to this folder"
+    ),
+) -> None:
+    """AKD (px), jacobian error and heatmap similarity of a model on held-out test frames."""
+    require_positive(frames=frames, batch_size=batch_size)
+    reference = reference_for(against)
+    if weights not in WEIGHTS_CHOICES:
+        raise CompressbenchError(f"unknown --weights {weights!r}; choose one of: {', '.join(WEIGHTS_CHOICES)}")
+    prepare_output(fmt, output)
+    if overlays is not None:
+        check_overlay_dir(overlays)
+    # imported here so that the other commands start without the data package's image/video readers
+    from compressbench.data import frames_for
+
+    batch = frames_for(data, count=frames, split="test", seed=seed)
+    reference_for(against, batch)  # ground truth needs landmarks: fail before loading any model
+    module = model_from_options(model, checkpoint, config, weights)
+    teacher = load_model("teacher") if reference.needs_teacher else None
+    record = evaluate(
+        module, batch, against=against, teacher=teacher, batch_size=batch_size, model_name=model_label(model), data_name=data
+    )
+    record["seed"] = seed if data == "synthetic" else None
+    record["overlays"] = None
+    if overlays is not None:
+        shown = batch.slice(0, OVERLAY_LIMIT)
+        points = predict(module, shown, batch_size=batch_size)["value"]
+        written = write_overlays(overlays, shown, points, reference_points(against, shown, teacher, batch_size), OVERLAY_LIMIT)
+        record["overlays"] = str(overlays)
+        Console(stderr=True).print(f"wrote {len(written)} overlays to {overlays} (model red, {against} green)")
+    emit(record, fidelity_sections(record), fmt, output)

@@ -1,0 +1,254 @@
+"""Fidelity of a detector against a reference: the teacher's outputs or ground-truth landmarks.
+
+:func:`evaluate` runs the model (and the teacher, when it is the reference) over frames in
+batches under ``torch.inference_mode`` and averages the metrics of :mod:`compressbench.metrics`
+over every frame. The references are a registry, so a new one is one registration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
+
+import torch
+from torch import nn
+
+from compressbench import metrics
+from compressbench.errors import CompressbenchError
+from compressbench.progress import progress_bar
+from compressbench.registry import Registry
+
+if TYPE_CHECKING:  # the data package is only needed for the type
+    from compressbench.data import FrameBatch
+
+Outputs = dict[str, Optional[torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a model is compared with: how to check the frames serve, and the reference outputs
+    (``value``, ``jacobian``, ``heatmap``; any may be None) for one batch."""
+
+    name: str
+    description: str
+    needs_teacher: bool
+    check: Callable[["FrameBatch"], None]
+    outputs: Callable[["FrameBatch", Optional[nn.Module]], Outputs]
+
+
+REFERENCES: Registry[Reference] = Registry("reference (--against)")
+
+
+def _no_check(frames: "FrameBatch") -> None:
+    return None
+
+
+def _teacher_outputs(batch: "FrameBatch", teacher: Optional[nn.Module]) -> Outputs:
+    return run_model(teacher, batch.images)
+
+
+def _require_landmarks(frames: "FrameBatch") -> None:
+    if frames.landmarks is None:
+        raise CompressbenchError(
+            "these frames have no ground-truth landmarks (user images or video); "
+            "use --against teacher, or synthetic frames for --against ground-truth"
+        )
+
+
+def _ground_truth_outputs(batch: "FrameBatch", teacher: Optional[nn.Module]) -> Outputs:
+    return {"value": batch.landmarks, "jacobian": batch.jacobians, "heatmap": None}
+
+
+REFERENCES.register("teacher", Reference("teacher", "the teacher's outputs on the same frames", True, _no_check, _teacher_outputs))
+REFERENCES.register(
+    "ground-truth",
+    Reference("ground-truth", "the frames' ground-truth landmarks and jacobians", False, _require_landmarks, _ground_truth_outputs),
+)
+
+
+def reference_for(against: str, frames: "FrameBatch | None" = None) -> Reference:
+    """The registered reference ``against`` (unknown names list the choices), checked against
+    ``frames`` when given (ground truth needs frames with landmarks)."""
+    reference = REFERENCES.get(against)
+    if frames is not None:
+        reference.check(frames)
+    return reference
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    # quantized modules may hold no parameters but buffers; fall back to the CPU
+    first = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return torch.device("cpu") if first is None else first.device
+
+
+def run_model(module: nn.Module, images: torch.Tensor) -> Outputs:
+    """One forward pass of a detector on ``images``; returns ``value``, ``jacobian``, ``heatmap``
+    (None for the ones the model does not produce) on the CPU."""
+    with torch.inference_mode():
+        out = module(images.to(_device_of(module)))
+    if not isinstance(out, dict) or "value" not in out:
+        raise CompressbenchError(
+            f"{type(module).__name__} does not return a keypoint dict with a 'value' entry; "
+            "evaluate needs a keypoint detector"
+        )
+    return {key: (out[key].float().cpu() if out.get(key) is not None else None) for key in ("value", "jacobian", "heatmap")}
+
+
+def predict(module: nn.Module, frames: "FrameBatch", batch_size: int = 16) -> Outputs:
+    """The model's outputs on all ``frames`` (in eval mode, in batches), concatenated.
+    Keeps heatmaps too: use it on a few frames (e.g. for overlays), not a whole data set."""
+    _check_batch_size(batch_size)
+    with _eval_mode(module):
+        parts = [run_model(module, frames.images[start : start + batch_size]) for start in range(0, len(frames), batch_size)]
+    return {key: (torch.cat([p[key] for p in parts]) if parts and parts[0][key] is not None else None) for key in ("value", "jacobian", "heatmap")}
+
+
+def reference_points(against: str, frames: "FrameBatch", teacher: Optional[nn.Module] = None, batch_size: int = 16) -> torch.Tensor:
+    """The reference keypoints (N, K, 2) for ``frames``: the teacher's or the ground truth."""
+    reference = reference_for(against, frames)
+    teacher = _teacher_if_needed(reference, teacher)
+    with _eval_mode(teacher):
+        parts = [reference.outputs(frames.slice(start, start + batch_size), teacher)["value"] for start in range(0, len(frames), batch_size)]
+    return torch.cat(parts)
+
+
+@contextlib.contextmanager
+def _eval_mode(module: Optional[nn.Module]) -> Iterator[None]:
+    """Put ``module`` (if any) in eval mode for a block, then restore its training flag."""
+    was_training = module is not None and module.training
+    if module is not None:
+        module.eval()
+    try:
+        yield
+    finally:
+        if module is not None:
+            module.train(was_training)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size <= 0:
+        raise CompressbenchError(f"batch size must be a positive integer, got {batch_size}")
+
+
+def _teacher_if_needed(reference: Reference, teacher: Optional[nn.Module]) -> Optional[nn.Module]:
+    if not reference.needs_teacher:
+        return None
+    if teacher is None:
+        from compressbench.models import load_model
+
+        teacher = load_model("teacher")
+    return teacher
+
+
+class _Means:
+    """Running frame-weighted means; a metric that is None for any batch stays None."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Optional[float]] = {}
+        self.frames = 0
+
+    def add(self, values: dict[str, Optional[torch.Tensor]], count: int) -> None:
+        for key, value in values.items():
+            if value is None or (key in self.sums and self.sums[key] is None):
+                self.sums[key] = None
+            else:
+                self.sums[key] = self.sums.get(key, 0.0) + float(value) * count
+        self.frames += count
+
+    def mean(self, key: str) -> Optional[float]:
+        total = self.sums.get(key)
+        return None if total is None or self.frames == 0 else total / self.frames
+
+
+def _maybe(fn, a: Optional[torch.Tensor], b: Optional[torch.Tensor], *args) -> Optional[torch.Tensor]:
+    return None if a is None or b is None else fn(a, b, *args)
+
+
+def _batch_metrics(pred: Outputs, ref: Outputs, batch: "FrameBatch", image_size: int) -> dict[str, Optional[torch.Tensor]]:
+    heatmaps_comparable = pred["heatmap"] is not None and ref["heatmap"] is not None and pred["heatmap"].shape == ref["heatmap"].shape
+    return {
+        "akd_px": metrics.akd_px(pred["value"], ref["value"], image_size),
+        "jacobian_error": _maybe(metrics.jacobian_error, pred["jacobian"], ref["jacobian"]),
+        "heatmap_mse": metrics.heatmap_mse(pred["heatmap"], ref["heatmap"]) if heatmaps_comparable else None,
+        "heatmap_kl": metrics.heatmap_kl(pred["heatmap"], ref["heatmap"]) if heatmaps_comparable else None,
+        "heatmap_peak": None if pred["heatmap"] is None else metrics.heatmap_peak(pred["heatmap"]),
+        "landmark_error_px": _maybe(metrics.landmark_error_px, pred["value"], batch.landmarks, image_size),
+        "nmae": _maybe(metrics.nmae, pred["value"], batch.landmarks),
+    }
+
+
+METRIC_KEYS = ("akd_px", "jacobian_error", "heatmap_mse", "heatmap_kl", "heatmap_peak", "landmark_error_px", "nmae")
+
+
+def _notes(pred: Outputs, ref: Outputs, against: str) -> list[str]:
+    notes = []
+    if pred["heatmap"] is not None and ref["heatmap"] is not None and pred["heatmap"].shape != ref["heatmap"].shape:
+        notes.append(
+            f"heatmaps not compared: the model's are {tuple(pred['heatmap'].shape[-2:])}, "
+            f"the {against}'s {tuple(ref['heatmap'].shape[-2:])}"
+        )
+    elif ref["heatmap"] is None:
+        notes.append(f"heatmaps not compared: the {against} reference has none")
+    if pred["jacobian"] is None or ref["jacobian"] is None:
+        notes.append(f"jacobians not compared: {'the model' if pred['jacobian'] is None else f'the {against} reference'} has none")
+    return notes
+
+
+def evaluate(
+    model: nn.Module,
+    frames: "FrameBatch",
+    against: str = "teacher",
+    teacher: Optional[nn.Module] = None,
+    batch_size: int = 16,
+    image_size: Optional[int] = None,
+    show_progress: bool = True,
+    model_name: Optional[str] = None,
+    data_name: str = "frames",
+) -> dict:
+    """Fidelity of ``model`` on ``frames`` against a reference, as a JSON-ready record.
+
+    ``against='teacher'`` compares with ``teacher`` (default: ``load_model('teacher')``) on the same
+    frames; ``'ground-truth'`` with the frames' landmarks and jacobians (heatmap comparisons are
+    then None). ``landmark_error_px`` and ``nmae`` are filled whenever the frames have ground truth.
+    Pixel metrics use ``image_size`` (default: the frames' side). Metrics are means over all
+    frames; a metric that cannot be computed (the model or reference lacks that output) is None.
+    """
+    _check_batch_size(batch_size)
+    reference = reference_for(against, frames)
+    if len(frames) == 0:
+        raise CompressbenchError("no frames to evaluate; give at least one frame")
+    image_size = image_size or int(frames.images.shape[-1])
+    teacher = _teacher_if_needed(reference, teacher)
+    means = _Means()
+    notes: list[str] = []
+    num_batches = -(-len(frames) // batch_size)
+    with (
+        torch.inference_mode(),
+        _eval_mode(model),
+        _eval_mode(teacher),
+        progress_bar(f"evaluate vs {against}", num_batches, show_progress) as advance,
+    ):
+        for start in range(0, len(frames), batch_size):
+            batch = frames.slice(start, start + batch_size)
+            pred = run_model(model, batch.images)
+            ref = reference.outputs(batch, teacher)
+            if start == 0:
+                notes = _notes(pred, ref, against)
+            means.add(_batch_metrics(pred, ref, batch, image_size), len(batch))
+            advance(akd_px=means.mean("akd_px"))
+    record = {
+        "model": model_name or type(model).__name__,
+        "data": data_name,
+        "frames": means.frames,
+        "against": against,
+        "image_size": image_size,
+        "batch_size": batch_size,
+    }
+    record.update({key: means.mean(key) for key in METRIC_KEYS})
+    record["notes"] = notes
+    return record
+
+
+__all__ = ["METRIC_KEYS", "REFERENCES", "Reference", "evaluate", "predict", "reference_for", "reference_points", "run_model"]

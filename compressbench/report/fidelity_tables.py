@@ -1,0 +1,29 @@
+"""The fidelity record of :func:`compressbench.evaluation.evaluate` as a table: one row per metric."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from compressbench.report.render import Section
+
+# metric key -> (unit, what it measures)
+METRIC_ROWS = {
+    "akd_px": ("px", "mean keypoint distance to the reference (seed 001's AKD)"),
+    "jacobian_error": ("-", "mean |J_model - J_reference| over the 2x2 entries"),
+    "heatmap_mse": ("prob^2", "mean squared heatmap difference per pixel"),
+    "heatmap_kl": ("nats", "KL(reference || model) per heatmap"),
+    "heatmap_peak": ("prob", "mean of the model's per-heatmap maxima (sharpness)"),
+    "landmark_error_px": ("px", "mean keypoint distance to ground-truth landmarks"),
+    "nmae": ("fraction", "seed 003's NMAE: mean |error| per coordinate / image side"),
+}
+
+
+def fidelity_sections(record: dict) -> list[Section]:
+    """One section listing every metric of ``record`` with its unit; missing values show as '-'."""
+    rows = [
+        {"metric": key, "value": float("nan") if record.get(key) is None else float(record[key]), "unit": unit, "meaning": meaning}
+        for key, (unit, meaning) in METRIC_ROWS.items()
+    ]
+    size = record.get("image_size")
+    title = f"Fidelity of {record['model']} against {record['against']}: {record['frames']} frames of {record['data']}, {size}x{size}"
+    return [Section(title, pd.DataFrame(rows), list(record.get("notes") or []))]

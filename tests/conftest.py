@@ -1,0 +1,49 @@
+"""Shared fixtures: reduced model configurations keep the suite fast."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compressbench.models import DetectorConfig, build_teacher
+
+REDUCED = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
+REDUCED_YAML = """\
+model_params:
+  common_params:
+    num_kp: 10
+    num_channels: 3
+    estimate_jacobian: true
+  kp_detector_params:
+    temperature: 0.1
+    block_expansion: 8
+    max_features: 64
+    scale_factor: 0.25
+    num_blocks: 3
+"""
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    previous = torch.get_num_threads()
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def reduced_config() -> DetectorConfig:
+    return REDUCED
+
+
+@pytest.fixture
+def reduced_teacher() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_teacher(REDUCED).eval()
+
+
+@pytest.fixture
+def reduced_yaml(tmp_path):
+    path = tmp_path / "reduced.yaml"
+    path.write_text(REDUCED_YAML)
+    return path

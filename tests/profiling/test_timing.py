@@ -1,0 +1,44 @@
+"""Latency statistics and interleaved timing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
+
+
+def test_quantiles_by_hand():
+    stats = LatencyStats.from_samples(range(1, 11))  # 1..10
+    assert stats.median == 5.5
+    assert stats.p10 == pytest.approx(1.9)  # position 0.9 between 1 and 2
+    assert stats.p90 == pytest.approx(9.1)
+    assert stats.iqr == pytest.approx(7.75 - 3.25)
+    assert stats.runs == 10
+    assert stats.to_dict()["median"] == 5.5
+
+
+def test_empty_samples_rejected():
+    with pytest.raises(ValueError):
+        LatencyStats.from_samples([])
+
+
+def test_interleaving_rotates_order_and_counts_runs():
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    stats = measure_interleaved(fns, warmup=1, repeats=3)
+    assert calls[:3] == ["a", "b", "c"]  # warm-up round
+    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert {name: s.runs for name, s in stats.items()} == {"a": 3, "b": 3, "c": 3}
+
+
+def test_bad_repeats_rejected():
+    with pytest.raises(ValueError):
+        measure_interleaved({"a": lambda: None}, warmup=0, repeats=0)
+
+
+def test_thread_count_is_pinned_then_restored():
+    before = torch.get_num_threads()
+    with torch_threads(1) as used:
+        assert used == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
