@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import nn
@@ -34,22 +35,22 @@ class Reference:
     name: str
     description: str
     needs_teacher: bool
-    check: Callable[["FrameBatch"], None]
-    outputs: Callable[["FrameBatch", Optional[nn.Module]], Outputs]
+    check: Callable[[FrameBatch], None]
+    outputs: Callable[[FrameBatch, Optional[nn.Module]], Outputs]
 
 
 REFERENCES: Registry[Reference] = Registry("reference (--against)")
 
 
-def _no_check(frames: "FrameBatch") -> None:
+def _no_check(frames: FrameBatch) -> None:
     return None
 
 
-def _teacher_outputs(batch: "FrameBatch", teacher: Optional[nn.Module]) -> Outputs:
+def _teacher_outputs(batch: FrameBatch, teacher: Optional[nn.Module]) -> Outputs:
     return run_model(teacher, batch.images)
 
 
-def _require_landmarks(frames: "FrameBatch") -> None:
+def _require_landmarks(frames: FrameBatch) -> None:
     if frames.landmarks is None:
         raise CompressbenchError(
             "these frames have no ground-truth landmarks (user images or video); "
@@ -57,7 +58,7 @@ def _require_landmarks(frames: "FrameBatch") -> None:
         )
 
 
-def _ground_truth_outputs(batch: "FrameBatch", teacher: Optional[nn.Module]) -> Outputs:
+def _ground_truth_outputs(batch: FrameBatch, teacher: Optional[nn.Module]) -> Outputs:
     return {"value": batch.landmarks, "jacobian": batch.jacobians, "heatmap": None}
 
 
@@ -68,7 +69,7 @@ REFERENCES.register(
 )
 
 
-def reference_for(against: str, frames: "FrameBatch | None" = None) -> Reference:
+def reference_for(against: str, frames: FrameBatch | None = None) -> Reference:
     """The registered reference ``against`` (unknown names list the choices), checked against
     ``frames`` when given (ground truth needs frames with landmarks)."""
     reference = REFERENCES.get(against)
@@ -96,7 +97,7 @@ def run_model(module: nn.Module, images: torch.Tensor) -> Outputs:
     return {key: (out[key].float().cpu() if out.get(key) is not None else None) for key in ("value", "jacobian", "heatmap")}
 
 
-def predict(module: nn.Module, frames: "FrameBatch", batch_size: int = 16) -> Outputs:
+def predict(module: nn.Module, frames: FrameBatch, batch_size: int = 16) -> Outputs:
     """The model's outputs on all ``frames`` (in eval mode, in batches), concatenated.
     Keeps heatmaps too: use it on a few frames (e.g. for overlays), not a whole data set."""
     _check_batch_size(batch_size)
@@ -105,7 +106,7 @@ def predict(module: nn.Module, frames: "FrameBatch", batch_size: int = 16) -> Ou
     return {key: (torch.cat([p[key] for p in parts]) if parts and parts[0][key] is not None else None) for key in ("value", "jacobian", "heatmap")}
 
 
-def reference_points(against: str, frames: "FrameBatch", teacher: Optional[nn.Module] = None, batch_size: int = 16) -> torch.Tensor:
+def reference_points(against: str, frames: FrameBatch, teacher: Optional[nn.Module] = None, batch_size: int = 16) -> torch.Tensor:
     """The reference keypoints (N, K, 2) for ``frames``: the teacher's or the ground truth."""
     reference = reference_for(against, frames)
     teacher = _teacher_if_needed(reference, teacher)
@@ -166,7 +167,7 @@ def _maybe(fn, a: Optional[torch.Tensor], b: Optional[torch.Tensor], *args) -> O
     return None if a is None or b is None else fn(a, b, *args)
 
 
-def _batch_metrics(pred: Outputs, ref: Outputs, batch: "FrameBatch", image_size: int) -> dict[str, Optional[torch.Tensor]]:
+def _batch_metrics(pred: Outputs, ref: Outputs, batch: FrameBatch, image_size: int) -> dict[str, Optional[torch.Tensor]]:
     heatmaps_comparable = pred["heatmap"] is not None and ref["heatmap"] is not None and pred["heatmap"].shape == ref["heatmap"].shape
     return {
         "akd_px": metrics.akd_px(pred["value"], ref["value"], image_size),
@@ -198,7 +199,7 @@ def _notes(pred: Outputs, ref: Outputs, against: str) -> list[str]:
 
 def evaluate(
     model: nn.Module,
-    frames: "FrameBatch",
+    frames: FrameBatch,
     against: str = "teacher",
     teacher: Optional[nn.Module] = None,
     batch_size: int = 16,

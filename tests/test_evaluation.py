@@ -28,7 +28,7 @@ class Frames:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def slice(self, start: int, stop: int) -> "Frames":
+    def slice(self, start: int, stop: int) -> Frames:
         return Frames(
             self.images[start:stop],
             None if self.landmarks is None else self.landmarks[start:stop],

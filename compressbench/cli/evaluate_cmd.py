@@ -18,8 +18,8 @@ from compressbench.cli.model_options import (
     model_from_options,
     model_label,
 )
-from compressbench.evaluation import evaluate, predict, reference_for, reference_points
 from compressbench.errors import CompressbenchError
+from compressbench.evaluation import evaluate, predict, reference_for, reference_points
 from compressbench.models import WEIGHTS_CHOICES, load_model
 from compressbench.report.fidelity_tables import fidelity_sections
 from compressbench.report.overlays import check_overlay_dir, write_overlays

@@ -112,7 +112,9 @@ class Asymmetric(ConvSwapMethod):
         vertical = u[:, :rank] * root  # ((c, kh), k)
         horizontal = root[:, None] * vh[:rank]  # (k, (kw, n))
         pair.vertical.weight.copy_(vertical.T.reshape(rank, in_channels, 3, 1))
-        pair.horizontal.weight.copy_(horizontal.reshape(rank, 3, out_channels).permute(2, 0, 1).reshape(out_channels, rank, 1, 3))
+        pair.horizontal.weight.copy_(
+            horizontal.reshape(rank, 3, out_channels).permute(2, 0, 1).reshape(out_channels, rank, 1, 3)
+        )
         if conv.bias is not None:
             pair.horizontal.bias.copy_(conv.bias.detach())
 

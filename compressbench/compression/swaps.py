@@ -220,6 +220,8 @@ class ConvSwapMethod(CompressionMethod):
                     f"{self.name}: saved layer {name} ({layer['in_channels']}->{layer['out_channels']} channels) "
                     "does not match a 3x3 convolution of the base model; the file belongs to another model"
                 )
-            pair = self.build(layer["in_channels"], layer["out_channels"], int(layer[self.setting_key]), bool(layer["bias"]))
+            pair = self.build(
+                layer["in_channels"], layer["out_channels"], int(layer[self.setting_key]), bool(layer["bias"])
+            )
             replace_submodule(model, name, pair.to(dtype=conv.weight.dtype, device=conv.weight.device))
         return model

@@ -6,8 +6,9 @@ Points are normalised (x, y) in [-1, 1]; u maps to pixel position (u + 1) / 2 * 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import imageio.v3 as iio
 import numpy as np
@@ -74,7 +75,7 @@ def draw_lines(image, starts, ends, colour: Colour = LINE_COLOUR) -> np.ndarray:
     fill = np.asarray(colour, dtype=np.float32)
     starts = _to_pixels(_as_numpy(starts).reshape(-1, 2), size)
     ends = _to_pixels(_as_numpy(ends).reshape(-1, 2), size)
-    for (x0, y0), (x1, y1) in zip(starts, ends):
+    for (x0, y0), (x1, y1) in zip(starts, ends, strict=True):
         if not np.all(np.isfinite([x0, y0, x1, y1])):
             continue
         steps = int(np.ceil(max(abs(x1 - x0), abs(y1 - y0)))) + 1

@@ -99,6 +99,7 @@ class _State:
     bad_validations: int = 0
     best_weights: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    earlier_seconds: float = 0.0  # training time of the runs this one resumes
 
 
 def indexed(batch_at: Callable[[int], Any]) -> BatchSource:
@@ -169,7 +170,7 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
                 stopped_early = _record(state, model, metrics, smoothed, config)
                 shown = {"val": metrics[config.monitor]}
                 if config.checkpoint is not None:
-                    _write(ctx, config, state, model, optimizer)
+                    _write(ctx, config, state, model, optimizer, time.perf_counter() - started)
             rate = (state.step - first_step) / max(time.perf_counter() - started, 1e-9)
             advance(loss=smoothed, **shown, steps_per_s=rate)
     if state.best_weights is not None:
@@ -237,7 +238,7 @@ def _record(state: _State, model: nn.Module, metrics: dict[str, float], loss: fl
     return config.patience is not None and state.bad_validations >= config.patience
 
 
-def _write(ctx: DistContext, config: TrainConfig, state: _State, model: nn.Module, optimizer) -> None:
+def _write(ctx: DistContext, config: TrainConfig, state: _State, model: nn.Module, optimizer, seconds: float) -> None:
     rng = ctx.gather(capture_rng())  # every rank takes part; only rank 0 writes
     if not ctx.is_main:
         return
@@ -262,6 +263,7 @@ def _write(ctx: DistContext, config: TrainConfig, state: _State, model: nn.Modul
             "steps_target": config.steps,
             "world_size": ctx.world_size,
             "torch": torch.__version__,
+            "train_seconds": round(state.earlier_seconds + seconds, 1),
         },
     }
     save_checkpoint(config.checkpoint, payload)
@@ -293,4 +295,5 @@ def _resume(path, model: nn.Module, optimizer, ctx: DistContext, config: TrainCo
         bad_validations=int(best["bad_validations"]),
         best_weights=payload[FOMM_KEY] if best["value"] is not None else None,
         history=list(payload.get("history", [])),
+        earlier_seconds=float(payload["meta"].get("train_seconds", 0.0)),
     )

@@ -25,9 +25,9 @@ def test_the_pixel_at_a_point_takes_the_colour_and_the_rest_is_untouched():
     colour = np.array([0.2, 0.4, 0.6], dtype=np.float32)[:, None]
     filled = [(8, 24), (7, 23), (8, 25), (9, 24)]  # distances 0.71, 0.71, 1.58, 1.58
     empty = [(8, 26), (10, 24), (9, 25), (20, 20)]  # distances 2.55, 2.55, 2.12, far
-    rows, cols = zip(*filled)
+    rows, cols = zip(*filled, strict=True)
     assert np.allclose(out[:, rows, cols], colour)
-    rows, cols = zip(*empty)
+    rows, cols = zip(*empty, strict=True)
     assert np.all(out[:, rows, cols] == 0)
     assert int((out[0] > 0).sum()) == 12  # the 12 pixel centres within 2 px of a pixel corner
     assert image.abs().sum() == 0, "the input image must not be modified"

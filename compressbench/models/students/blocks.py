@@ -106,12 +106,16 @@ class ConvBNReLU(nn.Module):
 
 def vertical(channels_in: int, channels_out: int, k: int, dilation: int = 1, bias: bool = True) -> nn.Conv2d:
     """A k x 1 convolution keeping the spatial size."""
-    return nn.Conv2d(channels_in, channels_out, (k, 1), padding=(dilation * (k // 2), 0), dilation=(dilation, 1), bias=bias)
+    return nn.Conv2d(
+        channels_in, channels_out, (k, 1), padding=(dilation * (k // 2), 0), dilation=(dilation, 1), bias=bias
+    )
 
 
 def horizontal(channels_in: int, channels_out: int, k: int, dilation: int = 1, bias: bool = True) -> nn.Conv2d:
     """A 1 x k convolution keeping the spatial size."""
-    return nn.Conv2d(channels_in, channels_out, (1, k), padding=(0, dilation * (k // 2)), dilation=(1, dilation), bias=bias)
+    return nn.Conv2d(
+        channels_in, channels_out, (1, k), padding=(0, dilation * (k // 2)), dilation=(1, dilation), bias=bias
+    )
 
 
 class AsymmetricPair(nn.Module):
@@ -120,7 +124,9 @@ class AsymmetricPair(nn.Module):
     ``vertical_first=False`` runs 1 x k first (LEDNet's second branch).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, k: int = 3, dilation: int = 1, vertical_first: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, k: int = 3, dilation: int = 1, vertical_first: bool = True
+    ) -> None:
         super().__init__()
         first, second = (vertical, horizontal) if vertical_first else (horizontal, vertical)
         self.conv1 = first(in_channels, out_channels, k, dilation, bias=True)

@@ -45,7 +45,7 @@ class ParallelFCU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shared = self.relu1(self.pair(x))
         out = x
-        for branch, add in zip(self.branches, self.adds):
+        for branch, add in zip(self.branches, self.adds, strict=True):
             out = add(out, branch(shared))
         return self.relu(out)
 

@@ -70,7 +70,7 @@ class LEDNetEncoder(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         previous = in_channels
-        for c, dilations in zip(channels, STAGE_DILATIONS):
+        for c, dilations in zip(channels, STAGE_DILATIONS, strict=True):
             layers.append(Downsampler(previous, c))
             layers += [SSnbt(c, d) for d in dilations]
             previous = c

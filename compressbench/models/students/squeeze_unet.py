@@ -77,14 +77,14 @@ class SqueezeDecoder(nn.Module):
         self.concats = nn.ModuleList(ConcatChannels() for _ in skips)
         fires = []
         previous = encoder_channels[-1]
-        for skip, target in zip(skips, targets):
+        for skip, target in zip(skips, targets, strict=True):
             fires.append(Fire(previous + skip, skip // SQUEEZE_RATIO, target))
             previous = target
         self.fires = nn.ModuleList(fires)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         out = features[-1]
-        for i, (upsample, concat, fire) in enumerate(zip(self.upsamples, self.concats, self.fires)):
+        for i, (upsample, concat, fire) in enumerate(zip(self.upsamples, self.concats, self.fires, strict=True)):
             out = fire(concat(upsample(out), features[-2 - i]))
         return out
 

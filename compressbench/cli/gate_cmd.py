@@ -1,0 +1,94 @@
+"""``compressbench baseline`` and ``compressbench check``: the CI latency gate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from compressbench.cli.app import app
+from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.model_options import model_label
+from compressbench.models import load_model
+from compressbench.regress import parse_fraction, read_settings
+from compressbench.regress.baseline import create_baseline, pick_entry, read_baseline, run_check
+from compressbench.report import render_json, write_atomic
+from compressbench.report.render import Section
+from compressbench.suite import VariantSpec, build_variant, read_suite
+
+
+@app.command("baseline")
+def baseline_command(
+    suite: Path = typer.Option(Path("benchmarks/suite.toml"), "--suite", help="suite file listing the variants"),
+    out: Path = typer.Option(Path("benchmarks/baseline.json"), "--out", help="baseline file to write"),
+    only: Optional[str] = typer.Option(None, "--only", help="comma-separated variant names (default: all)"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per variant"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
+) -> None:
+    """Record ruler-relative latency samples, params and MACs of a suite's variants."""
+    require_positive(repeats=repeats, threads=threads)
+    prepare_output("json", out)
+    parsed = read_suite(suite)
+    if only:
+        parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
+    settings = read_settings(repeats=repeats, threads=threads)
+    write_atomic(out, render_json(create_baseline(parsed, settings)))
+    typer.echo(f"wrote {out} ({len(parsed.variants)} entries)", err=True)
+
+
+@app.command("check")
+def check_command(
+    baseline: Path = typer.Option(Path("benchmarks/baseline.json"), "--baseline", help="baseline file"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="check this model (name or file) instead of every entry"),
+    entry: Optional[str] = typer.Option(None, "--entry", help="baseline entry to compare --model against"),
+    max_slowdown: Optional[str] = typer.Option(None, "--max-slowdown", help="allowed slowdown, e.g. 10%"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per measurement"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
+    fmt: str = FormatOption,
+    output: Optional[Path] = OutputOption,
+) -> None:
+    """Re-measure and decide: exit 0 pass, 1 regression, 3 inconclusive (2: usage error)."""
+    require_positive(repeats=repeats, threads=threads)
+    prepare_output(fmt, output)
+    doc = read_baseline(baseline)
+    slowdown = parse_fraction(max_slowdown) if max_slowdown is not None else None
+    settings = read_settings(max_slowdown=slowdown, repeats=repeats, threads=threads)
+    if model is not None:
+        module = load_model(model)
+        chosen = pick_entry(doc, module, model_label(model), entry)
+        modules = {chosen["name"]: module}
+    else:
+        measure = {**doc.get("settings", {}), "data": "synthetic", "calib": 64, "input_size": settings.input_size, "seed": settings.seed}
+        modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), measure).module for e in doc["entries"] if e.get("spec")}
+    result = run_check(doc, settings, modules)
+    emit(result, [check_section(result, settings)], fmt, output)
+    sys.exit(result["exit_code"])
+
+
+def check_section(result: dict, settings) -> Section:
+    rows = []
+    for r in result["results"]:
+        lat, counts = r["latency"], r["counts"]
+        rows.append(
+            {
+                "entry": r["name"],
+                "decision": r["status"],
+                "slowdown": f"{lat['slowdown']:+.1%}",
+                "interval": f"[{lat['ci_low']:+.1%}, {lat['ci_high']:+.1%}]",
+                "p_value": lat["p_value"],
+                "remeasured": "yes" if lat["remeasured"] else "no",
+                "counts": counts["status"],
+                "why": f"{lat['reason']}; {counts['reason']}",
+            }
+        )
+    notes = [
+        f"latency relative to a reference workload timed interleaved in the same process; allowed slowdown {settings.max_slowdown:.0%}, "
+        f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {settings.repeats} rounds, {settings.threads} threads",
+        f"exit code {result['exit_code']} (0 pass, 1 regression, 3 inconclusive)",
+    ]
+    return Section("Latency check against the baseline", pd.DataFrame(rows), notes)
+
+

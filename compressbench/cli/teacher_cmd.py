@@ -1,0 +1,118 @@
+"""``compressbench teacher``: train the teacher and export trained weights."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from compressbench.cli.app import app
+from compressbench.cli.common import FormatOption, emit, prepare_output, require_positive
+from compressbench.cli.model_options import ConfigOption
+from compressbench.errors import CompressbenchError
+from compressbench.models import DetectorConfig, read_fomm_config
+from compressbench.report import check_writable
+from compressbench.report.render import Section
+from compressbench.training.distributed import resolve_device
+from compressbench.training.teacher import TeacherTrainOptions, train_teacher
+
+teacher_app = typer.Typer(help="Train the teacher (FOMM's KPDetector) and export its weights.", no_args_is_help=True)
+app.add_typer(teacher_app, name="teacher")
+
+
+def _detector_config(config: Optional[Path], **overrides: Optional[int]) -> DetectorConfig:
+    base = read_fomm_config(config) if config is not None else DetectorConfig()
+    return replace(base, **{name: value for name, value in overrides.items() if value is not None})
+
+
+def _command_line(options: TeacherTrainOptions, config: Optional[Path], overrides: dict) -> str:
+    """The command that reproduces this run (recorded in the checkpoint and the weights' JSON)."""
+    args = ["compressbench", "teacher", "train", "--steps", options.steps, "--batch", options.batch,
+            "--lr", options.lr, "--seed", options.seed, "--data", options.data, "--device", options.device,
+            "--val-frames", options.val_frames, "--val-every", options.val_every,
+            "--lr-schedule", options.lr_schedule, "--out", options.out]
+    if options.patience is not None:
+        args += ["--patience", options.patience]
+    if config is not None:
+        args += ["--config", config]
+    for name, value in overrides.items():
+        if value is not None:
+            args += [f"--{name.replace('_', '-')}", value]
+    if options.resume is not None:
+        args += ["--resume", options.resume]
+    return shlex.join(str(arg) for arg in args)
+
+
+@teacher_app.command("train")
+def train_command(
+    steps: int = typer.Option(2000, "--steps", help="total optimisation steps (a resumed run counts from its checkpoint)"),
+    batch: int = typer.Option(16, "--batch", "-b", help="frames per step"),
+    lr: float = typer.Option(3e-4, "--lr", help="Adam learning rate"),
+    seed: int = typer.Option(0, "--seed", help="seed of the weights, frames and warps"),
+    data: str = typer.Option("synthetic", "--data", help="synthetic (labelled faces) | a folder of images | a video file"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    out: Path = typer.Option(..., "--out", help="checkpoint to write (FOMM layout: best weights under kp_detector)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue from this checkpoint"),
+    val_frames: int = typer.Option(64, "--val-frames", help="held-out frames scored at every validation"),
+    val_every: int = typer.Option(100, "--val-every", help="validate (and write the checkpoint) every N steps"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="stop after N validations without improvement"),
+    lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="constant | cosine"),
+    config: Optional[Path] = ConfigOption,
+    block_expansion: Optional[int] = typer.Option(None, "--block-expansion", help="override the config's block_expansion"),
+    max_features: Optional[int] = typer.Option(None, "--max-features", help="override the config's max_features"),
+    num_blocks: Optional[int] = typer.Option(None, "--num-blocks", help="override the config's num_blocks"),
+    fmt: str = FormatOption,
+) -> None:
+    """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames."""
+    overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
+    require_positive(steps=steps, batch=batch, val_frames=val_frames, val_every=val_every, patience=patience, **overrides)
+    resolve_device(device)
+    prepare_output(fmt, None)
+    check_writable(out)
+    if resume is not None and not resume.is_file():
+        raise CompressbenchError(f"--resume {resume} does not exist")
+    options = TeacherTrainOptions(
+        steps=steps, batch=batch, lr=lr, seed=seed, data=data, device=device, out=out, resume=resume,
+        val_frames=val_frames, val_every=val_every, patience=patience, lr_schedule=lr_schedule,
+        detector=_detector_config(config, **overrides),
+    )
+    options.validate()
+    options = replace(options, meta={"command": _command_line(options, config, overrides)})
+    result = train_teacher(options)
+    last = result.history[-1] if result.history else {}
+    best = next((row for row in result.history if row["step"] == result.best_step), {})
+    record = {
+        "steps": result.step,
+        "stopped_early": result.stopped_early,
+        "best_step": result.best_step,
+        "best": {key: value for key, value in best.items() if key != "step"},
+        "last": {key: value for key, value in last.items() if key != "step"},
+        "seconds": round(result.seconds, 1),
+        "checkpoint": str(out),
+    }
+    rows = [{"weights": "best", **best}, {"weights": "last", **last}]
+    notes = [f"{result.step} steps in {result.seconds:.0f} s" + (" (stopped early)" if result.stopped_early else ""),
+             f"checkpoint: {out} (kp_detector = best weights)"]
+    emit(record, [Section("Teacher training", pd.DataFrame(rows), notes)], fmt, None)
+
+
+@teacher_app.command("export")
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="checkpoint written by 'teacher train'"),
+    out: Path = typer.Option(..., "--out", help="float16 weights file to write; its .json record goes next to it"),
+    test_frames: int = typer.Option(256, "--test-frames", help="held-out synthetic test frames to measure on"),
+    seed: int = typer.Option(0, "--seed", help="seed of the test frames"),
+    fmt: str = FormatOption,
+) -> None:
+    """Write the checkpoint's best weights as float16 plus a JSON record with their measured test error."""
+    require_positive(test_frames=test_frames)
+    prepare_output(fmt, None)
+    from compressbench.training.export import export_teacher
+
+    record = export_teacher(checkpoint, out, test_frames=test_frames, seed=seed)
+    rows = [{"file": record["file"], "size_mb": record["size_mb"], **{k: v for k, v in record["test"].items()}}]
+    emit(record, [Section("Exported teacher weights", pd.DataFrame(rows), [f"record: {Path(out).with_suffix('.json')}"])], fmt, None)

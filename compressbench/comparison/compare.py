@@ -1,0 +1,186 @@
+"""``compare()``: the teacher and its compressed variants measured on the same footing.
+
+Every row is measured in this one process: static measures (parameters, MACs, size, peak memory),
+fidelity against the teacher on held-out frames, and latency from one interleaved run (teacher,
+variant 1, variant 2, ..., rotating the order every round) on the same input batch, so a speed-up
+is the ratio of two medians taken under the same machine conditions.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from compressbench.comparison.breakdown import GroupTimer, side_by_side
+from compressbench.comparison.fidelity import collect_outputs, fidelity
+from compressbench.comparison.measures import count_macs, count_params, peak_memory_mb, serialized_size_mb
+from compressbench.comparison.runtimes import RUNTIMES, RuntimeUnavailable, prepare
+from compressbench.errors import CompressbenchError
+from compressbench.profiling.environment import environment
+from compressbench.profiling.timing import measure_interleaved, torch_threads
+from compressbench.progress import progress_bar
+
+ROW_KEYS = (
+    "variant", "method", "params", "macs", "macs_int8", "size_mb", "peak_mem_mb", "latency_ms",
+    "latency_p10", "latency_p90", "speedup", "akd_px", "jacobian_error", "note",
+)  # fmt: skip
+
+
+def _images(frames) -> torch.Tensor:
+    images = getattr(frames, "images", frames)
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
+        raise CompressbenchError("compare needs at least one evaluation frame, as an (N, 3, S, S) batch")
+    return images.float()
+
+
+def _timed_batch(images: torch.Tensor, batch: int) -> torch.Tensor:
+    """The first ``batch`` evaluation frames (cycled when there are fewer): one fixed input."""
+    return images[torch.arange(batch) % len(images)].contiguous()
+
+
+def _stage_key(variant) -> tuple:
+    stages = getattr(variant, "stages", None) or []
+    return tuple((s["method"], json.dumps(s.get("options", {}), sort_keys=True, default=str)) for s in stages)
+
+
+def _float_ancestor(key: tuple, earlier: list[dict]) -> dict | None:
+    """The earlier float row whose chain is the longest prefix of ``key`` (the teacher's is empty)."""
+    best = None
+    for row in earlier:
+        k = row["_key"]
+        if not row["macs_int8"] and k == key[: len(k)] and len(k) < len(key) and (best is None or len(k) > len(best["_key"])):
+            best = row
+    return best
+
+
+def _check_arguments(names: list[str], runtime: str, warmup: int, repeats: int, batch: int) -> None:
+    RUNTIMES.get(runtime)
+    if repeats <= 0 or batch <= 0 or warmup < 0:
+        raise CompressbenchError(f"repeats and batch must be positive and warmup >= 0 (got {repeats}, {batch}, {warmup})")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise CompressbenchError(f"variant names must be unique; repeated: {', '.join(duplicates)}")
+
+
+def _static_row(name: str, module: nn.Module, variant, example: torch.Tensor, timed: torch.Tensor, earlier: list[dict]) -> dict:
+    int8 = bool(getattr(variant, "int8", False))
+    row = {
+        "variant": name,
+        "method": getattr(variant, "method", "none") if variant is not None else "none",
+        "params": count_params(module),
+        "macs": None,
+        "macs_int8": int8,
+        "size_mb": serialized_size_mb(module),
+        "peak_mem_mb": peak_memory_mb(lambda: module(timed)),
+        "_key": _stage_key(variant),
+        "_notes": [],
+    }
+    if int8:
+        # fvcore cannot trace quantized ops, and the int8 graph does the float graph's MACs in 8 bits.
+        ancestor = _float_ancestor(row["_key"], earlier)
+        if ancestor is not None and ancestor["macs"] is not None:
+            row["macs"] = ancestor["macs"]
+            row["_notes"].append(f"MACs of {ancestor['variant']} (the float model before quantization), run in int8")
+        else:
+            row["_notes"].append("MACs unknown: no float model before quantization among the rows")
+    else:
+        row["macs"] = count_macs(module, example)
+        if row["macs"] is None:
+            row["_notes"].append("MACs unknown: fvcore cannot trace this model")
+    return row
+
+
+def compare(
+    teacher: nn.Module,
+    variants: Sequence,
+    eval_frames,
+    *,
+    threads: int | None = None,
+    warmup: int = 10,
+    repeats: int = 30,
+    runtime: str = "torch",
+    batch: int = 1,
+    show_progress: bool = True,
+    teacher_name: str = "teacher",
+    breakdown: bool = True,
+) -> dict:
+    """Measure ``teacher`` and each :class:`compressbench.compression.Variant` of ``variants``.
+
+    ``eval_frames`` is a FrameBatch (or an (N, 3, S, S) tensor) of held-out frames: fidelity
+    (``akd_px``, ``jacobian_error``) is each row's outputs against the teacher's on all of them, and
+    the first ``batch`` of them are the input every row is timed on. ``runtime`` is ``torch`` or
+    ``onnxruntime`` (each row exported to ONNX; one that cannot be gets a note and no latency).
+    ``breakdown`` adds the per-module side-by-side table (always PyTorch eager, interleaved too).
+    Returns the JSON record ``{"rows", "modules", "env", "notes"}``; the teacher is the first row.
+    """
+    images = _images(eval_frames)
+    entries = [(teacher_name, teacher.eval(), None)] + [(v.name, v.module.eval(), v) for v in variants]
+    _check_arguments([e[0] for e in entries], runtime, warmup, repeats, batch)
+    example, timed = images[:1], _timed_batch(images, batch)
+    with torch_threads(threads) as threads_used, tempfile.TemporaryDirectory(prefix="compressbench-") as scratch:
+        rows: list[dict] = []
+        with progress_bar("measuring variants", len(entries), show_progress) as advance:
+            reference = collect_outputs(teacher, images)
+            for name, module, variant in entries:
+                row = _static_row(name, module, variant, example, timed, rows)
+                row.update(fidelity(collect_outputs(module, images), reference, int(images.shape[-1])))
+                rows.append(row)
+                advance()
+        fns: dict[tuple[str, str], Callable[[], object]] = {}
+        for (name, module, _), row in zip(entries, rows):
+            try:
+                fns[("run", name)] = prepare(runtime, module, timed, threads_used, Path(scratch))
+            except RuntimeUnavailable as exc:
+                row["_notes"].append(str(exc))
+            if breakdown:
+                fns[("modules", name)] = GroupTimer(module, timed)
+                if runtime != "torch":
+                    fns[("torch", name)] = prepare("torch", module, timed, threads_used, Path(scratch))
+        with progress_bar(f"timing {len(entries)} models interleaved", repeats, show_progress) as advance:
+            stats = measure_interleaved(fns, warmup, repeats, on_round=lambda _: advance())
+    _add_latency(rows, stats)
+    record = {
+        "rows": [_public(row) for row in rows],
+        "modules": _modules(entries, fns, stats, runtime, repeats) if breakdown else [],
+        "env": {
+            **environment(threads_used),
+            "runtime": runtime,
+            "batch": batch,
+            "input_shape": list(timed.shape),
+            "eval_frames": len(images),
+            "image_size": int(images.shape[-1]),
+            "warmup": warmup,
+            "repeats": repeats,
+            "breakdown_runtime": "torch",
+        },
+    }
+    record["notes"] = [f"{row['variant']}: {row['note']}" for row in record["rows"] if row["note"]]
+    return record
+
+
+def _add_latency(rows: list[dict], stats: dict) -> None:
+    teacher = stats.get(("run", rows[0]["variant"]))
+    for row in rows:
+        s = stats.get(("run", row["variant"]))
+        row["latency_ms"] = s.median if s else None
+        row["latency_p10"] = s.p10 if s else None
+        row["latency_p90"] = s.p90 if s else None
+        row["speedup"] = teacher.median / s.median if s and teacher else None
+
+
+def _modules(entries, fns, stats, runtime: str, repeats: int) -> list[dict]:
+    clean = "run" if runtime == "torch" else "torch"
+    medians = {name: fns[("modules", name)].medians(repeats) for name, _, _ in entries}
+    totals = {name: stats[(clean, name)].median if (clean, name) in stats else None for name, _, _ in entries}
+    return side_by_side(medians, totals)
+
+
+def _public(row: dict) -> dict:
+    out = {key: row.get(key) for key in ROW_KEYS}
+    out["note"] = "; ".join(row["_notes"]) or None
+    return out

@@ -1,0 +1,97 @@
+"""Baselines and the check command: files, entry choice, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from compressbench.cli import app
+from compressbench.errors import CompressbenchError
+from compressbench.models import DetectorConfig, build_teacher
+from compressbench.models.zoo import save_registered
+from compressbench.regress import CheckSettings
+from compressbench.regress.baseline import FORMAT, baseline_entry, check_module, pick_entry, read_baseline
+
+SETTINGS = CheckSettings(input_size=64, repeats=8, warmup=1, threads=1, bootstrap=200)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def small_teacher():
+    torch.manual_seed(0)
+    return build_teacher(DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)).eval()
+
+
+@pytest.fixture(scope="module")
+def baseline(small_teacher):
+    entry = baseline_entry("small", {}, small_teacher, SETTINGS, show_progress=False)
+    return {"format": FORMAT, "entries": [entry], "settings": SETTINGS.__dict__}
+
+
+def test_entry_records_counts_and_raw_samples(baseline, small_teacher):
+    entry = baseline["entries"][0]
+    assert entry["params"] == sum(p.numel() for p in small_teacher.parameters())
+    assert entry["macs"] > 0
+    assert len(entry["samples"]["model_ms"]) == len(entry["samples"]["ruler_ms"]) == 8
+    assert entry["samples"]["ratio"][0] == pytest.approx(entry["samples"]["model_ms"][0] / entry["samples"]["ruler_ms"][0])
+
+
+def test_wider_model_fails_the_exact_gate(baseline):
+    wider = build_teacher(DetectorConfig(block_expansion=12, max_features=64, num_blocks=3)).eval()
+    chosen = pick_entry(baseline, wider, "wider", None)  # same architecture, other widths
+    result = check_module(chosen, wider, SETTINGS, show_progress=False)
+    assert result["exit_code"] == 1 and result["status"] == "regression"
+    assert result["counts"]["status"] == "regression" and "params" in result["counts"]["reason"]
+
+
+def test_other_architecture_is_a_usage_error(baseline):
+    other = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    with pytest.raises(CompressbenchError, match="no model of other's architecture"):
+        pick_entry(baseline, other, "other", None)
+    with pytest.raises(CompressbenchError, match="another model architecture"):
+        pick_entry(baseline, other, "other", "small")
+    with pytest.raises(CompressbenchError, match="no entry 'nope'"):
+        pick_entry(baseline, other, "other", "nope")
+
+
+def test_malformed_baselines(tmp_path):
+    missing = tmp_path / "missing.json"
+    with pytest.raises(CompressbenchError, match="does not exist"):
+        read_baseline(missing)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(CompressbenchError, match="not valid JSON"):
+        read_baseline(broken)
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"entries": []}))
+    with pytest.raises(CompressbenchError, match="not a compressbench baseline"):
+        read_baseline(foreign)
+
+
+def test_check_cli_exit_codes(tmp_path, monkeypatch, baseline, small_teacher):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.compressbench]\ninput_size = 64\nrepeats = 8\nwarmup = 1\nthreads = 1\nbootstrap = 200\n"
+    )
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    model_file = tmp_path / "small.pt"
+    save_registered(small_teacher, model_file)
+    result = runner.invoke(app, ["check", "--baseline", "baseline.json", "--model", str(model_file), "--format", "json"])
+    assert result.exit_code in (0, 3), result.output  # the same model: never a regression
+    doc = json.loads(result.stdout)
+    assert doc["results"][0]["counts"]["status"] == "pass"
+    wider = build_teacher(DetectorConfig(block_expansion=12, max_features=64, num_blocks=3)).eval()
+    save_registered(wider, tmp_path / "wider.pt")
+    result = runner.invoke(app, ["check", "--baseline", "baseline.json", "--model", "wider.pt", "--entry", "small"])
+    assert result.exit_code == 1, result.output
+    for args, fragment in [
+        (["--baseline", "nope.json"], "does not exist"),
+        (["--baseline", "baseline.json", "--max-slowdown", "lots"], "expected a fraction"),
+        (["--baseline", "baseline.json", "--repeats", "0"], "--repeats must be a positive integer"),
+    ]:
+        bad = runner.invoke(app, ["check", *args])
+        assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and fragment in bad.stderr
