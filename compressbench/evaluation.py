@@ -248,6 +248,9 @@ def evaluate(
         "batch_size": batch_size,
     }
     record.update({key: means.mean(key) for key in METRIC_KEYS})
+    skipped = int(getattr(frames, "skipped", 0) or 0)
+    if skipped:
+        notes.append(f"{skipped} unreadable input files were skipped")
     record["notes"] = notes
     return record
 

@@ -156,3 +156,10 @@ def test_mismatched_keypoint_counts_and_bad_batch_sizes_are_errors():
 def test_a_module_that_is_not_a_detector_is_an_error():
     with pytest.raises(CompressbenchError, match="keypoint detector"):
         evaluate(nn.Identity(), make_frames(), teacher=FakeDetector(), show_progress=False)
+
+
+def test_skipped_input_files_are_noted():
+    frames = make_frames(with_truth=False)
+    frames.skipped = 2
+    record = evaluate(FakeDetector(), frames, teacher=FakeDetector(), show_progress=False)
+    assert "2 unreadable input files were skipped" in record["notes"]

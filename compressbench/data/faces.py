@@ -41,7 +41,7 @@ IDENTITY = ParamSpace.of(
     nose_y=(0.07, 0.13), nose_r=(0.022, 0.032),
     mouth_y=(0.22, 0.29), mouth_rx=(0.09, 0.12), lip_ry=(0.02, 0.03), lip_tone=(0, 1),
     ear_y=(-0.06, 0.06), ear_rx=(0.04, 0.055), ear_ry=(0.075, 0.095),
-    chin_rx=(0.03, 0.045), neck_w=(0.45, 0.65), shirt_top=(0.72, 0.88), shirt_rx=(0.8, 1.1),
+    chin_rx=(0.03, 0.045), neck_w=(0.45, 0.65), shirt_top=(0.6, 0.75), shirt_rx=(0.8, 1.1),
     shirt_r=(0.05, 0.9), shirt_g=(0.05, 0.9), shirt_b=(0.05, 0.9),
 )
 

@@ -17,7 +17,7 @@ from compressbench.data.faces import EXPRESSION, IDENTITY
 from compressbench.data.params import ParamSpace
 
 POSE = ParamSpace.of(
-    rotation=(-0.3, 0.3), scale=(0.85, 1.1), aspect=(-0.06, 0.06), shear=(-0.06, 0.06),
+    rotation=(-0.3, 0.3), scale=(0.95, 1.3), aspect=(-0.06, 0.06), shear=(-0.06, 0.06),
     place_x=(0.15, 0.85), place_y=(0.15, 0.85),
 )
 DYNAMIC = ParamSpace(POSE.ranges + EXPRESSION.ranges)

@@ -12,8 +12,8 @@ image-space backdrop (``background.py``):
    signed-distance shapes (outline, hair, ears, eyes, brows, nose, mouth, chin).
 3. The warp is defined backwards, image -> canonical: B(p) = M (x + D(x)), x = p - t, where M undoes
    a similarity/affine pose (rotation, scale, aspect, shear) and D is a FOMM-style thin-plate
-   spline on a 5x5 control grid. Rendering evaluates B at every pixel centre (exactly on a 65x65
-   lattice, bilinearly in between) and ``grid_sample``s the texture there; then the backdrop is
+   spline on a 5x5 control grid. Rendering evaluates B at every pixel centre (exactly on a 33x33
+   lattice, bilinearly in between: ~0.01 px off) and ``grid_sample``s the texture there; then the backdrop is
    composited, a light gradient and sensor noise are applied.
 4. Landmarks are canonical feature centres pushed forward by inverting B with Newton steps; the
    jacobian d(image)/d(canonical) at a landmark is the inverse of B's jacobian there. The
@@ -48,7 +48,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.progress import progress_bar
 
 SEQUENCE_LENGTH = 8
-TPS_SCALE = 0.004  # spline weight scale: bends of a few pixels, jacobians within ~10% of affine
+TPS_SCALE = 0.01  # spline weight scale: bends of a few pixels, jacobians within ~10% of affine
 LANDMARK_BOUND = 0.88  # every landmark stays within [-0.88, 0.88]
 CHUNK = 16  # frames rendered together
 _PROGRESS_FROM = 128  # frames; fewer render in under ~2 s
@@ -181,8 +181,13 @@ def synthetic_frames(count: int, split: str = "test", seed: int = 0, num_kp: int
 def synthetic_stream(batch_size: int, split: str = "train", seed: int = 0, num_kp: int = 10,
                      size: int = 256) -> Iterator[FrameBatch]:
     """Endless deterministic batches of fresh independent frames (batch b holds frames b*batch_size...)."""
-    _check(batch_size, split, seed, num_kp, size)
-    start = 0
-    while True:
-        yield _frames(_draws(start, batch_size, split, seed, False, SEQUENCE_LENGTH), num_kp, size, show_progress=False)
-        start += batch_size
+    _check(batch_size, split, seed, num_kp, size)  # here, not in the generator, so bad input fails at once
+
+    def batches() -> Iterator[FrameBatch]:
+        start = 0
+        while True:
+            draws = _draws(start, batch_size, split, seed, False, SEQUENCE_LENGTH)
+            yield _frames(draws, num_kp, size, show_progress=False)
+            start += batch_size
+
+    return batches()

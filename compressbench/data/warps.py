@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
+
+from compressbench.data.resample import upsample
 
 _MIN_R2 = 1e-12  # U(r2) and its gradient both tend to 0 at r = 0; the clamp keeps log finite
 NEWTON_STEPS = 12
@@ -109,7 +110,7 @@ class PoseWarp:
         """d(image)/d(canonical) (B, N, 2, 2) at image points ``p`` (the inverse function theorem)."""
         return invert_2x2(self.backward_jacobian(p))
 
-    def sampling_grid(self, size: int, coarse: int = 65) -> torch.Tensor:
+    def sampling_grid(self, size: int, coarse: int = 33) -> torch.Tensor:
         """(B, size, size, 2) canonical coordinates under every pixel centre, for ``grid_sample``.
 
         The map is smooth, so it is evaluated exactly on a ``coarse`` x ``coarse`` lattice over the
@@ -123,6 +124,5 @@ class PoseWarp:
         points = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1).expand(self.linear.shape[0], -1, -1)
         grid = self.backward(points).reshape(-1, n, n, 2)
         if n != size:
-            grid = F.interpolate(grid.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=True)
-            grid = grid.permute(0, 2, 3, 1)
+            grid = upsample(grid.permute(0, 3, 1, 2), size, align_corners=True).permute(0, 2, 3, 1)
         return grid.contiguous()

@@ -28,6 +28,15 @@ def example_input(input_shape: Sequence[int], seed: int) -> torch.Tensor:
     return torch.rand(*input_shape, generator=generator)
 
 
+def _count_or_none(counter, model: nn.Module, example: torch.Tensor):
+    """A MAC count, or (None, reason) where the counter cannot trace the model (e.g. int8 kernels)."""
+    try:
+        return counter(model, example), None
+    except Exception as exc:  # noqa: BLE001 - tracers fail in many ways on quantized or exported graphs
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"{counter.__name__} could not count this model ({first[:120]})"
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -66,8 +75,8 @@ def profile(
 
     with torch_threads(threads) as threads_used:
         shapes = capture_shapes(model, example)
-        fv = macs_fvcore(model, example)
-        th = macs_thop(model, example)
+        fv, fv_error = _count_or_none(macs_fvcore, model, example)
+        th, th_error = _count_or_none(macs_thop, model, example)
         timer = ModuleTimer(model)
         per_module: dict[str, list[float]] = {n: [] for n in modules}
 
@@ -111,8 +120,8 @@ def profile(
             "input_shape": list(shapes.get(module_name, ((), ()))[0]),
             "output_shape": list(shapes.get(module_name, ((), ()))[1]),
             "params": count_params(modules[module_name]),
-            "macs": fv.by_module.get(module_name, 0),
-            "macs_thop": th.by_module.get(module_name, 0),
+            "macs": fv.by_module.get(module_name, 0) if fv else None,
+            "macs_thop": th.by_module.get(module_name, 0) if th else None,
         }
         for label, module_name in layout.blocks
     ]
@@ -122,7 +131,7 @@ def profile(
             "type": type(m).__name__,
             "depth": n.count(".") + 1,
             "params": count_params(m),
-            "macs": fv.by_module.get(n, 0),
+            "macs": fv.by_module.get(n, 0) if fv else None,
             "latency_ms": _median(per_module[n]),
             "share": _median(per_module[n]) / e2e_ms,
         }
@@ -133,9 +142,9 @@ def profile(
     return {
         "model": name,
         "params": count_params(model),
-        "macs_fvcore": fv.total,
-        "macs_thop": th.total,
-        "macs_notes": explain_mac_difference(model, fv, th),
+        "macs_fvcore": fv.total if fv else None,
+        "macs_thop": th.total if th else None,
+        "macs_notes": explain_mac_difference(model, fv, th) if fv and th else [e for e in (fv_error, th_error) if e],
         "size_mb": weight_size_mb(model),
         "latency_ms": {"median": e2e_ms, "p10": end_to_end.p10, "p90": end_to_end.p90, "iqr": end_to_end.iqr, "runs": end_to_end.runs},
         "batch": int(input_shape[0]),

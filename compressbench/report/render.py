@@ -33,6 +33,8 @@ def check_format(fmt: str) -> str:
 
 
 def _cell(value) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         if math.isnan(value):
             return "-"

@@ -66,7 +66,7 @@ def export_teacher(
             "lr_schedule": meta.get("lr_schedule"),
         },
         "test": {"split": TEST_SPLIT, "frames": test_frames, "seed": seed, **{k: round(v, 4) for k, v in measured.items()}},
-        "exported_with": {"torch": torch.__version__, "python": platform.python_version()},
+        "exported_with": {"torch": str(torch.__version__), "python": platform.python_version()},
     }
     write_atomic(record_path, json.dumps(record, indent=2) + "\n")
     return record

@@ -46,7 +46,6 @@ Validate = Callable[[nn.Module], "dict[str, float]"]
 # (first global batch index, stride) -> the endless iterator of batches first, first+stride, ...
 BatchSource = Callable[[int, int], Iterator[Any]]
 MODES = ("min", "max")
-LOSS_SMOOTHING = 0.9  # exponential moving average of the displayed training loss
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,8 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
     trained = ctx.wrap(model)
     stream = _open(batches, state.step * ctx.world_size + ctx.rank, ctx.world_size)
     shown: dict[str, float] = {}
-    smoothed: float | None = None
+    # mean training loss since the last validation: reset there, so a resumed run reports the same
+    loss_sum, loss_count = 0.0, 0
     stopped_early = False
     first_step = state.step
     with progress_bar(config.description, config.steps - first_step, enabled=config.progress and ctx.is_main) as advance:
@@ -163,16 +163,17 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
             loss.backward()
             optimizer.step()
             state.step += 1
-            value = ctx.mean(loss.item())
-            smoothed = value if smoothed is None else LOSS_SMOOTHING * smoothed + (1 - LOSS_SMOOTHING) * value
+            loss_sum, loss_count = loss_sum + ctx.mean(loss.item()), loss_count + 1
+            mean_loss = loss_sum / loss_count
             if state.step % config.val_every == 0 or state.step == config.steps:
                 metrics = _validate(ctx, model, validate, config)
-                stopped_early = _record(state, model, metrics, smoothed, config)
+                stopped_early = _record(state, model, metrics, mean_loss, config)
+                loss_sum, loss_count = 0.0, 0
                 shown = {"val": metrics[config.monitor]}
                 if config.checkpoint is not None:
                     _write(ctx, config, state, model, optimizer, time.perf_counter() - started)
             rate = (state.step - first_step) / max(time.perf_counter() - started, 1e-9)
-            advance(loss=smoothed, **shown, steps_per_s=rate)
+            advance(loss=mean_loss, **shown, steps_per_s=rate)
     if state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return TrainResult(
@@ -262,7 +263,7 @@ def _write(ctx: DistContext, config: TrainConfig, state: _State, model: nn.Modul
             "seed": config.seed,
             "steps_target": config.steps,
             "world_size": ctx.world_size,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
             "train_seconds": round(state.earlier_seconds + seconds, 1),
         },
     }

@@ -1,0 +1,52 @@
+"""``run_suite``: build every variant of a suite and measure them all in one process."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from compressbench.errors import CompressbenchError
+from compressbench.profiling import profile
+from compressbench.suite import Suite, build_variant
+
+FORMAT = "compressbench-results/1"
+OVERLAY_FRAMES = 4
+PROFILE_KEYS = ("latency_ms", "modules", "blocks", "layers", "attribution", "params", "macs_fvcore", "hourglass_layout")
+
+
+def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, profiles: bool = True) -> dict:
+    """The results record: the comparison table of every variant (the first one is the reference,
+    usually the teacher), each variant's per-module/per-layer profile, and keypoints for overlays."""
+    from compressbench.comparison import compare
+    from compressbench.data import frames_for
+    from compressbench.evaluation import predict
+
+    m = suite.measure
+    if m["runtime"] not in ("torch", "onnxruntime"):
+        raise CompressbenchError(f"suite {suite.path}: runtime must be torch or onnxruntime, got {m['runtime']!r}")
+    variants = [build_variant(spec, m, use_cache=use_cache, show_progress=show_progress) for spec in suite.variants]
+    reference, others = variants[0], variants[1:]
+    eval_frames = frames_for(m["data"], m["frames"], split="test", seed=m["seed"], size=m["input_size"])
+    record = compare(
+        reference.module, others, eval_frames, threads=m["threads"], warmup=m["warmup"], repeats=m["repeats"],
+        runtime=m["runtime"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
+    )
+    shape = (m["batch"], 3, m["input_size"], m["input_size"])
+    per_variant = {}
+    if profiles:
+        for variant in variants:
+            full = profile(variant.module, shape, name=variant.name, warmup=m["warmup"], repeats=max(5, m["repeats"] // 2),
+                           threads=m["threads"], seed=m["seed"], show_progress=show_progress)
+            per_variant[variant.name] = {key: full[key] for key in PROFILE_KEYS}
+    shown = eval_frames.slice(0, OVERLAY_FRAMES)
+    points = {v.name: predict(v.module, shown).value.tolist() for v in variants}
+    return {
+        "format": FORMAT,
+        "suite": str(suite.path),
+        "measure": m,
+        "specs": [asdict(spec) for spec in suite.variants],
+        "stages": {v.name: [{k: s.get(k) for k in ("method", "options", "report")} for s in v.stages] for v in variants},
+        "comparison": record,
+        "profiles": per_variant,
+        "overlays": {"data": m["data"], "split": "test", "seed": m["seed"], "size": m["input_size"], "count": len(shown), "points": points},
+        "env": record["env"],
+    }

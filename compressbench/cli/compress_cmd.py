@@ -1,0 +1,126 @@
+"""``compressbench compress``: apply a chain of methods, then compare every stage with the teacher.
+
+Everything is validated before the long work starts (method names and options, output paths, the
+data source, the model); files are written only after the measurement succeeded, atomically, and
+removed again if a later write fails, so an error leaves no file behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from compressbench.cli.app import app
+from compressbench.cli.common import (
+    FormatOption,
+    OutputOption,
+    emit,
+    prepare_output,
+    require_non_negative,
+    require_positive,
+)
+from compressbench.cli.model_options import (
+    CheckpointOption,
+    ConfigOption,
+    ModelOption,
+    WeightsOption,
+    model_from_options,
+    model_label,
+)
+from compressbench.comparison import FrameSource, compress_and_compare, comparison_sections
+from compressbench.comparison.runtimes import RUNTIMES
+from compressbench.comparison.saving import check_save_target, export_onnx_file, origin_of, save_compressed, sidecar_path
+from compressbench.compression import parse_chain, stage_options
+from compressbench.compression.chain import parse_set_options
+from compressbench.errors import CompressbenchError
+from compressbench.report import check_writable
+
+
+def _distinct_outputs(paths: dict[str, Optional[Path]]) -> None:
+    seen: dict[Path, str] = {}
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        resolved = path.resolve()
+        if resolved in seen:
+            raise CompressbenchError(f"{flag} and {seen[resolved]} name the same file {path}; give different files")
+        seen[resolved] = flag
+
+
+@app.command("compress")
+def compress_command(
+    model: str = ModelOption,
+    checkpoint: Optional[Path] = CheckpointOption,
+    config: Optional[Path] = ConfigOption,
+    weights: str = WeightsOption,
+    method: str = typer.Option(..., "--method", help="method chain, comma-separated, e.g. prune or exact,prune,quantize"),
+    ratio: Optional[float] = typer.Option(None, "--ratio", help="prune: fraction of channels removed, in (0, 1)"),
+    importance: Optional[str] = typer.Option(None, "--importance", help="prune: channel importance (l1, l2, bn-scale, taylor, random)"),
+    global_pruning: Optional[bool] = typer.Option(None, "--global/--uniform", help="prune: rank channels across all layers or per layer"),
+    iterative: Optional[int] = typer.Option(None, "--iterative", help="prune: number of steps reaching the ratio"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="quantize: quantized kernel backend"),
+    calib: Optional[int] = typer.Option(None, "--calib", help="quantize: calibration frames"),
+    weights_only: Optional[bool] = typer.Option(None, "--weights-only", is_flag=True, help="quantize: weights only (float activations)"),
+    rank: Optional[int] = typer.Option(None, "--rank", help="asym: channels between the 3x1 and the 1x3"),
+    rank_ratio: Optional[float] = typer.Option(None, "--rank-ratio", help="asym: rank as a fraction of each layer's full rank"),
+    multiplier: Optional[int] = typer.Option(None, "--multiplier", help="dsconv: depthwise channels per input channel"),
+    init: Optional[str] = typer.Option(None, "--init", help="asym/dsconv: svd (closed form) or random"),
+    fold_bn: Optional[bool] = typer.Option(None, "--fold-bn/--no-fold-bn", help="exact: fold BatchNorm into convolutions"),
+    anti_alias: Optional[bool] = typer.Option(None, "--anti-alias/--no-anti-alias", help="exact: strided separable anti-alias blur"),
+    set_options: List[str] = typer.Option([], "--set", help="STAGE.OPTION=VALUE for one stage (method name or 1-based index); repeatable"),
+    data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
+    frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
+    runtime: str = typer.Option("torch", "--runtime", help="torch | onnxruntime: where latency is measured"),
+    export_onnx: Optional[Path] = typer.Option(None, "--export-onnx", help="also export the final variant to this ONNX file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="save the final variant here (loadable with --model FILE) plus FILE.json"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
+    warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds first"),
+    repeats: int = typer.Option(30, "--repeats", "-r", help="timed interleaved rounds"),
+    seed: int = typer.Option(0, "--seed", help="seed of frames, calibration and methods"),
+    batch: int = typer.Option(1, "--batch", "-b", help="batch size of the timed input"),
+    fmt: str = FormatOption,
+    output: Optional[Path] = OutputOption,
+) -> None:
+    """Compress a model with a chain of methods and compare every stage with it."""
+    require_positive(frames=frames, threads=threads, repeats=repeats, batch=batch)
+    require_non_negative(warmup=warmup)
+    prepare_output(fmt, output)
+    RUNTIMES.get(runtime)
+    chain = parse_chain(method)
+    common = {
+        "ratio": ratio, "importance": importance, "global_pruning": global_pruning, "iterative": iterative,
+        "backend": backend, "calib": calib, "weights_only": weights_only, "rank": rank, "rank_ratio": rank_ratio,
+        "multiplier": multiplier, "init": init, "fold_bn": fold_bn, "anti_alias": anti_alias,
+    }  # fmt: skip
+    options = stage_options(chain, common, parse_set_options(set_options))
+    _distinct_outputs({"--out": out, "--out's sidecar": sidecar_path(out) if out else None, "--output": output, "--export-onnx": export_onnx})
+    if export_onnx is not None:
+        check_writable(export_onnx)
+    if data != "synthetic" and not Path(data).exists():
+        raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
+    module = model_from_options(model, checkpoint, config, weights)
+    origin = origin_of(model, module)
+    if out is not None:
+        check_save_target(out, origin)
+
+    run = compress_and_compare(
+        module, chain, options, FrameSource(data, frames, seed),
+        name=model_label(model), origin=origin, seed=seed, threads=threads, warmup=warmup,
+        repeats=repeats, runtime=runtime, batch=batch,
+    )  # fmt: skip
+    final = run.variants[-1]
+    written: list[Path] = []
+    try:
+        if export_onnx is not None:
+            written.append(export_onnx_file(final.module, export_onnx, run.record["env"]["input_shape"]))
+            run.record["onnx"] = str(export_onnx)
+        if out is not None:
+            written.extend(save_compressed(final, out, run.record, run.record["rows"][-1]))
+            run.record["out"] = str(out)
+        emit(run.record, comparison_sections(run.record), fmt, output)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise

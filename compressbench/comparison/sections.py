@@ -1,0 +1,103 @@
+"""Sections (title + table + notes) for a comparison record: the comparison table, the per-module
+side-by-side table, and one small section per compression stage report."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from compressbench.report.render import Section
+
+TABLE_COLUMNS = {
+    "variant": "variant",
+    "method": "method",
+    "params": "params",
+    "macs": "macs",
+    "macs_int8": "int8",
+    "size_mb": "size_mb",
+    "peak_mem_mb": "peak_mem_mb",
+    "latency_ms": "latency_ms",
+    "latency_p10": "p10_ms",
+    "latency_p90": "p90_ms",
+    "speedup": "speedup",
+    "akd_px": "akd_px",
+    "jacobian_error": "jacobian_error",
+}
+MAX_NOTE_CHARS = 160
+
+
+def _nan(value):
+    return float("nan") if value is None else value
+
+
+def comparison_frame(record: dict) -> pd.DataFrame:
+    rows = []
+    for row in record["rows"]:
+        out = {label: _nan(row.get(key)) for key, label in TABLE_COLUMNS.items()}
+        out["int8"] = "yes" if row.get("macs_int8") else "no"
+        rows.append(out)
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS.values()))
+
+
+def modules_frame(record: dict) -> pd.DataFrame:
+    """Median ms and share (%) of each module group, two columns per model."""
+    names = [row["variant"] for row in record["rows"]]
+    rows = []
+    for entry in record["modules"]:
+        out = {"module": entry["module"]}
+        for name in names:
+            share = entry.get(f"{name}_share")
+            out[f"{name} ms"] = _nan(entry.get(f"{name}_ms"))
+            out[f"{name} %"] = float("nan") if share is None else 100 * share
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def _comparison_notes(record: dict) -> list[str]:
+    env = record["env"]
+    notes = [
+        f"{env['runtime']}, batch {env['batch']}, input {tuple(env['input_shape'])}, {env['threads']} threads, "
+        f"median of {env['repeats']} interleaved runs after {env['warmup']} warm-up rounds; {env['cpu']}, torch {env['torch']}",
+        "speedup = teacher median / row median from the same interleaved run; "
+        f"akd_px and jacobian_error against the teacher on {env['eval_frames']} held-out frames",
+        "macs from fvcore per frame; int8 = the MACs run in 8-bit integers; size_mb = serialized state dict (10^6 bytes); "
+        "peak_mem_mb = peak CPU allocation of one inference (torch profiler)",
+    ]
+    return notes + list(record.get("notes", []))
+
+
+def _short(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= MAX_NOTE_CHARS else text[: MAX_NOTE_CHARS - 3] + "..."
+
+
+def stage_sections(record: dict) -> list[Section]:
+    """One section per stage: list-of-dict report entries become its table, the rest its notes."""
+    sections = []
+    for index, stage in enumerate(record.get("stages", []), start=1):
+        report = stage.get("report") or {}
+        tables = {k: v for k, v in report.items() if isinstance(v, list) and v and all(isinstance(i, dict) for i in v)}
+        options = ", ".join(f"{k}={v}" for k, v in (stage.get("options") or {}).items())
+        notes = [f"{k}: {_short(v)}" for k, v in report.items() if k not in tables]
+        title = f"Stage {index}: {stage['method']}" + (f" ({options})" if options else "")
+        if not tables:
+            sections.append(Section(title, pd.DataFrame([{"option": k, "value": str(v)} for k, v in (stage.get("options") or {}).items()]), notes))
+        for key, entries in tables.items():
+            sections.append(Section(f"{title}: {key}", pd.DataFrame(entries), notes))
+            notes = []  # once per stage
+    return sections
+
+
+def comparison_sections(record: dict) -> list[Section]:
+    """The comparison table, the per-module side-by-side table, then the stage reports."""
+    sections = [Section("Comparison", comparison_frame(record), _comparison_notes(record))]
+    if record.get("modules"):
+        sections.append(
+            Section(
+                "Per-module latency, side by side (ms median, % of that model's end-to-end median)",
+                modules_frame(record),
+                ["measured in place with module hooks, PyTorch eager, interleaved with the rows above"],
+            )
+        )
+    return sections + stage_sections(record)

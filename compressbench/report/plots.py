@@ -1,0 +1,60 @@
+"""Matplotlib figures for reports (headless Agg backend), written atomically as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from compressbench.report.output import write_atomic  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return write_atomic(path, buffer.getvalue())
+
+
+def pareto_plot(rows: list[dict], front: list[str], best: str | None, path: Path) -> Path:
+    """Latency against AKD for every variant; the Pareto front joined and highlighted."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    usable = [r for r in rows if r.get("latency_ms") is not None and r.get("akd_px") is not None]
+    for r in usable:
+        on_front = r["variant"] in front
+        ax.scatter(r["latency_ms"], r["akd_px"], s=60 if on_front else 30, c="tab:red" if on_front else "tab:gray", zorder=3)
+        label = r["variant"] + ("  (best)" if r["variant"] == best else "")
+        ax.annotate(label, (r["latency_ms"], r["akd_px"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    line = sorted((r for r in usable if r["variant"] in front), key=lambda r: r["latency_ms"])
+    if len(line) > 1:
+        ax.plot([r["latency_ms"] for r in line], [r["akd_px"] for r in line], c="tab:red", lw=1, zorder=2, label="Pareto front")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency, median (ms, log scale)")
+    ax.set_ylabel("AKD against the teacher (px of 256)")
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def layer_bars(per_block: dict[str, dict[str, float]], path: Path) -> Path:
+    """Grouped horizontal bars: time per block for each model ({model: {block: ms}})."""
+    models = list(per_block)
+    blocks: list[str] = []
+    for values in per_block.values():
+        blocks += [b for b in values if b not in blocks]
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.32 * len(blocks) * len(models))))
+    height = 0.8 / max(1, len(models))
+    for i, model in enumerate(models):
+        ys = [j + i * height for j in range(len(blocks))]
+        ax.barh(ys, [per_block[model].get(b, 0.0) for b in blocks], height=height, label=model)
+    ax.set_yticks([j + height * (len(models) - 1) / 2 for j in range(len(blocks))])
+    ax.set_yticklabels(blocks, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("median time per block (ms), measured in place")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="x", alpha=0.3)
+    return _save(fig, path)
