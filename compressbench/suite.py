@@ -52,6 +52,7 @@ class VariantSpec:
     method: str | None = None
     options: dict = field(default_factory=dict)
     set: dict = field(default_factory=dict)
+    optional: bool = False  # skipped (with a note) when its model file does not exist
 
     def key(self) -> str:
         """A stable hash of everything that determines the built variant."""
@@ -64,6 +65,7 @@ class Suite:
     path: Path
     variants: list[VariantSpec]
     measure: dict
+    skipped: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> VariantSpec:
         for spec in self.variants:
@@ -91,7 +93,7 @@ def read_suite(path: str | Path) -> Suite:
     raw = doc.get("variant")
     if not isinstance(raw, list) or not raw:
         raise CompressbenchError(f"suite file {path} lists no [[variant]] entries")
-    specs, seen = [], set()
+    specs, seen, skipped = [], set(), []
     allowed = set(VariantSpec.__dataclass_fields__)
     for i, entry in enumerate(raw, start=1):
         if not isinstance(entry, dict) or "name" not in entry:
@@ -102,8 +104,14 @@ def read_suite(path: str | Path) -> Suite:
         if entry["name"] in seen:
             raise CompressbenchError(f"suite file {path}: variant name {entry['name']!r} appears twice")
         seen.add(entry["name"])
-        specs.append(VariantSpec(**entry))
-    return Suite(path, specs, measure)
+        spec = VariantSpec(**entry)
+        if spec.optional and not Path(spec.model).is_file():
+            skipped.append(spec.name)
+            continue
+        specs.append(spec)
+    if not specs:
+        raise CompressbenchError(f"suite file {path}: every variant was skipped (optional model files missing)")
+    return Suite(path, specs, measure, skipped)
 
 
 def cache_dir() -> Path:

@@ -1,0 +1,60 @@
+"""Suite files: parsing, defaults, optional entries and every error."""
+
+from __future__ import annotations
+
+import pytest
+
+from compressbench.errors import CompressbenchError
+from compressbench.suite import MEASURE_DEFAULTS, VariantSpec, read_suite
+
+
+def write(tmp_path, text):
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+def test_committed_suite_parses():
+    suite = read_suite("benchmarks/suite.toml")
+    names = [v.name for v in suite.variants]
+    assert names[0] == "teacher"
+    assert {"exact", "prune-0.3", "prune-0.5", "prune-0.7", "quantize", "asym-r0.5", "dsconv-m4"} <= set(names)
+    assert suite.get("prune-0.5").options == {"ratio": 0.5}
+    assert suite.measure["threads"] == 2 and suite.measure["batch"] == 1
+
+
+def test_defaults_and_optional_entries(tmp_path):
+    suite = read_suite(write(tmp_path, '[[variant]]\nname = "t"\n[[variant]]\nname = "s"\nmodel = "missing.pt"\noptional = true\n'))
+    assert [v.name for v in suite.variants] == ["t"] and suite.skipped == ["s"]
+    assert suite.measure == MEASURE_DEFAULTS
+    assert suite.variants[0] == VariantSpec(name="t")
+
+
+def test_spec_key_is_stable_and_sensitive():
+    a = VariantSpec("p", method="prune", options={"ratio": 0.5})
+    assert a.key() == VariantSpec("p", method="prune", options={"ratio": 0.5}).key()
+    assert a.key() != VariantSpec("p", method="prune", options={"ratio": 0.3}).key()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[[variant]\nname=", "not valid TOML"),
+        ("[measure]\nthreads = 2\n", "lists no [[variant]] entries"),
+        ('[measure]\nspeed = 1\n[[variant]]\nname = "t"\n', "unknown [measure] key(s) speed"),
+        ('[[variant]]\nmodel = "teacher"\n', "variant #1 has no name"),
+        ('[[variant]]\nname = "t"\ncolour = "red"\n', "unknown key(s) colour"),
+        ('[[variant]]\nname = "t"\n[[variant]]\nname = "t"\n', "appears twice"),
+    ],
+)
+def test_bad_suites(tmp_path, text, message):
+    with pytest.raises(CompressbenchError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        read_suite(write(tmp_path, text))
+
+
+def test_missing_suite_and_unknown_variant(tmp_path):
+    with pytest.raises(CompressbenchError, match="does not exist"):
+        read_suite(tmp_path / "none.toml")
+    suite = read_suite(write(tmp_path, '[[variant]]\nname = "t"\n'))
+    with pytest.raises(CompressbenchError, match="unknown variant 'x'.*known: t"):
+        suite.get("x")
