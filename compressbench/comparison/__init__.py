@@ -6,7 +6,7 @@
   (see :mod:`compressbench.comparison.saving` for the format and why loading it is safe).
 """
 
-from compressbench.comparison.compare import ROW_KEYS, compare
+from compressbench.comparison.table import ROW_KEYS, compare
 from compressbench.comparison.frames import FrameSource
 from compressbench.comparison.pipeline import CompressRun, Origin, compress_and_compare
 from compressbench.comparison.saving import origin_of, save_compressed, sidecar_path

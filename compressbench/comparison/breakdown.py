@@ -1,7 +1,7 @@
 """Per-module times of several models side by side (seed 000's first table, one column pair each).
 
 Each model's module groups (anti_alias / hourglass / heatmap_keypoint / jacobian, from
-:func:`compressbench.profiling.layout.layout_for`) are timed in place by
+:data:`compressbench.profiling.layout.MODULE_GROUPS`) are timed in place by
 :class:`compressbench.profiling.module_timer.ModuleTimer` during a real forward. The instrumented
 forwards are callables for :func:`compressbench.profiling.measure_interleaved`, so they run in the
 same interleaved rounds as the clean ones.
@@ -14,15 +14,28 @@ import statistics
 import torch
 from torch import nn
 
-from compressbench.profiling.layout import layout_for
+from compressbench.profiling.layout import MODULE_GROUPS, is_detector
 from compressbench.profiling.module_timer import ModuleTimer
+
+
+def module_groups(model: nn.Module) -> dict[str, list[str]]:
+    """Seed 000's module groups present in ``model`` (a detector), else one group per child.
+
+    Only the groups are needed here, not the hourglass's block layout, so this also works where the
+    predictor was rewritten (e.g. an FX-quantized GraphModule keeps ``predictor`` but not its blocks).
+    """
+    names = dict(model.named_modules())
+    if not is_detector(model):
+        return {name: [name] for name, _ in model.named_children()}
+    groups = {group: [m for m in members if m in names] for group, members in MODULE_GROUPS.items()}
+    return {group: members for group, members in groups.items() if members}
 
 
 class GroupTimer:
     """A callable that runs one instrumented forward and records each module group's time."""
 
     def __init__(self, module: nn.Module, batch: torch.Tensor) -> None:
-        self.groups = layout_for(module).module_groups
+        self.groups = module_groups(module)
         self._module = module
         self._batch = batch
         self._timer = ModuleTimer(module, [name for members in self.groups.values() for name in members])

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from compressbench.comparison.compare import compare
+from compressbench.comparison.table import compare
 from compressbench.comparison.frames import FrameSource
 from compressbench.compression import CompressionContext, Variant, compress, parse_chain
 

@@ -2,11 +2,11 @@
 
 from compressbench.distill.losses import (
     LOSSES,
-    DistillationLoss,
+    Distiller,
     EncoderAdapter,
     LossWeights,
     attention_map,
     distillation_terms,
 )
 
-__all__ = ["LOSSES", "DistillationLoss", "EncoderAdapter", "LossWeights", "attention_map", "distillation_terms"]
+__all__ = ["LOSSES", "Distiller", "EncoderAdapter", "LossWeights", "attention_map", "distillation_terms"]

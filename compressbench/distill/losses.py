@@ -115,22 +115,24 @@ class EncoderTap:
         self._handle.remove()
 
 
-class DistillationLoss(nn.Module):
-    """``loss(student, images) -> (total, terms)``; the teacher runs without gradients.
+class Distiller(nn.Module):
+    """The student, the encoder adapter and the loss in one module: ``distiller(images) -> (loss, terms)``.
 
-    Holds the encoder adapter (for L3 when shapes differ), whose parameters must be optimised with
-    the student's (``parameters()`` of this module)."""
+    Student and adapter are submodules (so one optimizer, one checkpoint and one DDP wrapper cover
+    both); the teacher is held outside the module tree, runs without gradients, and is neither
+    saved nor optimised."""
 
     def __init__(self, teacher: nn.Module, student: nn.Module, loss: str = "l1", weights: LossWeights = LossWeights(),
                  example: torch.Tensor | None = None) -> None:
         super().__init__()
         self.spec = LOSSES.get(loss)
         self.weights = weights
-        self.teacher = teacher.eval()
-        for p in self.teacher.parameters():
+        self.student = student
+        object.__setattr__(self, "teacher", teacher.eval())  # not a submodule: not saved, not trained
+        for p in teacher.parameters():
             p.requires_grad_(False)
         self.adapter: nn.Module = nn.Identity()
-        self._taps = None
+        self._taps: tuple[EncoderTap, EncoderTap] | None = None
         if "attention" in self.spec.terms:
             self._taps = (EncoderTap(student), EncoderTap(teacher))
             example = example if example is not None else torch.rand(1, 3, 256, 256)
@@ -144,11 +146,16 @@ class DistillationLoss(nn.Module):
             if s_shape != t_shape:
                 self.adapter = EncoderAdapter(s_shape[0], tuple(t_shape))
 
-    def forward(self, student: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def train(self, mode: bool = True) -> "Distiller":
+        super().train(mode)
+        self.teacher.eval()  # batch-norm statistics of the teacher never move
+        return self
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.no_grad():
             teacher_out = self.teacher(images)
             teacher_encoded = self._taps[1].value if self._taps else None
-        student_out = student(images)
+        student_out = self.student(images)
         student_encoded = self.adapter(self._taps[0].value) if self._taps else None
         terms = distillation_terms(student_out, teacher_out, self.weights, self.spec.terms, student_encoded, teacher_encoded)
         total = torch.stack(list(terms.values())).sum()

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from compressbench.distill import LOSSES, DistillationLoss, EncoderAdapter, LossWeights, attention_map, distillation_terms
+from compressbench.distill import LOSSES, Distiller, EncoderAdapter, LossWeights, attention_map, distillation_terms
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, build_teacher
 
@@ -57,9 +57,11 @@ def test_distillation_loss_on_models_with_different_encoders():
     teacher = build_teacher(DetectorConfig(block_expansion=8, max_features=64, num_blocks=3))
     student = build_teacher(DetectorConfig(block_expansion=4, max_features=32, num_blocks=3))
     example = torch.rand(2, 3, 64, 64)
-    loss = DistillationLoss(teacher, student, "l3", example=example)
+    loss = Distiller(teacher, student, "l3", example=example)
     assert isinstance(loss.adapter, EncoderAdapter)  # 32x2x2 student vs 64x2x2 teacher
-    total, terms = loss(student.train(), example)
+    assert not any(k.startswith("teacher") for k in loss.state_dict())
+    assert {n for n, _ in loss.named_children()} == {"student", "adapter"}
+    total, terms = loss.train()(example)
     assert set(terms) == {"keypoints", "jacobian", "heatmap", "attention"}
     assert float(total) == pytest.approx(sum(terms.values()), rel=1e-5)
     total.backward()
@@ -69,8 +71,8 @@ def test_distillation_loss_on_models_with_different_encoders():
 
 def test_same_model_gives_zero_loss():
     teacher = build_teacher(DetectorConfig(block_expansion=8, max_features=64, num_blocks=3))
-    loss = DistillationLoss(teacher, teacher, "l3", example=torch.rand(1, 3, 64, 64))
-    total, _ = loss(teacher, torch.rand(2, 3, 64, 64))
+    loss = Distiller(teacher, teacher, "l3", example=torch.rand(1, 3, 64, 64)).eval()
+    total, _ = loss(torch.rand(2, 3, 64, 64))
     assert float(total) == pytest.approx(0.0, abs=1e-10)
 
 

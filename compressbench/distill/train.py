@@ -1,0 +1,281 @@
+"""Distilling the teacher into a student with the generic trainer (seed 001).
+
+Every batch is a pure function of (seed, batch index), like teacher training, so runs are
+reproducible, resumable bit for bit, and shard across ``torchrun`` processes without loader state.
+User frames need no labels: the teacher labels them on the fly (the loss only needs images).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from compressbench import metrics
+from compressbench.distill.losses import LOSSES, Distiller, LossWeights
+from compressbench.errors import CompressbenchError
+from compressbench.registry import Registry
+from compressbench.training.trainer import TrainConfig, TrainResult, indexed, train
+
+SYNTHETIC = "synthetic"
+EVAL_BATCH = 32
+FRAMES_PURPOSE = 1
+
+INITS: Registry[str] = Registry("student initialisation")
+INITS.register("random", "the student's own random initialisation")
+INITS.register("transfer", "pre-train on the supervised synthetic landmark task first (seed 001)")
+INITS.register("svd", "for a teacher after dsconv/asym: the closed-form SVD initialisation of --method")
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    """Everything that decides a distillation run."""
+
+    student: str = "lednet"  # registered student, a saved model file, or "teacher" with --method
+    method: str | None = None  # compression chain applied to the teacher to make the student
+    width: float | None = None
+    loss: str = "l1"
+    weights: LossWeights = LossWeights()
+    init: str = "random"
+    transfer_steps: int = 300
+    teacher: str = "teacher"
+    teacher_checkpoint: Path | None = None
+    steps: int = 3000
+    batch: int = 16
+    lr: float = 1e-3
+    seed: int = 0
+    data: str = SYNTHETIC
+    device: str = "cpu"
+    out: Path | None = None  # the trained student (a compressbench model file)
+    checkpoint: Path | None = None  # training checkpoint (resumable)
+    resume: Path | None = None
+    val_frames: int = 64
+    val_every: int = 100
+    patience: int | None = 5
+    size: int = 256
+    progress: bool = True
+    meta: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Reject impossible options before any work starts."""
+        for name in ("steps", "batch", "val_frames", "val_every", "size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.transfer_steps < 0:
+            raise CompressbenchError(f"--transfer-steps must be zero or more, got {self.transfer_steps}")
+        if not self.lr > 0:
+            raise CompressbenchError(f"--lr must be positive, got {self.lr!r}")
+        if self.patience is not None and self.patience <= 0:
+            raise CompressbenchError(f"--patience must be a positive integer, got {self.patience!r}")
+        if self.width is not None and not self.width > 0:
+            raise CompressbenchError(f"--width must be positive, got {self.width!r}")
+        LOSSES.get(self.loss)
+        INITS.get(self.init)
+        if self.init == "svd" and not self.method:
+            raise CompressbenchError("--init svd applies to a teacher made into a student with --method dsconv/asym")
+        if self.data != SYNTHETIC and not Path(self.data).exists():
+            raise CompressbenchError(f"--data {self.data} is neither 'synthetic' nor an existing folder or video file")
+
+    def identity(self) -> dict:
+        """What makes a checkpoint belong to this student (checked on --resume)."""
+        return {"student": str(self.student), "method": self.method, "width": self.width, "loss": self.loss}
+
+
+def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[nn.Module, dict]:
+    """The student to train and how to save it: ``(module, {"kind": ..., ...})``."""
+    from compressbench.models import MODELS, load_model
+    from compressbench.models.checkpoint import read_checkpoint
+    from compressbench.models.students.zoo import STUDENTS, build_student
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(options.seed)
+        if options.method:
+            from compressbench.compression import CompressionContext, compress, get_method, stage_options
+            from compressbench.compression.chain import parse_chain
+
+            chain = parse_chain(options.method)
+            # --init svd|random reaches the swap stages; transfer init is applied after the chain
+            takes_init = any("init" in get_method(name).option_names() for name in chain)
+            common = {"init": options.init} if takes_init and options.init in ("svd", "random") else {}
+            per_stage = stage_options(chain, common, {})
+            base = {"model": options.teacher, "config": teacher.config.to_dict()}
+            variant = compress(teacher, chain, per_stage, CompressionContext(seed=options.seed, show_progress=options.progress), base=base)[-1]
+            return variant.module.train(), {"kind": "variant", "variant": variant}
+        name = str(options.student)
+        if name in STUDENTS:
+            module = build_student(name, width=options.width or 1.0)
+            return module.train(), {"kind": "student"}
+        if name in MODELS:
+            if options.width is not None:
+                raise CompressbenchError(f"--width applies to the student families ({', '.join(STUDENTS.names())}), not {name}")
+            module = load_model(name, weights="random")
+            kind = "student" if hasattr(module.predictor, "student_name") else "registered"
+            return module.train(), {"kind": kind, "model": name}
+        if Path(name).is_file():
+            payload = read_checkpoint(name)
+            module = load_model(name)
+            return module.train(), {"kind": "file", "architecture": payload.get("architecture"), "builder_args": payload.get("builder_args")}
+    raise CompressbenchError(
+        f"unknown student {name!r}; known: {', '.join(STUDENTS.names())} (or a registered model, a saved model file, or --method on the teacher)"
+    )
+
+
+def _batch_source(options: DistillOptions, user_frames: Any) -> Callable[[int], torch.Tensor]:
+    from compressbench.data import synthetic_frames
+
+    def batch_at(index: int) -> torch.Tensor:
+        seed = (options.seed * 1_000_003 + index * 7 + FRAMES_PURPOSE) % 2**63
+        if user_frames is None:
+            return synthetic_frames(options.batch, split="train", seed=seed, size=options.size).images
+        generator = torch.Generator().manual_seed(seed)
+        picks = torch.randint(len(user_frames), (options.batch,), generator=generator)
+        return user_frames.images[picks]
+
+    return batch_at
+
+
+def agreement(student: nn.Module, teacher: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> dict[str, float]:
+    """AKD (px) and jacobian error of ``student`` against ``teacher`` on ``images``."""
+    device = next(student.parameters()).device
+    size = images.shape[-1]
+    sums = {"akd_px": 0.0, "jacobian_error": 0.0}
+    was_training = student.training
+    student.eval()
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            part = images[start : start + batch_size].to(device)
+            s, t = student(part), teacher(part)
+            sums["akd_px"] += float(metrics.akd_px(s["value"], t["value"], size)) * part.shape[0]
+            if "jacobian" in s and "jacobian" in t:
+                sums["jacobian_error"] += float(metrics.jacobian_error(s["jacobian"], t["jacobian"])) * part.shape[0]
+    student.train(was_training)
+    return {k: v / images.shape[0] for k, v in sums.items()}
+
+
+def validation_frames(options: DistillOptions) -> torch.Tensor:
+    from compressbench.data import frames_for
+
+    return frames_for(options.data, options.val_frames, split="val", seed=options.seed, size=options.size).images
+
+
+def _user_frames(options: DistillOptions):
+    from compressbench.data import load_frames
+
+    frames = load_frames(options.data, size=options.size)
+    if len(frames) <= options.val_frames:
+        raise CompressbenchError(f"--data {options.data} has {len(frames)} frames; distilling needs more than --val-frames ({options.val_frames})")
+    cut = len(frames) - options.val_frames
+    return frames.slice(0, cut), frames.slice(cut, len(frames)).images
+
+
+def transfer_initialise(student: nn.Module, options: DistillOptions) -> None:
+    """Seed 001's transfer initialisation: train the student on the supervised synthetic landmark
+    task (keypoints and jacobians against ground truth) before distilling."""
+    from compressbench.training.teacher import TeacherTrainOptions, train_teacher
+
+    transfer = TeacherTrainOptions(
+        steps=options.transfer_steps, batch=options.batch, lr=options.lr, seed=options.seed, device=options.device,
+        val_frames=min(options.val_frames, 32), val_every=max(1, options.transfer_steps), size=options.size,
+        progress=options.progress, detector=student.config if hasattr(student, "config") else TeacherTrainOptions().detector,
+    )
+    train_teacher(transfer, model=student)
+
+
+def check_resume_identity(path: Path, options: DistillOptions) -> None:
+    from compressbench.models.checkpoint import read_checkpoint
+
+    payload = read_checkpoint(path)
+    meta = payload.get("meta", {}) if isinstance(payload, dict) else {}
+    found = meta.get("distill")
+    if found is None:
+        raise CompressbenchError(f"--resume {path} is not a distillation checkpoint")
+    if found != options.identity():
+        raise CompressbenchError(
+            f"--resume {path} belongs to another run (student {found.get('student')}, loss {found.get('loss')}); "
+            f"this run distils {options.student} with {options.loss}"
+        )
+
+
+def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[nn.Module, TrainResult, dict]:
+    """Train a student to agree with the teacher; returns ``(student, train result, save info)``."""
+    from compressbench.models import load_model
+
+    options.validate()
+    if options.resume is not None:
+        check_resume_identity(Path(options.resume), options)
+    teacher = teacher if teacher is not None else load_model(options.teacher, checkpoint=options.teacher_checkpoint)
+    teacher = copy.deepcopy(teacher).eval()
+    student, save_info = build_student_module(options, teacher)
+    if options.init == "transfer" and options.resume is None and options.transfer_steps > 0:
+        transfer_initialise(student, options)
+    if options.data == SYNTHETIC:
+        train_frames, val_images = None, validation_frames(options)
+    else:
+        train_frames, val_images = _user_frames(options)
+    example = val_images[:1]
+    distiller = Distiller(teacher, student, options.loss, options.weights, example=example)
+    device = torch.device(options.device if options.device != "cuda" or torch.cuda.is_available() else "cpu")
+    teacher.to(device)
+    config = TrainConfig(
+        steps=options.steps,
+        seed=options.seed,
+        device=options.device,
+        val_every=options.val_every,
+        monitor="akd_px",
+        mode="min",
+        patience=options.patience,
+        checkpoint=options.checkpoint,
+        meta={**options.meta, "distill": options.identity(), "teacher": str(options.teacher), "batch": options.batch, "lr": options.lr},
+        progress=options.progress,
+        description=f"distilling {options.method or options.student} ({options.loss})",
+    )
+
+    def loss_fn(model: nn.Module, images: torch.Tensor):
+        return model(images)
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        inner = getattr(model, "module", model)
+        return agreement(inner.student, teacher, val_images)
+
+    result = train(
+        distiller,
+        loss_fn,
+        lambda parameters: torch.optim.Adam(parameters, lr=options.lr),
+        indexed(_batch_source(options, train_frames)),
+        validate,
+        config,
+        resume=options.resume,
+    )
+    return distiller.student.eval(), result, save_info
+
+
+def save_distilled(student: nn.Module, save_info: dict, path: str | Path, metadata: dict) -> Path:
+    """Save the trained student so that ``load_model(path)`` (and ``compress --model path``) rebuild it."""
+    from compressbench.compression import save_variant
+    from compressbench.models.saved import save_model
+    from compressbench.models.students.zoo import save_student
+    from compressbench.models.zoo import save_registered
+
+    kind = save_info["kind"]
+    if kind == "student":
+        return save_student(student, path, metadata)
+    if kind == "variant":
+        variant = replace_module(save_info["variant"], student)
+        return save_variant(variant, path, metadata)
+    if kind == "registered":
+        return save_registered(student, path, save_info["model"], metadata)
+    return save_model(student, path, save_info["architecture"], save_info["builder_args"], metadata)
+
+
+def replace_module(variant, module: nn.Module):
+    out = copy.copy(variant)
+    out.module = module
+    return out
+
+
+__all__ = ["INITS", "DistillOptions", "agreement", "distill", "save_distilled"]

@@ -1,0 +1,119 @@
+import math
+
+import pytest
+import torch
+
+from compressbench.comparison import ROW_KEYS, compare
+from compressbench.comparison import table as compare_module
+from compressbench.comparison.runtimes import RuntimeUnavailable
+from compressbench.errors import CompressbenchError
+
+from .standins import FRAME_SIZE
+from .test_measures import BATCHNORM_PARAMS, SMALL_PARAMS
+
+FAST = {"warmup": 0, "repeats": 3, "show_progress": False, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def record(teacher, copy_variant, int8_variant, frames):
+    return compare(teacher, [copy_variant, int8_variant], frames, batch=2, **FAST)
+
+
+def rows_by_name(record):
+    return {row["variant"]: row for row in record["rows"]}
+
+
+def test_record_schema(record):
+    assert set(record) == {"rows", "modules", "env", "notes"}
+    assert [row["variant"] for row in record["rows"]] == ["teacher", "copy", "int8"]
+    for row in record["rows"]:
+        assert tuple(row) == ROW_KEYS
+    assert [row["method"] for row in record["rows"]] == ["none", "exact", "quantize"]
+    env = record["env"]
+    assert (env["batch"], env["threads"], env["runtime"], env["eval_frames"]) == (2, 1, "torch", 3)
+    assert env["input_shape"] == [2, 3, FRAME_SIZE, FRAME_SIZE]
+    assert {"torch", "cpu", "date", "warmup", "repeats"} <= set(env)
+
+
+def test_identical_copy_agrees_exactly_and_times_positive(record):
+    rows = rows_by_name(record)
+    for name in ("teacher", "copy"):
+        assert rows[name]["akd_px"] == 0.0
+        assert rows[name]["jacobian_error"] == 0.0
+    assert rows["teacher"]["speedup"] == 1.0
+    for row in record["rows"]:
+        assert row["latency_p10"] <= row["latency_ms"] <= row["latency_p90"]
+        assert math.isfinite(row["speedup"]) and row["speedup"] > 0
+        assert row["speedup"] == pytest.approx(rows["teacher"]["latency_ms"] / row["latency_ms"])
+        assert row["peak_mem_mb"] > 0
+
+
+def test_static_measures_of_known_models(record):
+    rows = rows_by_name(record)
+    assert rows["teacher"]["params"] == rows["copy"]["params"] == SMALL_PARAMS
+    assert rows["teacher"]["size_mb"] == rows["copy"]["size_mb"]
+    assert rows["teacher"]["macs"] == rows["copy"]["macs"] > 0
+    assert rows["teacher"]["macs_int8"] is False
+
+
+def test_int8_row_carries_the_float_macs_and_counts_packed_weights(record):
+    rows = rows_by_name(record)
+    int8 = rows["int8"]
+    assert int8["macs_int8"] is True
+    assert int8["macs"] == rows["teacher"]["macs"]
+    assert "teacher" in int8["note"] and "int8" in int8["note"]
+    assert int8["params"] == SMALL_PARAMS - BATCHNORM_PARAMS
+    assert int8["size_mb"] < rows["teacher"]["size_mb"]
+    assert int8["akd_px"] > 0  # quantization moves the keypoints a little
+    assert any(note.startswith("int8: MACs of teacher") for note in record["notes"])
+
+
+def test_per_module_table_side_by_side(record):
+    modules = record["modules"]
+    assert [m["module"] for m in modules] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian", "total"]
+    for entry in modules[:-1]:
+        for name in ("teacher", "copy", "int8"):
+            assert entry[f"{name}_ms"] > 0
+            assert entry[f"{name}_share"] == pytest.approx(entry[f"{name}_ms"] / modules[-1][f"{name}_ms"])
+    rows = rows_by_name(record)
+    for name in ("teacher", "copy", "int8"):
+        assert modules[-1][f"{name}_ms"] == rows[name]["latency_ms"]
+        assert modules[-1][f"{name}_share"] == 1.0
+
+
+def test_a_row_the_runtime_cannot_take_gets_a_note(teacher, copy_variant, frames, monkeypatch):
+    real = compare_module.prepare
+
+    def picky(runtime, module, batch, threads, scratch):
+        if module is copy_variant.module:
+            raise RuntimeUnavailable("cannot run on onnxruntime: unsupported op")
+        return real(runtime, module, batch, threads, scratch)
+
+    monkeypatch.setattr(compare_module, "prepare", picky)
+    record = compare(teacher, [copy_variant], frames[:1], breakdown=False, **FAST)
+    rows = rows_by_name(record)
+    assert rows["copy"]["latency_ms"] is None and rows["copy"]["speedup"] is None
+    assert rows["copy"]["note"] == "cannot run on onnxruntime: unsupported op"
+    assert rows["copy"]["akd_px"] == 0.0  # still measured
+    assert rows["teacher"]["latency_ms"] > 0
+    assert record["modules"] == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"runtime": "tensorrt"}, "known: onnxruntime, torch"),
+        ({"repeats": 0}, "repeats and batch must be positive"),
+        ({"batch": 0}, "repeats and batch must be positive"),
+    ],
+)
+def test_bad_arguments(teacher, frames, kwargs, message):
+    with pytest.raises(CompressbenchError, match=message):
+        compare(teacher, [], frames, show_progress=False, **kwargs)
+
+
+def test_duplicate_names_and_no_frames(teacher, copy_variant, frames):
+    with pytest.raises(CompressbenchError, match="repeated: copy"):
+        compare(teacher, [copy_variant, copy_variant], frames, show_progress=False)
+    with pytest.raises(CompressbenchError, match="at least one evaluation frame"):
+        compare(teacher, [copy_variant], torch.zeros(0, 3, 8, 8), show_progress=False)
