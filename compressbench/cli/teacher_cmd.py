@@ -19,6 +19,7 @@ from compressbench.report import check_writable
 from compressbench.report.render import Section
 from compressbench.training.distributed import resolve_device
 from compressbench.training.teacher import TeacherTrainOptions, train_teacher
+from compressbench.training.teacher_losses import TeacherLossWeights
 
 teacher_app = typer.Typer(help="Train the teacher (FOMM's KPDetector) and export its weights.", no_args_is_help=True)
 app.add_typer(teacher_app, name="teacher")
@@ -34,7 +35,9 @@ def _command_line(options: TeacherTrainOptions, config: Optional[Path], override
     args = ["compressbench", "teacher", "train", "--steps", options.steps, "--batch", options.batch,
             "--lr", options.lr, "--seed", options.seed, "--data", options.data, "--device", options.device,
             "--val-frames", options.val_frames, "--val-every", options.val_every,
-            "--lr-schedule", options.lr_schedule, "--out", options.out]
+            "--lr-schedule", options.lr_schedule,
+            "--equivariance-value", options.weights.equivariance_value,
+            "--equivariance-jacobian", options.weights.equivariance_jacobian, "--out", options.out]
     if options.patience is not None:
         args += ["--patience", options.patience]
     if config is not None:
@@ -61,6 +64,12 @@ def train_command(
     val_every: int = typer.Option(100, "--val-every", help="validate (and write the checkpoint) every N steps"),
     patience: Optional[int] = typer.Option(None, "--patience", help="stop after N validations without improvement"),
     lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="constant | cosine"),
+    equivariance_value: float = typer.Option(
+        TeacherLossWeights.equivariance_value, "--equivariance-value", help="weight of the equivariance term on keypoints (0: off)"
+    ),
+    equivariance_jacobian: float = typer.Option(
+        TeacherLossWeights.equivariance_jacobian, "--equivariance-jacobian", help="weight of the equivariance term on jacobians (0: off)"
+    ),
     config: Optional[Path] = ConfigOption,
     block_expansion: Optional[int] = typer.Option(None, "--block-expansion", help="override the config's block_expansion"),
     max_features: Optional[int] = typer.Option(None, "--max-features", help="override the config's max_features"),
@@ -79,6 +88,7 @@ def train_command(
         steps=steps, batch=batch, lr=lr, seed=seed, data=data, device=device, out=out, resume=resume,
         val_frames=val_frames, val_every=val_every, patience=patience, lr_schedule=lr_schedule,
         detector=_detector_config(config, **overrides),
+        weights=replace(TeacherLossWeights(), equivariance_value=equivariance_value, equivariance_jacobian=equivariance_jacobian),
     )
     options.validate()
     options = replace(options, meta={"command": _command_line(options, config, overrides)})

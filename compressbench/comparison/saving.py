@@ -26,6 +26,7 @@ atomically, the model only after the measurement succeeded.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from torch import nn
@@ -75,7 +76,8 @@ def save_compressed(variant: Variant, path: str | Path, record: dict, row: dict)
     path = Path(path)
     sidecar = sidecar_path(path)
     chain = [{k: stage.get(k) for k in ("method", "options", "report")} for stage in variant.stages]
-    metadata = {"row": row, "env": record.get("env", {})}
+    # through JSON: plain types only (e.g. torch.__version__ is a str subclass weights_only refuses)
+    metadata = json.loads(render_json({"row": row, "env": record.get("env", {})}))
     save_variant(variant, path, metadata)
     document = {
         "format": SIDECAR_FORMAT,

@@ -9,6 +9,7 @@ import pandas as pd
 
 from compressbench.report.render import Section
 
+# record key -> column label (short labels keep the terminal table within 140 columns)
 TABLE_COLUMNS = {
     "variant": "variant",
     "method": "method",
@@ -16,13 +17,13 @@ TABLE_COLUMNS = {
     "macs": "macs",
     "macs_int8": "int8",
     "size_mb": "size_mb",
-    "peak_mem_mb": "peak_mem_mb",
+    "peak_mem_mb": "peak_mb",
     "latency_ms": "latency_ms",
     "latency_p10": "p10_ms",
     "latency_p90": "p90_ms",
     "speedup": "speedup",
     "akd_px": "akd_px",
-    "jacobian_error": "jacobian_error",
+    "jacobian_error": "jac_err",
 }
 MAX_NOTE_CHARS = 160
 
@@ -61,8 +62,8 @@ def _comparison_notes(record: dict) -> list[str]:
         f"median of {env['repeats']} interleaved runs after {env['warmup']} warm-up rounds; {env['cpu']}, torch {env['torch']}",
         "speedup = teacher median / row median from the same interleaved run; "
         f"akd_px and jacobian_error against the teacher on {env['eval_frames']} held-out frames",
-        "macs from fvcore per frame; int8 = the MACs run in 8-bit integers; size_mb = serialized state dict (10^6 bytes); "
-        "peak_mem_mb = peak CPU allocation of one inference (torch profiler)",
+        "macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); "
+        "peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|",
     ]
     return notes + list(record.get("notes", []))
 
@@ -79,10 +80,10 @@ def stage_sections(record: dict) -> list[Section]:
         report = stage.get("report") or {}
         tables = {k: v for k, v in report.items() if isinstance(v, list) and v and all(isinstance(i, dict) for i in v)}
         options = ", ".join(f"{k}={v}" for k, v in (stage.get("options") or {}).items())
-        notes = [f"{k}: {_short(v)}" for k, v in report.items() if k not in tables]
-        title = f"Stage {index}: {stage['method']}" + (f" ({options})" if options else "")
+        notes = ([f"options: {options}"] if options else []) + [f"{k}: {_short(v)}" for k, v in report.items() if k not in tables]
+        title = f"Stage {index}: {stage['method']}"
         if not tables:
-            sections.append(Section(title, pd.DataFrame([{"option": k, "value": str(v)} for k, v in (stage.get("options") or {}).items()]), notes))
+            sections.append(Section(title, pd.DataFrame([{"report": k, "value": _short(v)} for k, v in report.items()]), notes[:1]))
         for key, entries in tables.items():
             sections.append(Section(f"{title}: {key}", pd.DataFrame(entries), notes))
             notes = []  # once per stage

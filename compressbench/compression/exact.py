@@ -74,13 +74,15 @@ class StridedSeparableAntiAlias(nn.Module):
         self._refresh_factors()
 
     @classmethod
-    def from_original(cls, original: AntiAliasInterpolation2d) -> "StridedSeparableAntiAlias":
+    def from_original(cls, original: AntiAliasInterpolation2d) -> StridedSeparableAntiAlias:
         return cls(original.weight, original.scale, original.ka, original.kb)
 
     def _refresh_factors(self) -> None:
         factors = separable_factors(self.weight)
         if factors is None:
-            raise CompressbenchError("the anti-alias kernel (down.weight) is not separable; run exact with anti_alias=false")
+            raise CompressbenchError(
+                "the anti-alias kernel (down.weight) is not separable; run exact with anti_alias=false"
+            )
         self.column, self.row = factors
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
@@ -222,7 +224,9 @@ class Exact(CompressionMethod):
             anti_alias = obstacle is None
             if anti_alias:
                 rewritten.down = StridedSeparableAntiAlias.from_original(rewritten.down)
-            rewrites.append({"rewrite": "anti_alias", "applied": anti_alias, **({"skipped_because": obstacle} if obstacle else {})})
+            rewrites.append(
+                {"rewrite": "anti_alias", "applied": anti_alias, **({"skipped_because": obstacle} if obstacle else {})}
+            )
 
         with torch.no_grad():
             difference = _max_abs_diff(original(example), rewritten(example))
@@ -243,6 +247,8 @@ class Exact(CompressionMethod):
             raise CompressbenchError(f"the saved exact stage does not fit this base model ({exc})") from None
         if structure.get("anti_alias"):
             if not isinstance(getattr(model, "down", None), AntiAliasInterpolation2d):
-                raise CompressbenchError("the saved exact stage rewrote .down, but this base model has no anti-alias stage")
+                raise CompressbenchError(
+                    "the saved exact stage rewrote .down, but this base model has no anti-alias stage"
+                )
             model.down = StridedSeparableAntiAlias.from_original(model.down)
         return model

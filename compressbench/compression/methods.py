@@ -3,3 +3,4 @@ from compressbench.compression import dsconv  # noqa: F401
 from compressbench.compression import asym  # noqa: F401
 from compressbench.compression import exact  # noqa: F401
 from compressbench.compression import prune  # noqa: F401
+from compressbench.compression import quantize  # noqa: F401

@@ -50,7 +50,9 @@ IMPORTANCES.register("random", ImportanceSpec(tp.importance.RandomImportance))
 
 
 def _check_ratio(value: float) -> str | None:
-    return None if 0 < value < 1 else f"must be strictly between 0 and 1 (the fraction of channels removed), got {value}"
+    return (
+        None if 0 < value < 1 else f"must be strictly between 0 and 1 (the fraction of channels removed), got {value}"
+    )
 
 
 def _check_steps(value: int) -> str | None:
@@ -108,7 +110,9 @@ class Prune(CompressionMethod):
             "channel importance: l1/l2 weight norm, bn-scale, taylor (needs frames), random",
             choices=tuple(IMPORTANCES.names()),
         ),
-        Option("global_pruning", bool, False, "rank channels across all layers (global) instead of per layer (uniform)"),
+        Option(
+            "global_pruning", bool, False, "rank channels across all layers (global) instead of per layer (uniform)"
+        ),
         Option("iterative", int, 1, "number of pruning steps reaching the ratio", check=_check_steps),
     )
 

@@ -34,7 +34,7 @@ IDENTITY = ParamSpace.of(
     face_rx=(0.36, 0.44), face_ry=(0.48, 0.56), skin_tone=(0, 1), skin_r=(-0.04, 0.04), skin_g=(-0.04, 0.04),
     skin_b=(-0.04, 0.04), shade=(0.1, 0.35),
     hair_tone=(0, 1), hair_width=(1.04, 1.2), hair_height=(0.95, 1.1), hair_lift=(0.06, 0.16),
-    hairline=(-0.74, -0.56), hairline_curve=(0.0, 0.6),
+    hairline=(-0.8, -0.66), hairline_curve=(0.0, 0.6),
     eye_dx=(0.14, 0.18), eye_y=(-0.12, -0.05), eye_rx=(0.06, 0.08), eye_ratio=(0.45, 0.6),
     iris_ratio=(0.4, 0.52), iris_tone=(0, 1),
     brow_gap=(0.075, 0.1), brow_rx=(0.055, 0.08), brow_ry=(0.012, 0.02), brow_tilt=(-0.2, 0.25),
@@ -46,7 +46,7 @@ IDENTITY = ParamSpace.of(
 )
 
 EXPRESSION = ParamSpace.of(
-    yaw=(-1, 1), pitch=(-1, 1), eye_open=(0.12, 1.0), mouth_open=(0.0, 1.0), brow_raise=(-0.01, 0.025), smile=(0, 1),
+    yaw=(-1, 1), pitch=(-1, 1), eye_open=(0.12, 1.0), mouth_open=(0.0, 1.0), brow_raise=(-0.01, 0.02), smile=(0, 1),
 )
 
 SKIN = [(0.33, 0.22, 0.16), (0.55, 0.38, 0.28), (0.78, 0.58, 0.45), (0.93, 0.78, 0.67), (0.98, 0.87, 0.8)]
@@ -63,8 +63,9 @@ MOUTH_INSIDE = (0.2, 0.04, 0.05)
 _YAW = {"eye": 0.05, "brow": 0.045, "nose": 0.09, "mouth": 0.05, "chin": 0.03}
 _PITCH = {"eye": 0.02, "brow": 0.02, "nose": 0.035, "mouth": 0.025, "chin": 0.015}
 JAW_DROP = 0.05  # lower-lip travel at mouth_open = 1
-CORNER_RADIUS = 0.011
+CORNER_RADIUS = 0.014
 LASH_WIDTH = 0.008
+BRIDGE_SOFTNESS = 0.02  # canonical units, so the nose shadow looks the same at every size
 
 
 @dataclass(frozen=True)
@@ -124,21 +125,19 @@ def canonical_landmarks(face: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.stack([torch.stack([m.cx, m.cy], -1) for m in markers(face)], 1)
 
 
-def _colours(face: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def colours(face: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """(B, 3) paint colours of every part of the face, by part name."""
     jitter = torch.stack([face["skin_r"], face["skin_g"], face["skin_b"]], -1)
     skin = (palette(face["skin_tone"], SKIN) + jitter).clamp(0, 1)
     hair = palette(face["hair_tone"], HAIR)
     lip_mix = (0.45 + 0.3 * face["lip_tone"])[:, None]
-    const = lambda rgb: torch.tensor(rgb, dtype=skin.dtype).expand_as(skin)  # noqa: E731
+    lip = 0.9 * (skin * (1 - lip_mix) + torch.tensor(LIP) * lip_mix)
+    fixed = {"sclera": SCLERA, "lash": LASH, "pupil": PUPIL, "inside": MOUTH_INSIDE}
     return {
-        "skin": skin,
-        "hair": hair,
-        "brow": hair * 0.5,
-        "iris": palette(face["iris_tone"], IRIS),
-        "lip": 0.9 * (skin * (1 - lip_mix) + const(LIP) * lip_mix),
+        "skin": skin, "hair": hair, "brow": hair * 0.5, "iris": palette(face["iris_tone"], IRIS),
+        "nose_tip": skin * 0.7, "ear_inner": skin * 0.5, "chin": skin * 0.65, "lip": lip, "corner": lip * 0.45,
         "shirt": torch.stack([face["shirt_r"], face["shirt_g"], face["shirt_b"]], -1),
-        "sclera": const(SCLERA), "lash": const(LASH), "pupil": const(PUPIL), "inside": const(MOUTH_INSIDE),
-    }
+    } | {name: torch.tensor(rgb).expand_as(skin) for name, rgb in fixed.items()}
 
 
 def render_face(face: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +145,7 @@ def render_face(face: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor,
     batch = face["yaw"].shape[0]
     canvas = Canvas(batch, size)
     edge = canvas.edge
-    col = _colours(face)
+    col = colours(face)
     skin = col["skin"]
     marks = markers(face)
 
@@ -167,7 +166,7 @@ def render_face(face: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor,
         outer_rx, outer_ry = ear.rx / 0.45, ear.ry / 0.5
         win = canvas.around(ear.cx, ear.cy, outer_rx, outer_ry)
         canvas.paint(win, ellipse(win, ear.cx, ear.cy, outer_rx, outer_ry, edge), skin * 0.9)
-        canvas.paint(win, ellipse(win, ear.cx, ear.cy, ear.rx, ear.ry, edge), skin * 0.5)
+        canvas.paint(win, ellipse(win, ear.cx, ear.cy, ear.rx, ear.ry, edge), col["ear_inner"])
     zero = torch.zeros_like(face["face_rx"])
     win = canvas.around(zero, zero, face["face_rx"], face["face_ry"])
     face_cover = ellipse(win, 0.0, 0.0, face["face_rx"], face["face_ry"], edge)
@@ -175,16 +174,19 @@ def render_face(face: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor,
     shading = 1 - face["shade"][:, None, None, None] * radial.clamp(max=1) ** 2
     canvas.paint(win, face_cover, skin[:, :, None, None] * shading)
     hairline = (face["hairline"] * face["face_ry"])[:, None, None, None]
-    fringe = face_cover * (0.5 + (hairline + face["hairline_curve"][:, None, None, None] * win.x**2 - win.y) / edge).clamp(0, 1)
+    # the hairline rises towards the temples, so the fringe never reaches the brows
+    hairline = hairline - face["hairline_curve"][:, None, None, None] * win.x**2
+    fringe = face_cover * (0.5 + (hairline - win.y) / edge).clamp(0, 1)
     canvas.paint(win, fringe, col["hair"])
 
     # nose: soft bridge shadow, the tip disc, nostrils
     nose, eye_y = marks[2], marks[0].cy
     bridge_cy, bridge_ry = (eye_y + nose.cy) / 2, (nose.cy - eye_y) / 2
-    win = canvas.around(nose.cx, bridge_cy, 0.05, bridge_ry + 0.04)
-    canvas.paint(win, 0.5 * ellipse(win, nose.cx, bridge_cy, torch.full_like(nose.cx, 0.03), bridge_ry, 6 * edge), skin * 0.85)
+    win = canvas.around(nose.cx, bridge_cy, 0.03 + BRIDGE_SOFTNESS, bridge_ry + BRIDGE_SOFTNESS)
+    bridge = ellipse(win, nose.cx, bridge_cy, torch.full_like(nose.cx, 0.03), bridge_ry, BRIDGE_SOFTNESS)
+    canvas.paint(win, 0.5 * bridge, skin * 0.85)
     win = canvas.around(nose.cx, nose.cy, 2.2 * nose.rx, 1.5 * nose.rx)
-    canvas.paint(win, circle(win, nose.cx, nose.cy, nose.rx, edge), skin * 0.7)
+    canvas.paint(win, circle(win, nose.cx, nose.cy, nose.rx, edge), col["nose_tip"])
     for side in (-1, 1):
         nostril = ellipse(win, nose.cx + side * 1.1 * nose.rx, nose.cy + 0.6 * nose.rx, 0.45 * nose.rx, 0.28 * nose.rx, edge)
         canvas.paint(win, nostril, skin * 0.3)
@@ -206,13 +208,13 @@ def render_face(face: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor,
     lips = marks[7]
     win = canvas.around(lips.cx, lips.cy, lips.rx + 2 * CORNER_RADIUS, lips.ry)
     canvas.paint(win, ellipse(win, lips.cx, lips.cy, lips.rx, lips.ry, edge), col["lip"])
-    inside_ry = 0.004 + JAW_DROP * 0.8 * face["mouth_open"] / 2
+    inside_ry = 0.006 + JAW_DROP * 0.8 * face["mouth_open"] / 2
     canvas.paint(win, ellipse(win, lips.cx, lips.cy, 0.8 * lips.rx, inside_ry, edge), col["inside"])
     for corner in marks[3:5]:
-        canvas.paint(win, circle(win, corner.cx, corner.cy, corner.rx, edge), col["lip"] * 0.45)
+        canvas.paint(win, circle(win, corner.cx, corner.cy, corner.rx, edge), col["corner"])
     chin = marks[10]
     win = canvas.around(chin.cx, chin.cy, chin.rx, chin.ry)
-    canvas.paint(win, ellipse(win, chin.cx, chin.cy, chin.rx, chin.ry, edge), skin * 0.72)
+    canvas.paint(win, ellipse(win, chin.cx, chin.cy, chin.rx, chin.ry, edge), col["chin"])
     return canvas.colour, canvas.alpha
 
 

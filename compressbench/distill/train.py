@@ -54,6 +54,7 @@ class DistillOptions:
     checkpoint: Path | None = None  # training checkpoint (resumable)
     resume: Path | None = None
     val_frames: int = 64
+    eval_frames: int = 32  # held out for the final comparison (user frames: never trained on)
     val_every: int = 100
     patience: int | None = 5
     size: int = 256
@@ -62,7 +63,7 @@ class DistillOptions:
 
     def validate(self) -> None:
         """Reject impossible options before any work starts."""
-        for name in ("steps", "batch", "val_frames", "val_every", "size"):
+        for name in ("steps", "batch", "val_frames", "eval_frames", "val_every", "size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -164,13 +165,18 @@ def validation_frames(options: DistillOptions) -> torch.Tensor:
 
 
 def _user_frames(options: DistillOptions):
+    """User frames: the first ``eval_frames`` are held out for the final comparison (as
+    :class:`compressbench.comparison.FrameSource` does), the next ``val_frames`` validate, the rest train."""
     from compressbench.data import load_frames
 
     frames = load_frames(options.data, size=options.size)
-    if len(frames) <= options.val_frames:
-        raise CompressbenchError(f"--data {options.data} has {len(frames)} frames; distilling needs more than --val-frames ({options.val_frames})")
-    cut = len(frames) - options.val_frames
-    return frames.slice(0, cut), frames.slice(cut, len(frames)).images
+    held_out = options.eval_frames + options.val_frames
+    if len(frames) <= held_out:
+        raise CompressbenchError(
+            f"--data {options.data} has {len(frames)} frames; distilling needs more than the {held_out} held out "
+            f"for evaluation and validation (--frames {options.eval_frames}, --val-frames {options.val_frames})"
+        )
+    return frames.slice(held_out, len(frames)), frames.slice(options.eval_frames, held_out).images
 
 
 def transfer_initialise(student: nn.Module, options: DistillOptions) -> None:

@@ -6,15 +6,15 @@ import pandas as pd
 
 from compressbench.report.render import Section
 
-# metric key -> (unit, what it measures)
+# metric key -> (unit, what it measures); no '|' in the text, it would split a Markdown cell
 METRIC_ROWS = {
     "akd_px": ("px", "mean keypoint distance to the reference (seed 001's AKD)"),
-    "jacobian_error": ("-", "mean |J_model - J_reference| over the 2x2 entries"),
+    "jacobian_error": ("-", "mean absolute difference of the 2x2 jacobian entries"),
     "heatmap_mse": ("prob^2", "mean squared heatmap difference per pixel"),
-    "heatmap_kl": ("nats", "KL(reference || model) per heatmap"),
+    "heatmap_kl": ("nats", "KL divergence of the reference from the model per heatmap"),
     "heatmap_peak": ("prob", "mean of the model's per-heatmap maxima (sharpness)"),
     "landmark_error_px": ("px", "mean keypoint distance to ground-truth landmarks"),
-    "nmae": ("fraction", "seed 003's NMAE: mean |error| per coordinate / image side"),
+    "nmae": ("fraction", "seed 003's NMAE: mean absolute coordinate error / image side"),
 }
 
 
@@ -25,5 +25,9 @@ def fidelity_sections(record: dict) -> list[Section]:
         for key, (unit, meaning) in METRIC_ROWS.items()
     ]
     size = record.get("image_size")
-    title = f"Fidelity of {record['model']} against {record['against']}: {record['frames']} frames of {record['data']}, {size}x{size}"
+    frames = record["frames"]
+    title = (
+        f"Fidelity of {record['model']} against {record['against']}: "
+        f"{frames} frame{'s' if frames != 1 else ''} of {record['data']}, {size}x{size}"
+    )
     return [Section(title, pd.DataFrame(rows), list(record.get("notes") or []))]

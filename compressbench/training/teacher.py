@@ -69,6 +69,8 @@ class TeacherTrainOptions:
                 raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise CompressbenchError(f"--lr must be positive, got {self.lr!r}")
+        if any(weight < 0 for weight in vars(self.weights).values()):
+            raise CompressbenchError(f"loss weights must be zero or positive, got {self.weights}")
         if self.patience is not None and self.patience <= 0:
             raise CompressbenchError(f"--patience must be a positive integer, got {self.patience!r}")
         LR_SCHEDULES.get(self.lr_schedule)

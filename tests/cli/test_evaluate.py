@@ -37,12 +37,12 @@ def assert_one_line_error(result, fragment: str) -> None:
 def test_json_record_against_ground_truth(reduced_yaml):
     result = run(
         "--config", str(reduced_yaml), "--weights", "random", "--against", "ground-truth",
-        "--frames", "3", "--batch-size", "2", "--seed", "5", "--format", "json",
+        "--frames", "2", "--batch-size", "1", "--seed", "5", "--format", "json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert {"model", "data", "frames", "against", "seed", "overlays", "notes", *METRICS} <= set(record)
-    assert (record["model"], record["data"], record["frames"], record["against"]) == ("teacher", "synthetic", 3, "ground-truth")
+    assert (record["model"], record["data"], record["frames"], record["against"]) == ("teacher", "synthetic", 2, "ground-truth")
     assert record["image_size"] == 256 and record["seed"] == 5 and record["overlays"] is None
     # against ground truth: AKD is the landmark error; no reference heatmaps to compare with
     assert isinstance(record["akd_px"], float) and record["akd_px"] == pytest.approx(record["landmark_error_px"])
@@ -114,3 +114,4 @@ def test_ground_truth_on_user_frames_is_an_error(tmp_path):
 
     iio.imwrite(tmp_path / "face.png", np.full((32, 32, 3), 128, dtype=np.uint8))
     assert_one_line_error(run("--data", str(tmp_path), "--frames", "1", "--against", "ground-truth"), "no ground-truth landmarks")
+

@@ -20,7 +20,9 @@ def context(with_frames: bool = True) -> CompressionContext:
     def frames(n: int) -> torch.Tensor:
         return torch.rand(n, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(7))
 
-    return CompressionContext(frames if with_frames else None, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False)
+    return CompressionContext(
+        frames if with_frames else None, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False
+    )
 
 
 def prune(model: nn.Module, chain: str = "prune", **options):
@@ -67,7 +69,10 @@ def test_uniform_half_halves_every_hourglass_conv(half):
     report = half.stages[0]["report"]
     assert (report["params_before"], report["params_after"]) == (80_928, 30_916)
     layers = {row["layer"]: row for row in report["layers"]}
-    assert (layers["predictor.decoder.up_blocks.1.conv"]["in_before"], layers["predictor.decoder.up_blocks.1.conv"]["in_after"]) == (64, 32)
+    assert (
+        layers["predictor.decoder.up_blocks.1.conv"]["in_before"],
+        layers["predictor.decoder.up_blocks.1.conv"]["in_after"],
+    ) == (64, 32)
 
 
 def test_output_shapes_unchanged(teacher, half):

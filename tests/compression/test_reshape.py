@@ -10,7 +10,9 @@ from compressbench.errors import CompressbenchError
 
 
 def small() -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 3, groups=8, bias=False), nn.Linear(8, 4))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 3, groups=8, bias=False), nn.Linear(8, 4)
+    )
 
 
 def test_resize_recreates_narrower_layers():

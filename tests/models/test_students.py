@@ -56,13 +56,17 @@ def frames(batch: int, seed: int = 0) -> torch.Tensor:
 
 
 def randomize(module: torch.nn.Module, seed: int) -> None:
-    """Non-trivial weights and BatchNorm statistics, so outputs depend on every tensor."""
+    """Perturb every weight and BatchNorm statistic (keeping their scale, so activations neither
+    vanish into slow denormal floats nor explode) so that outputs depend on every tensor."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in module.state_dict().items():
             if tensor.is_floating_point():
                 noise = torch.rand(tensor.shape, generator=generator)
-                tensor.copy_(0.5 + noise if name.endswith("running_var") else 0.1 * (noise - 0.5))
+                if name.endswith("running_var"):
+                    tensor.copy_(0.5 + noise)
+                else:  # zero-initialised tensors (biases, the jacobian head) get a small offset
+                    tensor.copy_(tensor * (0.5 + noise) + 0.02 * (noise - 0.5))
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -201,7 +205,7 @@ def test_predictor_traces_with_fx(name):
     predictor = build_student(name, width=0.5).predictor.eval()
     randomize(predictor, 2)
     traced = symbolic_trace(predictor)
-    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         assert torch.equal(traced(x), predictor(x))
 
@@ -217,10 +221,10 @@ def test_saved_student_round_trip(tmp_path, name):
     assert rebuilt.config == config
     assert rebuilt.predictor.width == 0.25
     assert student_builder_args(rebuilt) == {"student": name, "width": 0.25, "config": config.to_dict()}
-    x = frames(2, seed=5)
+    x = frames(1, seed=5)
     with torch.inference_mode():
         expected, got = model(x), rebuilt(x)
-    assert tuple(got["value"].shape) == (2, 5, 2)
+    assert tuple(got["value"].shape) == (1, 5, 2)
     for key in ("value", "jacobian", "heatmap"):
         assert torch.equal(expected[key], got[key])
 

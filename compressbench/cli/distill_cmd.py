@@ -1,0 +1,84 @@
+"""``compressbench distill``: train a small student to agree with the teacher, then compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from compressbench.cli.app import app
+from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_non_negative, require_positive
+from compressbench.report import check_writable
+
+
+@app.command("distill")
+def distill_command(
+    student: str = typer.Option("lednet", "--student", "-s", help="student family (see 'models'), a registered model, or a saved model file"),
+    method: Optional[str] = typer.Option(None, "--method", help="make the student from the teacher with this chain (e.g. dsconv, asym, prune)"),
+    width: Optional[float] = typer.Option(None, "--width", help="channel multiplier of a student family"),
+    loss: str = typer.Option("l1", "--loss", help="l1 | l2 | l3 (seed 001)"),
+    w_keypoints: float = typer.Option(1.0, "--w-keypoints", help="weight of MSE(keypoints)"),
+    w_jacobian: float = typer.Option(1.0, "--w-jacobian", help="weight of MSE(jacobians)"),
+    w_heatmap: float = typer.Option(1.0, "--w-heatmap", help="weight of MSE(heatmaps) (l2, l3)"),
+    w_attention: float = typer.Option(1.0, "--w-attention", help="weight of MSE(attention maps) (l3)"),
+    attention_p: float = typer.Option(2.0, "--attention-p", help="p of the attention map sum_c |A_c|^p"),
+    init: str = typer.Option("random", "--init", help="random | transfer | svd (with --method dsconv/asym)"),
+    transfer_steps: int = typer.Option(300, "--transfer-steps", help="supervised pre-training steps for --init transfer"),
+    teacher: str = typer.Option("teacher", "--teacher", help="the teacher: registered name or saved model file"),
+    teacher_checkpoint: Optional[Path] = typer.Option(None, "--teacher-checkpoint", help="FOMM checkpoint for the teacher"),
+    steps: int = typer.Option(3000, "--steps", help="training steps"),
+    batch: int = typer.Option(16, "--batch", help="frames per step"),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate"),
+    seed: int = typer.Option(0, "--seed", help="seed of everything random"),
+    data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video (no labels needed)"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    out: Path = typer.Option(Path("student.pt"), "--out", help="the trained student (loadable with --model FILE)"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="training checkpoint, written at every validation"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="resume from a training checkpoint of the same run"),
+    val_frames: int = typer.Option(64, "--val-frames", help="validation frames (AKD against the teacher)"),
+    val_every: int = typer.Option(100, "--val-every", help="validate every N steps"),
+    patience: Optional[int] = typer.Option(5, "--patience", help="validations without improvement before stopping early"),
+    frames: int = typer.Option(32, "--frames", help="held-out frames of the final comparison"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while measuring"),
+    warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds of the comparison"),
+    repeats: int = typer.Option(30, "--repeats", help="timed interleaved rounds of the comparison"),
+    fmt: str = FormatOption,
+    output: Optional[Path] = OutputOption,
+) -> None:
+    """Distil the teacher into a student (seed 001's losses), save it, and compare it with the teacher."""
+    from compressbench.comparison import FrameSource, compare, comparison_sections
+    from compressbench.compression import Variant
+    from compressbench.distill.losses import LossWeights
+    from compressbench.distill.train import DistillOptions, distill, save_distilled
+    from compressbench.models import load_model
+    from compressbench.training.distributed import resolve_device
+
+    require_positive(frames=frames, threads=threads, repeats=repeats)
+    require_non_negative(warmup=warmup)
+    prepare_output(fmt, output)
+    check_writable(out)
+    resolve_device(device)
+    options = DistillOptions(
+        student=student, method=method, width=width, loss=loss, init=init, transfer_steps=transfer_steps,
+        weights=LossWeights(w_keypoints, w_jacobian, w_heatmap, w_attention, attention_p),
+        teacher=teacher, teacher_checkpoint=teacher_checkpoint, steps=steps, batch=batch, lr=lr, seed=seed,
+        data=data, device=device, out=out, checkpoint=checkpoint, resume=resume, val_frames=val_frames,
+        eval_frames=frames, val_every=val_every, patience=patience,
+    )  # fmt: skip
+    options.validate()
+    teacher_module = load_model(teacher, checkpoint=teacher_checkpoint)
+    trained, result, save_info = distill(options, teacher=teacher_module)
+    trained = trained.cpu().eval()
+    label = method or Path(student).stem
+    record = compare(
+        teacher_module.cpu(), [Variant(f"{label}-{loss}", trained, [{"method": "distill", "options": {}}])],
+        FrameSource(data, frames, seed).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
+    )  # fmt: skip
+    record["training"] = {
+        "steps": result.step, "best_step": result.best_step, "best_val_akd_px": result.best_value,
+        "stopped_early": result.stopped_early, "seconds": result.seconds, "options": options.identity(),
+    }  # fmt: skip
+    saved = save_distilled(trained, save_info, out, {"distill": options.identity(), "row": record["rows"][-1]})
+    record["out"] = str(saved)
+    emit(record, comparison_sections(record), fmt, output)

@@ -1,0 +1,111 @@
+"""``pt2e``: PT2 export quantization with the X86 Inductor quantizer, compiled by torch.compile.
+
+``torch.export`` captures the part, ``prepare_pt2e`` with ``X86InductorQuantizer`` (per-channel
+int8 weights, uint8 activations) inserts observers, calibration runs, ``convert_pt2e`` writes
+quantize/dequantize pairs around float ops and keeps the weights as int8 tensors. That graph alone
+runs the q/dq arithmetic in float (slower than fp32); the speed comes from Inductor, which with
+*freezing* (weights as constants) fuses the pairs into oneDNN int8 convolutions. Without freezing
+the compiled graph is slower than fp32 eager, which may be what other measurements saw.
+
+PT2E moved out of torch into torchao (torch 2.13 no longer ships ``torch.ao.quantization.
+quantize_pt2e``), so this back-end needs ``pip install torchao``; compiling needs a C++ compiler.
+The compiled function is built on the first call (seconds to tens of seconds; Inductor caches it
+on disk) under the caller's grad mode and thread count, and discarded when a state dict is loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import torch
+from torch import nn
+
+from compressbench.compression.quantize.backends import QuantBackend, register_backend
+from compressbench.errors import CompressbenchError
+
+
+def _pt2e_api():
+    """(prepare_pt2e, convert_pt2e, X86InductorQuantizer, default config) from torchao, or from
+    torch itself on releases that still ship them."""
+    try:
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+    except ImportError:
+        try:
+            from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
+            from torch.ao.quantization.quantizer import x86_inductor_quantizer as x86
+        except ImportError:
+            raise CompressbenchError(
+                "quantize: backend pt2e needs torchao (PT2E quantization moved from torch to torchao); "
+                "run pip install torchao, or choose --backend fx"
+            ) from None
+    return prepare_pt2e, convert_pt2e, x86.X86InductorQuantizer, x86.get_default_x86_inductor_quantization_config
+
+
+class CompiledInt8(nn.Module):
+    """A converted PT2E graph (int8 weights + q/dq ops) that runs through Inductor with freezing."""
+
+    onnx_export_obstacle = "is a PT2E int8 graph run by torch.compile (quantize backend=pt2e); it cannot be exported"
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        self.graph = graph
+        self._compiled = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._compiled = None  # freezing baked the previous weights into the compiled code
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_compiled"] = None  # compiled callables are not copyable; recompiled lazily
+        return state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._compiled is None:
+            self._compiled = torch.compile(self.graph, dynamic=False, options={"freezing": True})
+        with torch.no_grad():  # freezing only applies without autograd
+            return self._compiled(x)
+
+
+@torch.no_grad()
+def quantize_pt2e(module: nn.Module, calibration: list[torch.Tensor]) -> nn.Module:
+    """Float ``module`` -> converted PT2E GraphModule calibrated on ``calibration`` batches."""
+    prepare_pt2e, convert_pt2e, quantizer_class, default_config = _pt2e_api()
+    float_module = copy.deepcopy(module).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # export and torchao print version/deprecation notices
+        exported = torch.export.export(float_module, (calibration[0],)).module()
+        quantizer = quantizer_class()
+        quantizer.set_global(default_config())
+        prepared = prepare_pt2e(exported, quantizer)
+        for batch in calibration:
+            prepared(batch)
+        return convert_pt2e(prepared)
+
+
+@register_backend
+class Pt2eBackend(QuantBackend):
+    name = "pt2e"
+    summary = "torch.export + torchao PT2E X86InductorQuantizer, run by torch.compile with freezing"
+    engine = "onednn"
+
+    def check_available(self) -> None:
+        super().check_available()
+        _pt2e_api()
+
+    def quantize_part(self, module, calibration, part):
+        try:
+            graph = quantize_pt2e(module, calibration)
+        except CompressbenchError:
+            raise
+        except Exception as exc:  # torch.export / torchao raise many error types for untraceable code
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CompressbenchError(
+                f"quantize: backend pt2e cannot quantize part {part} ({detail}); leave it out of --parts"
+            ) from None
+        return CompiledInt8(graph), {}
+
+    def rebuild_part(self, module, example, structure, part):
+        return CompiledInt8(quantize_pt2e(module, [example]))
