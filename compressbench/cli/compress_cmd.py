@@ -72,6 +72,7 @@ def compress_command(
     set_options: List[str] = typer.Option([], "--set", help="STAGE.OPTION=VALUE for one stage (method name or 1-based index); repeatable"),
     data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
     frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
+    input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
     runtime: str = typer.Option("torch", "--runtime", help="torch | onnxruntime: where latency is measured"),
     export_onnx: Optional[Path] = typer.Option(None, "--export-onnx", help="also export the final variant to this ONNX file"),
     out: Optional[Path] = typer.Option(None, "--out", help="save the final variant here (loadable with --model FILE) plus FILE.json"),
@@ -84,7 +85,7 @@ def compress_command(
     output: Optional[Path] = OutputOption,
 ) -> None:
     """Compress a model with a chain of methods and compare every stage with it."""
-    require_positive(frames=frames, threads=threads, repeats=repeats, batch=batch)
+    require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
     prepare_output(fmt, output)
     RUNTIMES.get(runtime)
@@ -106,7 +107,7 @@ def compress_command(
         check_save_target(out, origin)
 
     run = compress_and_compare(
-        module, chain, options, FrameSource(data, frames, seed),
+        module, chain, options, FrameSource(data, frames, seed, input_size),
         name=model_label(model), origin=origin, seed=seed, threads=threads, warmup=warmup,
         repeats=repeats, runtime=runtime, batch=batch,
     )  # fmt: skip

@@ -69,5 +69,5 @@ def evaluate_command(
         points = predict(module, shown, batch_size=batch_size)["value"]
         written = write_overlays(overlays, shown, points, reference_points(against, shown, teacher, batch_size), OVERLAY_LIMIT)
         record["overlays"] = str(overlays)
-        Console(stderr=True).print(f"wrote {len(written)} overlays to {overlays} (model red, {against} green)")
+        Console(stderr=True).print(f"wrote {len(written)} overlays to {overlays} (model red, {against} cyan)")
     emit(record, fidelity_sections(record), fmt, output)

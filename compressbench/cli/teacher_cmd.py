@@ -34,7 +34,7 @@ def _command_line(options: TeacherTrainOptions, config: Optional[Path], override
     """The command that reproduces this run (recorded in the checkpoint and the weights' JSON)."""
     args = ["compressbench", "teacher", "train", "--steps", options.steps, "--batch", options.batch,
             "--lr", options.lr, "--seed", options.seed, "--data", options.data, "--device", options.device,
-            "--val-frames", options.val_frames, "--val-every", options.val_every,
+            "--val-frames", options.val_frames, "--val-every", options.val_every, "--size", options.size,
             "--lr-schedule", options.lr_schedule,
             "--equivariance-value", options.weights.equivariance_value,
             "--equivariance-jacobian", options.weights.equivariance_jacobian, "--out", options.out]
@@ -61,6 +61,7 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="checkpoint to write (FOMM layout: best weights under kp_detector)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue from this checkpoint"),
     val_frames: int = typer.Option(64, "--val-frames", help="held-out frames scored at every validation"),
+    size: int = typer.Option(256, "--size", help="frame side in pixels (synthetic frames are drawn, user frames resized)"),
     val_every: int = typer.Option(100, "--val-every", help="validate (and write the checkpoint) every N steps"),
     patience: Optional[int] = typer.Option(None, "--patience", help="stop after N validations without improvement"),
     lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="constant | cosine"),
@@ -78,7 +79,7 @@ def train_command(
 ) -> None:
     """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames."""
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
-    require_positive(steps=steps, batch=batch, val_frames=val_frames, val_every=val_every, patience=patience, **overrides)
+    require_positive(steps=steps, batch=batch, val_frames=val_frames, size=size, val_every=val_every, patience=patience, **overrides)
     resolve_device(device)
     prepare_output(fmt, None)
     check_writable(out)
@@ -86,7 +87,7 @@ def train_command(
         raise CompressbenchError(f"--resume {resume} does not exist")
     options = TeacherTrainOptions(
         steps=steps, batch=batch, lr=lr, seed=seed, data=data, device=device, out=out, resume=resume,
-        val_frames=val_frames, val_every=val_every, patience=patience, lr_schedule=lr_schedule,
+        val_frames=val_frames, val_every=val_every, patience=patience, lr_schedule=lr_schedule, size=size,
         detector=_detector_config(config, **overrides),
         weights=replace(TeacherLossWeights(), equivariance_value=equivariance_value, equivariance_jacobian=equivariance_jacobian),
     )

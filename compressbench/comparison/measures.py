@@ -1,12 +1,4 @@
-"""Static measures of one model: parameters (int8-aware), MACs, serialized size, peak memory.
-
-Parameters of 8-bit models: ``torch.ao`` quantized convolutions and linears keep their weights and
-biases in *packed* parameters, which ``module.parameters()`` does not list. :func:`count_params`
-therefore adds, for every module with ``_weight_bias()`` (the unpacking accessor every quantized
-conv/linear has), the element counts of the unpacked weight and bias, to the float parameters that
-remain. Scales and zero points are quantization metadata, not weights, and are not counted; neither
-are buffers (BatchNorm running statistics), so a float model's count equals ``parameters()``'s.
-"""
+"""Static measures of one model: MACs, serialized size, peak memory (parameters: :mod:`.weights`)."""
 
 from __future__ import annotations
 
@@ -22,17 +14,6 @@ from torch import nn
 from compressbench.profiling.counting import BYTES_PER_MB, macs_fvcore
 
 MEMORY_EVENT = "[memory]"  # the name torch's profiler gives allocation (+) and free (-) records
-
-
-def count_params(module: nn.Module) -> int:
-    """Weights and biases, including those packed inside quantized modules (see the module doc)."""
-    total = sum(p.numel() for p in module.parameters())
-    for child in module.modules():
-        unpack = getattr(child, "_weight_bias", None)
-        if callable(unpack):
-            weight, bias = unpack()
-            total += weight.numel() + (bias.numel() if bias is not None else 0)
-    return total
 
 
 def serialized_size_mb(module: nn.Module) -> float:

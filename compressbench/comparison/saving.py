@@ -99,30 +99,10 @@ def save_compressed(variant: Variant, path: str | Path, record: dict, row: dict)
 
 
 def export_onnx_file(module: nn.Module, path: str | Path, input_shape) -> Path:
-    """Export ``module`` to ONNX at ``path`` for inputs of ``input_shape``, atomically; a model the
-    exporter cannot take is one clear error."""
-    import os
-    import tempfile
-
+    """Export ``module`` to ONNX at ``path`` (atomically; dynamic batch axis) for inputs shaped like
+    ``input_shape``; a model the exporter cannot take is one clear :class:`CompressbenchError`."""
     import torch
 
-    from compressbench.compression.onnx import export_onnx
+    from compressbench.runtime.onnx import export_onnx
 
-    path = Path(check_writable(path))
-    example = torch.zeros(*input_shape)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        tmp = scratch / path.name
-        try:
-            export_onnx(module, tmp, example)
-        except CompressbenchError:
-            raise
-        except Exception as exc:  # the exporter's many failure types become one user-facing line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CompressbenchError(f"cannot export this variant to ONNX ({first}); drop --export-onnx") from None
-        os.replace(tmp, path)
-    finally:
-        for leftover in scratch.iterdir():
-            leftover.unlink()
-        scratch.rmdir()
-    return path
+    return export_onnx(module, check_writable(path), torch.zeros(*input_shape))

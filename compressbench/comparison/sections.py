@@ -69,24 +69,24 @@ def _comparison_notes(record: dict) -> list[str]:
 
 
 def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= MAX_NOTE_CHARS else text[: MAX_NOTE_CHARS - 3] + "..."
 
 
 def stage_sections(record: dict) -> list[Section]:
-    """One section per stage: list-of-dict report entries become its table, the rest its notes."""
+    """Per stage: a summary section (its scalar report entries, options as a note), then one table
+    per report entry that is a list of records (e.g. per-layer approximation errors)."""
     sections = []
     for index, stage in enumerate(record.get("stages", []), start=1):
         report = stage.get("report") or {}
         tables = {k: v for k, v in report.items() if isinstance(v, list) and v and all(isinstance(i, dict) for i in v)}
-        options = ", ".join(f"{k}={v}" for k, v in (stage.get("options") or {}).items())
-        notes = ([f"options: {options}"] if options else []) + [f"{k}: {_short(v)}" for k, v in report.items() if k not in tables]
+        options = ", ".join(f"{k}={v}" for k, v in (stage.get("options") or {}).items()) or "(none)"
+        summary = [{"item": k, "value": _short(v)} for k, v in report.items() if k not in tables]
         title = f"Stage {index}: {stage['method']}"
-        if not tables:
-            sections.append(Section(title, pd.DataFrame([{"report": k, "value": _short(v)} for k, v in report.items()]), notes[:1]))
-        for key, entries in tables.items():
-            sections.append(Section(f"{title}: {key}", pd.DataFrame(entries), notes))
-            notes = []  # once per stage
+        sections.append(Section(title, pd.DataFrame(summary or [{"item": "options", "value": options}]), [f"options: {options}"]))
+        sections += [Section(f"{title}: {key}", pd.DataFrame(entries)) for key, entries in tables.items()]
     return sections
 
 

@@ -9,8 +9,6 @@ is the ratio of two medians taken under the same machine conditions.
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -18,7 +16,8 @@ from torch import nn
 
 from compressbench.comparison.breakdown import GroupTimer, side_by_side
 from compressbench.comparison.fidelity import collect_outputs, fidelity
-from compressbench.comparison.measures import count_macs, count_params, peak_memory_mb, serialized_size_mb
+from compressbench.comparison.measures import count_macs, peak_memory_mb, serialized_size_mb
+from compressbench.comparison.weights import count_params
 from compressbench.comparison.runtimes import RUNTIMES, RuntimeUnavailable, prepare
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.environment import environment
@@ -122,7 +121,7 @@ def compare(
     entries = [(teacher_name, teacher.eval(), None)] + [(v.name, v.module.eval(), v) for v in variants]
     _check_arguments([e[0] for e in entries], runtime, warmup, repeats, batch)
     example, timed = images[:1], _timed_batch(images, batch)
-    with torch_threads(threads) as threads_used, tempfile.TemporaryDirectory(prefix="compressbench-") as scratch:
+    with torch_threads(threads) as threads_used:
         rows: list[dict] = []
         with progress_bar("measuring variants", len(entries), show_progress) as advance:
             reference = collect_outputs(teacher, images)
@@ -134,13 +133,13 @@ def compare(
         fns: dict[tuple[str, str], Callable[[], object]] = {}
         for (name, module, _), row in zip(entries, rows):
             try:
-                fns[("run", name)] = prepare(runtime, module, timed, threads_used, Path(scratch))
+                fns[("run", name)] = prepare(runtime, module, timed, threads_used)
             except RuntimeUnavailable as exc:
                 row["_notes"].append(str(exc))
             if breakdown:
                 fns[("modules", name)] = GroupTimer(module, timed)
                 if runtime != "torch":
-                    fns[("torch", name)] = prepare("torch", module, timed, threads_used, Path(scratch))
+                    fns[("torch", name)] = prepare("torch", module, timed, threads_used)
         with progress_bar(f"timing {len(entries)} models interleaved", repeats, show_progress) as advance:
             stats = measure_interleaved(fns, warmup, repeats, on_round=lambda _: advance())
     _add_latency(rows, stats)

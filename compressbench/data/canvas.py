@@ -85,8 +85,10 @@ class Canvas:
     def around(self, cx: torch.Tensor, cy: torch.Tensor, extent_x, extent_y) -> Window:
         """A window holding every frame's box centre +- extent (tensors or floats)."""
         return self.window(
-            float((cx - extent_x).min()), float((cx + extent_x).max()),
-            float((cy - extent_y).min()), float((cy + extent_y).max()),
+            float((cx - extent_x).min()),
+            float((cx + extent_x).max()),
+            float((cy - extent_y).min()),
+            float((cy + extent_y).max()),
         )
 
     def full(self) -> Window:

@@ -56,7 +56,7 @@ def resize_and_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     if (new_h, new_w) != (height, width):
         image = F.interpolate(image[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)[0]
     top, left = (new_h - size) // 2, (new_w - size) // 2
-    return image[:, top:top + size, left:left + size].clamp(0, 1)
+    return image[:, top : top + size, left : left + size].clamp(0, 1)
 
 
 def _collect(frames: Iterable[torch.Tensor], total: int, count: int | None) -> list[torch.Tensor]:
@@ -88,7 +88,9 @@ def _from_images(files: list[Path], count: int | None, size: int, source: Path) 
     total = len(files) if count is None else min(count, len(files))
     images = _collect(frames(), total, count)
     if not images:
-        raise CompressbenchError(f"none of the {len(files)} image(s) in {source} could be read; check the files are valid png/jpg")
+        raise CompressbenchError(
+            f"none of the {len(files)} image(s) in {source} could be read; check the files are valid png/jpg"
+        )
     return FrameBatch(torch.stack(images), skipped=skipped)
 
 
@@ -102,7 +104,9 @@ def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
     try:
         reader = imageio_v2.get_reader(path, format="FFMPEG")
     except READ_ERRORS as error:
-        raise CompressbenchError(f"could not read video {path} ({_first_line(error)}); give a valid video or a folder of images") from None
+        raise CompressbenchError(
+            f"could not read video {path} ({_first_line(error)}); give a valid video or a folder of images"
+        ) from None
     with reader:
         known = _estimated_frames(reader.get_meta_data())
         total = known if count is None else min(count, known)
@@ -115,8 +119,12 @@ def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
                     decoded += 1
             except READ_ERRORS as error:
                 if decoded == 0:
-                    raise CompressbenchError(f"could not decode video {path} ({_first_line(error)}); give a valid video") from None
-                warnings.warn(f"video {path} stopped decoding after {decoded} frames: {_first_line(error)}", stacklevel=4)
+                    raise CompressbenchError(
+                        f"could not decode video {path} ({_first_line(error)}); give a valid video"
+                    ) from None
+                warnings.warn(
+                    f"video {path} stopped decoding after {decoded} frames: {_first_line(error)}", stacklevel=4
+                )
 
         images = _collect(frames(), total, count)
     if not images:
@@ -127,7 +135,9 @@ def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
 def _folder_images(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise CompressbenchError(f"folder {folder} holds no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images; add some or use --data synthetic")
+        raise CompressbenchError(
+            f"folder {folder} holds no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images; add some, or use synthetic data"
+        )
     return files
 
 
@@ -142,7 +152,9 @@ def load_frames(source: str | Path, count: int | None = None, size: int = 256) -
         raise CompressbenchError(f"size must be a positive integer, got {size!r}")
     path = Path(source)
     if not path.exists():
-        raise CompressbenchError(f"frame source {path} does not exist; give a folder of images, a video file, or 'synthetic'")
+        raise CompressbenchError(
+            f"frame source {path} does not exist; give a folder of images, a video file, or 'synthetic'"
+        )
     if path.is_dir():
         return _from_images(_folder_images(path), count, size, path)
     if path.suffix.lower() in IMAGE_SUFFIXES:

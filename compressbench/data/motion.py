@@ -17,8 +17,12 @@ from compressbench.data.faces import EXPRESSION, IDENTITY
 from compressbench.data.params import ParamSpace
 
 POSE = ParamSpace.of(
-    rotation=(-0.3, 0.3), scale=(0.95, 1.3), aspect=(-0.06, 0.06), shear=(-0.06, 0.06),
-    place_x=(0.15, 0.85), place_y=(0.15, 0.85),
+    rotation=(-0.3, 0.3),
+    scale=(0.95, 1.3),
+    aspect=(-0.06, 0.06),
+    shear=(-0.06, 0.06),
+    place_x=(0.15, 0.85),
+    place_y=(0.15, 0.85),
 )
 DYNAMIC = ParamSpace(POSE.ranges + EXPRESSION.ranges)
 STATIC_DIM = IDENTITY.dim + BACKGROUND.dim + GRID_VALUES + LIGHTING.dim
@@ -68,7 +72,7 @@ def clip_draws(generator: torch.Generator, length: int) -> list[FrameDraw]:
     start = _shape_expression(torch.rand(DYNAMIC.dim, generator=generator))
     end = (start + CLIP_DRIFT * (2 * torch.rand(DYNAMIC.dim, generator=generator) - 1)).clamp(0, 1)
     tps_start = torch.rand(TPS_DIM, generator=generator) * 2 - 1
-    tps_end = (0.7 * tps_start + 0.3 * (torch.rand(TPS_DIM, generator=generator) * 2 - 1))
+    tps_end = 0.7 * tps_start + 0.3 * (torch.rand(TPS_DIM, generator=generator) * 2 - 1)
     blink, blink_time, talk, talk_freq, talk_phase = torch.rand(5, generator=generator).tolist()
     blink_time *= length - 1
     talk_freq = 0.05 + 0.12 * talk_freq  # cycles per frame: a few frames per syllable

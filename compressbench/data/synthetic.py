@@ -105,8 +105,16 @@ def build_scenes(draws: list[FrameDraw]) -> Scenes:
     translation = _placement(centred, dynamic["place_x"], dynamic["place_y"])
     landmarks = centred + translation[:, None, :]
     warp = warp.with_translation(translation)
-    return Scenes(face, BACKGROUND.decode(backdrop), grids, LIGHTING.decode(lighting), warp, landmarks,
-                  warp.forward_jacobian(landmarks), [d.noise_seed for d in draws])
+    return Scenes(
+        face,
+        BACKGROUND.decode(backdrop),
+        grids,
+        LIGHTING.decode(lighting),
+        warp,
+        landmarks,
+        warp.forward_jacobian(landmarks),
+        [d.noise_seed for d in draws],
+    )
 
 
 def render_scenes(scenes: Scenes, size: int) -> torch.Tensor:
@@ -114,7 +122,9 @@ def render_scenes(scenes: Scenes, size: int) -> torch.Tensor:
     colour, alpha = render_face(scenes.face, size)
     grid = scenes.warp.to(torch.float32).sampling_grid(size)
     # border padding lets the neck and shirt, which touch the texture's bottom edge, run on downwards
-    face = F.grid_sample(torch.cat([colour, alpha], 1), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    face = F.grid_sample(
+        torch.cat([colour, alpha], 1), grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
     backdrop = render_background(scenes.background, scenes.grids, size)
     images = backdrop * (1 - face[:, 3:]) + face[:, :3]
     return apply_lighting(images, scenes.lighting, scenes.noise_seeds)
@@ -123,13 +133,15 @@ def render_scenes(scenes: Scenes, size: int) -> torch.Tensor:
 def _draws(start: int, count: int, split: str, seed: int, sequences: bool, sequence_length: int) -> list[FrameDraw]:
     """Draws for frames ``start .. start + count - 1`` of the (split, seed) stream."""
     if not sequences:
-        return [independent_draw(seeds.generator(split, seed, seeds.INDEPENDENT, i)) for i in range(start, start + count)]
+        return [
+            independent_draw(seeds.generator(split, seed, seeds.INDEPENDENT, i)) for i in range(start, start + count)
+        ]
     first, last = start // sequence_length, (start + count - 1) // sequence_length
     frames: list[FrameDraw] = []
     for clip in range(first, last + 1):
         frames += clip_draws(seeds.generator(split, seed, seeds.CLIP, clip), sequence_length)
     offset = start - first * sequence_length
-    return frames[offset:offset + count]
+    return frames[offset : offset + count]
 
 
 def _check(count: int, split: str, seed: int, num_kp: int, size: int, sequence_length: int = SEQUENCE_LENGTH) -> None:
@@ -144,8 +156,14 @@ def _check(count: int, split: str, seed: int, num_kp: int, size: int, sequence_l
         raise CompressbenchError(f"num_kp must be an integer from 1 to {MAX_KP} for synthetic frames, got {num_kp!r}")
 
 
-def synthetic_scenes(count: int, split: str = "test", seed: int = 0, sequences: bool = False,
-                     sequence_length: int = SEQUENCE_LENGTH, start: int = 0) -> Scenes:
+def synthetic_scenes(
+    count: int,
+    split: str = "test",
+    seed: int = 0,
+    sequences: bool = False,
+    sequence_length: int = SEQUENCE_LENGTH,
+    start: int = 0,
+) -> Scenes:
     """The scene parameters and exact labels of frames ``start .. start + count - 1`` (all MAX_KP landmarks)."""
     _check(count, split, seed, MAX_KP, 16, sequence_length)
     return build_scenes(_draws(start, count, split, seed, sequences, sequence_length))
@@ -166,8 +184,15 @@ def _frames(draws: list[FrameDraw], num_kp: int, size: int, show_progress: bool)
     return FrameBatch(images, landmarks, jacobians)
 
 
-def synthetic_frames(count: int, split: str = "test", seed: int = 0, num_kp: int = 10, size: int = 256,
-                     sequences: bool = False, sequence_length: int = SEQUENCE_LENGTH) -> FrameBatch:
+def synthetic_frames(
+    count: int,
+    split: str = "test",
+    seed: int = 0,
+    num_kp: int = 10,
+    size: int = 256,
+    sequences: bool = False,
+    sequence_length: int = SEQUENCE_LENGTH,
+) -> FrameBatch:
     """``count`` synthetic frames with landmarks and jacobians; same arguments -> identical tensors.
 
     Frame i is the same whatever ``count`` is. With ``sequences`` the frames are consecutive clips of
@@ -178,8 +203,9 @@ def synthetic_frames(count: int, split: str = "test", seed: int = 0, num_kp: int
     return _frames(draws, num_kp, size, show_progress=count >= _PROGRESS_FROM)
 
 
-def synthetic_stream(batch_size: int, split: str = "train", seed: int = 0, num_kp: int = 10,
-                     size: int = 256) -> Iterator[FrameBatch]:
+def synthetic_stream(
+    batch_size: int, split: str = "train", seed: int = 0, num_kp: int = 10, size: int = 256
+) -> Iterator[FrameBatch]:
     """Endless deterministic batches of fresh independent frames (batch b holds frames b*batch_size...)."""
     _check(batch_size, split, seed, num_kp, size)  # here, not in the generator, so bad input fails at once
 

@@ -71,8 +71,9 @@ class PoseWarp:
         return replace(self, translation=translation.to(self.translation.dtype))
 
     def to(self, dtype: torch.dtype) -> PoseWarp:
-        return PoseWarp(self.linear.to(dtype), self.translation.to(dtype), self.tps_weights.to(dtype),
-                        self.control_points.to(dtype))
+        return PoseWarp(
+            self.linear.to(dtype), self.translation.to(dtype), self.tps_weights.to(dtype), self.control_points.to(dtype)
+        )
 
     def _offsets(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x = p - t (B, N, 2) and x - c_k (B, N, K, 2) with r2 (B, N, K)."""

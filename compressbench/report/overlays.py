@@ -18,8 +18,9 @@ from compressbench.errors import CompressbenchError
 from compressbench.report.output import write_atomic
 
 MODEL_COLOUR = (1.0, 0.15, 0.15)  # red
-REFERENCE_COLOUR = (0.1, 0.85, 0.2)  # green
+REFERENCE_COLOUR = (0.1, 0.8, 1.0)  # cyan: stands out on skin and on green backgrounds
 LINE_COLOUR = (1.0, 0.9, 0.1)  # yellow
+OUTLINE_COLOUR = (0.0, 0.0, 0.0)
 
 Colour = Sequence[float]
 
@@ -89,12 +90,18 @@ def draw_lines(image, starts, ends, colour: Colour = LINE_COLOUR) -> np.ndarray:
 
 
 def overlay(image, model_points, reference_points=None, radius: Optional[float] = None) -> np.ndarray:
-    """One frame with lines to the reference points, the reference points, then the model's on top."""
+    """One frame with lines to the reference points, the reference points, then the model's on top;
+    every disc has a one-pixel dark outline so it stays visible on any background."""
     out = _as_numpy(image)
+    radius = default_radius(out.shape[-1]) if radius is None else radius
+    layers = [(model_points, MODEL_COLOUR)]
     if reference_points is not None:
         out = draw_lines(out, model_points, reference_points)
-        out = draw_keypoints(out, reference_points, REFERENCE_COLOUR, radius)
-    return draw_keypoints(out, model_points, MODEL_COLOUR, radius)
+        layers.insert(0, (reference_points, REFERENCE_COLOUR))
+    for points, colour in layers:
+        out = draw_keypoints(out, points, OUTLINE_COLOUR, radius + 1)
+        out = draw_keypoints(out, points, colour, radius)
+    return out
 
 
 def to_uint8_hwc(image) -> np.ndarray:
@@ -117,7 +124,7 @@ def check_overlay_dir(directory: str | Path) -> Path:
 def write_overlays(directory: str | Path, frames, model_points, teacher_points=None, limit: int = 8) -> list[Path]:
     """Write up to ``limit`` PNGs (``overlay_000.png``, ...) of ``frames`` (a FrameBatch or an
     (N, 3, S, S) tensor) with ``model_points`` (N, K, 2) in red and, when given, ``teacher_points``
-    (N, K, 2) in green joined to the model's by yellow lines. Creates ``directory`` (not its parents).
+    (N, K, 2) in cyan joined to the model's by yellow lines. Creates ``directory`` (not its parents).
     Returns the written paths."""
     directory = check_overlay_dir(directory)
     images = getattr(frames, "images", frames)
@@ -136,6 +143,7 @@ def write_overlays(directory: str | Path, frames, model_points, teacher_points=N
 
 __all__ = [
     "LINE_COLOUR",
+    "OUTLINE_COLOUR",
     "MODEL_COLOUR",
     "REFERENCE_COLOUR",
     "check_overlay_dir",

@@ -84,10 +84,10 @@ def test_per_module_table_side_by_side(record):
 def test_a_row_the_runtime_cannot_take_gets_a_note(teacher, copy_variant, frames, monkeypatch):
     real = compare_module.prepare
 
-    def picky(runtime, module, batch, threads, scratch):
+    def picky(runtime, module, batch, threads):
         if module is copy_variant.module:
             raise RuntimeUnavailable("cannot run on onnxruntime: unsupported op")
-        return real(runtime, module, batch, threads, scratch)
+        return real(runtime, module, batch, threads)
 
     monkeypatch.setattr(compare_module, "prepare", picky)
     record = compare(teacher, [copy_variant], frames[:1], breakdown=False, **FAST)

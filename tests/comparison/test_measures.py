@@ -1,7 +1,8 @@
 import torch
 from torch import nn
 
-from compressbench.comparison.measures import count_macs, count_params, peak_memory_mb, serialized_size_mb
+from compressbench.comparison.measures import count_macs, peak_memory_mb, serialized_size_mb
+from compressbench.comparison.weights import count_params
 
 from .standins import FRAME_SIZE, quantized_copy, small_teacher
 

@@ -6,19 +6,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compressbench.data import LANDMARK_NAMES, MAX_KP, SPLITS, FrameBatch, synthetic_frames, synthetic_stream
-from compressbench.data import seeds
-from compressbench.data.faces import colours, marker_masks
+from compressbench.data import LANDMARK_NAMES, MAX_KP, SPLITS, FrameBatch, seeds, synthetic_frames, synthetic_stream
+from compressbench.data.faces import canonical_landmarks, colours, marker_masks
 from compressbench.data.motion import independent_draw
 from compressbench.data.synthetic import LANDMARK_BOUND, SEQUENCE_LENGTH, render_scenes, synthetic_scenes
 from compressbench.data.warps import pixel_centres
 from compressbench.errors import CompressbenchError
 
-SIZE = 64
+SIZE = 32
 
 
 def _equal(a: FrameBatch, b: FrameBatch) -> bool:
-    return all(torch.equal(x, y) for x, y in ((a.images, b.images), (a.landmarks, b.landmarks), (a.jacobians, b.jacobians)))
+    return all(
+        torch.equal(x, y) for x, y in ((a.images, b.images), (a.landmarks, b.landmarks), (a.jacobians, b.jacobians))
+    )
 
 
 def test_shapes_dtypes_and_ranges():
@@ -40,18 +41,28 @@ def test_same_seed_same_tensors_and_frames_do_not_depend_on_count():
 
 def test_other_seed_or_split_gives_other_frames():
     a = synthetic_frames(2, split="test", seed=0, size=SIZE)
-    for other in (synthetic_frames(2, split="train", seed=0, size=SIZE), synthetic_frames(2, split="test", seed=1, size=SIZE)):
+    for other in (
+        synthetic_frames(2, split="train", seed=0, size=SIZE),
+        synthetic_frames(2, split="test", seed=1, size=SIZE),
+    ):
         assert (a.images - other.images).abs().mean() > 0.05
         assert (a.landmarks - other.landmarks).abs().max() > 0.01
 
 
 def test_splits_never_share_a_frame():
     drawn = {
-        split: {tuple(independent_draw(seeds.generator(split, 0, seeds.INDEPENDENT, i)).static[:8].tolist()) for i in range(300)}
+        split: {
+            tuple(independent_draw(seeds.generator(split, 0, seeds.INDEPENDENT, i)).static[:8].tolist())
+            for i in range(300)
+        }
         for split in SPLITS
     }
     assert all(len(frames) == 300 for frames in drawn.values())
-    assert not (drawn["train"] & drawn["val"]) and not (drawn["train"] & drawn["test"]) and not (drawn["val"] & drawn["test"])
+    assert (
+        not (drawn["train"] & drawn["val"])
+        and not (drawn["train"] & drawn["test"])
+        and not (drawn["val"] & drawn["test"])
+    )
 
 
 def test_num_kp_keeps_the_first_landmarks():
@@ -59,17 +70,21 @@ def test_num_kp_keeps_the_first_landmarks():
     ten = synthetic_frames(2, seed=3, num_kp=10, size=SIZE)
     assert five.landmarks.shape == (2, 5, 2)
     assert torch.equal(five.landmarks, ten.landmarks[:, :5]) and torch.equal(five.images, ten.images)
-    assert len(LANDMARK_NAMES) == MAX_KP == 11 and LANDMARK_NAMES[:5] == ("left_eye", "right_eye", "nose_tip", "mouth_left", "mouth_right")
+    assert len(LANDMARK_NAMES) == MAX_KP == 11 and LANDMARK_NAMES[:5] == (
+        "left_eye",
+        "right_eye",
+        "nose_tip",
+        "mouth_left",
+        "mouth_right",
+    )
 
 
 def test_landmarks_are_distinct_and_stay_inside_the_image_over_many_poses():
-    scenes = synthetic_scenes(400, split="train", seed=9)
+    scenes = synthetic_scenes(200, split="train", seed=9)
     assert scenes.landmarks.abs().max() <= LANDMARK_BOUND + 1e-9
     gaps = torch.cdist(scenes.landmarks, scenes.landmarks) + torch.eye(MAX_KP, dtype=torch.float64) * 10
     assert gaps.min() * 128 > 3  # at 256 px no two landmarks are closer than 3 px
     # Newton converged: pulling the landmarks back lands on the canonical feature centres
-    from compressbench.data.faces import canonical_landmarks
-
     assert torch.allclose(scenes.warp.backward(scenes.landmarks), canonical_landmarks(scenes.face).double(), atol=1e-6)
 
 
@@ -77,7 +92,9 @@ def test_each_marker_is_centred_on_its_landmark():
     """Warp every landmark's own marker shape into the image: its centroid is the landmark (sub-pixel)."""
     size = 256
     scenes = synthetic_scenes(4, seed=2)
-    masks = F.grid_sample(marker_masks(scenes.face, size), scenes.warp.to(torch.float32).sampling_grid(size), align_corners=False)
+    masks = F.grid_sample(
+        marker_masks(scenes.face, size), scenes.warp.to(torch.float32).sampling_grid(size), align_corners=False
+    )
     axis = pixel_centres(size)
     mass = masks.sum((-2, -1))
     centroid = torch.stack([(masks.sum(-2) * axis).sum(-1) / mass, (masks.sum(-1) * axis).sum(-1) / mass], -1)
@@ -89,13 +106,23 @@ def test_rendered_pixel_at_each_landmark_is_its_feature():
     """With flat light and no noise, the image at a landmark shows exactly that feature's paint."""
     size = 256
     scenes = synthetic_scenes(6, seed=11)
-    flat = {name: torch.ones_like(v) if name == "brightness" else torch.zeros_like(v) for name, v in scenes.lighting.items()}
+    flat = {
+        name: torch.ones_like(v) if name == "brightness" else torch.zeros_like(v) for name, v in scenes.lighting.items()
+    }
     image = render_scenes(dataclasses.replace(scenes, lighting=flat), size)
     at = F.grid_sample(image, scenes.landmarks.float()[:, :, None, :], align_corners=False)[..., 0].transpose(1, 2)
     paint = colours(scenes.face)
     skin = paint["skin"]
-    for index, part, tolerance in ((2, "nose_tip", 0.01), (3, "corner", 0.03), (4, "corner", 0.03), (5, "brow", 0.01),
-                                   (6, "brow", 0.01), (8, "ear_inner", 0.01), (9, "ear_inner", 0.01), (10, "chin", 0.01)):
+    for index, part, tolerance in (
+        (2, "nose_tip", 0.01),
+        (3, "corner", 0.03),
+        (4, "corner", 0.03),
+        (5, "brow", 0.01),
+        (6, "brow", 0.01),
+        (8, "ear_inner", 0.01),
+        (9, "ear_inner", 0.01),
+        (10, "chin", 0.01),
+    ):
         assert (at[:, index] - paint[part]).abs().max() < tolerance, LANDMARK_NAMES[index]
         assert (paint[part] - skin).abs().max(-1).values.min() > 0.05  # and that paint stands out from the skin
     assert at[:, :2].max() < 0.1  # eye centres: pupil, or the lash line when closed
@@ -107,11 +134,11 @@ def test_rendered_pixel_at_each_landmark_is_its_feature():
 
 def test_jacobians_match_finite_differences_of_the_forward_warp():
     scenes = synthetic_scenes(3, seed=5)
-    from compressbench.data.faces import canonical_landmarks
-
     canonical, h = canonical_landmarks(scenes.face).double(), 1e-4
-    columns = [(scenes.warp.forward(canonical + h * e) - scenes.warp.forward(canonical - h * e)) / (2 * h)
-               for e in torch.eye(2, dtype=torch.float64)]
+    columns = [
+        (scenes.warp.forward(canonical + h * e) - scenes.warp.forward(canonical - h * e)) / (2 * h)
+        for e in torch.eye(2, dtype=torch.float64)
+    ]
     numeric = torch.stack(columns, -1)
     assert (scenes.jacobians - numeric).abs().max() < 1e-6
     frames = synthetic_frames(3, seed=5, num_kp=MAX_KP, size=SIZE)
@@ -133,7 +160,9 @@ def test_sequences_share_identity_and_move_smoothly():
     assert within.max() < 0.2 * jumps.mean()
     assert within.max() * 128 < 5  # under 5 px per frame at 256
     # consecutive frames look alike too
-    assert (clip.images[1] - clip.images[0]).abs().mean() < 0.5 * (independent.images[1] - independent.images[0]).abs().mean()
+    assert (clip.images[1] - clip.images[0]).abs().mean() < 0.5 * (
+        independent.images[1] - independent.images[0]
+    ).abs().mean()
     # a prefix is the same whatever the count
     assert _equal(synthetic_frames(3, seed=1, size=SIZE, sequences=True), clip.slice(0, 3))
 
@@ -149,7 +178,11 @@ def test_stream_is_deterministic_and_fresh():
 def test_batch_slice_and_to():
     batch = synthetic_frames(3, size=SIZE)
     part = batch.slice(1, 3)
-    assert len(part) == 2 and torch.equal(part.landmarks, batch.landmarks[1:3]) and torch.equal(part.jacobians, batch.jacobians[1:])
+    assert (
+        len(part) == 2
+        and torch.equal(part.landmarks, batch.landmarks[1:3])
+        and torch.equal(part.jacobians, batch.jacobians[1:])
+    )
     moved = batch.to("cpu")
     assert moved.images.device.type == "cpu" and torch.equal(moved.images, batch.images)
 

@@ -16,7 +16,9 @@ def _warp(batch: int = 3, tps_scale: float = 0.02, seed: int = 0) -> PoseWarp:
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     linear = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos * 1.1], -1)], -2)
     control = control_grid(5, torch.float64)
-    weights = remove_affine_part(torch.rand(batch, 25, 2, generator=g, dtype=torch.float64) * 2 - 1, control) * tps_scale
+    weights = (
+        remove_affine_part(torch.rand(batch, 25, 2, generator=g, dtype=torch.float64) * 2 - 1, control) * tps_scale
+    )
     translation = 0.2 * torch.rand(batch, 2, generator=g, dtype=torch.float64) - 0.1
     return PoseWarp(linear, translation, weights, control)
 

@@ -51,6 +51,15 @@ BOTTLENECKS = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine, thread hand-offs cost more than they save."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def frames(batch: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 3, 256, 256, generator=torch.Generator().manual_seed(seed))
 

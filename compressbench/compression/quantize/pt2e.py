@@ -57,15 +57,25 @@ class CompiledInt8(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._compiled = None  # freezing baked the previous weights into the compiled code
 
+    def train(self, mode: bool = True) -> "CompiledInt8":
+        # exported graphs refuse train()/eval(); an int8 inference graph has no training mode anyway
+        self.training = mode
+        return self
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_compiled"] = None  # compiled callables are not copyable; recompiled lazily
         return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch._inductor import config as inductor_config
+
         if self._compiled is None:
-            self._compiled = torch.compile(self.graph, dynamic=False, options={"freezing": True})
-        with torch.no_grad():  # freezing only applies without autograd
+            self._compiled = torch.compile(self.graph, dynamic=False)
+        # Compilation happens inside calls (first call, and each new batch size). Freezing must be
+        # set in Inductor's global config there: passed as a torch.compile option, int8 weight
+        # prepacking fails. Freezing only applies without autograd.
+        with torch.no_grad(), inductor_config.patch(freezing=True):
             return self._compiled(x)
 
 
@@ -76,7 +86,10 @@ def quantize_pt2e(module: nn.Module, calibration: list[torch.Tensor]) -> nn.Modu
     float_module = copy.deepcopy(module).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # export and torchao print version/deprecation notices
-        exported = torch.export.export(float_module, (calibration[0],)).module()
+        # Calibration, rebuilding and inference use different batch sizes. A symbolic batch axis
+        # breaks Inductor's int8 weight prepacking, so the graph is exported for one batch size
+        # and its batch guard dropped (these convolutional graphs never bake the batch in).
+        exported = torch.export.export(float_module, (calibration[0],)).module(check_guards=False)
         quantizer = quantizer_class()
         quantizer.set_global(default_config())
         prepared = prepare_pt2e(exported, quantizer)

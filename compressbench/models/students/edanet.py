@@ -65,7 +65,7 @@ class EDANetEncoder(nn.Module):
     def __init__(self, in_channels: int, c1: int, c2: int, growth: int) -> None:
         super().__init__()
         block1, after_block1 = eda_block(c2, growth, BLOCK1_DILATIONS)
-        reduced = scale_channels(after_block1 // 2, 1.0)  # EDANet halves the channels when down-sampling
+        reduced = scale_channels(after_block1 // 2, 1.0)  # EDANet halves the channels here (to a multiple of 4)
         block2, self.out_channels = eda_block(reduced, growth, BLOCK2_DILATIONS)
         self.layers = nn.Sequential(
             Downsampler(in_channels, c1), Downsampler(c1, c2), block1, Downsampler(after_block1, reduced), block2
