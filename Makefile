@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 
-.PHONY: install run test lint bench report check clean
+.PHONY: install run test lint bench report baseline check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,24 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The benchmark suite, its report, and the latency gate (see README "Benchmarks and the CI gate").
+SUITE := benchmarks/suite.toml
+RESULTS := benchmarks/results/results.json
+BASELINE := benchmarks/baseline.json
+GATED := teacher,exact,prune-0.5,quantize
+
+bench: install
+	$(BIN)/compressbench bench $(SUITE) --out $(RESULTS)
+
+report: install
+	$(BIN)/compressbench report $(RESULTS) -o reports/REPORT.md
+
+baseline: install
+	$(BIN)/compressbench baseline --suite $(SUITE) --only $(GATED) --out $(BASELINE)
+
+check: install
+	$(BIN)/compressbench check --baseline $(BASELINE)
 
 lint: install
 	$(BIN)/ruff check compressbench tests benchmarks

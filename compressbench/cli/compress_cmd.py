@@ -31,7 +31,14 @@ from compressbench.cli.model_options import (
 )
 from compressbench.comparison import FrameSource, compress_and_compare, comparison_sections
 from compressbench.comparison.runtimes import RUNTIMES
-from compressbench.comparison.saving import check_save_target, export_onnx_file, origin_of, save_compressed, sidecar_path
+from compressbench.comparison.saving import (
+    check_exportable,
+    check_save_target,
+    export_onnx_file,
+    origin_of,
+    save_compressed,
+    sidecar_path,
+)
 from compressbench.compression import parse_chain, stage_options
 from compressbench.compression.chain import parse_set_options
 from compressbench.errors import CompressbenchError
@@ -110,6 +117,7 @@ def compress_command(
         module, chain, options, FrameSource(data, frames, seed, input_size),
         name=model_label(model), origin=origin, seed=seed, threads=threads, warmup=warmup,
         repeats=repeats, runtime=runtime, batch=batch,
+        before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip
     final = run.variants[-1]
     written: list[Path] = []

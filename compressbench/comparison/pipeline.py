@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -45,9 +45,11 @@ def compress_and_compare(
     runtime: str = "torch",
     batch: int = 1,
     show_progress: bool = True,
+    before_measure: Callable[[list[Variant]], None] | None = None,
 ) -> CompressRun:
     """Compress ``teacher`` with ``chain`` (calibrating on ``frames``' calibration frames), then
-    :func:`compare` the teacher and every stage on ``frames``' held-out evaluation frames."""
+    :func:`compare` the teacher and every stage on ``frames``' held-out evaluation frames.
+    ``before_measure(variants)`` may check the variants (and raise) before the long measurement."""
     names = parse_chain(list(chain) if not isinstance(chain, str) else chain)
     eval_frames = frames.evaluation()  # fails fast (bad path, too few frames) before compressing
     images = getattr(eval_frames, "images", eval_frames)
@@ -62,6 +64,8 @@ def compress_and_compare(
     variants = compress(teacher, names, options, context, base=origin.base, name=name)
     for variant in variants:  # a saved variant compressed further keeps its whole history
         variant.stages = [dict(stage) for stage in origin.stages] + variant.stages
+    if before_measure is not None:
+        before_measure(variants)
     record = compare(
         teacher,
         variants,

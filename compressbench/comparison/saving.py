@@ -98,6 +98,15 @@ def save_compressed(variant: Variant, path: str | Path, record: dict, row: dict)
     return path, sidecar
 
 
+def check_exportable(module: nn.Module) -> None:
+    """Raise when ``module`` cannot be exported to ONNX (checked before the measurement)."""
+    from compressbench.runtime.onnx import export_obstacle
+
+    obstacle = export_obstacle(module)
+    if obstacle:
+        raise CompressbenchError(f"--export-onnx: the final variant cannot be exported: {obstacle}")
+
+
 def export_onnx_file(module: nn.Module, path: str | Path, input_shape) -> Path:
     """Export ``module`` to ONNX at ``path`` (atomically; dynamic batch axis) for inputs shaped like
     ``input_shape``; a model the exporter cannot take is one clear :class:`CompressbenchError`."""

@@ -133,7 +133,8 @@ def compare(
         fns: dict[tuple[str, str], Callable[[], object]] = {}
         for (name, module, _), row in zip(entries, rows):
             try:
-                fns[("run", name)] = prepare(runtime, module, timed, threads_used)
+                fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used)
+                row["_notes"] += [prepared.note] if prepared.note else []
             except RuntimeUnavailable as exc:
                 row["_notes"].append(str(exc))
             if breakdown:

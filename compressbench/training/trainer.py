@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,8 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
                 metrics = _validate(ctx, model, validate, config)
                 stopped_early = _record(state, model, metrics, mean_loss, config)
                 loss_sum, loss_count = 0.0, 0
+                if config.progress and ctx.is_main:  # one line per validation: a log that survives the bar
+                    _log(state.history[-1], config.steps, time.perf_counter() - started)
                 shown = {"val": metrics[config.monitor]}
                 if config.checkpoint is not None:
                     _write(ctx, config, state, model, optimizer, time.perf_counter() - started)
@@ -186,6 +189,11 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
         checkpoint=Path(config.checkpoint) if config.checkpoint is not None else None,
         seconds=time.perf_counter() - started,
     )
+
+
+def _log(row: dict[str, float], steps: int, seconds: float) -> None:
+    values = "  ".join(f"{key}={value:.4g}" for key, value in row.items() if key != "step")
+    print(f"step {row['step']}/{steps}  {values}  ({seconds:.0f} s)", file=sys.stderr, flush=True)
 
 
 def _open(batches, first: int, stride: int) -> Iterator[Any]:

@@ -51,11 +51,11 @@ class CompiledInt8(nn.Module):
     def __init__(self, graph: nn.Module) -> None:
         super().__init__()
         self.graph = graph
-        self._compiled = None
+        object.__setattr__(self, "_compiled", None)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._compiled = None  # freezing baked the previous weights into the compiled code
+        object.__setattr__(self, "_compiled", None)  # freezing baked the previous weights into the compiled code
 
     def train(self, mode: bool = True) -> "CompiledInt8":
         # exported graphs refuse train()/eval(); an int8 inference graph has no training mode anyway
@@ -71,12 +71,53 @@ class CompiledInt8(nn.Module):
         from torch._inductor import config as inductor_config
 
         if self._compiled is None:
-            self._compiled = torch.compile(self.graph, dynamic=False)
+            # kept out of nn.Module's registry: the compiled wrapper must not become a child
+            # (it would duplicate the graph's state dict)
+            object.__setattr__(self, "_compiled", torch.compile(self.graph, dynamic=False))
         # Compilation happens inside calls (first call, and each new batch size). Freezing must be
         # set in Inductor's global config there: passed as a torch.compile option, int8 weight
         # prepacking fails. Freezing only applies without autograd.
         with torch.no_grad(), inductor_config.patch(freezing=True):
             return self._compiled(x)
+
+
+ACTIVATION_QPARAM_OPS = (
+    "quantized_decomposed.quantize_per_tensor.default",
+    "quantized_decomposed.dequantize_per_tensor.default",
+)
+
+
+def _activation_nodes(graph: torch.fx.GraphModule) -> list[torch.fx.Node]:
+    return [n for n in graph.graph.nodes if n.op == "call_function" and str(n.target) in ACTIVATION_QPARAM_OPS]
+
+
+def activation_qparams(graph: torch.fx.GraphModule) -> list[list]:
+    """[scale, zero_point] of every activation (de)quantize node, in graph order. PT2E writes these
+    into the graph as literals, not into the state dict, so a saved variant keeps them here."""
+    return [[float(n.args[1]), int(n.args[2])] for n in _activation_nodes(graph)]
+
+
+def set_activation_qparams(graph: torch.fx.GraphModule, qparams: list[list]) -> None:
+    """Put saved activation scales/zero points back into a freshly converted graph."""
+    nodes = _activation_nodes(graph)
+    if len(nodes) != len(qparams):
+        raise CompressbenchError(
+            f"quantize: the saved pt2e variant has {len(qparams)} activation quantizers but the rebuilt graph "
+            f"has {len(nodes)}; it was made with a different model or torchao version"
+        )
+    for node, (scale, zero_point) in zip(nodes, qparams):
+        node.args = (node.args[0], float(scale), int(zero_point), *node.args[3:])
+    graph.recompile()
+
+
+def _drop_unused_state(graph: torch.fx.GraphModule) -> None:
+    """Remove parameters/buffers no node reads (convert_pt2e leaves the float conv weights behind
+    next to their int8 copies), so the state dict holds only what runs."""
+    used = {n.target for n in graph.graph.nodes if n.op == "get_attr"}
+    for name in [k for k in graph.state_dict() if k not in used]:
+        owner_name, _, attr = name.rpartition(".")
+        owner = graph.get_submodule(owner_name) if owner_name else graph
+        delattr(owner, attr)
 
 
 @torch.no_grad()
@@ -95,7 +136,9 @@ def quantize_pt2e(module: nn.Module, calibration: list[torch.Tensor]) -> nn.Modu
         prepared = prepare_pt2e(exported, quantizer)
         for batch in calibration:
             prepared(batch)
-        return convert_pt2e(prepared)
+        converted = convert_pt2e(prepared)
+    _drop_unused_state(converted)
+    return converted
 
 
 @register_backend
@@ -118,7 +161,9 @@ class Pt2eBackend(QuantBackend):
             raise CompressbenchError(
                 f"quantize: backend pt2e cannot quantize part {part} ({detail}); leave it out of --parts"
             ) from None
-        return CompiledInt8(graph), {}
+        return CompiledInt8(graph), {"activation_qparams": activation_qparams(graph)}
 
     def rebuild_part(self, module, example, structure, part):
-        return CompiledInt8(quantize_pt2e(module, [example]))
+        graph = quantize_pt2e(module, [example])
+        set_activation_qparams(graph, structure.get("activation_qparams", []))
+        return CompiledInt8(graph)

@@ -1,0 +1,52 @@
+"""The shipped default teacher: a float16 file, its record, and that it really localises landmarks."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from compressbench.data import synthetic_frames
+from compressbench.models import DetectorConfig, load_model
+from compressbench.models.default_weights import WEIGHTS_DIR, default_weights_path, has_default_weights, to_float32
+from compressbench.training.teacher import evaluate_teacher
+
+WEIGHTS = WEIGHTS_DIR / "teacher-vox256.pt"
+RECORD = WEIGHTS_DIR / "teacher-vox256.json"
+MAX_BYTES = 30 * 10**6
+REDUCED = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
+
+
+def test_the_file_is_a_float16_state_dict_of_the_teacher():
+    assert default_weights_path("teacher") == WEIGHTS and WEIGHTS.stat().st_size <= MAX_BYTES
+    state = torch.load(WEIGHTS, weights_only=True)
+    expected = load_model("teacher", weights="random").state_dict()
+    assert state.keys() == expected.keys()
+    assert {t.dtype for t in state.values() if t.is_floating_point()} == {torch.float16}
+    assert all(state[k].shape == expected[k].shape for k in state)
+
+
+def test_the_record_says_how_it_was_made_and_how_good_it_is():
+    record = json.loads(RECORD.read_text())
+    training, test = record["training"], record["test"]
+    assert training["command"].startswith("compressbench teacher train ")
+    assert f"--seed {training['seed']}" in training["command"] and f"--steps {training['steps']}" in training["command"]
+    assert training["torch"] and record["dtype"] == "float16" and record["file"] == WEIGHTS.name
+    assert test["split"] == "test" and test["frames"] >= 256
+    assert test["landmark_error_px"] <= 3.0 and test["heatmap_peak"] >= 0.1
+
+
+def test_load_model_means_trained_weights_unless_random_is_asked_for():
+    trained = load_model("teacher").state_dict()
+    shipped = to_float32(torch.load(WEIGHTS, weights_only=True))
+    assert all(torch.equal(trained[k], shipped[k]) for k in shipped)
+    random = load_model("teacher", weights="random").state_dict()
+    assert not torch.equal(random["kp.weight"], trained["kp.weight"])
+    assert has_default_weights("teacher") and not has_default_weights("teacher", REDUCED)
+
+
+def test_it_localises_held_out_landmarks():
+    torch.set_num_threads(1)
+    measured = evaluate_teacher(load_model("teacher"), synthetic_frames(8, split="test", seed=0), batch_size=4)
+    assert measured["landmark_error_px"] <= 3.0
+    assert measured["heatmap_peak"] >= 0.1
