@@ -14,7 +14,7 @@ _STDERR = Console(stderr=True)
 @contextlib.contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[..., None]]:
     """Yield ``advance(steps=1, **fields)``; ``fields`` update the status text (e.g. loss=0.1)."""
-    if not enabled:
+    if not enabled or not _STDERR.is_terminal:  # a live bar in a log file is only noise
         yield lambda *args, **kwargs: None
         return
     columns = (

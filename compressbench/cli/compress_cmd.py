@@ -8,7 +8,7 @@ removed again if a later write fails, so an error leaves no file behind.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -29,7 +29,7 @@ from compressbench.cli.model_options import (
     model_from_options,
     model_label,
 )
-from compressbench.comparison import FrameSource, compress_and_compare, comparison_sections
+from compressbench.comparison import FrameSource, comparison_sections, compress_and_compare
 from compressbench.comparison.runtimes import RUNTIMES
 from compressbench.comparison.saving import (
     check_exportable,
@@ -62,27 +62,47 @@ def compress_command(
     checkpoint: Optional[Path] = CheckpointOption,
     config: Optional[Path] = ConfigOption,
     weights: str = WeightsOption,
-    method: str = typer.Option(..., "--method", help="method chain, comma-separated, e.g. prune or exact,prune,quantize"),
+    method: str = typer.Option(
+        ..., "--method", help="method chain, comma-separated, e.g. prune or exact,prune,quantize"
+    ),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="prune: fraction of channels removed, in (0, 1)"),
-    importance: Optional[str] = typer.Option(None, "--importance", help="prune: channel importance (l1, l2, bn-scale, taylor, random)"),
-    global_pruning: Optional[bool] = typer.Option(None, "--global/--uniform", help="prune: rank channels across all layers or per layer"),
+    importance: Optional[str] = typer.Option(
+        None, "--importance", help="prune: channel importance (l1, l2, bn-scale, taylor, random)"
+    ),
+    global_pruning: Optional[bool] = typer.Option(
+        None, "--global/--uniform", help="prune: rank channels across all layers or per layer"
+    ),
     iterative: Optional[int] = typer.Option(None, "--iterative", help="prune: number of steps reaching the ratio"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="quantize: quantized kernel backend"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="quantize: int8 backend (fx, onnxruntime, pt2e)"),
     calib: Optional[int] = typer.Option(None, "--calib", help="quantize: calibration frames"),
-    weights_only: Optional[bool] = typer.Option(None, "--weights-only", is_flag=True, help="quantize: weights only (float activations)"),
+    weights_only: Optional[bool] = typer.Option(
+        None, "--weights-only", is_flag=True, help="quantize: 8-bit codebook weights only (float arithmetic)"
+    ),
     rank: Optional[int] = typer.Option(None, "--rank", help="asym: channels between the 3x1 and the 1x3"),
-    rank_ratio: Optional[float] = typer.Option(None, "--rank-ratio", help="asym: rank as a fraction of each layer's full rank"),
+    rank_ratio: Optional[float] = typer.Option(
+        None, "--rank-ratio", help="asym: rank as a fraction of each layer's full rank"
+    ),
     multiplier: Optional[int] = typer.Option(None, "--multiplier", help="dsconv: depthwise channels per input channel"),
     init: Optional[str] = typer.Option(None, "--init", help="asym/dsconv: svd (closed form) or random"),
-    fold_bn: Optional[bool] = typer.Option(None, "--fold-bn/--no-fold-bn", help="exact: fold BatchNorm into convolutions"),
-    anti_alias: Optional[bool] = typer.Option(None, "--anti-alias/--no-anti-alias", help="exact: strided separable anti-alias blur"),
-    set_options: List[str] = typer.Option([], "--set", help="STAGE.OPTION=VALUE for one stage (method name or 1-based index); repeatable"),
+    fold_bn: Optional[bool] = typer.Option(
+        None, "--fold-bn/--no-fold-bn", help="exact: fold BatchNorm into convolutions"
+    ),
+    anti_alias: Optional[bool] = typer.Option(
+        None, "--anti-alias/--no-anti-alias", help="exact: strided separable anti-alias blur"
+    ),
+    set_options: list[str] = typer.Option(
+        [], "--set", help="STAGE.OPTION=VALUE for one stage (method name or 1-based index); repeatable"
+    ),
     data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
     frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
     input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
     runtime: str = typer.Option("torch", "--runtime", help="torch | onnxruntime: where latency is measured"),
-    export_onnx: Optional[Path] = typer.Option(None, "--export-onnx", help="also export the final variant to this ONNX file"),
-    out: Optional[Path] = typer.Option(None, "--out", help="save the final variant here (loadable with --model FILE) plus FILE.json"),
+    export_onnx: Optional[Path] = typer.Option(
+        None, "--export-onnx", help="also export the final variant to this ONNX file"
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="save the final variant here (loadable with --model FILE) plus FILE.json"
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
     warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds first"),
     repeats: int = typer.Option(30, "--repeats", "-r", help="timed interleaved rounds"),
@@ -103,7 +123,14 @@ def compress_command(
         "multiplier": multiplier, "init": init, "fold_bn": fold_bn, "anti_alias": anti_alias,
     }  # fmt: skip
     options = stage_options(chain, common, parse_set_options(set_options))
-    _distinct_outputs({"--out": out, "--out's sidecar": sidecar_path(out) if out else None, "--output": output, "--export-onnx": export_onnx})
+    _distinct_outputs(
+        {
+            "--out": out,
+            "--out's sidecar": sidecar_path(out) if out else None,
+            "--output": output,
+            "--export-onnx": export_onnx,
+        }
+    )
     if export_onnx is not None:
         check_writable(export_onnx)
     if data != "synthetic" and not Path(data).exists():

@@ -8,7 +8,14 @@ from typing import Optional
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_non_negative, require_positive
+from compressbench.cli.common import (
+    FormatOption,
+    OutputOption,
+    emit,
+    prepare_output,
+    require_non_negative,
+    require_positive,
+)
 from compressbench.report import check_writable
 
 
@@ -38,7 +45,8 @@ def distill_command(
     resume: Optional[Path] = typer.Option(None, "--resume", help="resume from a training checkpoint of the same run"),
     val_frames: int = typer.Option(64, "--val-frames", help="validation frames (AKD against the teacher)"),
     val_every: int = typer.Option(100, "--val-every", help="validate every N steps"),
-    patience: Optional[int] = typer.Option(5, "--patience", help="validations without improvement before stopping early"),
+    patience: int = typer.Option(5, "--patience", help="validations without improvement before stopping early (0: never stop)"),
+    size: int = typer.Option(256, "--size", hidden=True, help="frame side in pixels (for small test teachers)"),
     frames: int = typer.Option(32, "--frames", help="held-out frames of the final comparison"),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while measuring"),
     warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds of the comparison"),
@@ -52,10 +60,10 @@ def distill_command(
     from compressbench.distill.losses import LossWeights
     from compressbench.distill.train import DistillOptions, distill, save_distilled
     from compressbench.models import load_model
-    from compressbench.training.distributed import resolve_device
+    from compressbench.training.distributed import is_main_process, resolve_device
 
     require_positive(frames=frames, threads=threads, repeats=repeats)
-    require_non_negative(warmup=warmup)
+    require_non_negative(warmup=warmup, patience=patience)
     prepare_output(fmt, output)
     check_writable(out)
     resolve_device(device)
@@ -64,21 +72,44 @@ def distill_command(
         weights=LossWeights(w_keypoints, w_jacobian, w_heatmap, w_attention, attention_p),
         teacher=teacher, teacher_checkpoint=teacher_checkpoint, steps=steps, batch=batch, lr=lr, seed=seed,
         data=data, device=device, out=out, checkpoint=checkpoint, resume=resume, val_frames=val_frames,
-        eval_frames=frames, val_every=val_every, patience=patience,
+        eval_frames=frames, val_every=val_every, patience=patience or None, size=size,
     )  # fmt: skip
     options.validate()
     teacher_module = load_model(teacher, checkpoint=teacher_checkpoint)
     trained, result, save_info = distill(options, teacher=teacher_module)
+    if not is_main_process():  # under torchrun, rank 0 alone measures, saves and reports
+        return
     trained = trained.cpu().eval()
-    label = method or Path(student).stem
     record = compare(
-        teacher_module.cpu(), [Variant(f"{label}-{loss}", trained, [{"method": "distill", "options": {}}])],
-        FrameSource(data, frames, seed).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
+        teacher_module.cpu(), [Variant(f"{student_label(options)}-{loss}", trained, [{"method": "distill", "options": {}}])],
+        FrameSource(data, frames, seed, size).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
     )  # fmt: skip
     record["training"] = {
         "steps": result.step, "best_step": result.best_step, "best_val_akd_px": result.best_value,
-        "stopped_early": result.stopped_early, "seconds": result.seconds, "options": options.identity(),
+        "stopped_early": result.stopped_early, "seconds": round(result.seconds, 1), "options": options.identity(),
+        "init": init, "history": result.history,
     }  # fmt: skip
     saved = save_distilled(trained, save_info, out, {"distill": options.identity(), "row": record["rows"][-1]})
     record["out"] = str(saved)
-    emit(record, comparison_sections(record), fmt, output)
+    emit(record, comparison_sections(record) + [training_section(record["training"], saved)], fmt, output)
+
+
+def student_label(options) -> str:
+    """A short row name: the method chain, a student name, or a saved file's stem."""
+    if options.method:
+        return options.method.replace(",", "+")
+    name = str(options.student)
+    return Path(name).stem if name.endswith(".pt") and Path(name).is_file() else name
+
+
+def training_section(training: dict, saved: Path):
+    """The validation history (AKD against the teacher on held-out frames) as a table."""
+    import pandas as pd
+
+    from compressbench.report.render import Section
+
+    stopped = " (stopped early)" if training["stopped_early"] else ""
+    best = training["best_val_akd_px"]
+    best_text = f"best validation AKD {best:.3f} px at step {training['best_step']} (the weights saved)" if best is not None else "no finite validation AKD"
+    notes = [f"{training['steps']} steps in {training['seconds']:.0f} s{stopped}; {best_text}", f"student: {saved}"]
+    return Section("Distillation (validation against the teacher)", pd.DataFrame(training["history"]), notes)

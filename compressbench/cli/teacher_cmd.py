@@ -17,7 +17,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, read_fomm_config
 from compressbench.report import check_writable
 from compressbench.report.render import Section
-from compressbench.training.distributed import resolve_device
+from compressbench.training.distributed import is_main_process, resolve_device
 from compressbench.training.teacher import TeacherTrainOptions, train_teacher
 from compressbench.training.teacher_losses import TeacherLossWeights
 
@@ -52,9 +52,9 @@ def _command_line(options: TeacherTrainOptions, config: Optional[Path], override
 
 @teacher_app.command("train")
 def train_command(
-    steps: int = typer.Option(2000, "--steps", help="total optimisation steps (a resumed run counts from its checkpoint)"),
+    steps: int = typer.Option(800, "--steps", help="total optimisation steps (a resumed run counts from its checkpoint)"),
     batch: int = typer.Option(16, "--batch", "-b", help="frames per step"),
-    lr: float = typer.Option(3e-4, "--lr", help="Adam learning rate"),
+    lr: float = typer.Option(5e-4, "--lr", help="Adam learning rate"),
     seed: int = typer.Option(0, "--seed", help="seed of the weights, frames and warps"),
     data: str = typer.Option("synthetic", "--data", help="synthetic (labelled faces) | a folder of images | a video file"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
@@ -94,6 +94,8 @@ def train_command(
     options.validate()
     options = replace(options, meta={"command": _command_line(options, config, overrides)})
     result = train_teacher(options)
+    if not is_main_process():
+        return
     last = result.history[-1] if result.history else {}
     best = next((row for row in result.history if row["step"] == result.best_step), {})
     record = {

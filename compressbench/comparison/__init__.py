@@ -6,11 +6,11 @@
   (see :mod:`compressbench.comparison.saving` for the format and why loading it is safe).
 """
 
-from compressbench.comparison.table import ROW_KEYS, compare
 from compressbench.comparison.frames import FrameSource
 from compressbench.comparison.pipeline import CompressRun, Origin, compress_and_compare
 from compressbench.comparison.saving import origin_of, save_compressed, sidecar_path
 from compressbench.comparison.sections import comparison_sections
+from compressbench.comparison.table import ROW_KEYS, compare
 
 __all__ = [
     "ROW_KEYS",

@@ -8,8 +8,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from compressbench.comparison.table import compare
 from compressbench.comparison.frames import FrameSource
+from compressbench.comparison.table import compare
 from compressbench.compression import CompressionContext, Variant, compress, parse_chain
 
 

@@ -17,7 +17,6 @@ from compressbench.errors import CompressbenchError
 from compressbench.registry import Registry
 
 
-
 @dataclass(frozen=True)
 class Prepared:
     """One inference as a zero-argument callable, and what the row should say about how it runs."""

@@ -85,7 +85,9 @@ def stage_sections(record: dict) -> list[Section]:
         options = ", ".join(f"{k}={v}" for k, v in (stage.get("options") or {}).items()) or "(none)"
         summary = [{"item": k, "value": _short(v)} for k, v in report.items() if k not in tables]
         title = f"Stage {index}: {stage['method']}"
-        sections.append(Section(title, pd.DataFrame(summary or [{"item": "options", "value": options}]), [f"options: {options}"]))
+        sections.append(
+            Section(title, pd.DataFrame(summary or [{"item": "options", "value": options}]), [f"options: {options}"])
+        )
         sections += [Section(f"{title}: {key}", pd.DataFrame(entries)) for key, entries in tables.items()]
     return sections
 

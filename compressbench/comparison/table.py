@@ -8,7 +8,6 @@ is the ratio of two medians taken under the same machine conditions.
 
 from __future__ import annotations
 
-import json
 from typing import Callable, Sequence
 
 import torch
@@ -16,9 +15,10 @@ from torch import nn
 
 from compressbench.comparison.breakdown import GroupTimer, side_by_side
 from compressbench.comparison.fidelity import collect_outputs, fidelity
-from compressbench.comparison.measures import count_macs, peak_memory_mb, serialized_size_mb
-from compressbench.comparison.weights import count_params
+from compressbench.comparison.macs import row_macs, stage_key
+from compressbench.comparison.measures import peak_memory_mb, serialized_size_mb
 from compressbench.comparison.runtimes import RUNTIMES, RuntimeUnavailable, prepare
+from compressbench.comparison.weights import count_params
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.environment import environment
 from compressbench.profiling.timing import measure_interleaved, torch_threads
@@ -42,56 +42,33 @@ def _timed_batch(images: torch.Tensor, batch: int) -> torch.Tensor:
     return images[torch.arange(batch) % len(images)].contiguous()
 
 
-def _stage_key(variant) -> tuple:
-    stages = getattr(variant, "stages", None) or []
-    return tuple((s["method"], json.dumps(s.get("options", {}), sort_keys=True, default=str)) for s in stages)
-
-
-def _float_ancestor(key: tuple, earlier: list[dict]) -> dict | None:
-    """The earlier float row whose chain is the longest prefix of ``key`` (the teacher's is empty)."""
-    best = None
-    for row in earlier:
-        k = row["_key"]
-        if not row["macs_int8"] and k == key[: len(k)] and len(k) < len(key) and (best is None or len(k) > len(best["_key"])):
-            best = row
-    return best
-
-
 def _check_arguments(names: list[str], runtime: str, warmup: int, repeats: int, batch: int) -> None:
     RUNTIMES.get(runtime)
     if repeats <= 0 or batch <= 0 or warmup < 0:
-        raise CompressbenchError(f"repeats and batch must be positive and warmup >= 0 (got {repeats}, {batch}, {warmup})")
+        raise CompressbenchError(
+            f"repeats and batch must be positive and warmup >= 0 (got {repeats}, {batch}, {warmup})"
+        )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise CompressbenchError(f"variant names must be unique; repeated: {', '.join(duplicates)}")
 
 
-def _static_row(name: str, module: nn.Module, variant, example: torch.Tensor, timed: torch.Tensor, earlier: list[dict]) -> dict:
-    int8 = bool(getattr(variant, "int8", False))
-    row = {
+def _static_row(
+    name: str, module: nn.Module, variant, example: torch.Tensor, timed: torch.Tensor, earlier: list[dict]
+) -> dict:
+    floats = {row["_key"]: (row["variant"], row["macs"]) for row in earlier if not row["macs_int8"]}
+    macs, note = row_macs(module, variant, example, floats)
+    return {
         "variant": name,
         "method": getattr(variant, "method", "none") if variant is not None else "none",
         "params": count_params(module),
-        "macs": None,
-        "macs_int8": int8,
+        "macs": macs,
+        "macs_int8": bool(getattr(variant, "int8", False)),
         "size_mb": serialized_size_mb(module),
         "peak_mem_mb": peak_memory_mb(lambda: module(timed)),
-        "_key": _stage_key(variant),
-        "_notes": [],
+        "_key": stage_key(getattr(variant, "stages", None)),
+        "_notes": [note] if note else [],
     }
-    if int8:
-        # fvcore cannot trace quantized ops, and the int8 graph does the float graph's MACs in 8 bits.
-        ancestor = _float_ancestor(row["_key"], earlier)
-        if ancestor is not None and ancestor["macs"] is not None:
-            row["macs"] = ancestor["macs"]
-            row["_notes"].append(f"MACs of {ancestor['variant']} (the float model before quantization), run in int8")
-        else:
-            row["_notes"].append("MACs unknown: no float model before quantization among the rows")
-    else:
-        row["macs"] = count_macs(module, example)
-        if row["macs"] is None:
-            row["_notes"].append("MACs unknown: fvcore cannot trace this model")
-    return row
 
 
 def compare(

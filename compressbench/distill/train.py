@@ -19,11 +19,14 @@ from compressbench import metrics
 from compressbench.distill.losses import LOSSES, Distiller, LossWeights
 from compressbench.errors import CompressbenchError
 from compressbench.registry import Registry
+from compressbench.training.distributed import is_main_process
+from compressbench.training.teacher import batch_seed
 from compressbench.training.trainer import TrainConfig, TrainResult, indexed, train
 
 SYNTHETIC = "synthetic"
 EVAL_BATCH = 32
-FRAMES_PURPOSE = 1
+# what a derived seed is for (see compressbench.training.teacher.batch_seed); 0 and 1 are teacher training's
+DISTILL_FRAMES, ADAPTER_INIT = 2, 3
 
 INITS: Registry[str] = Registry("student initialisation")
 INITS.register("random", "the student's own random initialisation")
@@ -79,6 +82,8 @@ class DistillOptions:
         INITS.get(self.init)
         if self.init == "svd" and not self.method:
             raise CompressbenchError("--init svd applies to a teacher made into a student with --method dsconv/asym")
+        if self.method and self.width is not None:
+            raise CompressbenchError("--width applies to the student families, not to a teacher made smaller with --method")
         if self.data != SYNTHETIC and not Path(self.data).exists():
             raise CompressbenchError(f"--data {self.data} is neither 'synthetic' nor an existing folder or video file")
 
@@ -96,16 +101,29 @@ def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[n
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)
         if options.method:
+            from compressbench.comparison import FrameSource
             from compressbench.compression import CompressionContext, compress, get_method, stage_options
             from compressbench.compression.chain import parse_chain
 
             chain = parse_chain(options.method)
             # --init svd|random reaches the swap stages; transfer init is applied after the chain
             takes_init = any("init" in get_method(name).option_names() for name in chain)
+            if options.init == "svd" and not takes_init:
+                raise CompressbenchError(f"--init svd applies to the dsconv/asym stages, and --method {options.method} has none")
             common = {"init": options.init} if takes_init and options.init in ("svd", "random") else {}
             per_stage = stage_options(chain, common, {})
-            base = {"model": options.teacher, "config": teacher.config.to_dict()}
-            variant = compress(teacher, chain, per_stage, CompressionContext(seed=options.seed, show_progress=options.progress), base=base)[-1]
+            origin = chain_origin(options.teacher, teacher)
+            frames = FrameSource(options.data, options.eval_frames, options.seed, options.size)
+            context = CompressionContext(
+                calibration_frames=frames.calibration, input_shape=(1, 3, options.size, options.size),
+                seed=options.seed, show_progress=options.progress and is_main_process(),
+            )  # fmt: skip
+            variant = compress(teacher, chain, per_stage, context, base=origin.base)[-1]
+            variant.stages = [dict(stage) for stage in origin.stages] + variant.stages
+            if variant.int8:
+                raise CompressbenchError(
+                    f"--method {options.method} ends in int8, which cannot be trained; distil first, then quantize the student"
+                )
             return variant.module.train(), {"kind": "variant", "variant": variant}
         name = str(options.student)
         if name in STUDENTS:
@@ -126,11 +144,31 @@ def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[n
     )
 
 
+def chain_origin(name: str, teacher: nn.Module):
+    """Where a ``--method`` chain on the teacher starts, so the student can be saved and reloaded:
+    a registered model, a saved registered model (any config), or a saved variant (its stages kept)."""
+    from compressbench.comparison import Origin, origin_of
+    from compressbench.models.checkpoint import read_checkpoint
+    from compressbench.models.saved import is_saved_model
+
+    origin = origin_of(str(name), teacher)
+    if not origin.base.get("model") and Path(name).is_file():
+        payload = read_checkpoint(name)
+        if is_saved_model(payload) and payload.get("architecture") == "registered-model":
+            args = payload.get("builder_args") or {}
+            origin = Origin({"model": args.get("model", "teacher"), "config": args.get("config")})
+    if not origin.base.get("model"):
+        raise CompressbenchError(
+            f"--method needs a teacher that is a registered model or a saved compressbench model; {name} is neither"
+        )
+    return origin
+
+
 def _batch_source(options: DistillOptions, user_frames: Any) -> Callable[[int], torch.Tensor]:
     from compressbench.data import synthetic_frames
 
     def batch_at(index: int) -> torch.Tensor:
-        seed = (options.seed * 1_000_003 + index * 7 + FRAMES_PURPOSE) % 2**63
+        seed = batch_seed(options.seed, index, DISTILL_FRAMES)
         if user_frames is None:
             return synthetic_frames(options.batch, split="train", seed=seed, size=options.size).images
         generator = torch.Generator().manual_seed(seed)
@@ -138,6 +176,13 @@ def _batch_source(options: DistillOptions, user_frames: Any) -> Callable[[int], 
         return user_frames.images[picks]
 
     return batch_at
+
+
+def follow_device(module: nn.Module, device: torch.device) -> None:
+    """Move ``module`` to ``device`` unless it is already there."""
+    first = next(module.parameters(), None)
+    if first is not None and first.device != device:
+        module.to(device)
 
 
 def agreement(student: nn.Module, teacher: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> dict[str, float]:
@@ -181,14 +226,17 @@ def _user_frames(options: DistillOptions):
 
 def transfer_initialise(student: nn.Module, options: DistillOptions) -> None:
     """Seed 001's transfer initialisation: train the student on the supervised synthetic landmark
-    task (keypoints and jacobians against ground truth) before distilling."""
+    task (keypoints and jacobians against ground truth) before distilling. The equivariance terms
+    are off, as for the default teacher: the labels make them unnecessary and they double the cost."""
     from compressbench.training.teacher import TeacherTrainOptions, train_teacher
+    from compressbench.training.teacher_losses import TeacherLossWeights
 
     transfer = TeacherTrainOptions(
         steps=options.transfer_steps, batch=options.batch, lr=options.lr, seed=options.seed, device=options.device,
-        val_frames=min(options.val_frames, 32), val_every=max(1, options.transfer_steps), size=options.size,
+        val_frames=min(options.val_frames, 32), val_every=options.transfer_steps, size=options.size,
         progress=options.progress, detector=student.config if hasattr(student, "config") else TeacherTrainOptions().detector,
-    )
+        weights=TeacherLossWeights(equivariance_value=0.0, equivariance_jacobian=0.0),
+    )  # fmt: skip
     train_teacher(transfer, model=student)
 
 
@@ -200,11 +248,32 @@ def check_resume_identity(path: Path, options: DistillOptions) -> None:
     found = meta.get("distill")
     if found is None:
         raise CompressbenchError(f"--resume {path} is not a distillation checkpoint")
-    if found != options.identity():
-        raise CompressbenchError(
-            f"--resume {path} belongs to another run (student {found.get('student')}, loss {found.get('loss')}); "
-            f"this run distils {options.student} with {options.loss}"
+    expected = options.identity()
+    if found != expected:
+        differences = ", ".join(
+            f"{key} {found.get(key)} there, {expected[key]} here" for key in expected if found.get(key) != expected[key]
         )
+        raise CompressbenchError(
+            f"--resume {path} belongs to another distillation run ({differences}); resume with the same "
+            "--student, --method, --width and --loss, or start afresh without --resume"
+        )
+
+
+def check_runs(student: nn.Module, example: torch.Tensor, options: DistillOptions) -> None:
+    """Fail with one sentence (not a traceback mid-training) when the student cannot take the frames."""
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad():
+            student(example)
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CompressbenchError(
+            f"student {options.method or options.student} cannot run on {options.size}x{options.size} frames ({detail}); "
+            "use 256x256 frames or another student"
+        ) from None
+    finally:
+        student.train(was_training)
 
 
 def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[nn.Module, TrainResult, dict]:
@@ -219,14 +288,15 @@ def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[
     student, save_info = build_student_module(options, teacher)
     if options.init == "transfer" and options.resume is None and options.transfer_steps > 0:
         transfer_initialise(student, options)
+        student.cpu()  # back beside the teacher (the trainer moves both to the device again)
     if options.data == SYNTHETIC:
         train_frames, val_images = None, validation_frames(options)
     else:
         train_frames, val_images = _user_frames(options)
-    example = val_images[:1]
-    distiller = Distiller(teacher, student, options.loss, options.weights, example=example)
-    device = torch.device(options.device if options.device != "cuda" or torch.cuda.is_available() else "cpu")
-    teacher.to(device)
+    check_runs(student, val_images[:1], options)
+    with torch.random.fork_rng(devices=[]):  # the L3 adapter's initial weights come from the seed
+        torch.manual_seed(batch_seed(options.seed, 0, ADAPTER_INIT))
+        distiller = Distiller(teacher, student, options.loss, options.weights, example=val_images[:1])
     config = TrainConfig(
         steps=options.steps,
         seed=options.seed,
@@ -236,16 +306,23 @@ def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[
         mode="min",
         patience=options.patience,
         checkpoint=options.checkpoint,
-        meta={**options.meta, "distill": options.identity(), "teacher": str(options.teacher), "batch": options.batch, "lr": options.lr},
+        meta={
+            **options.meta, "distill": options.identity(), "teacher": str(options.teacher), "batch": options.batch,
+            "lr": options.lr, "init": options.init, "data": options.data, "size": options.size,
+        },  # fmt: skip
         progress=options.progress,
         description=f"distilling {options.method or options.student} ({options.loss})",
     )
 
+    # The teacher is outside the module tree, so the trainer does not move it: it follows the
+    # batches (under torchrun each rank has its own device, known only inside the trainer).
     def loss_fn(model: nn.Module, images: torch.Tensor):
+        follow_device(teacher, images.device)
         return model(images)
 
     def validate(model: nn.Module) -> dict[str, float]:
         inner = getattr(model, "module", model)
+        follow_device(teacher, next(inner.student.parameters()).device)
         return agreement(inner.student, teacher, val_images)
 
     result = train(

@@ -20,6 +20,7 @@ from torch import nn
 from compressbench.errors import CompressbenchError
 from compressbench.models.checkpoint import load_state_dict_strict, read_checkpoint
 from compressbench.registry import Registry
+from compressbench.report.output import current_umask
 
 FORMAT = "compressbench-model/1"
 
@@ -51,6 +52,7 @@ def save_model(module: nn.Module, path: str | Path, architecture: str, builder_a
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -63,6 +65,7 @@ def load_saved_model(path: str | Path, payload: dict | None = None) -> tuple[nn.
     payload = payload if payload is not None else read_checkpoint(path)
     if not is_saved_model(payload):
         raise CompressbenchError(f"{path} is not a compressbench model file (format {FORMAT!r})")
+    import compressbench.compression  # noqa: F401  (registers the "chain" builder of saved variants)
     builder = ARCHITECTURES.get(payload["architecture"])
     try:
         module = builder(payload.get("builder_args") or {})

@@ -26,7 +26,7 @@ def cpu_model() -> str:
 def environment(threads: int | None = None) -> dict:
     """The environment record every measurement carries."""
     return {
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # TorchVersion is not a plain str (weights_only loads refuse it)
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": threads if threads is not None else torch.get_num_threads(),

@@ -60,9 +60,13 @@ def is_detector(model: nn.Module) -> bool:
 
 
 def is_hourglass(predictor: nn.Module) -> bool:
+    """True for FOMM's hourglass (also pruned or swapped); False for students and traced graphs,
+    whose submodules are no longer ModuleLists."""
     encoder = getattr(predictor, "encoder", None)
     decoder = getattr(predictor, "decoder", None)
-    return hasattr(encoder, "down_blocks") and hasattr(decoder, "up_blocks")
+    return isinstance(getattr(encoder, "down_blocks", None), nn.ModuleList) and isinstance(
+        getattr(decoder, "up_blocks", None), nn.ModuleList
+    )
 
 
 def layout_for(model: nn.Module) -> Layout:

@@ -32,6 +32,11 @@ DEFAULT_OPSET = 17
 QUIET_LOG_LEVEL = 3  # onnxruntime: errors only
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def export_obstacle(module: nn.Module) -> str | None:
     """Why ``module`` cannot be exported to ONNX, or None. Modules that know they cannot be traced
     say so with an ``onnx_export_obstacle`` attribute (e.g. a part already running in ONNX Runtime)."""
@@ -74,8 +79,9 @@ def export_onnx_bytes(module: nn.Module, example: torch.Tensor, opset: int = DEF
     obstacle = export_obstacle(module)
     if obstacle:
         raise CompressbenchError(f"cannot export to ONNX: {obstacle}")
-    # The exporter may run forwards with modules in training mode (it has updated BatchNorm
-    # statistics of a wrapper left in training mode), so it only ever sees a private eval copy.
+    # The exporter restores the exported module's training flag recursively afterwards: exporting
+    # a fresh (training-mode) wrapper around the caller's eval model switched that model to
+    # training mode. It only ever sees a private eval copy.
     model = copy.deepcopy(module).eval()
     with torch.no_grad():
         probe = model(example)
@@ -102,7 +108,7 @@ def export_onnx_bytes(module: nn.Module, example: torch.Tensor, opset: int = DEF
                 dynamo=False,
             )
     except Exception as exc:  # the exporter raises many types; all mean "this graph does not export"
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = _first_line(exc)
         raise CompressbenchError(f"cannot export {type(module).__name__} to ONNX: {detail}") from None
     return buffer.getvalue()
 
@@ -134,7 +140,7 @@ def make_session(source: bytes | str | Path, threads: int | None = None):
     try:
         return ort.InferenceSession(bytes(source), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no base
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = _first_line(exc)
         raise CompressbenchError(f"ONNX Runtime cannot load the graph: {detail}") from None
 
 
@@ -177,7 +183,7 @@ class OnnxModule(nn.Module):
         self._session_threads = 0
 
     @classmethod
-    def empty(cls, size: int) -> "OnnxModule":
+    def empty(cls, size: int) -> OnnxModule:
         """A placeholder of ``size`` bytes, filled when a saved state dict is loaded."""
         return cls(torch.zeros(size, dtype=torch.uint8))
 

@@ -83,6 +83,11 @@ def torchrun_env() -> bool:
     return all(name in os.environ for name in TORCHRUN_VARS)
 
 
+def is_main_process() -> bool:
+    """False only in the non-zero ranks of a ``torchrun`` run (they train but report nothing)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def resolve_device(device: str) -> torch.device:
     """``cpu`` or ``cuda``; CUDA must exist when asked for."""
     if device not in ("cpu", "cuda"):

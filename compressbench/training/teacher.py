@@ -40,9 +40,9 @@ LR_SCHEDULES.register("cosine", lambda step, steps: 0.05 + 0.95 * 0.5 * (1 + mat
 class TeacherTrainOptions:
     """Everything that decides a teacher training run."""
 
-    steps: int = 2000
+    steps: int = 800
     batch: int = 16
-    lr: float = 3e-4
+    lr: float = 5e-4
     seed: int = 0
     data: str = SYNTHETIC  # "synthetic" or a folder of images / a video file
     device: str = "cpu"
@@ -150,8 +150,7 @@ def equivariance_error_px(model: nn.Module, images: torch.Tensor, warp: Warp, ba
     with torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
             part = images[start : start + batch_size].to(device)
-            stop = start + part.shape[0]
-            chunk = Warp(warp.theta[start:stop], warp.control_points, warp.control_weights[start:stop]).to(device)
+            chunk = warp.slice(start, start + part.shape[0]).to(device)
             value = model(part)["value"]
             carried = chunk.points(model(chunk.images(part))["value"])
             total += float(metrics.mean_distance(value, carried)) * part.shape[0] * size / 2

@@ -156,15 +156,14 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
                     group["lr"] = lr * factor
             trained.train()
             loss, _ = loss_fn(trained, _to_device(next(stream), ctx.device))
-            if not torch.isfinite(loss):
-                raise CompressbenchError(
-                    f"training diverged at step {state.step + 1} (loss {loss.item()}); lower the learning rate"
-                )
+            value = ctx.mean(loss.item())  # every rank sees the same value, so all of them stop together
+            if not math.isfinite(value):
+                raise CompressbenchError(f"training diverged at step {state.step + 1} (loss {value}); lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             state.step += 1
-            loss_sum, loss_count = loss_sum + ctx.mean(loss.item()), loss_count + 1
+            loss_sum, loss_count = loss_sum + value, loss_count + 1
             mean_loss = loss_sum / loss_count
             if state.step % config.val_every == 0 or state.step == config.steps:
                 metrics = _validate(ctx, model, validate, config)

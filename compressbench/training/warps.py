@@ -50,6 +50,10 @@ class Warp:
             control_weights=self.control_weights.to(device),
         )
 
+    def slice(self, start: int, stop: int) -> Warp:
+        """Transforms ``start:stop`` of the batch."""
+        return replace(self, theta=self.theta[start:stop], control_weights=self.control_weights[start:stop])
+
     def points(self, coords: torch.Tensor) -> torch.Tensor:
         """T(coords) for (B, N, 2) coordinates."""
         linear, shift = self.theta[:, :, :2], self.theta[:, :, 2]

@@ -11,7 +11,20 @@ from compressbench.cli import app
 from compressbench.comparison import ROW_KEYS
 
 runner = CliRunner()
-FAST = ["--weights", "random", "--input-size", "64", "--frames", "2", "--repeats", "2", "--warmup", "0", "--threads", "1"]
+FAST = [
+    "--weights",
+    "random",
+    "--input-size",
+    "64",
+    "--frames",
+    "2",
+    "--repeats",
+    "2",
+    "--warmup",
+    "0",
+    "--threads",
+    "1",
+]
 
 
 def run(*args):
@@ -31,7 +44,20 @@ def saved(tmp_path_factory, reduced_yaml_module):
     """One real run: prune 0.5 on the reduced teacher, saved with --out, JSON on stdout."""
     folder = tmp_path_factory.mktemp("compress")
     out = folder / "pruned.pt"
-    result = run("compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", "--ratio", "0.5", "--out", out, "--format", "json")
+    result = run(
+        "compress",
+        "--config",
+        reduced_yaml_module,
+        *FAST,
+        "--method",
+        "prune",
+        "--ratio",
+        "0.5",
+        "--out",
+        out,
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), out
 
@@ -107,20 +133,36 @@ def test_markdown_sections(reduced_yaml, tmp_path):
 )
 def test_bad_input_is_one_line_and_exit_2(reduced_yaml_module, tmp_path, args, fragment):
     out = tmp_path / "v.pt"
-    result = run("compress", "--config", reduced_yaml_module, *FAST, *args, "--out", out, "--output", tmp_path / "r.json", "--format", "json")
+    result = run(
+        "compress",
+        "--config",
+        reduced_yaml_module,
+        *FAST,
+        *args,
+        "--out",
+        out,
+        "--output",
+        tmp_path / "r.json",
+        "--format",
+        "json",
+    )
     assert_usage_error(result, fragment)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("flag", ["--out", "--output", "--export-onnx"])
 def test_unwritable_destinations_fail_before_work(reduced_yaml_module, tmp_path, flag):
-    result = run("compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", flag, tmp_path / "missing" / "x.pt")
+    result = run(
+        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", flag, tmp_path / "missing" / "x.pt"
+    )
     assert_usage_error(result, "does not exist")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_same_file_for_two_outputs_is_refused(reduced_yaml_module, tmp_path):
     target = tmp_path / "x.json"
-    result = run("compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", "--out", target, "--output", target)
+    result = run(
+        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", "--out", target, "--output", target
+    )
     assert_usage_error(result, "name the same file")
     assert list(tmp_path.iterdir()) == []

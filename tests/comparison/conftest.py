@@ -1,4 +1,4 @@
-"""Fixtures: a reduced teacher, frames, an identical copy and an FX-quantized copy as variants."""
+"""Fixtures: the reduced teacher, frames, and variants: an identical copy, fx and onnxruntime int8."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from compressbench.compression import Variant
 
-from .standins import FRAME_SIZE, quantized_copy, small_teacher, stage
+from .standins import FRAME_SIZE, SMALL_BASE, quantized, small_teacher, stage
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,16 @@ def frames():
 
 @pytest.fixture(scope="module")
 def copy_variant(teacher):
-    return Variant("copy", copy.deepcopy(teacher), [stage("exact")], False, {"model": "teacher"})
+    return Variant("copy", copy.deepcopy(teacher), [stage("exact")], False, SMALL_BASE)
 
 
-@pytest.fixture(scope="module")
-def int8_variant(teacher):
-    return Variant("int8", quantized_copy(teacher), [stage("quantize")], True, {"model": "teacher"})
+@pytest.fixture(scope="session")
+def int8_variant():
+    """quantize backend=fx: torch.ao int8 modules with packed weights, BatchNorm folded."""
+    return quantized({"backend": "fx", "calib": 2}, "int8")
+
+
+@pytest.fixture(scope="session")
+def ort_variant():
+    """quantize backend=onnxruntime: the parts run as int8 ONNX graphs."""
+    return quantized({"backend": "onnxruntime", "calib": 2}, "ort")

@@ -1,16 +1,13 @@
-"""Stand-ins for the comparison tests: a reduced teacher and an FX-quantized copy of it."""
+"""Models for the comparison tests: the reduced teacher and real quantized variants of it."""
 
 from __future__ import annotations
 
-import copy
-import warnings
-
 import torch
 
-from compressbench.compression import Variant
 from compressbench.models import DetectorConfig, build_teacher
 
 SMALL = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
+SMALL_BASE = {"model": "teacher", "config": SMALL.to_dict()}  # what save_variant/rebuild need
 FRAME_SIZE = 64  # small frames keep every forward fast; the detector works at any size
 
 
@@ -19,19 +16,26 @@ def small_teacher() -> torch.nn.Module:
     return build_teacher(SMALL).eval()
 
 
-def quantized_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """The predictor quantized with torch.ao FX (fbgemm): packed int8 convs, BatchNorm folded."""
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+def context():
+    from compressbench.compression import CompressionContext
 
-    out = copy.deepcopy(model)
-    example = torch.rand(2, 3, FRAME_SIZE // 4, FRAME_SIZE // 4, generator=torch.Generator().manual_seed(3))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prepared = prepare_fx(out.predictor, get_default_qconfig_mapping("fbgemm"), example_inputs=(example,))
-        prepared(example)
-        out.predictor = convert_fx(prepared)
-    return out.eval()
+    return CompressionContext(
+        calibration_frames=lambda n: torch.rand(
+            n, 3, FRAME_SIZE, FRAME_SIZE, generator=torch.Generator().manual_seed(5)
+        ),
+        input_shape=(1, 3, FRAME_SIZE, FRAME_SIZE),
+        show_progress=False,
+    )
+
+
+def quantized(method_options: dict, name: str):
+    """The reduced teacher quantized by the real ``quantize`` method, as a named variant."""
+    from compressbench.compression import compress, get_method
+
+    options = get_method("quantize").resolve(method_options)
+    variant = compress(small_teacher(), ["quantize"], [options], context(), base=SMALL_BASE)[-1]
+    variant.name = name
+    return variant
 
 
 def stage(method: str) -> dict:

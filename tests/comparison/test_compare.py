@@ -61,11 +61,11 @@ def test_int8_row_carries_the_float_macs_and_counts_packed_weights(record):
     int8 = rows["int8"]
     assert int8["macs_int8"] is True
     assert int8["macs"] == rows["teacher"]["macs"]
-    assert "teacher" in int8["note"] and "int8" in int8["note"]
+    assert int8["note"] == "MACs of the float model before quantization (stages: none), run in int8"
     assert int8["params"] == SMALL_PARAMS - BATCHNORM_PARAMS
     assert int8["size_mb"] < rows["teacher"]["size_mb"]
     assert int8["akd_px"] > 0  # quantization moves the keypoints a little
-    assert any(note.startswith("int8: MACs of teacher") for note in record["notes"])
+    assert any(note.startswith("int8: MACs of the float model") for note in record["notes"])
 
 
 def test_per_module_table_side_by_side(record):
@@ -117,3 +117,26 @@ def test_duplicate_names_and_no_frames(teacher, copy_variant, frames):
         compare(teacher, [copy_variant, copy_variant], frames, show_progress=False)
     with pytest.raises(CompressbenchError, match="at least one evaluation frame"):
         compare(teacher, [copy_variant], torch.zeros(0, 3, 8, 8), show_progress=False)
+
+
+def test_onnxruntime_rows(teacher, copy_variant, int8_variant, ort_variant, frames):
+    record = compare(
+        teacher, [copy_variant, int8_variant, ort_variant], frames[:1], breakdown=False, runtime="onnxruntime", **FAST
+    )
+    rows = rows_by_name(record)
+    assert record["env"]["runtime"] == "onnxruntime"
+    assert rows["teacher"]["latency_ms"] > 0 and rows["copy"]["latency_ms"] > 0 and rows["copy"]["note"] is None
+    # torch int8 modules do not export: a note, no latency, the rest still measured
+    assert rows["int8"]["latency_ms"] is None and "ONNX exporter does not support" in rows["int8"]["note"]
+    assert rows["int8"]["params"] == SMALL_PARAMS - BATCHNORM_PARAMS
+    # a variant whose part already runs in ONNX Runtime is timed as it is, and says so
+    assert rows["ort"]["latency_ms"] > 0 and "timed as saved" in rows["ort"]["note"]
+    assert rows["ort"]["macs"] == rows["teacher"]["macs"] and rows["ort"]["macs_int8"] is True
+
+
+def test_onnxruntime_breakdown_is_measured_in_torch(teacher, copy_variant, frames):
+    record = compare(teacher, [copy_variant], frames[:1], runtime="onnxruntime", **FAST)
+    total = record["modules"][-1]
+    assert total["module"] == "total" and total["teacher_ms"] > 0
+    assert total["teacher_ms"] != record["rows"][0]["latency_ms"]  # the torch forward's median, not ORT's
+    assert record["env"]["breakdown_runtime"] == "torch"

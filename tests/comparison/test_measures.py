@@ -4,7 +4,7 @@ from torch import nn
 from compressbench.comparison.measures import count_macs, peak_memory_mb, serialized_size_mb
 from compressbench.comparison.weights import count_params
 
-from .standins import FRAME_SIZE, quantized_copy, small_teacher
+from .standins import FRAME_SIZE, small_teacher
 
 # Reduced teacher (block_expansion 8, max_features 64, 3 blocks, 10 keypoints), by hand:
 # down convs 3->16, 16->32, 32->64 (3x3 + bias): 448 + 4,640 + 18,496; their BatchNorms 2*(16+32+64) = 224
@@ -19,28 +19,25 @@ def test_float_params_are_the_parameter_count():
     assert count_params(small_teacher()) == SMALL_PARAMS
 
 
-def test_quantized_params_count_packed_weights_without_folded_batchnorm():
-    quantized = quantized_copy(small_teacher())
-    # the packed convolutions are invisible to parameters(): only the float heads remain there
-    assert sum(p.numel() for p in quantized.parameters()) == 5400 + 21600
+def test_quantized_params_count_packed_weights_without_folded_batchnorm(int8_variant):
+    # the packed int8 convolutions are invisible to parameters()
+    assert sum(p.numel() for p in int8_variant.module.parameters()) < SMALL_PARAMS // 10
     # weights and biases are all still there, minus the BatchNorm affine parameters folded into the convs
-    assert count_params(quantized) == SMALL_PARAMS - BATCHNORM_PARAMS
+    assert count_params(int8_variant.module) == SMALL_PARAMS - BATCHNORM_PARAMS
 
 
-def test_serialized_size_is_the_tensor_bytes_plus_a_small_container_overhead():
+def test_serialized_size_is_the_tensor_bytes_plus_a_small_container_overhead(int8_variant):
     linear = nn.Linear(1000, 1000)  # 1,001,000 float32 = 4,004,000 bytes in two tensors
     size = serialized_size_mb(linear)
     assert 4.004 <= size <= 4.004 + 2 * 1024 / 1e6 + 0.001
     # 8-bit weights: the quantized model's file is smaller than the float one's
-    teacher = small_teacher()
-    assert serialized_size_mb(quantized_copy(teacher)) < 0.6 * serialized_size_mb(teacher)
+    assert serialized_size_mb(int8_variant.module) < 0.6 * serialized_size_mb(small_teacher())
 
 
-def test_macs_of_a_convolution_and_none_for_quantized_ops():
+def test_macs_of_a_convolution_and_none_for_quantized_ops(int8_variant):
     conv = nn.Conv2d(3, 8, 3, padding=1)
     assert count_macs(conv, torch.zeros(1, 3, 10, 10)) == 10 * 10 * 8 * 3 * 9
-    quantized = quantized_copy(small_teacher())
-    assert count_macs(quantized, torch.zeros(1, 3, FRAME_SIZE, FRAME_SIZE)) is None
+    assert count_macs(int8_variant.module, torch.zeros(1, 3, FRAME_SIZE, FRAME_SIZE)) is None
 
 
 def test_peak_memory_is_the_maximum_of_live_allocations():

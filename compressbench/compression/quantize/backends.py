@@ -14,6 +14,12 @@ from compressbench.errors import CompressbenchError
 from compressbench.registry import Registry
 
 
+def error_detail(exc: BaseException) -> str:
+    """The first line of an exception's message (toolkit errors can span pages), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class QuantBackend:
     """One way to run int8 convolutions on x86. Subclasses set ``name``/``summary`` and implement
     :meth:`quantize_part` and :meth:`rebuild_part`."""
@@ -21,6 +27,7 @@ class QuantBackend:
     name: str = ""
     summary: str = ""
     engine: str | None = None  # the torch quantized engine its kernels need, if any
+    note: str = ""  # a caveat the method's report repeats
 
     def check_available(self) -> None:
         """Raise :class:`CompressbenchError` when this machine or install cannot run the back-end."""

@@ -29,6 +29,10 @@ def kmeans_codebook(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(codebook of ``size`` float32 values, int64 indices shaped like ``weight``)."""
     values = weight.detach().flatten().to(torch.float64)
+    distinct = values.unique()  # sorted
+    if distinct.numel() <= size:  # small or already-shared layers (e.g. FOMM's zero jacobian head) fit exactly
+        codebook = torch.cat([distinct, distinct[-1:].expand(size - distinct.numel())])
+        return codebook.to(torch.float32), torch.searchsorted(distinct, values).view(weight.shape)
     centroids = torch.linspace(float(values.min()), float(values.max()), size, dtype=torch.float64)
     for _ in range(iterations):
         index = _nearest(values, centroids)

@@ -20,7 +20,7 @@ import warnings
 import torch
 from torch import nn
 
-from compressbench.compression.quantize.backends import QuantBackend, register_backend
+from compressbench.compression.quantize.backends import QuantBackend, error_detail, register_backend
 from compressbench.errors import CompressbenchError
 
 QCONFIG_BACKEND = "x86"
@@ -57,6 +57,7 @@ class FxBackend(QuantBackend):
     name = "fx"
     summary = "torch.ao FX graph mode, x86 qconfig (per-channel weights), eager int8 kernels"
     engine = "x86"
+    note = "FX graph mode quantization is deprecated upstream (planned removal); pt2e is its successor"
 
     def quantize_part(self, module, calibration, part):
         self.select_engine()
@@ -65,7 +66,7 @@ class FxBackend(QuantBackend):
         except (RuntimeError, AssertionError, TypeError, NotImplementedError) as exc:
             # FX cannot trace or lower some graphs (e.g. FOMM's anti-alias conv, whose weight is a
             # keyword argument); the user can drop that part.
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = error_detail(exc)
             raise CompressbenchError(
                 f"quantize: backend fx cannot quantize part {part} ({detail}); leave it out of --parts"
             ) from None

@@ -16,8 +16,21 @@ from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult, replace_submodule
 from compressbench.compression.quantize.backends import BACKENDS, get_backend
-from compressbench.compression.quantize.codebook import CODEBOOK_LAYERS, CODEBOOK_SIZE, LLOYD_ITERATIONS, codebook_layers
-from compressbench.compression.quantize.parts import DEFAULT_PARTS, batches, check_parts, parse_parts, part_inputs, present_parts
+from compressbench.compression.quantize.codebook import (
+    CODEBOOK_LAYERS,
+    CODEBOOK_SIZE,
+    LLOYD_ITERATIONS,
+    codebook_layers,
+)
+from compressbench.compression.quantize.parts import (
+    DEFAULT_PARTS,
+    PARTS,
+    batches,
+    check_parts,
+    parse_parts,
+    part_inputs,
+    present_parts,
+)
 from compressbench.compression.registry import register_method
 from compressbench.progress import progress_bar
 
@@ -36,6 +49,15 @@ def state_dict_bytes(module: nn.Module) -> int:
 def _relative_error(reference: torch.Tensor, approximation: torch.Tensor) -> float:
     norm = float(reference.norm())
     return float((approximation - reference).norm()) / norm if norm > 0 else float((approximation - reference).norm())
+
+
+@torch.no_grad()
+def _part_error(float_part: nn.Module, quantized: nn.Module, inputs: torch.Tensor) -> float:
+    """||q(x) - f(x)|| / ||f(x)|| over the calibration inputs, one frame at a time: batch 1 is what
+    is benchmarked, and a compiled back-end (pt2e) then compiles for that shape only once."""
+    want = torch.cat([float_part(x) for x in inputs.split(1)])
+    got = torch.cat([quantized(x) for x in inputs.split(1)])
+    return _relative_error(want, got)
 
 
 def _positive(value: int) -> str | None:
@@ -73,8 +95,7 @@ class Quantize(CompressionMethod):
                 float_part = getattr(model, part)
                 calibration = batches(inputs[part])
                 quantized, extra = backend.quantize_part(float_part, calibration, part)
-                with torch.no_grad():
-                    errors[part] = _relative_error(float_part(inputs[part]), quantized(inputs[part]))
+                errors[part] = _part_error(float_part, quantized, inputs[part])
                 setattr(model, part, quantized)
                 structure_parts[part] = {"input_shape": [1, *inputs[part].shape[1:]], **extra}
                 advance(1, part=part)
@@ -82,16 +103,16 @@ class Quantize(CompressionMethod):
             "backend": backend.name,
             "engine": backend.engine,
             "quantized_parts": parts,
-            "float_parts": [p for p in ("down", "predictor", "kp", "jacobian") if p not in parts] + list(FLOAT_PARTS),
+            "float_parts": [p for p in PARTS if p not in parts] + list(FLOAT_PARTS),
             "skipped_parts": missing,
             "calibration_frames": int(frames.shape[0]),
             "relative_error": errors,  # ||q(x) - f(x)|| / ||f(x)|| of each part on the calibration inputs
             "size_bytes_before": bytes_before,
             "size_bytes_after": state_dict_bytes(model),
         }
-        if backend.name == "fx":
-            report["note"] = "FX graph mode is deprecated upstream (planned removal); pt2e is its successor"
-        return StageResult(model, {"parts": structure_parts}, report, int8=True)
+        if backend.note:
+            report["note"] = backend.note
+        return StageResult(model, {"parts": structure_parts}, report, int8=bool(parts))
 
     def rebuild(self, model: nn.Module, options: dict, structure: dict) -> nn.Module:
         model = copy.deepcopy(model).eval()

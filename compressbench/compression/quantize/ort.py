@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compressbench.compression.quantize.backends import QuantBackend, register_backend
+from compressbench.compression.quantize.backends import QuantBackend, error_detail, register_backend
 from compressbench.errors import CompressbenchError
 from compressbench.runtime.onnx import PART_INPUT, OnnxModule, export_onnx_bytes
 
@@ -66,7 +66,7 @@ class OnnxRuntimeBackend(QuantBackend):
         try:
             int8_bytes = quantize_onnx(float_bytes, calibration)
         except Exception as exc:  # onnxruntime.quantization raises plain Exceptions and pybind errors
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = error_detail(exc)
             raise CompressbenchError(f"quantize: ONNX Runtime could not quantize part {part} ({detail})") from None
         return OnnxModule(int8_bytes), {"onnx_bytes": len(int8_bytes)}
 

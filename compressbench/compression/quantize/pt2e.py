@@ -9,8 +9,13 @@ the compiled graph is slower than fp32 eager, which may be what other measuremen
 
 PT2E moved out of torch into torchao (torch 2.13 no longer ships ``torch.ao.quantization.
 quantize_pt2e``), so this back-end needs ``pip install torchao``; compiling needs a C++ compiler.
-The compiled function is built on the first call (seconds to tens of seconds; Inductor caches it
-on disk) under the caller's grad mode and thread count, and discarded when a state dict is loaded.
+The compiled function is built on the first call for each batch size and thread count (seconds
+to minutes; Inductor also caches on disk) and discarded when a state dict is loaded.
+
+Saving: the int8 weights, their per-channel scales and the float biases are tensors in the state
+dict, but PT2E writes the activation scales/zero points into the graph as literals, so they travel
+in the stage's ``structure``. Rebuilding re-exports and converts the fresh float part on one random
+batch (same graph), writes the saved activation parameters back, and the state dict does the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import warnings
 import torch
 from torch import nn
 
-from compressbench.compression.quantize.backends import QuantBackend, register_backend
+from compressbench.compression.quantize.backends import QuantBackend, error_detail, register_backend
 from compressbench.errors import CompressbenchError
 
 
@@ -51,34 +56,38 @@ class CompiledInt8(nn.Module):
     def __init__(self, graph: nn.Module) -> None:
         super().__init__()
         self.graph = graph
-        object.__setattr__(self, "_compiled", None)
+        # thread count -> compiled callable, kept out of nn.Module's registry (a compiled wrapper
+        # registered as a child would duplicate the graph's state dict)
+        object.__setattr__(self, "_compiled", {})
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        object.__setattr__(self, "_compiled", None)  # freezing baked the previous weights into the compiled code
+        object.__setattr__(self, "_compiled", {})  # freezing baked the previous weights into the compiled code
 
-    def train(self, mode: bool = True) -> "CompiledInt8":
+    def train(self, mode: bool = True) -> CompiledInt8:
         # exported graphs refuse train()/eval(); an int8 inference graph has no training mode anyway
         self.training = mode
         return self
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_compiled"] = None  # compiled callables are not copyable; recompiled lazily
+        state["_compiled"] = {}  # compiled callables are not copyable; recompiled lazily
         return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from torch._inductor import config as inductor_config
 
-        if self._compiled is None:
-            # kept out of nn.Module's registry: the compiled wrapper must not become a child
-            # (it would duplicate the graph's state dict)
-            object.__setattr__(self, "_compiled", torch.compile(self.graph, dynamic=False))
+        # Inductor writes the thread count into its C++ kernels, so each count gets its own
+        # compiled function (torch.compile does not guard on it).
+        threads = torch.get_num_threads()
+        compiled = self._compiled.get(threads)
+        if compiled is None:
+            compiled = self._compiled[threads] = torch.compile(self.graph, dynamic=False)
         # Compilation happens inside calls (first call, and each new batch size). Freezing must be
         # set in Inductor's global config there: passed as a torch.compile option, int8 weight
         # prepacking fails. Freezing only applies without autograd.
         with torch.no_grad(), inductor_config.patch(freezing=True):
-            return self._compiled(x)
+            return compiled(x)
 
 
 ACTIVATION_QPARAM_OPS = (
@@ -146,6 +155,7 @@ class Pt2eBackend(QuantBackend):
     name = "pt2e"
     summary = "torch.export + torchao PT2E X86InductorQuantizer, run by torch.compile with freezing"
     engine = "onednn"
+    note = "compiled on first call per batch size and thread count (seconds to minutes); needs a C++ compiler"
 
     def check_available(self) -> None:
         super().check_available()
@@ -157,11 +167,20 @@ class Pt2eBackend(QuantBackend):
         except CompressbenchError:
             raise
         except Exception as exc:  # torch.export / torchao raise many error types for untraceable code
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = error_detail(exc)
             raise CompressbenchError(
                 f"quantize: backend pt2e cannot quantize part {part} ({detail}); leave it out of --parts"
             ) from None
-        return CompiledInt8(graph), {"activation_qparams": activation_qparams(graph)}
+        compiled = CompiledInt8(graph)
+        try:
+            compiled(calibration[0][:1])  # compile now (batch 1, as benchmarked) so failures surface here
+        except Exception as exc:  # Inductor's errors (no C++ compiler, lowering failures) share no base
+            detail = error_detail(exc)
+            raise CompressbenchError(
+                f"quantize: torch.compile failed for part {part} ({detail}); pt2e needs a working C++ "
+                "compiler, or choose --backend fx"
+            ) from None
+        return compiled, {"activation_qparams": activation_qparams(graph)}
 
     def rebuild_part(self, module, example, structure, part):
         graph = quantize_pt2e(module, [example])

@@ -1,0 +1,187 @@
+"""quantize: static int8 back-ends (fx, onnxruntime, pt2e) on the reduced teacher."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+import torch
+from torch import nn
+
+from compressbench.compression import CompressionContext, compress, get_method, save_variant
+from compressbench.compression.quantize import BACKENDS, DEFAULT_BACKEND, state_dict_bytes
+from compressbench.errors import CompressbenchError
+from compressbench.models import load_model
+from compressbench.runtime import OnnxModule
+from tests.compression.swap_helpers import REDUCED, frames, lively_teacher
+
+SIZE = 64
+CALIB = 4
+TOP_LEVEL = {"down", "predictor", "kp", "softmax", "soft_argmax", "jacobian", "jacobian_pool"}
+# A broken quantizer (wrong scales, swapped channels) moves keypoints by ~0.1-1 in [-1, 1] units;
+# int8 rounding on this model moves them by ~0.003.
+MAX_MEAN_VALUE_DIFF = 0.02
+MAX_RELATIVE_PART_ERROR = 0.05
+
+
+def calibration(count: int) -> torch.Tensor:
+    return frames(count, SIZE, seed=5)
+
+
+CONTEXT = CompressionContext(calibration_frames=calibration, input_shape=(1, 3, SIZE, SIZE), show_progress=False)
+
+
+def quantize(model: nn.Module, **options):
+    resolved = get_method("quantize").resolve({"calib": CALIB, **options})
+    return compress(model, "quantize", [resolved], CONTEXT, base={"model": "teacher", "config": REDUCED.to_dict()})[-1]
+
+
+def outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        return model(images)
+
+
+@pytest.fixture(scope="module")
+def teacher() -> nn.Module:
+    return lively_teacher()
+
+
+@pytest.fixture(scope="module")
+def held_out() -> torch.Tensor:
+    return frames(3, SIZE, seed=11)
+
+
+@pytest.fixture(scope="module")
+def fx_variant(teacher):
+    return quantize(teacher, backend="fx")
+
+
+@pytest.fixture(scope="module")
+def ort_variant(teacher):
+    return quantize(teacher, backend="onnxruntime")
+
+
+def assert_close_to_teacher(variant, teacher, images):
+    want, got = outputs(teacher, images), outputs(variant.module, images)
+    assert got["value"].shape == want["value"].shape == (3, 10, 2)
+    assert got["jacobian"].shape == (3, 10, 2, 2)
+    assert (got["value"] - want["value"]).abs().mean() < MAX_MEAN_VALUE_DIFF
+    assert (got["jacobian"] - want["jacobian"]).abs().mean() < MAX_MEAN_VALUE_DIFF
+    assert not torch.equal(got["value"], want["value"])  # it really runs a different (int8) model
+
+
+def test_default_backend_is_registered():
+    assert DEFAULT_BACKEND in BACKENDS
+    assert BACKENDS.names() == ["fx", "onnxruntime", "pt2e"]
+
+
+def test_fx_is_close_keeps_attributes_and_is_int8(fx_variant, teacher, held_out):
+    assert_close_to_teacher(fx_variant, teacher, held_out)
+    module = fx_variant.module
+    assert [name for name, _ in module.named_children()] == [name for name, _ in teacher.named_children()]
+    assert {name for name, _ in module.named_children()} == TOP_LEVEL
+    assert fx_variant.int8
+    assert isinstance(module.predictor, torch.fx.GraphModule)
+    assert isinstance(module.down, type(teacher.down)) and isinstance(module.softmax, type(teacher.softmax))
+    int8_convs = [m for m in module.modules() if type(m).__module__.startswith("torch.ao.nn.intrinsic.quantized")
+                  or type(m).__module__.startswith("torch.ao.nn.quantized")]
+    assert len([m for m in int8_convs if "Conv" in type(m).__name__]) == 6 + 2  # hourglass + both heads
+    report = fx_variant.stages[-1]["report"]
+    assert report["quantized_parts"] == ["predictor", "kp", "jacobian"]
+    assert report["calibration_frames"] == CALIB
+    assert all(0 < e < MAX_RELATIVE_PART_ERROR for e in report["relative_error"].values())
+    assert report["size_bytes_after"] < 0.35 * report["size_bytes_before"]
+
+
+def test_apply_does_not_mutate_the_input(teacher, held_out):
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    quantize(teacher, backend="fx", parts="kp")
+    assert isinstance(teacher.kp, nn.Conv2d)
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+
+
+def test_parts_option_limits_what_is_quantized(teacher):
+    variant = quantize(teacher, backend="fx", parts="jacobian, predictor", calib=2)
+    assert isinstance(variant.module.kp, nn.Conv2d)
+    assert isinstance(variant.module.jacobian, torch.fx.GraphModule)
+    assert variant.stages[-1]["report"]["quantized_parts"] == ["predictor", "jacobian"]
+
+
+def test_fx_save_load_round_trip_is_identical(fx_variant, held_out, tmp_path):
+    path = save_variant(fx_variant, tmp_path / "fx.pt")
+    payload = torch.load(path, weights_only=True)  # quantized tensors load without unpickling code
+    assert any(t.is_quantized for t in payload["state_dict"].values())
+    reloaded = load_model(path)
+    want, got = outputs(fx_variant.module, held_out), outputs(reloaded, held_out)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_onnxruntime_is_close_and_round_trips(ort_variant, teacher, held_out, tmp_path):
+    assert_close_to_teacher(ort_variant, teacher, held_out)
+    module = ort_variant.module
+    assert [name for name, _ in module.named_children()] == [name for name, _ in teacher.named_children()]
+    assert all(isinstance(getattr(module, p), OnnxModule) for p in ("predictor", "kp", "jacobian"))
+    assert ort_variant.int8
+    structure = ort_variant.stages[-1]["structure"]["parts"]
+    assert structure["predictor"]["onnx_bytes"] == module.predictor.onnx_bytes.numel()
+    reloaded = load_model(save_variant(ort_variant, tmp_path / "ort.pt"))
+    want, got = outputs(module, held_out), outputs(reloaded, held_out)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+@pytest.mark.slow  # torch.compile of the int8 graph, twice (applied and reloaded)
+def test_pt2e_is_close_and_round_trips(teacher, held_out, tmp_path):
+    pytest.importorskip("torchao")
+    variant = quantize(teacher, backend="pt2e", parts="kp", calib=4)
+    assert_close_to_teacher(variant, teacher, held_out)
+    assert variant.stages[-1]["structure"]["parts"]["kp"]["activation_qparams"]
+    reloaded = load_model(save_variant(variant, tmp_path / "pt2e.pt"))
+    want, got = outputs(variant.module, held_out), outputs(reloaded, held_out)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_pt2e_without_torchao_names_the_package(monkeypatch, teacher):
+    real_import = builtins.__import__
+
+    def no_pt2e(name, *args, **kwargs):
+        if name.startswith("torchao") or name.startswith("torch.ao.quantization.quantize_pt2e"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pt2e)
+    with pytest.raises(CompressbenchError, match="pip install torchao"):
+        quantize(teacher, backend="pt2e", calib=1)
+
+
+def test_unknown_backend_lists_the_known_ones():
+    with pytest.raises(CompressbenchError, match="fx, onnxruntime, pt2e"):
+        get_method("quantize").resolve({"backend": "tensorrt"})
+
+
+@pytest.mark.parametrize("calib", [0, -3])
+def test_calib_must_be_positive(calib):
+    with pytest.raises(CompressbenchError, match="calib"):
+        get_method("quantize").resolve({"calib": calib})
+
+
+def test_unknown_part_is_an_error():
+    with pytest.raises(CompressbenchError, match="choose from: down, predictor, kp, jacobian"):
+        get_method("quantize").resolve({"parts": "predictor,softmax"})
+
+
+def test_missing_engine_is_an_error(monkeypatch, teacher):
+    # supported_engines is a read-only property of torch.backends.quantized's module class
+    monkeypatch.setattr(type(torch.backends.quantized), "supported_engines", ["qnnpack", "none"])
+    with pytest.raises(CompressbenchError, match="needs the quantized engine 'x86'.*qnnpack"):
+        quantize(teacher, backend="fx", calib=1)
+
+
+def test_static_quantization_needs_frames(teacher):
+    resolved = get_method("quantize").resolve({"backend": "fx"})
+    with pytest.raises(CompressbenchError, match="needs frames"):
+        compress(teacher, "quantize", [resolved], CompressionContext(show_progress=False))
+
+
+def test_state_dict_bytes_counts_int8_as_one_byte():
+    conv = nn.Conv2d(4, 8, 3)
+    assert state_dict_bytes(conv) == (8 * 4 * 9 + 8) * 4
