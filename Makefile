@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 
-.PHONY: install run test lint bench report baseline check clean
+.PHONY: install run test lint bench bench-compress bench-compress-quick report baseline check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ GATED := teacher,exact,prune-0.5,quantize
 
 bench: install
 	$(BIN)/compressbench bench $(SUITE) --out $(RESULTS)
+
+# Issue-4 benchmark: every method and chain on the teacher, batch 1, 2 threads, one process.
+bench-compress: install
+	$(BIN)/python benchmarks/compress_benchmark.py
+
+bench-compress-quick: install
+	$(BIN)/python benchmarks/compress_benchmark.py --quick
 
 report: install
 	$(BIN)/compressbench report $(RESULTS) -o reports/REPORT.md
