@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from typing import Callable, Iterator
 
 from rich.console import Console
@@ -11,11 +13,35 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 _STDERR = Console(stderr=True)
 
 
+def _format(fields: dict) -> str:
+    return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+
+
+def _plain_lines(description: str, total: int) -> Callable[..., None]:
+    state = {"done": 0, "next": 0.1, "start": time.perf_counter(), "status": ""}
+
+    def advance(steps: int = 1, **fields) -> None:
+        state["done"] += steps
+        if fields:
+            state["status"] = _format(fields)
+        fraction = state["done"] / total if total else 1.0
+        if fraction >= state["next"] or state["done"] == total:
+            elapsed = time.perf_counter() - state["start"]
+            print(f"{description}: {state['done']}/{total} ({elapsed:.0f} s) {state['status']}".rstrip(), file=sys.stderr, flush=True)
+            while state["next"] <= fraction:
+                state["next"] += 0.1
+
+    return advance
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[..., None]]:
     """Yield ``advance(steps=1, **fields)``; ``fields`` update the status text (e.g. loss=0.1)."""
-    if not enabled or not _STDERR.is_terminal:  # a live bar in a log file is only noise
+    if not enabled:
         yield lambda *args, **kwargs: None
+        return
+    if not _STDERR.is_terminal:  # a live bar in a log file is noise: a plain line every 10% instead
+        yield _plain_lines(description, total)
         return
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -30,7 +56,6 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
         task = progress.add_task(description, total=total, status="")
 
         def advance(steps: int = 1, **fields) -> None:
-            status = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-            progress.update(task, advance=steps, **({"status": status} if fields else {}))
+            progress.update(task, advance=steps, **({"status": _format(fields)} if fields else {}))
 
         yield advance
