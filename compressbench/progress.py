@@ -18,18 +18,17 @@ def _format(fields: dict) -> str:
 
 
 def _plain_lines(description: str, total: int) -> Callable[..., None]:
-    state = {"done": 0, "next": 0.1, "start": time.perf_counter(), "status": ""}
+    state = {"done": 0, "tenth": 1, "start": time.perf_counter(), "status": ""}
 
     def advance(steps: int = 1, **fields) -> None:
         state["done"] += steps
         if fields:
             state["status"] = _format(fields)
-        fraction = state["done"] / total if total else 1.0
-        if fraction >= state["next"] or state["done"] == total:
+        if state["done"] * 10 >= state["tenth"] * total or state["done"] == total:
             elapsed = time.perf_counter() - state["start"]
             print(f"{description}: {state['done']}/{total} ({elapsed:.0f} s) {state['status']}".rstrip(), file=sys.stderr, flush=True)
-            while state["next"] <= fraction:
-                state["next"] += 0.1
+            while state["tenth"] * total <= state["done"] * 10:
+                state["tenth"] += 1
 
     return advance
 

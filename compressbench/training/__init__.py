@@ -3,6 +3,7 @@ FOMM's layout, random warps, and the teacher's losses and training recipe."""
 
 from compressbench.training.checkpoints import load_training_checkpoint, save_checkpoint
 from compressbench.training.distributed import DistContext, setup
+from compressbench.training.export import export_teacher, half_state_dict
 from compressbench.training.teacher import (
     LR_SCHEDULES,
     TeacherBatch,
@@ -38,6 +39,8 @@ __all__ = [
     "equivariance_jacobian_loss",
     "equivariance_value_loss",
     "evaluate_teacher",
+    "export_teacher",
+    "half_state_dict",
     "identity_warp",
     "indexed",
     "jacobian_loss",

@@ -95,3 +95,14 @@ def test_export_rejects_a_file_that_is_not_a_training_checkpoint(tmp_path):
     result = run("export", tmp_path / "bare.pt", "--out", tmp_path / "w.pt")
     assert_usage_error(result, "not a compressbench training checkpoint")
     assert not (tmp_path / "w.pt").exists() and not (tmp_path / "w.json").exists()
+
+
+def test_config_file_and_overrides_pick_the_architecture(reduced_yaml, tmp_path):
+    from compressbench.cli.teacher_cmd import _detector_config
+    from compressbench.models import DetectorConfig
+
+    assert _detector_config(reduced_yaml, block_expansion=4, max_features=None, num_blocks=None) == DetectorConfig(
+        block_expansion=4, max_features=64, num_blocks=3
+    )
+    (tmp_path / "bad.yaml").write_text("model_params: {}\n")
+    assert_usage_error(run("train", "--out", tmp_path / "t.pt", "--config", tmp_path / "bad.yaml"), "kp_detector_params")
