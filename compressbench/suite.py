@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import tomllib
 from torch import nn
 
 from compressbench.errors import CompressbenchError

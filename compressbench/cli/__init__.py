@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from compressbench.cli.app import app, main
 from compressbench.cli import bench_cmd as _bench_cmd  # noqa: F401
+from compressbench.cli import compress_cmd as _compress_cmd  # noqa: F401
 from compressbench.cli import distill_cmd as _distill_cmd  # noqa: F401
 from compressbench.cli import evaluate_cmd as _evaluate_cmd  # noqa: F401
 from compressbench.cli import gate_cmd as _gate_cmd  # noqa: F401
 from compressbench.cli import models_cmd as _models_cmd  # noqa: F401  (registers commands)
 from compressbench.cli import profile_cmd as _profile_cmd  # noqa: F401
 from compressbench.cli import teacher_cmd as _teacher_cmd  # noqa: F401
-from compressbench.cli import compress_cmd as _compress_cmd  # noqa: F401
+from compressbench.cli.app import app, main
 
 __all__ = ["app", "main"]

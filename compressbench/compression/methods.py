@@ -1,6 +1,8 @@
 """Imports every method module so that each registers itself. One line per method."""
-from compressbench.compression import dsconv  # noqa: F401
-from compressbench.compression import asym  # noqa: F401
-from compressbench.compression import exact  # noqa: F401
-from compressbench.compression import prune  # noqa: F401
-from compressbench.compression import quantize  # noqa: F401
+from compressbench.compression import (
+    asym,  # noqa: F401
+    dsconv,  # noqa: F401
+    exact,  # noqa: F401
+    prune,  # noqa: F401
+    quantize,  # noqa: F401
+)

@@ -27,7 +27,7 @@ class ModuleTimer:
         self._starts: dict[str, list[int]] = {}
         self.current: dict[str, int] = {}
 
-    def __enter__(self) -> "ModuleTimer":
+    def __enter__(self) -> ModuleTimer:
         for name, module in self._modules.items():
             self._handles.append(module.register_forward_pre_hook(self._pre(name)))
             self._handles.append(module.register_forward_hook(self._post(name)))

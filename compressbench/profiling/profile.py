@@ -16,7 +16,7 @@ from compressbench.profiling.counting import (
     weight_size_mb,
 )
 from compressbench.profiling.environment import environment
-from compressbench.profiling.layout import Layout, layout_for
+from compressbench.profiling.layout import layout_for
 from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 from compressbench.progress import progress_bar

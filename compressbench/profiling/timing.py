@@ -19,7 +19,7 @@ class LatencyStats:
     samples_ms: tuple[float, ...] = field(repr=False)
 
     @classmethod
-    def from_samples(cls, samples_ms) -> "LatencyStats":
+    def from_samples(cls, samples_ms) -> LatencyStats:
         samples = tuple(float(s) for s in samples_ms)
         if not samples:
             raise ValueError("LatencyStats needs at least one sample")

@@ -128,7 +128,7 @@ def write_report(results: dict, out: str | Path, akd_budget_px: float = 1.0, com
     written = []
     pareto_png = pareto_plot(rows, front, best, out.with_name(f"{stem}-pareto.png"))
     written.append(pareto_png)
-    parts = [f"# compressbench report\n"]
+    parts = ["# compressbench report\n"]
     if command:
         parts.append(f"Produced by `{command}` from `{results['suite']}`.\n")
     best_row = next((r for r in rows if r["variant"] == best), None)
