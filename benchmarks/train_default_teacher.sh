@@ -3,6 +3,8 @@
 # train FOMM's vox-256 keypoint detector supervised (landmarks + jacobians) on synthetic faces,
 # then export the best weights as float16 with their error measured on 256 held-out test frames.
 # Equivariance terms are off: the labels make them unnecessary here and they double the cost.
+# The shipped weights are the checkpoint written after step 600 of this 800-step run (see the JSON record);
+# stop the run once that checkpoint is written: it then holds exactly the shipped weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
