@@ -146,7 +146,7 @@ class Distiller(nn.Module):
             if s_shape != t_shape:
                 self.adapter = EncoderAdapter(s_shape[0], tuple(t_shape))
 
-    def train(self, mode: bool = True) -> "Distiller":
+    def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
         self.teacher.eval()  # batch-norm statistics of the teacher never move
         return self

@@ -38,7 +38,7 @@ INITS.register("svd", "for a teacher after dsconv/asym: the closed-form SVD init
 class DistillOptions:
     """Everything that decides a distillation run."""
 
-    student: str = "lednet"  # registered student, a saved model file, or "teacher" with --method
+    student: str = "lednet"  # student family, registered model or saved model file (ignored with method)
     method: str | None = None  # compression chain applied to the teacher to make the student
     width: float | None = None
     loss: str = "l1"

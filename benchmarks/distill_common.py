@@ -1,0 +1,89 @@
+"""What the distillation benchmarks share: the teacher they distil, held-out scoring, result files.
+
+Imported by ``benchmarks/distill_losses.py`` and ``benchmarks/distill_ambition.py`` (run from the
+repository root: ``.venv/bin/python benchmarks/<script>.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from compressbench.models import DetectorConfig, build_teacher, load_model
+from compressbench.models.default_weights import has_default_weights
+from compressbench.models.zoo import save_registered
+from compressbench.report import render_json, write_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUICK_TEACHER = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)  # a few MACs, any input size
+
+
+@dataclass(frozen=True)
+class TeacherChoice:
+    """The teacher a benchmark distils: a name or file for DistillOptions, and what it is."""
+
+    name: str
+    checkpoint: Path | None
+    description: str
+    trained: bool
+
+
+def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--teacher", default="teacher", help="registered name or saved model file (default: teacher)")
+    parser.add_argument("--teacher-checkpoint", type=Path, default=None, help="FOMM checkpoint for the teacher")
+    parser.add_argument("--quick", action="store_true", help="reduced random teacher and a few steps: checks the script runs")
+
+
+def choose_teacher(args: argparse.Namespace, workdir: Path) -> TeacherChoice:
+    """The default (trained) teacher, a given one, or with ``--quick`` a reduced random one."""
+    if args.quick:
+        torch.manual_seed(args.seed)
+        path = workdir / "quick-teacher.pt"
+        save_registered(build_teacher(QUICK_TEACHER), path, "teacher")
+        sizes = f"block_expansion {QUICK_TEACHER.block_expansion}, max_features {QUICK_TEACHER.max_features}, num_blocks {QUICK_TEACHER.num_blocks}"
+        return TeacherChoice(str(path), None, f"reduced teacher with random weights ({sizes}; --quick)", False)
+    if args.teacher_checkpoint is not None:
+        return TeacherChoice(args.teacher, args.teacher_checkpoint, f"{args.teacher} with weights {args.teacher_checkpoint}", True)
+    if args.teacher == "teacher":
+        trained = has_default_weights("teacher")
+        what = "the default trained weights" if trained else "RANDOM weights (no default weights installed)"
+        return TeacherChoice("teacher", None, f"FOMM vox-256 teacher with {what}", trained)
+    return TeacherChoice(args.teacher, None, f"{args.teacher}", True)
+
+
+def load_teacher(choice: TeacherChoice) -> torch.nn.Module:
+    return load_model(choice.name, checkpoint=choice.checkpoint)
+
+
+def command_line() -> str:
+    """The command that produced a result, as it would be typed from the repository root."""
+    script = Path(sys.argv[0])
+    try:
+        script = script.resolve().relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return shlex.join([".venv/bin/python", str(script), *sys.argv[1:]])
+
+
+def output_stem(name: str, quick: bool, out_dir: Path | None) -> Path:
+    """``results/<name>`` (``<name>-quick`` for a --quick run, so it never overwrites a real result)."""
+    return (out_dir or RESULTS) / (f"{name}-quick" if quick else name)
+
+
+def write_results(stem: Path, markdown: str, record: dict) -> tuple[Path, Path]:
+    """``stem.md`` and ``stem.json``, each written atomically."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
+    write_atomic(js, render_json(record))
+    write_atomic(md, markdown)
+    return md, js
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="compressbench-distill-")
