@@ -137,6 +137,9 @@ def make_session(source: bytes | str | Path, threads: int | None = None):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = QUIET_LOG_LEVEL
+    # ORT's idle workers spin for a while after each run; in an interleaved comparison they would
+    # take a core from whichever model runs next, so they sleep instead.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(bytes(source), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no base

@@ -53,12 +53,12 @@ def held_out() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def fx_variant(teacher):
-    return quantize(teacher, backend="fx")
+    return quantize(teacher, parts="predictor,kp,jacobian")  # default backend: fx
 
 
 @pytest.fixture(scope="module")
 def ort_variant(teacher):
-    return quantize(teacher, backend="onnxruntime")
+    return quantize(teacher, backend="onnxruntime")  # default parts: hourglass + jacobian head
 
 
 def assert_close_to_teacher(variant, teacher, images):
@@ -70,9 +70,11 @@ def assert_close_to_teacher(variant, teacher, images):
     assert not torch.equal(got["value"], want["value"])  # it really runs a different (int8) model
 
 
-def test_default_backend_is_registered():
-    assert DEFAULT_BACKEND in BACKENDS
+def test_defaults_and_registered_backends():
     assert BACKENDS.names() == ["fx", "onnxruntime", "pt2e"]
+    defaults = get_method("quantize").resolve({})
+    assert defaults == {"backend": DEFAULT_BACKEND, "calib": 32, "parts": "predictor,jacobian", "weights_only": False}
+    assert DEFAULT_BACKEND == "fx"
 
 
 def test_fx_is_close_keeps_attributes_and_is_int8(fx_variant, teacher, held_out):
@@ -107,6 +109,33 @@ def test_parts_option_limits_what_is_quantized(teacher):
     assert variant.stages[-1]["report"]["quantized_parts"] == ["predictor", "jacobian"]
 
 
+def test_fx_fuses_conv_and_relu_after_batchnorm_folding(teacher, held_out, tmp_path):
+    # exact folds each BatchNorm into its conv and leaves an nn.Identity between conv and ReLU
+    chain = ["exact", "quantize"]
+    quantize_options = {"backend": "fx", "parts": "predictor", "calib": 2}
+    options = [get_method("exact").resolve({}), get_method("quantize").resolve(quantize_options)]
+    base = {"model": "teacher", "config": REDUCED.to_dict()}
+    variant = compress(teacher, chain, options, CONTEXT, base=base)[-1]
+    fused = [m for m in variant.module.predictor.modules() if type(m).__name__ == "ConvReLU2d"]
+    assert len(fused) == 6
+    reloaded = load_model(save_variant(variant, tmp_path / "exact-fx.pt"))
+    want, got = outputs(variant.module, held_out), outputs(reloaded, held_out)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_fx_activation_range_follows_vnni_and_is_saved(monkeypatch, teacher):
+    import compressbench.compression.quantize.fx as fx_backend
+
+    scales = {}
+    for vnni in (False, True):
+        monkeypatch.setattr(fx_backend, "full_range_activations", lambda vnni=vnni: vnni)
+        variant = quantize(teacher, parts="kp", calib=2)
+        assert variant.stages[-1]["structure"]["parts"]["kp"]["reduce_range"] is not vnni
+        scales[vnni] = variant.module.kp.get_submodule("0").scale
+    # 7-bit activations need about twice the step of 8-bit ones for the same observed range
+    assert 1.5 < scales[False] / scales[True] < 2.5
+
+
 def test_fx_save_load_round_trip_is_identical(fx_variant, held_out, tmp_path):
     path = save_variant(fx_variant, tmp_path / "fx.pt")
     payload = torch.load(path, weights_only=True)  # quantized tensors load without unpickling code
@@ -120,8 +149,10 @@ def test_onnxruntime_is_close_and_round_trips(ort_variant, teacher, held_out, tm
     assert_close_to_teacher(ort_variant, teacher, held_out)
     module = ort_variant.module
     assert [name for name, _ in module.named_children()] == [name for name, _ in teacher.named_children()]
-    assert all(isinstance(getattr(module, p), OnnxModule) for p in ("predictor", "kp", "jacobian"))
+    assert all(isinstance(getattr(module, p), OnnxModule) for p in ("predictor", "jacobian"))
+    assert isinstance(module.kp, nn.Conv2d)  # feeds the temperature-0.1 softmax: float by default
     assert ort_variant.int8
+    assert ort_variant.stages[-1]["report"]["float_parts"] == ["down", "kp", "softmax", "soft_argmax", "jacobian_pool"]
     structure = ort_variant.stages[-1]["structure"]["parts"]
     assert structure["predictor"]["onnx_bytes"] == module.predictor.onnx_bytes.numel()
     reloaded = load_model(save_variant(ort_variant, tmp_path / "ort.pt"))
