@@ -38,7 +38,7 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
                            threads=m["threads"], seed=m["seed"], show_progress=show_progress)
             per_variant[variant.name] = {key: full[key] for key in PROFILE_KEYS}
     shown = eval_frames.slice(0, OVERLAY_FRAMES)
-    points = {v.name: predict(v.module, shown).value.tolist() for v in variants}
+    points = {v.name: predict(v.module, shown)["value"].tolist() for v in variants}
     return {
         "format": FORMAT,
         "suite": str(suite.path),

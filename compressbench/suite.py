@@ -133,23 +133,27 @@ def build_variant(spec: VariantSpec, measure: dict, use_cache: bool = True, show
     options = stage_options(chain, {k.replace("-", "_"): v for k, v in spec.options.items()}, _namespaced(spec.set))
     cached = cache_dir() / f"{spec.key()}-{_weights_key(base_model)}.pt"
     if use_cache and cached.is_file():
+        from compressbench.models.checkpoint import read_checkpoint
         from compressbench.models.saved import load_saved_model
 
-        module, meta = load_saved_model(cached)
-        return Variant(spec.name, module, meta.get("stages", []), bool(meta.get("int8")), {"model": spec.model})
+        payload = read_checkpoint(cached)
+        module, meta = load_saved_model(cached, payload)
+        args = payload["builder_args"]  # the stages with their structures, and the base model
+        return Variant(spec.name, module, args["stages"], bool(meta.get("int8")), args["base"])
     context = CompressionContext(
         calibration_frames=_calibration_frames(measure),
         input_shape=(1, 3, measure["input_size"], measure["input_size"]),
         seed=measure["seed"],
         show_progress=show_progress,
     )
-    config = getattr(base_model, "config", None)
-    base = {"model": spec.model, "config": config.to_dict() if hasattr(config, "to_dict") else None}
-    variant = compress(base_model, chain, options, context, base=base, name=spec.name)[-1]
+    from compressbench.comparison import origin_of
+
+    origin = origin_of(spec.model, base_model)  # a registered model (by name or saved with its config)
+    variant = compress(base_model, chain, options, context, base=origin.base, name=spec.name)[-1]
     variant.name = spec.name
-    if use_cache and not Path(spec.model).is_file():
+    if use_cache and origin.base and not origin.stages:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        save_variant(variant, cached, {"stages": [{k: s[k] for k in ("method", "options")} for s in variant.stages]})
+        save_variant(variant, cached)
     return variant
 
 

@@ -45,8 +45,8 @@ def _command_line(options: TeacherTrainOptions, config: Optional[Path], override
     for name, value in overrides.items():
         if value is not None:
             args += [f"--{name.replace('_', '-')}", value]
-    if options.resume is not None:
-        args += ["--resume", options.resume]
+    # no --resume or --checkpoint-every: they change no result (a resumed run ends bit-identical
+    # to this command run uninterrupted; the checkpoint's meta lists the steps it was resumed at)
     return shlex.join(str(arg) for arg in args)
 
 
@@ -63,6 +63,9 @@ def train_command(
     val_frames: int = typer.Option(64, "--val-frames", help="held-out frames scored at every validation"),
     size: int = typer.Option(256, "--size", help="frame side in pixels (synthetic frames are drawn, user frames resized)"),
     val_every: int = typer.Option(100, "--val-every", help="validate (and write the checkpoint) every N steps"),
+    checkpoint_every: Optional[int] = typer.Option(
+        None, "--checkpoint-every", help="also write the checkpoint every N steps (for long runs; results unchanged)"
+    ),
     patience: Optional[int] = typer.Option(None, "--patience", help="stop after N validations without improvement"),
     lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="constant | cosine"),
     equivariance_value: float = typer.Option(
@@ -79,7 +82,8 @@ def train_command(
 ) -> None:
     """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames."""
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
-    require_positive(steps=steps, batch=batch, val_frames=val_frames, size=size, val_every=val_every, patience=patience, **overrides)
+    require_positive(steps=steps, batch=batch, val_frames=val_frames, size=size, val_every=val_every,
+                     checkpoint_every=checkpoint_every, patience=patience, **overrides)
     resolve_device(device)
     prepare_output(fmt, None)
     check_writable(out)
@@ -87,7 +91,7 @@ def train_command(
         raise CompressbenchError(f"--resume {resume} does not exist")
     options = TeacherTrainOptions(
         steps=steps, batch=batch, lr=lr, seed=seed, data=data, device=device, out=out, resume=resume,
-        val_frames=val_frames, val_every=val_every, patience=patience, lr_schedule=lr_schedule, size=size,
+        val_frames=val_frames, val_every=val_every, checkpoint_every=checkpoint_every, patience=patience, lr_schedule=lr_schedule, size=size,
         detector=_detector_config(config, **overrides),
         weights=replace(TeacherLossWeights(), equivariance_value=equivariance_value, equivariance_jacobian=equivariance_jacobian),
     )

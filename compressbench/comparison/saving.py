@@ -67,6 +67,9 @@ def origin_of(model: str, module: nn.Module) -> Origin:
     if is_saved_model(payload) and payload.get("architecture") == "chain":
         args = payload.get("builder_args") or {}
         return Origin(dict(args.get("base") or {}), [dict(stage) for stage in args.get("stages") or []])
+    if is_saved_model(payload) and payload.get("architecture") == "registered-model":
+        args = payload.get("builder_args") or {}  # a registered model with its own config (e.g. a reduced teacher)
+        return Origin({"model": args.get("model", "teacher"), "config": args.get("config")})
     return Origin()
 
 

@@ -50,6 +50,7 @@ class TeacherTrainOptions:
     resume: Path | None = None
     val_frames: int = 64
     val_every: int = 100
+    checkpoint_every: int | None = None  # extra checkpoints between validations (results unchanged)
     patience: int | None = None
     lr_schedule: str = "cosine"
     detector: DetectorConfig = DetectorConfig()
@@ -71,8 +72,10 @@ class TeacherTrainOptions:
             raise CompressbenchError(f"--lr must be positive, got {self.lr!r}")
         if any(weight < 0 for weight in vars(self.weights).values()):
             raise CompressbenchError(f"loss weights must be zero or positive, got {self.weights}")
-        if self.patience is not None and self.patience <= 0:
-            raise CompressbenchError(f"--patience must be a positive integer, got {self.patience!r}")
+        for name in ("patience", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         LR_SCHEDULES.get(self.lr_schedule)
         if self.data != SYNTHETIC and not Path(self.data).exists():
             raise CompressbenchError(f"--data {self.data} is neither 'synthetic' nor an existing folder or video file")
@@ -211,6 +214,7 @@ def train_teacher(options: TeacherTrainOptions, model: nn.Module | None = None) 
         mode="min",
         patience=options.patience,
         checkpoint=options.out,
+        checkpoint_every=options.checkpoint_every,
         lr_scale=lambda step: schedule(step, options.steps),
         meta={
             **options.meta,

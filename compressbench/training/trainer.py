@@ -60,15 +60,18 @@ class TrainConfig:
     monitor: str = "loss"
     mode: str = "min"  # "min": lower is better; "max": higher is better
     patience: int | None = None  # validations without improvement before stopping; None: never
-    checkpoint: str | Path | None = None  # written at every validation and at the end
+    checkpoint: str | Path | None = None  # written at every validation, every checkpoint_every steps, and at the end
+    checkpoint_every: int | None = None  # extra checkpoints between validations (they change no result)
     lr_scale: Callable[[int], float] | None = None  # step -> factor on every group's initial lr
     meta: dict = field(default_factory=dict)  # plain values, stored in the checkpoint
     progress: bool = True
     description: str = "training"
 
     def __post_init__(self) -> None:
-        for name in ("steps", "val_every"):
+        for name in ("steps", "val_every", "checkpoint_every"):
             value = getattr(self, name)
+            if name == "checkpoint_every" and value is None:
+                continue
             if not isinstance(value, int) or value <= 0:
                 raise CompressbenchError(f"{name} must be a positive integer, got {value!r}")
         if self.patience is not None and self.patience <= 0:
@@ -100,6 +103,10 @@ class _State:
     best_weights: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     earlier_seconds: float = 0.0  # training time of the runs this one resumes
+    resumed_at: list[int] = field(default_factory=list)  # steps at which earlier runs were resumed
+    # training loss summed since the last validation (what the next history row reports)
+    loss_sum: float = 0.0
+    loss_count: int = 0
 
 
 def indexed(batch_at: Callable[[int], Any]) -> BatchSource:
@@ -144,8 +151,6 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
     trained = ctx.wrap(model)
     stream = _open(batches, state.step * ctx.world_size + ctx.rank, ctx.world_size)
     shown: dict[str, float] = {}
-    # mean training loss since the last validation: reset there, so a resumed run reports the same
-    loss_sum, loss_count = 0.0, 0
     stopped_early = False
     first_step = state.step
     with progress_bar(config.description, config.steps - first_step, enabled=config.progress and ctx.is_main) as advance:
@@ -163,17 +168,19 @@ def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate,
             loss.backward()
             optimizer.step()
             state.step += 1
-            loss_sum, loss_count = loss_sum + value, loss_count + 1
-            mean_loss = loss_sum / loss_count
-            if state.step % config.val_every == 0 or state.step == config.steps:
+            state.loss_sum, state.loss_count = state.loss_sum + value, state.loss_count + 1
+            mean_loss = state.loss_sum / state.loss_count
+            validating = state.step % config.val_every == 0 or state.step == config.steps
+            if validating:
                 metrics = _validate(ctx, model, validate, config)
                 stopped_early = _record(state, model, metrics, mean_loss, config)
-                loss_sum, loss_count = 0.0, 0
+                state.loss_sum, state.loss_count = 0.0, 0
                 if config.progress and ctx.is_main:  # one line per validation: a log that survives the bar
                     _log(state.history[-1], config.steps, time.perf_counter() - started)
                 shown = {"val": metrics[config.monitor]}
-                if config.checkpoint is not None:
-                    _write(ctx, config, state, model, optimizer, time.perf_counter() - started)
+            extra = config.checkpoint_every is not None and state.step % config.checkpoint_every == 0
+            if config.checkpoint is not None and (validating or extra):
+                _write(ctx, config, state, model, optimizer, time.perf_counter() - started)
             rate = (state.step - first_step) / max(time.perf_counter() - started, 1e-9)
             advance(loss=mean_loss, **shown, steps_per_s=rate)
     if state.best_weights is not None:
@@ -265,6 +272,7 @@ def _write(ctx: DistContext, config: TrainConfig, state: _State, model: nn.Modul
             "bad_validations": state.bad_validations,
         },
         "history": state.history,
+        "running_loss": {"sum": state.loss_sum, "count": state.loss_count},
         "meta": {
             **config.meta,
             "seed": config.seed,
@@ -272,6 +280,7 @@ def _write(ctx: DistContext, config: TrainConfig, state: _State, model: nn.Modul
             "world_size": ctx.world_size,
             "torch": str(torch.__version__),
             "train_seconds": round(state.earlier_seconds + seconds, 1),
+            "resumed_at": state.resumed_at,
         },
     }
     save_checkpoint(config.checkpoint, payload)
@@ -304,4 +313,7 @@ def _resume(path, model: nn.Module, optimizer, ctx: DistContext, config: TrainCo
         best_weights=payload[FOMM_KEY] if best["value"] is not None else None,
         history=list(payload.get("history", [])),
         earlier_seconds=float(payload["meta"].get("train_seconds", 0.0)),
+        resumed_at=[*payload["meta"].get("resumed_at", []), step],
+        loss_sum=float(payload.get("running_loss", {}).get("sum", 0.0)),
+        loss_count=int(payload.get("running_loss", {}).get("count", 0)),
     )

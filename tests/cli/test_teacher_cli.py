@@ -78,6 +78,8 @@ def test_train_then_resume_then_export(tmp_path):
     second = run("train", *TINY, "--steps", "2", "--out", out, "--resume", out, "--format", "json")
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["steps"] == 2
+    resumed_meta = torch.load(out, weights_only=True)["meta"]
+    assert resumed_meta["resumed_at"] == [1] and resumed_meta["command"] == meta["command"].replace("--steps 1", "--steps 2")
     assert_usage_error(run("train", *TINY, "--steps", "2", "--out", out, "--resume", out), "already at step 2")
 
     weights = tmp_path / "w.pt"

@@ -83,6 +83,28 @@ def test_half_run_plus_resume_is_bit_identical(tmp_path, source):
     _assert_same_state(full.model.state_dict(), resumed.model.state_dict())
 
 
+def test_resume_after_a_crash_between_validations_is_bit_identical(tmp_path):
+    full = run(20, checkpoint=tmp_path / "full.pt")
+    calls = itertools.count(1)
+
+    def crashing(model, batch):  # the process dies during step 14
+        if next(calls) == 14:
+            raise RuntimeError("killed")
+        return loss_fn(model, batch)
+
+    config = TrainConfig(steps=20, seed=3, val_every=5, monitor="mse", checkpoint=tmp_path / "c.pt",
+                         checkpoint_every=3, progress=False)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(toy_model(), crashing, adam, indexed(batch_at), validate, config)
+    crashed = load_training_checkpoint(tmp_path / "c.pt")
+    assert crashed["step"] == 12 and crashed["running_loss"]["count"] == 2  # steps 11 and 12 since validating at 10
+    resumed = run(20, checkpoint=tmp_path / "c.pt", resume=tmp_path / "c.pt")
+    a, b = load_training_checkpoint(tmp_path / "full.pt"), load_training_checkpoint(tmp_path / "c.pt")
+    _assert_same_state(a["last"], b["last"])
+    assert a["history"] == b["history"] and b["meta"]["resumed_at"] == [12]
+    _assert_same_state(full.model.state_dict(), resumed.model.state_dict())
+
+
 def test_early_stopping_keeps_the_best_weights(tmp_path):
     scores = iter([3.0, 1.0, 2.0, 2.0, 0.5])
     seen = {}
