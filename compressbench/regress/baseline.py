@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from compressbench.errors import CompressbenchError
-from compressbench.profiling import count_params, environment
+from compressbench.comparison.weights import count_params as count_stored_params  # counts packed int8 weights too
+from compressbench.profiling import environment
 from compressbench.progress import progress_bar
 from compressbench.regress.measure import Samples, architecture_fingerprint, measure_relative
 from compressbench.regress.settings import CheckSettings
@@ -27,7 +28,7 @@ def deterministic_counts(module: nn.Module, settings: CheckSettings) -> dict:
         macs = macs_fvcore(module, example).total
     except Exception:  # noqa: BLE001 - fvcore's tracer fails in many ways on quantized graphs
         macs = None
-    return {"params": count_params(module), "macs": macs}
+    return {"params": count_stored_params(module), "macs": macs}
 
 
 def baseline_entry(name: str, spec: dict, module: nn.Module, settings: CheckSettings, show_progress: bool = True) -> dict:

@@ -28,6 +28,7 @@ import torch
 from compressbench.errors import CompressbenchError
 from compressbench.models.checkpoint import FOMM_KEY, read_checkpoint
 
+FILE_MODE = 0o644
 REQUIRED_KEYS = (FOMM_KEY, "last", "optimizer", "step", "rng", "best", "meta")
 
 
@@ -77,9 +78,12 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary file next to ``path``, then rename: never a half-written file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        # through a handle, not a path: torch names the archive inside after a path, and the
+        # temporary name would make identical payloads differ byte for byte
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp makes owner-only files
+            torch.save(payload, handle)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

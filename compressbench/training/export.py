@@ -61,6 +61,7 @@ def export_teacher(
             "best_step": payload["best"]["step"],
             "best_val": {payload["best"]["metric"]: payload["best"]["value"]},
             "train_seconds": meta.get("train_seconds"),
+            "resumed_at": meta.get("resumed_at", []),
             "torch": meta.get("torch"),
             "loss_weights": meta.get("loss_weights"),
             "lr_schedule": meta.get("lr_schedule"),

@@ -88,6 +88,8 @@ def test_train_then_resume_then_export(tmp_path):
     saved = json.loads((tmp_path / "w.json").read_text())
     assert saved == json.loads(exported.stdout)
     assert saved["training"]["steps"] == 2 and saved["test"]["frames"] == 2 and saved["dtype"] == "float16"
+    again = run("export", out, "--out", weights, "--test-frames", "2", "--format", "json")
+    assert json.loads(again.stdout)["sha256"] == saved["sha256"]  # same checkpoint, same bytes
     state = torch.load(weights, weights_only=True)
     assert all(t.dtype == torch.float16 for t in state.values() if t.is_floating_point())
 
