@@ -5,6 +5,8 @@
 # Equivariance terms are off: the labels make them unnecessary here and they double the cost.
 # The shipped weights are the checkpoint written after step 600 of this 800-step run (see the JSON record);
 # stop the run once that checkpoint is written: it then holds exactly the shipped weights.
+# An interrupted run continues bit-identically with the same train command plus --resume "$CHECKPOINT"
+# (--checkpoint-every 10 loses less work to an interruption and changes no result).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
