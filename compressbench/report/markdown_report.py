@@ -158,7 +158,7 @@ def write_report(results: dict, out: str | Path, akd_budget_px: float = 1.0, com
         if strip is not None:
             written.append(strip)
             parts.append(
-                f"## Keypoints: `{best}` (red) against `{reference}` (green)\n\n![overlays]({strip.name})\n\n"
+                f"## Keypoints: `{best}` (red) against `{reference}` (cyan)\n\n![overlays]({strip.name})\n\n"
                 "Held-out test frames; yellow lines join matching keypoints.\n"
             )
     written.insert(0, write_atomic(out, "\n".join(parts)))
