@@ -212,3 +212,14 @@ class InterpUpsampler(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.norm(self.conv(self.upsample(x))))
+
+
+def transposed_nb1d_decoder(c1: int, c2: int, c3: int, out_channels: int, blocks: int, k1: int = 3, k2: int = 3) -> nn.Sequential:
+    """ERFNet/ESNet's decoder: up-sample c3 -> c2, ``blocks`` non-bottleneck-1D blocks, up-sample to
+    c1, ``blocks`` more, then a last transposed-conv up-sampling to ``out_channels`` (x8 in all)."""
+    layers: list[nn.Module] = [TransposedUpsampler(c3, c2)]
+    layers += [NonBottleneck1D(c2, k2) for _ in range(blocks)]
+    layers.append(TransposedUpsampler(c2, c1))
+    layers += [NonBottleneck1D(c1, k1) for _ in range(blocks)]
+    layers.append(TransposedUpsampler(c1, out_channels, kernel_size=2))
+    return nn.Sequential(*layers)

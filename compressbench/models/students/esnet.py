@@ -17,9 +17,9 @@ from compressbench.models.students.blocks import (
     AsymmetricPair,
     Downsampler,
     NonBottleneck1D,
-    TransposedUpsampler,
     check_width,
     scale_channels,
+    transposed_nb1d_decoder,
 )
 
 CHANNELS = (16, 32, 64)  # after each down-sampler (the paper: 16, 64, 128)
@@ -74,12 +74,7 @@ class ESNetDecoder(nn.Module):
     def __init__(self, c1: int, c2: int, c3: int, out_channels: int) -> None:
         super().__init__()
         k1, k2 = STAGE1[1], STAGE2[1]
-        layers: list[nn.Module] = [TransposedUpsampler(c3, c2)]
-        layers += [NonBottleneck1D(c2, k2) for _ in range(DECODER_FCUS)]
-        layers.append(TransposedUpsampler(c2, c1))
-        layers += [NonBottleneck1D(c1, k1) for _ in range(DECODER_FCUS)]
-        layers.append(TransposedUpsampler(c1, out_channels, kernel_size=2))
-        self.layers = nn.Sequential(*layers)
+        self.layers = transposed_nb1d_decoder(c1, c2, c3, out_channels, DECODER_FCUS, k1, k2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
