@@ -16,14 +16,12 @@ Writes benchmarks/results/distill_ambition.md and .json (``-quick`` files for --
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import sys
 import warnings
 from pathlib import Path
 
-import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,8 +38,10 @@ from distill_common import (  # noqa: E402
 
 from compressbench.comparison import FrameSource, compare, comparison_sections  # noqa: E402
 from compressbench.compression import CompressionContext, Variant, compress, get_method  # noqa: E402
+from compressbench.distill.losses import LossWeights  # noqa: E402
 from compressbench.distill.train import DistillOptions, distill, save_distilled  # noqa: E402
 from compressbench.errors import CompressbenchError  # noqa: E402
+from compressbench.models import load_model  # noqa: E402
 from compressbench.report import render_markdown  # noqa: E402
 
 TARGETS = {"fp32_speedup": 10.0, "int8_speedup": 25.0, "akd_px": 2.0}
@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr-schedule", default="cosine", help="constant | cosine")
+    parser.add_argument("--pool", type=int, default=0, help="frames labelled once by the teacher (0: fresh frames every step)")
+    parser.add_argument("--w-keypoints", type=float, default=1.0, help="weight of MSE(keypoints)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-frames", type=int, default=64)
     parser.add_argument("--val-every", type=int, default=100)
@@ -68,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calib", type=int, default=32, help="int8 calibration frames (synthetic 'train' split)")
     parser.add_argument("--device", default="cpu", help="training device: cpu | cuda")
     parser.add_argument("--save", type=Path, default=None, help="also save the distilled fp32 student here")
+    parser.add_argument("--student-file", type=Path, default=None,
+                        help="measure a student saved by an earlier --save instead of training one")
+    parser.add_argument("--runtimes", default="torch,onnxruntime",
+                        help="comparisons to run, each teacher and student on the same runtime (default: torch,onnxruntime)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="training checkpoint, written at every validation")
     parser.add_argument("--resume", type=Path, default=None, help="continue a stopped run from its --checkpoint")
     parser.add_argument("--out-dir", type=Path, default=None, help="where the .md/.json go (default: benchmarks/results)")
@@ -91,35 +98,19 @@ def best_loss_so_far() -> tuple[str, str]:
     return best["loss"], f"lowest held-out AKD in {path.name} ({best['test_akd_px']:.3f} px)"
 
 
-def with_explicit_biases(module: nn.Module) -> nn.Module:
-    """A copy where every bias-free convolution has a zero bias: the same function, but FX int8
-    conversion then stores a tensor (not None) for each bias, which safe saving requires."""
-    out = copy.deepcopy(module)
-    for layer in out.modules():
-        if isinstance(layer, nn.modules.conv._ConvNd) and layer.bias is None:
-            layer.bias = nn.Parameter(torch.zeros(layer.out_channels))
-    return out
-
-
-def int8_variant(exact: Variant, context: CompressionContext, calib: int) -> tuple[Variant, str | None]:
-    """``exact`` + quantize; retried with explicit zero biases when FX conversion needs them."""
-    options = [get_method("quantize").resolve({"calib": calib})]
-    note = None
+def int8_variant(exact: Variant, context: CompressionContext, calib: int, backend: str = "fx") -> Variant:
+    """``exact`` + quantize (static int8 with ``backend``), carrying both stages."""
+    options = [get_method("quantize").resolve({"calib": calib, "backend": backend})]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FX prints per-op notices (cat with mixed qparams, deprecation)
-        try:
-            quantized = compress(exact.module, ["quantize"], options, context, name=exact.name)[-1]
-        except CompressbenchError as exc:
-            if "non-tensor state" not in str(exc):
-                raise
-            note = f"quantized with explicit zero conv biases (FX without them: {exc})"
-            quantized = compress(with_explicit_biases(exact.module), ["quantize"], options, context, name=exact.name)[-1]
+        quantized = compress(exact.module, ["quantize"], options, context, name=exact.name)[-1]
     quantized.stages = exact.stages + quantized.stages
-    return quantized, note
+    return quantized
 
 
 def verdict(rows: list[dict]) -> dict:
-    """The ambition's two checks on the measured rows (the teacher is row 0)."""
+    """The ambition's two checks on the measured rows (the teacher is row 0); rows without a
+    latency (a runtime that could not take them) do not count."""
     floats = [row for row in rows[1:] if not row["macs_int8"]]
     ints = [row for row in rows[1:] if row["macs_int8"]]
 
@@ -140,83 +131,130 @@ def verdict(rows: list[dict]) -> dict:
     return out
 
 
+RUNTIME_TITLES = {"torch": "PyTorch eager", "onnxruntime": "ONNX Runtime (CPU execution provider)"}
+
+
 def markdown(record: dict) -> str:
     training = record["training"]
     lines = [
         "# Distillation ambition: >= 10x (fp32) / >= 25x (int8) faster than the fp32 teacher, AKD <= 2 px\n",
         f"Command: `{record['command']}`\n",
         f"Teacher: {record['teacher']}. Student: {record['student']}, loss {record['loss']} ({record['loss_reason']}), "
-        f"init {training['init']}.\n",
-        f"Training: {training['steps']} steps (batch {training['batch']}, Adam lr {training['lr']}, seed {training['seed']}) "
+        f"init {training['init']}, keypoint weight {training.get('w_keypoints', 1.0):g}.\n",
+        f"Training: {training['steps']} steps (batch {training['batch']}, Adam lr {training['lr']} "
+        f"{training.get('lr_schedule', 'constant')}, seed {training['seed']}"
+        f"{', pool of ' + str(training['pool']) + ' teacher-labelled frames' if training.get('pool') else ''}) "
         f"in {training['seconds']:.0f} s; best validation AKD {training['best_val_akd_px']:.3f} px at step "
-        f"{training['best_step']}{' (stopped early)' if training['stopped_early'] else ''}.\n",
+        f"{training['best_step']}{' (stopped early)' if training['stopped_early'] else ''}. "
+        f"Training command: `{training.get('command', record['command'])}`\n",
         "## Verdict\n",
+        "Each runtime is its own interleaved run: teacher and students on the same footing.\n",
     ]
-    for kind, check in record["verdict"].items():
-        speed = f"{check['speedup']:.2f}x" if check["speedup"] else "not measured"
-        akd = f"{check['akd_px']:.3f} px" if check["akd_px"] is not None else "-"
-        status = "met" if check["met"] else "NOT met"
-        lines.append(f"- {kind}: best {check['variant']}: {speed}, AKD {akd} (target >= {check['target_speedup']:g}x, "
-                     f"AKD <= {check['target_akd_px']:g} px): **{status}**")
+    for runtime, checks in record["verdicts"].items():
+        for kind, check in checks.items():
+            speed = f"{check['speedup']:.2f}x" if check["speedup"] else "not measured"
+            akd = f"{check['akd_px']:.3f} px" if check["akd_px"] is not None else "-"
+            status = "met" if check["met"] else "NOT met"
+            lines.append(f"- {RUNTIME_TITLES.get(runtime, runtime)}, {kind}: best {check['variant']}: {speed}, AKD {akd} "
+                         f"(target >= {check['target_speedup']:g}x, AKD <= {check['target_akd_px']:g} px): **{status}**")
     lines.append("")
-    lines.append(render_markdown(comparison_sections(record["comparison"]), heading_level=2))
-    env = record["comparison"]["env"]
+    for runtime, comparison in record["comparisons"].items():
+        lines.append(f"## {RUNTIME_TITLES.get(runtime, runtime)}\n")
+        lines.append(render_markdown(comparison_sections(comparison), heading_level=3))
+        env = comparison["env"]
+        lines.append(
+            f"Measured with batch {env['batch']}, input {env['input_shape']}, {env['threads']} threads, {env['repeats']} "
+            f"interleaved rounds after {env['warmup']} warm-up; torch {env['torch']}, {env['cpu']} ({env['cpu_count']} CPUs), "
+            f"{env['date']}.\n"
+        )
     lines.append(
-        f"Measured with batch {env['batch']}, input {env['input_shape']}, {env['threads']} threads, {env['repeats']} "
-        f"interleaved rounds after {env['warmup']} warm-up; torch {env['torch']}, {env['cpu']} ({env['cpu_count']} CPUs), "
-        f"{env['date']}. Load average before/after: {record['load_before']} / {record['load_after']} "
-        "(a shared machine: the ratios come from one interleaved run, the absolute times drift)."
+        f"Load average before/after: {record['load_before']} / {record['load_after']} (a shared machine: the ratios come "
+        "from one interleaved run, the absolute times drift)."
     )
     for note in record["notes"]:
         lines.append(f"\nNote: {note}")
     return "\n".join(lines) + "\n"
 
 
+def train_student(args: argparse.Namespace, choice, teacher: nn.Module, loss: str) -> tuple[nn.Module, dict, dict]:
+    """Distil the student; returns it, its identity and the training record (also saved with it)."""
+    options = DistillOptions(
+        student=args.student, width=args.width, loss=loss, init=args.init, teacher=choice.name,
+        teacher_checkpoint=choice.checkpoint, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+        lr_schedule=args.lr_schedule, pool=args.pool, weights=LossWeights(keypoints=args.w_keypoints),
+        device=args.device, val_frames=args.val_frames, eval_frames=args.test_frames, val_every=args.val_every,
+        patience=args.patience, checkpoint=args.checkpoint, resume=args.resume,
+    )  # fmt: skip
+    student, result, info = distill(options, teacher=teacher)
+    student = student.cpu().eval()
+    training = {
+        "command": command_line(), "student": f"{args.student} at width {args.width:g}", "loss": loss,
+        "steps": result.step, "batch": args.batch, "lr": args.lr, "lr_schedule": args.lr_schedule, "pool": args.pool,
+        "w_keypoints": args.w_keypoints, "seed": args.seed, "init": args.init, "best_step": result.best_step,
+        "best_val_akd_px": result.best_value, "stopped_early": result.stopped_early,
+        "seconds": round(result.seconds, 1), "history": result.history,
+    }  # fmt: skip
+    if args.save is not None:
+        save_distilled(student, info, args.save, {"distill": options.identity(), "benchmark": "distill_ambition", "training": training})
+    return student, options.identity(), training
+
+
+def saved_student(path: Path) -> tuple[nn.Module, dict, dict]:
+    """A student saved by an earlier run of this script, with the identity and training record it carries."""
+    from compressbench.models.checkpoint import read_checkpoint
+
+    meta = read_checkpoint(path).get("meta") or {}
+    if "training" not in meta:
+        raise CompressbenchError(f"{path} carries no training record; save students with this script's --save")
+    return load_model(str(path)).eval(), meta.get("distill", {}), meta["training"]
+
+
+def measure(args: argparse.Namespace, teacher: nn.Module, student: nn.Module, identity: dict, label: str) -> dict:
+    """One interleaved comparison per runtime: the fp32 teacher against the student, its exact
+    rewrite and that in int8 (FX for PyTorch; ONNX Runtime's quantizer for ONNX Runtime)."""
+    frames = FrameSource("synthetic", args.test_frames, args.seed)
+    context = CompressionContext(calibration_frames=frames.calibration, seed=args.seed, show_progress=True)
+    distilled = Variant(label, student, [{"method": "distill", "options": identity}])
+    # the rewrites' rows carry their own stages only: "distill" is not a compression method
+    exact = compress(student, ["exact"], None, context, name=label)[-1]
+    comparisons = {}
+    for runtime in args.runtimes.split(","):
+        backend = "fx" if runtime == "torch" else "onnxruntime"
+        rows = [distilled, exact, int8_variant(exact, context, args.calib, backend)]
+        comparisons[runtime] = compare(
+            teacher.cpu().eval(), rows, frames.evaluation(), threads=args.threads, warmup=args.warmup,
+            repeats=args.repeats, batch=1, runtime=runtime, breakdown=runtime == "torch",
+        )  # fmt: skip
+    return comparisons
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    loss, loss_reason = (args.loss, "given") if args.loss else best_loss_so_far()
     load_before = [round(x, 2) for x in os.getloadavg()]
     notes: list[str] = []
     with scratch_dir() as workdir:
         choice = choose_teacher(args, Path(workdir))
         teacher = load_teacher(choice)
-        options = DistillOptions(
-            student=args.student, width=args.width, loss=loss, init=args.init, teacher=choice.name,
-            teacher_checkpoint=choice.checkpoint, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-            device=args.device, val_frames=args.val_frames, eval_frames=args.test_frames, val_every=args.val_every,
-            patience=args.patience, checkpoint=args.checkpoint, resume=args.resume,
-        )  # fmt: skip
-        student, result, info = distill(options, teacher=teacher)
-        student = student.cpu().eval()
-        if args.save is not None:
-            save_distilled(student, info, args.save, {"distill": options.identity(), "benchmark": "distill_ambition"})
-        frames = FrameSource("synthetic", args.test_frames, args.seed)
-        context = CompressionContext(calibration_frames=frames.calibration, seed=args.seed, show_progress=True)
-        label = f"{args.student}-{args.width:g}-{loss}"
-        distilled = Variant(label, student, [{"method": "distill", "options": options.identity()}])
-        # the rewrites' rows carry their own stages only: "distill" is not a compression method
-        exact = compress(student, ["exact"], None, context, name=label)[-1]
-        quantized, note = int8_variant(exact, context, args.calib)
-        notes += [note] if note else []
-        comparison = compare(
-            teacher.cpu().eval(), [distilled, exact, quantized], frames.evaluation(), threads=args.threads,
-            warmup=args.warmup, repeats=args.repeats, batch=1,
-        )  # fmt: skip
+        if args.student_file is not None:
+            student, identity, training = saved_student(args.student_file)
+            notes.append(f"measured the student saved in {args.student_file} (trained by: `{training.get('command', '?')}`)")
+        else:
+            loss, loss_reason = (args.loss, "given") if args.loss else best_loss_so_far()
+            student, identity, training = train_student(args, choice, teacher, loss)
+            training["loss_reason"] = loss_reason
+        label = f"{identity.get('student', args.student)}-{identity.get('width', args.width):g}-{identity.get('loss', 'l1')}"
+        comparisons = measure(args, teacher, student, identity, label)
     if not choice.trained:
         notes.append("the teacher has random weights: the speed-ups are real, the AKD says nothing about the ambition")
     record = {
         "command": command_line(),
         "teacher": choice.description,
-        "student": f"{args.student} at width {args.width:g}",
-        "loss": loss,
-        "loss_reason": loss_reason,
-        "training": {
-            "steps": result.step, "batch": args.batch, "lr": args.lr, "seed": args.seed, "init": args.init,
-            "best_step": result.best_step, "best_val_akd_px": result.best_value, "stopped_early": result.stopped_early,
-            "seconds": round(result.seconds, 1), "history": result.history,
-        },  # fmt: skip
-        "comparison": comparison,
-        "verdict": verdict(comparison["rows"]),
+        "student": training.get("student"),
+        "loss": training.get("loss"),
+        "loss_reason": training.get("loss_reason", "see the training command"),
+        "training": training,
+        "comparisons": comparisons,
+        "verdicts": {runtime: verdict(c["rows"]) for runtime, c in comparisons.items()},
         "targets": TARGETS,
         "load_before": load_before,
         "load_after": [round(x, 2) for x in os.getloadavg()],

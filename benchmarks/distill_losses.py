@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_loss(args: argparse.Namespace, teacher_name: str, checkpoint, loss: str, test_images: torch.Tensor, teacher) -> dict:
     options = DistillOptions(
         student=args.student, width=args.width, loss=loss, teacher=teacher_name, teacher_checkpoint=checkpoint,
-        steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, data="synthetic", device=args.device,
+        steps=args.steps, batch=args.batch, lr=args.lr, lr_schedule="constant", seed=args.seed, data="synthetic", device=args.device,
         val_frames=args.val_frames, eval_frames=args.test_frames, val_every=args.val_every, patience=None,
     )  # fmt: skip
     started = time.perf_counter()

@@ -37,6 +37,8 @@ def distill_command(
     steps: int = typer.Option(3000, "--steps", help="training steps"),
     batch: int = typer.Option(16, "--batch", help="frames per step"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate"),
+    lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="constant | cosine (down to 5% of --lr at the last step)"),
+    pool: int = typer.Option(0, "--pool", help="label this many training frames with the teacher once and train on them (0: fresh frames, teacher run every step)"),
     seed: int = typer.Option(0, "--seed", help="seed of everything random"),
     data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video (no labels needed)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
@@ -70,8 +72,8 @@ def distill_command(
     options = DistillOptions(
         student=student, method=method, width=width, loss=loss, init=init, transfer_steps=transfer_steps,
         weights=LossWeights(w_keypoints, w_jacobian, w_heatmap, w_attention, attention_p),
-        teacher=teacher, teacher_checkpoint=teacher_checkpoint, steps=steps, batch=batch, lr=lr, seed=seed,
-        data=data, device=device, out=out, checkpoint=checkpoint, resume=resume, val_frames=val_frames,
+        teacher=teacher, teacher_checkpoint=teacher_checkpoint, steps=steps, batch=batch, lr=lr, lr_schedule=lr_schedule,
+        seed=seed, data=data, pool=pool, device=device, out=out, checkpoint=checkpoint, resume=resume, val_frames=val_frames,
         eval_frames=frames, val_every=val_every, patience=patience or None, size=size,
     )  # fmt: skip
     options.validate()

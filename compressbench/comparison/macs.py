@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from compressbench.comparison.measures import count_macs
-from compressbench.compression import get_method
+from compressbench.compression import METHODS
+from compressbench.compression.chain import has_known_base
 
 
 def stage_key(stages) -> tuple:
@@ -25,21 +26,23 @@ def stage_key(stages) -> tuple:
 
 
 def float_prefix(stages: list[dict]) -> list[dict]:
-    """The stages before the first one whose method computes in int8."""
+    """The stages before the first one whose method computes in int8. Stages that are not compression
+    methods (a student's ``distill`` record) train float weights, so they count as float."""
     for index, stage in enumerate(stages):
-        if get_method(stage["method"]).int8:
+        if stage["method"] in METHODS and METHODS.get(stage["method"]).int8:
             return stages[:index]
     return list(stages)
 
 
 def rebuild_float(base: dict, stages: list[dict]) -> nn.Module | None:
     """The float model's structure (weights arbitrary) from ``base`` and ``stages``, or None."""
-    if not base.get("model"):
+    if not has_known_base(base):
         return None
     from compressbench.models.saved import ARCHITECTURES
 
     builder = ARCHITECTURES.get("chain")  # registered by compressbench.compression.chain
-    args = {"base": base, "stages": [{k: s.get(k) for k in ("method", "options", "structure")} for s in stages]}
+    methods = [s for s in stages if s["method"] in METHODS]  # records such as "distill" change no structure
+    args = {"base": base, "stages": [{k: s.get(k) for k in ("method", "options", "structure")} for s in methods]}
     return builder(args)
 
 

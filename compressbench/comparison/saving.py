@@ -33,6 +33,7 @@ from torch import nn
 
 from compressbench.comparison.pipeline import Origin
 from compressbench.compression import Variant, save_variant
+from compressbench.compression.chain import has_known_base
 from compressbench.errors import CompressbenchError
 from compressbench.models import MODELS
 from compressbench.models.checkpoint import read_checkpoint
@@ -50,7 +51,7 @@ def sidecar_path(path: str | Path) -> Path:
 
 def check_save_target(path: str | Path, origin: Origin) -> None:
     """Fail before any work when the variant could not be saved at ``path``."""
-    if not origin.base.get("model"):
+    if not has_known_base(origin.base):
         raise CompressbenchError(
             "--out needs a chain that starts from a registered model or a saved variant; this model file has no known base"
         )
@@ -70,6 +71,8 @@ def origin_of(model: str, module: nn.Module) -> Origin:
     if is_saved_model(payload) and payload.get("architecture") == "registered-model":
         args = payload.get("builder_args") or {}  # a registered model with its own config (e.g. a reduced teacher)
         return Origin({"model": args.get("model", "teacher"), "config": args.get("config")})
+    if is_saved_model(payload):  # e.g. a distilled student: rebuilt by its own saved-model builder
+        return Origin({"architecture": payload.get("architecture"), "builder_args": payload.get("builder_args") or {}})
     return Origin()
 
 

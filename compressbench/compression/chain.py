@@ -104,10 +104,27 @@ def compress(
     return variants
 
 
+def has_known_base(base: dict) -> bool:
+    """Whether a chain's start can be rebuilt: a registered model (``{"model", "config"}``) or a
+    saved model of a registered architecture (``{"architecture", "builder_args"}``, e.g. a student)."""
+    return bool(base.get("model") or base.get("architecture"))
+
+
+def build_base(base: dict) -> nn.Module:
+    """The (untrained) module a chain starts from, as :func:`has_known_base` describes it."""
+    from compressbench.models import DetectorConfig, create_model
+    from compressbench.models.saved import ARCHITECTURES
+
+    if base.get("architecture"):
+        return ARCHITECTURES.get(base["architecture"])(base.get("builder_args") or {}).eval()
+    config = DetectorConfig(**base["config"]) if base.get("config") else None
+    return create_model(base["model"], config).eval()
+
+
 def save_variant(variant: Variant, path: str | Path, metadata: dict | None = None) -> Path:
     """Save a variant so ``load_model(path)`` rebuilds it by replaying the chain's structure."""
-    if not variant.base.get("model"):
-        raise CompressbenchError("only variants of a registered model can be saved (base model unknown)")
+    if not has_known_base(variant.base):
+        raise CompressbenchError("only variants of a registered model or a saved model can be saved (base model unknown)")
     stages = [{k: s[k] for k in ("method", "options", "structure")} for s in variant.stages]
     args = {"base": variant.base, "stages": stages}
     meta = {"name": variant.name, "method": variant.method, "int8": variant.int8, **(metadata or {})}
@@ -116,11 +133,7 @@ def save_variant(variant: Variant, path: str | Path, metadata: dict | None = Non
 
 @register_architecture("chain")
 def _rebuild_chain(args: dict) -> nn.Module:
-    from compressbench.models import DetectorConfig, create_model
-
-    base = args["base"]
-    config = DetectorConfig(**base["config"]) if base.get("config") else None
-    module = create_model(base["model"], config).eval()
+    module = build_base(args["base"])
     for stage in args.get("stages", []):
         module = get_method(stage["method"]).rebuild(module, stage["options"], stage.get("structure") or {})
     return module.eval()

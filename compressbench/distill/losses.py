@@ -74,6 +74,10 @@ LOSSES.register("l2", LossSpec("l2", ("keypoints", "jacobian", "heatmap"), "L1 +
 LOSSES.register("l3", LossSpec("l3", ("keypoints", "jacobian", "heatmap", "attention"), "L2 + MSE(attention maps of the encoder outputs)"))
 
 
+# the teacher output each term compares ("attention" uses the encoder output, tapped separately)
+TERM_OUTPUT = {"keypoints": "value", "jacobian": "jacobian", "heatmap": "heatmap"}
+
+
 def distillation_terms(student_out: dict, teacher_out: dict, weights: LossWeights, terms: tuple[str, ...],
                        student_encoded: torch.Tensor | None = None, teacher_encoded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The weighted terms of a loss from both models' outputs (and encoder outputs for attention)."""
@@ -151,10 +155,21 @@ class Distiller(nn.Module):
         self.teacher.eval()  # batch-norm statistics of the teacher never move
         return self
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def teacher_targets(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the loss needs of the teacher for ``images`` (computed once, e.g. for a labelled pool)."""
         with torch.no_grad():
-            teacher_out = self.teacher(images)
-            teacher_encoded = self._taps[1].value if self._taps else None
+            out = self.teacher(images)
+            wanted = {TERM_OUTPUT[term] for term in self.spec.terms if term in TERM_OUTPUT}
+            targets = {key: out[key] for key in wanted if key in out}
+            if self._taps:
+                targets["encoded"] = self._taps[1].value
+        return targets
+
+    def forward(self, images: torch.Tensor, targets: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """``(loss, terms)`` for ``images``; ``targets`` (from :meth:`teacher_targets`) spare the teacher's forward."""
+        if targets is None:
+            targets = self.teacher_targets(images)
+        teacher_out, teacher_encoded = targets, targets.get("encoded")
         student_out = self.student(images)
         student_encoded = self.adapter(self._taps[0].value) if self._taps else None
         terms = distillation_terms(student_out, teacher_out, self.weights, self.spec.terms, student_encoded, teacher_encoded)

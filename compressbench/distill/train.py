@@ -20,13 +20,14 @@ from compressbench.distill.losses import LOSSES, Distiller, LossWeights
 from compressbench.errors import CompressbenchError
 from compressbench.registry import Registry
 from compressbench.training.distributed import is_main_process
-from compressbench.training.teacher import batch_seed
+from compressbench.training.teacher import LR_SCHEDULES, batch_seed
 from compressbench.training.trainer import TrainConfig, TrainResult, indexed, train
 
 SYNTHETIC = "synthetic"
 EVAL_BATCH = 32
 # what a derived seed is for (see compressbench.training.teacher.batch_seed); 0 and 1 are teacher training's
-DISTILL_FRAMES, ADAPTER_INIT = 2, 3
+DISTILL_FRAMES, ADAPTER_INIT, POOL_FRAMES = 2, 3, 4
+POOL_CHUNK = 32  # frames made and labelled at a time while filling a pool
 
 INITS: Registry[str] = Registry("student initialisation")
 INITS.register("random", "the student's own random initialisation")
@@ -50,8 +51,10 @@ class DistillOptions:
     steps: int = 3000
     batch: int = 16
     lr: float = 1e-3
+    lr_schedule: str = "cosine"
     seed: int = 0
     data: str = SYNTHETIC
+    pool: int = 0  # > 0: label this many training frames with the teacher once and draw batches from them
     device: str = "cpu"
     out: Path | None = None  # the trained student (a compressbench model file)
     checkpoint: Path | None = None  # training checkpoint (resumable)
@@ -70,6 +73,8 @@ class DistillOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if not isinstance(self.pool, int) or isinstance(self.pool, bool) or self.pool < 0:
+            raise CompressbenchError(f"--pool must be zero (fresh frames every step) or a positive frame count, got {self.pool!r}")
         if self.transfer_steps < 0:
             raise CompressbenchError(f"--transfer-steps must be zero or more, got {self.transfer_steps}")
         if not self.lr > 0:
@@ -80,6 +85,7 @@ class DistillOptions:
             raise CompressbenchError(f"--width must be positive, got {self.width!r}")
         LOSSES.get(self.loss)
         INITS.get(self.init)
+        LR_SCHEDULES.get(self.lr_schedule)
         if self.init == "svd" and not self.method:
             raise CompressbenchError("--init svd applies to a teacher made into a student with --method dsconv/asym")
         if self.method and self.width is not None:
@@ -178,6 +184,62 @@ def _batch_source(options: DistillOptions, user_frames: Any) -> Callable[[int], 
     return batch_at
 
 
+@dataclass
+class LabelledPool:
+    """Training frames (stored as 8-bit, as frames on disk are) with the teacher's outputs for them."""
+
+    images: torch.Tensor  # uint8, N x 3 x H x W
+    targets: dict[str, torch.Tensor]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, picks: torch.Tensor) -> dict:
+        return {"images": self.images[picks].float() / 255.0, "targets": {k: v[picks] for k, v in self.targets.items()}}
+
+
+def _pool_images(options: DistillOptions, user_frames: Any, first: int, count: int) -> torch.Tensor:
+    from compressbench.data import synthetic_frames
+
+    if user_frames is None:
+        seed = batch_seed(options.seed, first // POOL_CHUNK, POOL_FRAMES)
+        images = synthetic_frames(count, split="train", seed=seed, size=options.size).images
+    else:
+        images = user_frames.images[first : first + count]
+    return (images.clamp(0, 1) * 255.0).round().to(torch.uint8)
+
+
+def label_pool(distiller: Distiller, options: DistillOptions, user_frames: Any) -> LabelledPool:
+    """Make (or take from the user's frames) ``options.pool`` training frames and run the teacher on
+    them once. Offline distillation: each step then costs only the student's forward and backward,
+    which for a small student is several times cheaper than the teacher's forward."""
+    from compressbench.progress import progress_bar
+
+    if user_frames is not None and options.pool > len(user_frames):
+        raise CompressbenchError(
+            f"--pool {options.pool} asks for more frames than the {len(user_frames)} training frames of --data {options.data}"
+        )
+    images, targets = [], {}
+    with progress_bar("labelling the pool with the teacher", options.pool, enabled=options.progress) as advance:
+        for first in range(0, options.pool, POOL_CHUNK):
+            count = min(POOL_CHUNK, options.pool - first)
+            chunk = _pool_images(options, user_frames, first, count)
+            labels = distiller.teacher_targets(chunk.float() / 255.0)
+            images.append(chunk)
+            for key, value in labels.items():
+                targets.setdefault(key, []).append(value.detach().cpu())
+            advance(count)
+    return LabelledPool(torch.cat(images), {key: torch.cat(parts) for key, parts in targets.items()})
+
+
+def _pool_source(options: DistillOptions, pool: LabelledPool) -> Callable[[int], dict]:
+    def batch_at(index: int) -> dict:
+        generator = torch.Generator().manual_seed(batch_seed(options.seed, index, DISTILL_FRAMES))
+        return pool.batch(torch.randint(len(pool), (options.batch,), generator=generator))
+
+    return batch_at
+
+
 def follow_device(module: nn.Module, device: torch.device) -> None:
     """Move ``module`` to ``device`` unless it is already there."""
     first = next(module.parameters(), None)
@@ -236,6 +298,7 @@ def transfer_initialise(student: nn.Module, options: DistillOptions) -> None:
         val_frames=min(options.val_frames, 32), val_every=options.transfer_steps, size=options.size,
         progress=options.progress, detector=student.config if hasattr(student, "config") else TeacherTrainOptions().detector,
         weights=TeacherLossWeights(equivariance_value=0.0, equivariance_jacobian=0.0),
+        description=f"transfer pre-training of {options.method or options.student} (supervised landmarks)",
     )  # fmt: skip
     train_teacher(transfer, model=student)
 
@@ -297,6 +360,11 @@ def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[
     with torch.random.fork_rng(devices=[]):  # the L3 adapter's initial weights come from the seed
         torch.manual_seed(batch_seed(options.seed, 0, ADAPTER_INIT))
         distiller = Distiller(teacher, student, options.loss, options.weights, example=val_images[:1])
+    schedule = LR_SCHEDULES.get(options.lr_schedule)
+    if options.pool:
+        batches = _pool_source(options, label_pool(distiller, options, train_frames))
+    else:
+        batches = _batch_source(options, train_frames)
     config = TrainConfig(
         steps=options.steps,
         seed=options.seed,
@@ -308,17 +376,21 @@ def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[
         checkpoint=options.checkpoint,
         meta={
             **options.meta, "distill": options.identity(), "teacher": str(options.teacher), "batch": options.batch,
-            "lr": options.lr, "init": options.init, "data": options.data, "size": options.size,
+            "lr": options.lr, "lr_schedule": options.lr_schedule, "init": options.init, "data": options.data,
+            "size": options.size, "pool": options.pool,
         },  # fmt: skip
         progress=options.progress,
         description=f"distilling {options.method or options.student} ({options.loss})",
+        lr_scale=lambda step: schedule(step, options.steps),
     )
 
     # The teacher is outside the module tree, so the trainer does not move it: it follows the
     # batches (under torchrun each rank has its own device, known only inside the trainer).
-    def loss_fn(model: nn.Module, images: torch.Tensor):
-        follow_device(teacher, images.device)
-        return model(images)
+    def loss_fn(model: nn.Module, batch: torch.Tensor | dict):
+        if isinstance(batch, dict):  # a pool batch: the teacher's outputs come with it
+            return model(batch["images"], batch["targets"])
+        follow_device(teacher, batch.device)
+        return model(batch)
 
     def validate(model: nn.Module) -> dict[str, float]:
         inner = getattr(model, "module", model)
@@ -329,7 +401,7 @@ def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[
         distiller,
         loss_fn,
         lambda parameters: torch.optim.Adam(parameters, lr=options.lr),
-        indexed(_batch_source(options, train_frames)),
+        indexed(batches),
         validate,
         config,
         resume=options.resume,

@@ -37,10 +37,36 @@ def has_default_weights(name: str, config: DetectorConfig | None = None) -> bool
     return default_weights_path(name) is not None and config in (None, DetectorConfig())
 
 
+def computed_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Buffers that are a fixed function of the architecture, not learned: the anti-alias Gaussian."""
+    from compressbench.models.heads import AntiAliasInterpolation2d
+
+    return {
+        f"{name}.weight" if name else "weight": module.weight.detach().clone()
+        for name, module in model.named_modules()
+        if isinstance(module, AntiAliasInterpolation2d)
+    }
+
+
+def keep_computed_buffers(state: dict[str, torch.Tensor], computed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with each computed buffer put back where the file holds it only to half precision.
+
+    The shipped file rounds every tensor to float16; for the Gaussian that breaks its exact
+    separability (rank 1 to ~1e-5), which ``exact`` needs to rewrite the anti-alias down-sampling.
+    A stored kernel that differs by more than float16 rounding is a different kernel and is kept."""
+    out = dict(state)
+    for key, value in computed.items():
+        stored = out.get(key)
+        if stored is not None and stored.shape == value.shape and torch.equal(stored.half().float(), value.half().float()):
+            out[key] = value
+    return out
+
+
 def apply_default_weights(name: str, model: nn.Module, config: DetectorConfig | None = None) -> bool:
     """Load ``name``'s default weights into ``model``; False when it has none (random init stays)."""
     if not has_default_weights(name, config):
         return False
     path = default_weights_path(name)
-    load_state_dict_strict(model, to_float32(read_checkpoint(path)), path)
+    state = keep_computed_buffers(to_float32(read_checkpoint(path)), computed_buffers(model))
+    load_state_dict_strict(model, state, path)
     return True

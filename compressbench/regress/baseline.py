@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from compressbench.errors import CompressbenchError
 from compressbench.comparison.weights import count_params as count_stored_params  # counts packed int8 weights too
+from compressbench.errors import CompressbenchError
 from compressbench.profiling import environment
 from compressbench.progress import progress_bar
 from compressbench.regress.measure import Samples, architecture_fingerprint, measure_relative

@@ -58,6 +58,7 @@ class TeacherTrainOptions:
     warp: WarpConfig = WarpConfig()
     size: int = 256
     progress: bool = True
+    description: str = "training teacher"  # the progress bar's label
     meta: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -229,7 +230,7 @@ def train_teacher(options: TeacherTrainOptions, model: nn.Module | None = None) 
             "size": options.size,
         },
         progress=options.progress,
-        description="training teacher",
+        description=options.description,
     )
 
     def loss_fn(trained: nn.Module, batch: TeacherBatch):

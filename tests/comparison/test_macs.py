@@ -42,3 +42,13 @@ def test_without_a_base_an_earlier_row_with_the_same_prefix_is_used(pruned_then_
 def test_float_rows_are_counted_directly(pruned_then_quantized):
     pruned, _ = pruned_then_quantized
     assert row_macs(pruned.module, pruned, EXAMPLE, {}) == (count_macs(pruned.module, EXAMPLE), None)
+
+
+def test_a_distill_record_before_int8_stages_counts_as_float(pruned_then_quantized):
+    pruned, final = pruned_then_quantized
+    student = copy.copy(final)
+    student.stages = [{"method": "distill", "options": {"student": "x"}}] + final.stages
+    assert [s["method"] for s in float_prefix(student.stages)] == ["distill", "prune"]
+    macs, note = row_macs(final.module, student, EXAMPLE, {})
+    assert macs == count_macs(pruned.module, EXAMPLE)
+    assert note == "MACs of the float model before quantization (stages: distill,prune), run in int8"

@@ -216,3 +216,24 @@ def test_static_quantization_needs_frames(teacher):
 def test_state_dict_bytes_counts_int8_as_one_byte():
     conv = nn.Conv2d(4, 8, 3)
     assert state_dict_bytes(conv) == (8 * 4 * 9 + 8) * 4
+
+
+def test_fx_quantizes_a_saved_student_with_bias_free_convs_and_round_trips(held_out, tmp_path):
+    from compressbench.comparison import origin_of
+    from compressbench.models.students.zoo import build_student, save_student
+
+    torch.manual_seed(0)
+    student = build_student("erfnet", width=0.25).eval()  # a width no registered name has
+    assert any(isinstance(m, nn.Conv2d) and m.bias is None for m in student.modules())
+    float_path = save_student(student, tmp_path / "student.pt", {})
+    origin = origin_of(str(float_path), student)
+    assert origin.base == {"architecture": "student", "builder_args": {"student": "erfnet", "width": 0.25, "config": student.config.to_dict()}}
+    resolved = get_method("quantize").resolve({"calib": CALIB})
+    variant = compress(load_model(float_path), "quantize", [resolved], CONTEXT, base=origin.base)[-1]
+    assert all(isinstance(v, torch.Tensor) for v in variant.module.state_dict().values())
+    want = outputs(student, held_out)
+    got = outputs(variant.module, held_out)
+    assert (got["value"] - want["value"]).abs().mean() < MAX_MEAN_VALUE_DIFF
+    reloaded = load_model(save_variant(variant, tmp_path / "student-int8.pt"))
+    again = outputs(reloaded, held_out)
+    assert all(torch.equal(got[k], again[k]) for k in got)

@@ -29,6 +29,7 @@ def options(teacher_file, **changes) -> DistillOptions:
     settings = dict(
         teacher=str(teacher_file), student=STUDENT, steps=4, batch=2, val_frames=4, eval_frames=4,
         val_every=2, size=64, seed=0, progress=False, patience=None,
+        lr_schedule="constant",  # a half run then resumed follows the full run's steps only at a constant rate
     )  # fmt: skip
     return DistillOptions(**{**settings, **changes})
 
@@ -137,6 +138,10 @@ def test_user_frames_need_no_labels(teacher_file, tmp_path):
     assert result.step == 4 and len(result.history) == 2
     with pytest.raises(CompressbenchError, match="has 11 frames"):
         distill(options(teacher_file, data=str(tmp_path), eval_frames=5, val_frames=6))
+    _, pooled, _ = distill(options(teacher_file, data=str(tmp_path), eval_frames=3, val_frames=4, pool=4))
+    assert pooled.step == 4
+    with pytest.raises(CompressbenchError, match="--pool 5 asks for more frames than the 4 training frames"):
+        distill(options(teacher_file, data=str(tmp_path), eval_frames=3, val_frames=4, pool=5))
 
 
 @pytest.mark.parametrize(
@@ -163,3 +168,71 @@ def test_resume_of_another_students_checkpoint_is_refused(teacher_file, tmp_path
     with pytest.raises(CompressbenchError) as caught:
         distill(options(teacher_file, student="esnet-0.5", steps=4, resume=tmp_path / "ck.pt"))
     assert f"student {STUDENT} there, esnet-0.5 here" in str(caught.value)
+
+
+def test_pool_labels_are_the_teachers_outputs_on_the_stored_frames(teacher_file):
+    from compressbench.distill.losses import Distiller
+    from compressbench.distill.train import label_pool
+
+    teacher = load_model(str(teacher_file)).eval()
+    opts = options(teacher_file, pool=5, loss="l2")
+    distiller = Distiller(teacher, load_model("erfnet-0.5", weights="random"), "l2")
+    pool = label_pool(distiller, opts, None)
+    assert len(pool) == 5 and pool.images.dtype == torch.uint8 and pool.images.shape == (5, 3, 64, 64)
+    assert sorted(pool.targets) == ["heatmap", "jacobian", "value"]  # what L2 compares, nothing more
+    with torch.no_grad():
+        want = teacher(pool.images.float() / 255.0)
+    assert all(torch.equal(pool.targets[key], want[key]) for key in pool.targets)
+    again = label_pool(distiller, opts, None)
+    assert torch.equal(again.images, pool.images)  # same seed, same pool
+
+
+def test_a_distiller_given_the_teachers_targets_computes_the_same_loss(teacher_file):
+    from compressbench.distill.losses import Distiller
+
+    teacher = load_model(str(teacher_file)).eval()
+    student = load_model("squeeze-unet-0.5", weights="random")
+    example = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    distiller = Distiller(teacher, student, "l3", example=example[:1]).eval()
+    targets = distiller.teacher_targets(example)
+    assert sorted(targets) == ["encoded", "heatmap", "jacobian", "value"]
+    with torch.no_grad():
+        fresh, fresh_terms = distiller(example)
+        given, given_terms = distiller(example, targets)
+    assert torch.equal(fresh, given) and fresh_terms == given_terms
+
+
+def test_training_on_a_pool_learns_and_resumes_bit_identically(teacher_file, tmp_path):
+    common = dict(pool=8, val_every=3)
+    straight, result, _ = distill(options(teacher_file, steps=6, checkpoint=tmp_path / "full.pt", **common))
+    distill(options(teacher_file, steps=3, checkpoint=tmp_path / "half.pt", **common))
+    resumed, resumed_result, _ = distill(
+        options(teacher_file, steps=6, checkpoint=tmp_path / "resumed.pt", resume=tmp_path / "half.pt", **common)
+    )
+    a, b = student_state(straight), student_state(resumed)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert resumed_result.history == result.history
+    learned = distill(options(teacher_file, steps=20, val_every=2, pool=8))[1].history
+    losses = [row["loss"] for row in learned]
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
+    meta = torch.load(tmp_path / "full.pt", weights_only=True)["meta"]
+    assert meta["pool"] == 8 and meta["lr_schedule"] == "constant"
+
+
+def test_the_learning_rate_schedule_changes_the_steps(teacher_file):
+    cosine = student_state(distill(options(teacher_file, steps=3, lr_schedule="cosine"))[0])
+    constant = student_state(distill(options(teacher_file, steps=3))[0])
+    assert not all(torch.equal(cosine[name], constant[name]) for name in cosine)
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        (dict(pool=-1), "--pool must be zero (fresh frames every step) or a positive frame count, got -1"),
+        (dict(lr_schedule="step"), "unknown learning-rate schedule 'step'; known: constant, cosine"),
+    ],
+)
+def test_bad_pool_or_schedule_is_one_clear_error(teacher_file, changes, fragment):
+    with pytest.raises(CompressbenchError) as caught:
+        distill(options(teacher_file, **changes))
+    assert fragment in str(caught.value)

@@ -64,12 +64,24 @@ def _without_identities(module: nn.Module) -> nn.Module:
     return traced
 
 
+def _with_explicit_biases(module: nn.Module) -> nn.Module:
+    """Give every bias-free conv and linear layer a zero bias (the same function). FX int8
+    conversion otherwise stores ``None`` for those biases inside the packed parameters, which
+    leaves non-tensor state that weights_only loading cannot take (students use bias-free convs
+    before BatchNorm)."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)) and layer.bias is None:
+            out_features = layer.out_channels if isinstance(layer, nn.modules.conv._ConvNd) else layer.out_features
+            layer.bias = nn.Parameter(torch.zeros(out_features, device=layer.weight.device, dtype=layer.weight.dtype))
+    return module
+
+
 @torch.no_grad()
 def quantize_fx(module: nn.Module, calibration: list[torch.Tensor], reduce_range: bool = True) -> nn.Module:
     """Float ``module`` -> FX int8 GraphModule calibrated on ``calibration`` batches."""
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    float_module = copy.deepcopy(module).eval()
+    float_module = _with_explicit_biases(copy.deepcopy(module).eval())
     if not any(True for _ in float_module.children()):
         # A bare layer as the traced root is lowered to a functional op whose packed weight is a
         # TorchScript object in the state dict, which weights_only loading refuses; inside a
