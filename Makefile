@@ -27,7 +27,7 @@ test: install
 SUITE := benchmarks/suite.toml
 RESULTS := benchmarks/results/results.json
 BASELINE := benchmarks/baseline.json
-GATED := teacher,prune-0.5,quantize
+GATED := teacher,exact,prune-0.5,quantize
 
 bench: install
 	$(BIN)/compressbench bench $(SUITE) --out $(RESULTS)

@@ -7,7 +7,8 @@ after the output-preserving ``exact`` rewrite (BatchNorm folded, strided separab
 and that after ``quantize`` (static int8). AKD and jacobian error are against the teacher on
 held-out synthetic test frames.
 
-    .venv/bin/python benchmarks/distill_ambition.py                 # edanet at width 0.25 (long)
+    .venv/bin/python benchmarks/distill_ambition.py --save benchmarks/students/squeeze-unet-0.25.pt   # ~50 min on 2 cores
+    .venv/bin/python benchmarks/distill_ambition.py --student-file benchmarks/students/squeeze-unet-0.25.pt  # measure only
     .venv/bin/python benchmarks/distill_ambition.py --quick         # reduced teacher, a few steps
 
 Writes benchmarks/results/distill_ambition.md and .json (``-quick`` files for --quick).
@@ -45,24 +46,25 @@ from compressbench.models import load_model  # noqa: E402
 from compressbench.report import render_markdown  # noqa: E402
 
 TARGETS = {"fp32_speedup": 10.0, "int8_speedup": 25.0, "akd_px": 2.0}
-QUICK = {"steps": 6, "batch": 2, "val_frames": 4, "val_every": 3, "test_frames": 4, "repeats": 3, "warmup": 1, "calib": 4}
+QUICK = {"steps": 6, "batch": 2, "pool": 8, "val_frames": 4, "val_every": 3, "test_frames": 4, "repeats": 3, "warmup": 1, "calib": 4}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--student", default="edanet", help="student family (default: edanet)")
+    parser.add_argument("--student", default="squeeze-unet", help="student family (default: squeeze-unet)")
     parser.add_argument("--width", type=float, default=0.25, help="channel multiplier (default: 0.25)")
     parser.add_argument("--loss", default=None, help="l1 | l2 | l3 (default: the best of results/distill_losses.json, else l1)")
     parser.add_argument("--init", default="random", help="random | transfer")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=16000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--lr-schedule", default="cosine", help="constant | cosine")
-    parser.add_argument("--pool", type=int, default=0, help="frames labelled once by the teacher (0: fresh frames every step)")
-    parser.add_argument("--w-keypoints", type=float, default=1.0, help="weight of MSE(keypoints)")
+    parser.add_argument("--pool", type=int, default=8192, help="frames labelled once by the teacher (0: fresh frames every step)")
+    parser.add_argument("--w-keypoints", type=float, default=10.0,
+                        help="weight of MSE(keypoints); at 1 the jacobian term dominates once keypoints are within a few px")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-frames", type=int, default=64)
-    parser.add_argument("--val-every", type=int, default=100)
+    parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--patience", type=int, default=None, help="validations without improvement before stopping")
     parser.add_argument("--test-frames", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="torch threads while measuring (default: 2)")
@@ -203,7 +205,7 @@ def saved_student(path: Path) -> tuple[nn.Module, dict, dict]:
     """A student saved by an earlier run of this script, with the identity and training record it carries."""
     from compressbench.models.checkpoint import read_checkpoint
 
-    meta = read_checkpoint(path).get("meta") or {}
+    meta = read_checkpoint(path).get("metadata") or {}
     if "training" not in meta:
         raise CompressbenchError(f"{path} carries no training record; save students with this script's --save")
     return load_model(str(path)).eval(), meta.get("distill", {}), meta["training"]

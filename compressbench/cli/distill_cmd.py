@@ -21,6 +21,7 @@ from compressbench.report import check_writable
 
 @app.command("distill")
 def distill_command(
+    ctx: typer.Context,
     student: str = typer.Option("lednet", "--student", "-s", help="student family (see 'models'), a registered model, or a saved model file"),
     method: Optional[str] = typer.Option(None, "--method", help="make the student from the teacher with this chain (e.g. dsconv, asym, prune)"),
     width: Optional[float] = typer.Option(None, "--width", help="channel multiplier of a student family"),
@@ -87,11 +88,15 @@ def distill_command(
         FrameSource(data, frames, seed, size).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
     )  # fmt: skip
     record["training"] = {
-        "steps": result.step, "best_step": result.best_step, "best_val_akd_px": result.best_value,
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in ctx.params.items()},  # every option, as run
+        "student": student_label(options), "loss": loss,
+        "steps": result.step, "batch": batch, "lr": lr, "lr_schedule": lr_schedule, "pool": pool, "seed": seed,
+        "w_keypoints": w_keypoints, "best_step": result.best_step, "best_val_akd_px": result.best_value,
         "stopped_early": result.stopped_early, "seconds": round(result.seconds, 1), "options": options.identity(),
         "init": init, "history": result.history,
     }  # fmt: skip
-    saved = save_distilled(trained, save_info, out, {"distill": options.identity(), "row": record["rows"][-1]})
+    metadata = {"distill": options.identity(), "row": record["rows"][-1], "training": record["training"]}
+    saved = save_distilled(trained, save_info, out, metadata)
     record["out"] = str(saved)
     emit(record, comparison_sections(record) + [training_section(record["training"], saved)], fmt, output)
 

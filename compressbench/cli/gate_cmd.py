@@ -47,6 +47,9 @@ def check_command(
     max_slowdown: Optional[str] = typer.Option(None, "--max-slowdown", help="allowed slowdown, e.g. 10%"),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per measurement"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
+    latency: Optional[str] = typer.Option(
+        None, "--latency", help="gate (default): a latency regression fails; advisory: reported, only params/MACs decide"
+    ),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
@@ -55,7 +58,7 @@ def check_command(
     prepare_output(fmt, output)
     doc = read_baseline(baseline)
     slowdown = parse_fraction(max_slowdown) if max_slowdown is not None else None
-    settings = read_settings(max_slowdown=slowdown, repeats=repeats, threads=threads)
+    settings = read_settings(max_slowdown=slowdown, repeats=repeats, threads=threads, latency=latency)
     if model is not None:
         module = load_model(model)
         chosen = pick_entry(doc, module, model_label(model), entry)
@@ -89,6 +92,8 @@ def check_section(result: dict, settings) -> Section:
         f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {settings.repeats} rounds, {settings.threads} threads",
         f"exit code {result['exit_code']} (0 pass, 1 regression, 3 inconclusive)",
     ]
+    if settings.latency == "advisory":
+        notes.append("latency advisory (--latency advisory): the latency verdict is reported; params and MACs alone decide the exit code")
     return Section("Latency check against the baseline", pd.DataFrame(rows), notes)
 
 

@@ -12,7 +12,7 @@ from compressbench.comparison.weights import count_params as count_stored_params
 from compressbench.errors import CompressbenchError
 from compressbench.profiling import environment
 from compressbench.progress import progress_bar
-from compressbench.regress.measure import Samples, architecture_fingerprint, measure_relative
+from compressbench.regress.measure import RULER, Samples, architecture_fingerprint, measure_relative
 from compressbench.regress.settings import CheckSettings
 from compressbench.regress.stats import INCONCLUSIVE, PASS, REGRESSION, STATUS_NAMES, decide_with_remeasure, gate_counts
 
@@ -53,7 +53,10 @@ def create_baseline(suite, settings: CheckSettings, show_progress: bool = True) 
     for spec in suite.variants:
         variant = build_variant(spec, suite.measure, show_progress=show_progress)
         entries.append(baseline_entry(spec.name, asdict(spec), variant.module, settings, show_progress))
-    return {"format": FORMAT, "suite": str(suite.path), "settings": settings.__dict__, "env": environment(settings.threads), "entries": entries}
+    return {
+        "format": FORMAT, "ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__,
+        "env": environment(settings.threads), "entries": entries,
+    }  # fmt: skip
 
 
 def read_baseline(path: str | Path) -> dict:
@@ -66,6 +69,11 @@ def read_baseline(path: str | Path) -> dict:
         raise CompressbenchError(f"baseline file {path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), list):
         raise CompressbenchError(f"{path} is not a compressbench baseline (format {FORMAT!r})")
+    if doc.get("ruler") != RULER:
+        raise CompressbenchError(
+            f"{path} holds ratios to the ruler {doc.get('ruler') or 'of earlier versions'}, and this compressbench "
+            f"measures against {RULER}; record the baseline again with 'compressbench baseline'"
+        )
     for entry in doc["entries"]:
         if not {"name", "fingerprint", "params", "samples"} <= set(entry):
             raise CompressbenchError(f"baseline file {path}: entry {entry.get('name', '?')!r} is incomplete")
@@ -111,7 +119,10 @@ def check_module(entry: dict, module: nn.Module, settings: CheckSettings, show_p
 
     baseline_ratios = Samples.from_dict(entry["samples"]).ratios
     decision, samples = decide_with_remeasure(baseline_ratios, measure, settings)
-    status = REGRESSION if REGRESSION in (count_status, decision.status) else decision.status
+    if settings.latency == "advisory":
+        status = count_status
+    else:
+        status = REGRESSION if REGRESSION in (count_status, decision.status) else decision.status
     return {
         "name": entry["name"],
         "status": STATUS_NAMES[status],

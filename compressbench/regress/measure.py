@@ -12,20 +12,35 @@ from torch import nn
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.regress.settings import CheckSettings
 
+RULER = "hourglass-v2"  # stored in baselines: ratios to another ruler are not comparable
+
+
+def _ruler_layers() -> nn.Module:
+    """An encoder-decoder shaped like the teacher's hourglass (3x3 conv + BatchNorm + ReLU, 2x pooling
+    down to 4x4 with 1024 channels, nearest up-sampling back), at the teacher's channel widths but
+    written here with plain torch layers, so no change to compressbench's models can move it."""
+    widths = [35, 64, 128, 256, 512, 1024]
+    down = []
+    for cin, cout in zip(widths, widths[1:]):
+        down += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.AvgPool2d(2)]
+    up = []
+    for cin, cout in zip(widths[::-1], widths[::-1][1:]):
+        up += [nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+    return nn.Sequential(*down, *up)
+
 
 def ruler() -> Callable[[], object]:
-    """The fixed reference workload: seeded 3x3 convolutions over a 64x64 map (a few ms).
-
-    It is built from the same kind of kernels the detectors spend their time in, so a machine that
-    is slower (or busier) for convolutions slows the ruler in proportion."""
+    """The fixed reference workload. A small cache-resident convolution tracked the machine's speed
+    poorly: under a noisy neighbour the detectors (whose 57 MB of weights stream from memory at
+    batch 1) slowed several percent more than it did, which read as a regression. A ruler with the
+    teacher's shape of work (compute at high resolution, memory traffic in the wide layers) slows
+    with the machine as the detectors do. Seeded weights; a 64x64 input as the teacher's hourglass sees."""
     generator = torch.Generator().manual_seed(1234)
-    layers = nn.Sequential(
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 32, 3, padding=1)
-    ).eval()
+    layers = _ruler_layers().eval()
     with torch.no_grad():
         for p in layers.parameters():
             p.copy_(torch.randn(p.shape, generator=generator) * 0.05)
-    x = torch.randn(1, 32, 64, 64, generator=generator)
+    x = torch.randn(1, 35, 64, 64, generator=generator)
     return lambda: layers(x)
 
 

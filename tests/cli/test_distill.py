@@ -67,6 +67,9 @@ def test_json_record_and_saved_student(distilled):
     assert record["env"]["input_shape"] == [1, 3, 64, 64] and record["out"] == str(out)
     student = load_model(out)
     assert student.predictor.student_name == "erfnet" and student.predictor.width == 0.5
+    carried = torch.load(out, weights_only=True)["metadata"]["training"]  # the student says how it was made
+    assert carried["settings"]["loss"] == "l3" and carried["settings"]["out"] == str(out)
+    assert carried["steps"] == 4 and carried["lr_schedule"] == "cosine" and carried["pool"] == 0
 
 
 def test_resume_continues_the_checkpoint(distilled, teacher_file, tmp_path):

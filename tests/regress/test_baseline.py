@@ -15,6 +15,7 @@ from compressbench.models import DetectorConfig, build_teacher
 from compressbench.models.zoo import save_registered
 from compressbench.regress import CheckSettings
 from compressbench.regress.baseline import FORMAT, baseline_entry, check_module, pick_entry, read_baseline
+from compressbench.regress.measure import RULER
 
 SETTINGS = CheckSettings(input_size=64, repeats=8, warmup=1, threads=1, bootstrap=200)
 runner = CliRunner()
@@ -29,7 +30,7 @@ def small_teacher():
 @pytest.fixture(scope="module")
 def baseline(small_teacher):
     entry = baseline_entry("small", {}, small_teacher, SETTINGS, show_progress=False)
-    return {"format": FORMAT, "entries": [entry], "settings": SETTINGS.__dict__}
+    return {"format": FORMAT, "ruler": RULER, "entries": [entry], "settings": SETTINGS.__dict__}
 
 
 def test_entry_records_counts_and_raw_samples(baseline, small_teacher):
@@ -70,6 +71,10 @@ def test_malformed_baselines(tmp_path):
     foreign.write_text(json.dumps({"entries": []}))
     with pytest.raises(CompressbenchError, match="not a compressbench baseline"):
         read_baseline(foreign)
+    old_ruler = tmp_path / "old-ruler.json"
+    old_ruler.write_text(json.dumps({"format": FORMAT, "entries": []}))
+    with pytest.raises(CompressbenchError, match=f"ruler of earlier versions, and this compressbench measures against {RULER}"):
+        read_baseline(old_ruler)
 
 
 def test_check_cli_exit_codes(tmp_path, monkeypatch, baseline, small_teacher):
@@ -92,6 +97,21 @@ def test_check_cli_exit_codes(tmp_path, monkeypatch, baseline, small_teacher):
         (["--baseline", "nope.json"], "does not exist"),
         (["--baseline", "baseline.json", "--max-slowdown", "lots"], "expected a fraction"),
         (["--baseline", "baseline.json", "--repeats", "0"], "--repeats must be a positive integer"),
+        (["--baseline", "baseline.json", "--latency", "maybe"], "latency must be one of gate, advisory, got 'maybe'"),
     ]:
         bad = runner.invoke(app, ["check", *args])
         assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and fragment in bad.stderr
+
+
+def test_advisory_latency_leaves_the_exit_code_to_the_counts(baseline, small_teacher):
+    import copy
+    from dataclasses import replace
+
+    entry = copy.deepcopy(baseline["entries"][0])
+    entry["samples"]["model_ms"] = [ms / 10 for ms in entry["samples"]["model_ms"]]  # a baseline 10x faster
+    gated = check_module(entry, small_teacher, SETTINGS, show_progress=False)
+    assert gated["latency"]["status_name"] == "regression" and gated["exit_code"] == 1
+    advisory = check_module(entry, small_teacher, replace(SETTINGS, latency="advisory"), show_progress=False)
+    assert advisory["latency"]["status_name"] == "regression" and advisory["exit_code"] == 0
+    wider = build_teacher(DetectorConfig(block_expansion=12, max_features=64, num_blocks=3)).eval()
+    assert check_module(entry, wider, replace(SETTINGS, latency="advisory"), show_progress=False)["exit_code"] == 1
