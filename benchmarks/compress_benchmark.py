@@ -53,6 +53,7 @@ def specs(quick: bool) -> list[Spec]:
     rows += [
         Spec(f"dsconv-m{m}", ("dsconv",), {"multiplier": m, "init": "svd"}) for m in ((2,) if quick else (1, 2, 4))
     ]
+    rows.append(Spec("exact+quantize", ("exact", "quantize"), {}))
     rows.append(Spec("prune-0.5+quantize", ("prune", "quantize"), {"ratio": 0.5}))
     rows.append(Spec("exact+prune-0.5+quantize", ("exact", "prune", "quantize"), {"ratio": 0.5}))
     return rows

@@ -33,11 +33,12 @@ from distill_common import (  # noqa: E402
 
 from compressbench.comparison import FrameSource  # noqa: E402
 from compressbench.distill import LOSSES  # noqa: E402
+from compressbench.distill.losses import LossWeights  # noqa: E402
 from compressbench.distill.train import DistillOptions, agreement, distill  # noqa: E402
 from compressbench.profiling.environment import environment  # noqa: E402
 from compressbench.report import Section, render_markdown  # noqa: E402
 
-QUICK = {"steps": 6, "batch": 2, "val_frames": 4, "val_every": 3, "test_frames": 8}
+QUICK = {"steps": 6, "batch": 2, "val_frames": 4, "val_every": 3, "test_frames": 8, "pool": 0}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-schedule", default="constant", help="constant | cosine")
+    parser.add_argument("--pool", type=int, default=0, help="frames labelled once by the teacher (0: fresh frames every step)")
+    parser.add_argument("--w-keypoints", type=float, default=1.0, help="weight of MSE(keypoints), the same for every loss")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-frames", type=int, default=64)
     parser.add_argument("--val-every", type=int, default=100)
@@ -68,7 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_loss(args: argparse.Namespace, teacher_name: str, checkpoint, loss: str, test_images: torch.Tensor, teacher) -> dict:
     options = DistillOptions(
         student=args.student, width=args.width, loss=loss, teacher=teacher_name, teacher_checkpoint=checkpoint,
-        steps=args.steps, batch=args.batch, lr=args.lr, lr_schedule="constant", seed=args.seed, data="synthetic", device=args.device,
+        steps=args.steps, batch=args.batch, lr=args.lr, lr_schedule=args.lr_schedule, pool=args.pool,
+        weights=LossWeights(keypoints=args.w_keypoints), seed=args.seed, data="synthetic", device=args.device,
         val_frames=args.val_frames, eval_frames=args.test_frames, val_every=args.val_every, patience=None,
     )  # fmt: skip
     started = time.perf_counter()
@@ -94,7 +99,9 @@ def markdown(record: dict) -> str:
     budget = record["budget"]
     notes = [
         f"student {record['student']}, teacher: {record['teacher']}",
-        f"same budget for every loss: {budget['steps']} steps, batch {budget['batch']}, Adam lr {budget['lr']}, "
+        f"same budget for every loss: {budget['steps']} steps, batch {budget['batch']}, Adam lr {budget['lr']} "
+        f"{budget.get('lr_schedule', 'constant')}, keypoint weight {budget.get('w_keypoints', 1.0):g}, "
+        f"{'a pool of ' + str(budget['pool']) + ' teacher-labelled frames, ' if budget.get('pool') else ''}"
         f"seed {budget['seed']}, no early stopping; the weights kept are the best by validation AKD "
         f"({budget['val_frames']} synthetic 'val' frames, every {budget['val_every']} steps)",
         f"test_*: against the teacher on {budget['test_frames']} synthetic 'test' frames never seen in training or "
@@ -134,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         "student": args.student + (f" (width {args.width:g})" if args.width else ""),
         "teacher": choice.description,
         "teacher_trained": choice.trained,
-        "budget": {key: getattr(args, key) for key in ("steps", "batch", "lr", "seed", "val_frames", "val_every", "test_frames")},
+        "budget": {
+            key: getattr(args, key)
+            for key in ("steps", "batch", "lr", "lr_schedule", "pool", "w_keypoints", "seed", "val_frames", "val_every", "test_frames")
+        },
         "rows": rows,
         "env": environment(),
     }

@@ -65,7 +65,12 @@ def decide_latency(baseline: list[float], candidate: list[float], settings: Chec
 
 
 def decide_with_remeasure(baseline: list[float], measure: Callable[[], Samples], settings: CheckSettings) -> tuple[Decision, list[Samples]]:
-    """Decide; if the first answer is not a pass, measure again and require both to agree."""
+    """Decide; if the first answer is not a pass, measure again.
+
+    A regression needs the re-measure alone *and* both measurements pooled to say regression: a
+    first run that straddled the limit (inconclusive) no longer hides a slowdown that the second run
+    confirms, while one slow run followed by a normal one never adds up to a regression. A re-measure
+    that passes after an inconclusive first run passes; any other disagreement is inconclusive."""
     first_samples = measure()
     first = decide_latency(baseline, first_samples.ratios, settings)
     if first.status == PASS:
@@ -74,7 +79,14 @@ def decide_with_remeasure(baseline: list[float], measure: Callable[[], Samples],
     second = decide_latency(baseline, second_samples.ratios, settings)
     second.remeasured = True
     second.details = {"first": {k: v for k, v in first.to_dict().items() if k != "details"}}
-    if first.status == second.status:
+    if second.status == REGRESSION:
+        pooled = decide_latency(baseline, first_samples.ratios + second_samples.ratios, settings)
+        if pooled.status == REGRESSION:
+            pooled.remeasured = True
+            pooled.details = second.details
+            pooled.reason = f"{pooled.reason}; both runs pooled (first {first.status_name} {first.slowdown:+.1%}, re-measure {second.slowdown:+.1%})"
+            return pooled, [first_samples, second_samples]
+    elif first.status == second.status:
         return second, [first_samples, second_samples]
     if second.status == PASS and first.status == INCONCLUSIVE:
         return second, [first_samples, second_samples]

@@ -106,3 +106,28 @@ def test_fingerprint_ignores_widths_but_not_structure():
     assert architecture_fingerprint(a) == architecture_fingerprint(b)
     assert architecture_fingerprint(a) != architecture_fingerprint(c)
     assert torch.is_tensor(next(a.parameters()))
+
+
+def test_a_straddling_first_run_confirmed_by_the_remeasure_is_a_regression():
+    runs = iter([noisy(5.55, seed=3, spread=0.03), noisy(6.0, seed=4)])
+
+    def measure():
+        return Samples(next(runs), [1.0] * 30)
+
+    baseline = noisy(5.0, seed=1)
+    assert decide_latency(baseline, noisy(5.55, seed=3, spread=0.03), SETTINGS).status == INCONCLUSIVE
+    decision, samples = decide_with_remeasure(baseline, measure, SETTINGS)
+    assert decision.status == REGRESSION and decision.remeasured and len(samples) == 2
+    assert "both runs pooled (first inconclusive" in decision.reason
+    pooled = decide_latency(baseline, samples[0].ratios + samples[1].ratios, SETTINGS)
+    assert decision.slowdown == pooled.slowdown and decision.ci_low == pooled.ci_low > 0.10
+
+
+def test_a_straddling_first_run_then_a_pass_passes():
+    runs = iter([noisy(5.55, seed=3, spread=0.03), noisy(5.0, seed=4)])
+
+    def measure():
+        return Samples(next(runs), [1.0] * 30)
+
+    decision, _ = decide_with_remeasure(noisy(5.0, seed=1), measure, SETTINGS)
+    assert decision.status == PASS and decision.remeasured
