@@ -240,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.student_file is not None:
             student, identity, training = saved_student(args.student_file)
             notes.append(f"measured the student saved in {args.student_file} (trained by: `{training.get('command', '?')}`)")
+            previous = training.get("previous")
+            if previous:
+                notes.append(
+                    f"trained in two stages: {previous['steps']} steps from random weights (`{previous.get('command', '?')}`; "
+                    f"best validation AKD {previous['best_val_akd_px']:.3f} px), then {training['steps']} steps from those "
+                    f"weights on a fresh pool with a lower learning rate (the command above)"
+                )
         else:
             loss, loss_reason = (args.loss, "given") if args.loss else best_loss_so_far()
             student, identity, training = train_student(args, choice, teacher, loss)

@@ -1,8 +1,8 @@
 """Latency regression checks that hold on shared, noisy machines.
 
 Absolute milliseconds from another machine (or another hour on this one) mean little, so every
-model is timed *interleaved with a fixed reference workload* (a small seeded convolution stack,
-the "ruler") in the same process, and the statistic kept is the per-round ratio
+model is timed *interleaved with a fixed reference workload* (a seeded encoder-decoder
+with the teacher's shape of work, the "ruler") in the same process, and the statistic kept is the per-round ratio
 ``model_ms / ruler_ms``. Baseline and candidate ratios are compared with a one-sided Mann-Whitney U
 test and a bootstrap interval on the relative slowdown of medians; a regression needs significance
 *and* an interval entirely above the allowed slowdown, and is confirmed by a fresh re-measurement.
