@@ -69,8 +69,13 @@ class DistContext:
         dist.all_reduce(tensor)
         return float(tensor.item()) / self.world_size
 
-    def teardown(self) -> None:
+    def teardown(self, clean: bool = True) -> None:
+        """Leave the process group. After a clean run every rank first waits for the others: a gloo
+        peer that closes while another is still in its last collective aborts that one (SIGABRT).
+        After an error there is no waiting (the others may never arrive)."""
         if self.owns_group and dist.is_initialized():
+            if clean:
+                dist.barrier()
             dist.destroy_process_group()
 
     @property

@@ -133,9 +133,12 @@ def train(
     """Train ``model`` in place; return it with its best weights loaded (see the module doc)."""
     ctx = setup(config.device)
     try:
-        return _run(ctx, model, loss_fn, optimizer_factory, batches, validate, config, resume)
-    finally:
-        ctx.teardown()
+        result = _run(ctx, model, loss_fn, optimizer_factory, batches, validate, config, resume)
+    except BaseException:
+        ctx.teardown(clean=False)
+        raise
+    ctx.teardown()
+    return result
 
 
 def _run(ctx: DistContext, model, loss_fn, optimizer_factory, batches, validate, config, resume) -> TrainResult:
