@@ -28,11 +28,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distill_common import (  # noqa: E402
     RESULTS,
-    add_teacher_arguments,
+    add_training_arguments,
     choose_teacher,
     command_line,
     load_teacher,
     output_stem,
+    parse_with_quick,
     scratch_dir,
     write_results,
 )
@@ -55,23 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=float, default=0.25, help="channel multiplier (default: 0.25)")
     parser.add_argument("--loss", default=None, help="l1 | l2 | l3 (default: the best of results/distill_losses.json, else l1)")
     parser.add_argument("--init", default="random", help="random | transfer")
-    parser.add_argument("--steps", type=int, default=16000)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--lr-schedule", default="cosine", help="constant | cosine")
-    parser.add_argument("--pool", type=int, default=8192, help="frames labelled once by the teacher (0: fresh frames every step)")
-    parser.add_argument("--w-keypoints", type=float, default=10.0,
-                        help="weight of MSE(keypoints); at 1 the jacobian term dominates once keypoints are within a few px")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--val-frames", type=int, default=64)
-    parser.add_argument("--val-every", type=int, default=500)
+    # keypoint weight 10: at 1 the jacobian term dominates once keypoints are within a few px
+    add_training_arguments(parser, steps=16000, lr=2e-3, lr_schedule="cosine", pool=8192, w_keypoints=10.0, val_every=500)
     parser.add_argument("--patience", type=int, default=None, help="validations without improvement before stopping")
-    parser.add_argument("--test-frames", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="torch threads while measuring (default: 2)")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--calib", type=int, default=32, help="int8 calibration frames (synthetic 'train' split)")
-    parser.add_argument("--device", default="cpu", help="training device: cpu | cuda")
     parser.add_argument("--save", type=Path, default=None, help="also save the distilled fp32 student here")
     parser.add_argument("--student-file", type=Path, default=None,
                         help="measure a student saved by an earlier --save instead of training one")
@@ -79,15 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comparisons to run, each teacher and student on the same runtime (default: torch,onnxruntime)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="training checkpoint, written at every validation")
     parser.add_argument("--resume", type=Path, default=None, help="continue a stopped run from its --checkpoint")
-    parser.add_argument("--out-dir", type=Path, default=None, help="where the .md/.json go (default: benchmarks/results)")
-    add_teacher_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.quick:  # explicit values on the command line still win
-        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv if argv is not None else sys.argv[1:])}
-        for key, value in QUICK.items():
-            if key not in given:
-                setattr(args, key, value)
-    return args
+    return parse_with_quick(parser, argv, QUICK)
 
 
 def best_loss_so_far() -> tuple[str, str]:

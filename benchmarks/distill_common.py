@@ -40,6 +40,37 @@ def add_teacher_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="reduced random teacher and a few steps: checks the script runs")
 
 
+def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
+    """The distillation budget both benchmarks take (``defaults`` overrides a default, by dest name),
+    the output folder and the teacher."""
+    values = {"steps": 1500, "batch": 16, "lr": 1e-3, "lr_schedule": "constant", "pool": 0, "w_keypoints": 1.0,
+              "seed": 0, "val_frames": 64, "val_every": 100, "test_frames": 64, **defaults}  # fmt: skip
+    parser.add_argument("--steps", type=int, default=values["steps"])
+    parser.add_argument("--batch", type=int, default=values["batch"])
+    parser.add_argument("--lr", type=float, default=values["lr"])
+    parser.add_argument("--lr-schedule", default=values["lr_schedule"], help="constant | cosine")
+    parser.add_argument("--pool", type=int, default=values["pool"], help="frames labelled once by the teacher (0: fresh frames every step)")
+    parser.add_argument("--w-keypoints", type=float, default=values["w_keypoints"], help="weight of MSE(keypoints)")
+    parser.add_argument("--seed", type=int, default=values["seed"])
+    parser.add_argument("--val-frames", type=int, default=values["val_frames"])
+    parser.add_argument("--val-every", type=int, default=values["val_every"])
+    parser.add_argument("--test-frames", type=int, default=values["test_frames"], help="held-out synthetic test frames scored at the end")
+    parser.add_argument("--device", default="cpu", help="training device: cpu | cuda")
+    parser.add_argument("--out-dir", type=Path, default=None, help="where the .md/.json go (default: benchmarks/results)")
+    add_teacher_arguments(parser)
+
+
+def parse_with_quick(parser: argparse.ArgumentParser, argv: list[str] | None, quick: dict) -> argparse.Namespace:
+    """Parse; with ``--quick`` the ``quick`` values replace the defaults (explicit options still win)."""
+    args = parser.parse_args(argv)
+    if args.quick:
+        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv if argv is not None else sys.argv[1:])}
+        for key, value in quick.items():
+            if key not in given:
+                setattr(args, key, value)
+    return args
+
+
 def choose_teacher(args: argparse.Namespace, workdir: Path) -> TeacherChoice:
     """The default (trained) teacher, a given one, or with ``--quick`` a reduced random one."""
     if args.quick:

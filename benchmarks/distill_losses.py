@@ -22,11 +22,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distill_common import (  # noqa: E402
-    add_teacher_arguments,
+    add_training_arguments,
     choose_teacher,
     command_line,
     load_teacher,
     output_stem,
+    parse_with_quick,
     scratch_dir,
     write_results,
 )
@@ -46,27 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--student", default="lednet", help="student family or registered model (default: lednet)")
     parser.add_argument("--width", type=float, default=None, help="channel multiplier of a student family")
     parser.add_argument("--losses", default="l1,l2,l3", help="comma-separated losses to compare")
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--lr-schedule", default="constant", help="constant | cosine")
-    parser.add_argument("--pool", type=int, default=0, help="frames labelled once by the teacher (0: fresh frames every step)")
-    parser.add_argument("--w-keypoints", type=float, default=1.0, help="weight of MSE(keypoints), the same for every loss")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--val-frames", type=int, default=64)
-    parser.add_argument("--val-every", type=int, default=100)
-    parser.add_argument("--test-frames", type=int, default=64, help="held-out synthetic test frames scored at the end")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
-    parser.add_argument("--out-dir", type=Path, default=None, help="where the .md/.json go (default: benchmarks/results)")
-    add_teacher_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.quick:  # explicit values on the command line still win
-        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv if argv is not None else sys.argv[1:])}
-        for key, value in QUICK.items():
-            if key not in given:
-                setattr(args, key, value)
-    return args
+    add_training_arguments(parser)
+    return parse_with_quick(parser, argv, QUICK)
 
 
 def run_loss(args: argparse.Namespace, teacher_name: str, checkpoint, loss: str, test_images: torch.Tensor, teacher) -> dict:

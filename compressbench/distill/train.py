@@ -152,18 +152,12 @@ def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[n
 
 def chain_origin(name: str, teacher: nn.Module):
     """Where a ``--method`` chain on the teacher starts, so the student can be saved and reloaded:
-    a registered model, a saved registered model (any config), or a saved variant (its stages kept)."""
-    from compressbench.comparison import Origin, origin_of
-    from compressbench.models.checkpoint import read_checkpoint
-    from compressbench.models.saved import is_saved_model
+    a registered model, a saved model (any config or architecture), or a saved variant (its stages kept)."""
+    from compressbench.comparison import origin_of
+    from compressbench.compression.chain import has_known_base
 
     origin = origin_of(str(name), teacher)
-    if not origin.base.get("model") and Path(name).is_file():
-        payload = read_checkpoint(name)
-        if is_saved_model(payload) and payload.get("architecture") == "registered-model":
-            args = payload.get("builder_args") or {}
-            origin = Origin({"model": args.get("model", "teacher"), "config": args.get("config")})
-    if not origin.base.get("model"):
+    if not has_known_base(origin.base):
         raise CompressbenchError(
             f"--method needs a teacher that is a registered model or a saved compressbench model; {name} is neither"
         )
