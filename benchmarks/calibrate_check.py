@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from compressbench.models import load_model
 from compressbench.profiling import environment, measure_interleaved, torch_threads
+from compressbench.provenance import load_model
 from compressbench.regress import CheckSettings, decide_with_remeasure, measure_relative, read_settings
 
 OUT = Path(__file__).parent / "results"

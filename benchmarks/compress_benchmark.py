@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 
 from compressbench.comparison import compare
-from compressbench.compression import CompressionContext, compress, stage_options
+from compressbench.compression import CompressionContext, stage_options
 from compressbench.compression.quantize.backends import BACKENDS
 from compressbench.data import frames_for
 from compressbench.errors import CompressbenchError
-from compressbench.models import DetectorConfig, load_model
+from compressbench.models import DetectorConfig
+from compressbench.provenance import derive, load_model
 from compressbench.report import check_writable, render_json, write_atomic
 
 QUICK_CONFIG = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
@@ -77,7 +78,7 @@ def build(teacher: torch.nn.Module, spec: Spec, context: CompressionContext, cal
     if "quantize" in spec.chain:
         common.setdefault("calib", calib)
     options = stage_options(list(spec.chain), common, spec.per_stage)
-    variant = compress(teacher, list(spec.chain), options, context, base=base)[-1]
+    variant = derive(teacher, list(spec.chain), options, context, base=base)[-1]
     variant.name = spec.name
     return variant
 

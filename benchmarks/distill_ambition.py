@@ -38,12 +38,14 @@ from distill_common import (  # noqa: E402
     write_results,
 )
 
-from compressbench.comparison import FrameSource, compare, comparison_sections  # noqa: E402
-from compressbench.compression import CompressionContext, Variant, compress, get_method  # noqa: E402
-from compressbench.distill.losses import LossWeights  # noqa: E402
-from compressbench.distill.train import DistillOptions, distill, save_distilled  # noqa: E402
+from compressbench.comparison import compare, comparison_sections  # noqa: E402
+from compressbench.compression import CompressionContext, get_method  # noqa: E402
+from compressbench.data import FrameSource
+from compressbench.distillation.losses import LossWeights  # noqa: E402
+from compressbench.distillation.train import DistillOptions, distill, save_distilled  # noqa: E402
 from compressbench.errors import CompressbenchError  # noqa: E402
 from compressbench.models import load_model  # noqa: E402
+from compressbench.provenance import Stage, Variant, derive, provenance_of  # noqa: E402
 from compressbench.report import render_markdown  # noqa: E402
 
 TARGETS = {"fp32_speedup": 10.0, "int8_speedup": 25.0, "akd_px": 2.0}
@@ -88,9 +90,7 @@ def int8_variant(exact: Variant, context: CompressionContext, calib: int, backen
     options = [get_method("quantize").resolve({"calib": calib, "backend": backend})]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FX prints per-op notices (cat with mixed qparams, deprecation)
-        quantized = compress(exact.module, ["quantize"], options, context, name=exact.name)[-1]
-    quantized.stages = exact.stages + quantized.stages
-    return quantized
+        return derive(exact.module, ["quantize"], options, context, provenance=exact.provenance, name=exact.name)[-1]
 
 
 def verdict(rows: list[dict]) -> dict:
@@ -170,7 +170,7 @@ def train_student(args: argparse.Namespace, choice, teacher: nn.Module, loss: st
         device=args.device, val_frames=args.val_frames, eval_frames=args.test_frames, val_every=args.val_every,
         patience=args.patience, checkpoint=args.checkpoint, resume=args.resume,
     )  # fmt: skip
-    student, result, info = distill(options, teacher=teacher)
+    student, result, provenance = distill(options, teacher=teacher)
     student = student.cpu().eval()
     training = {
         "command": command_line(), "student": f"{args.student} at width {args.width:g}", "loss": loss,
@@ -180,7 +180,7 @@ def train_student(args: argparse.Namespace, choice, teacher: nn.Module, loss: st
         "seconds": round(result.seconds, 1), "history": result.history,
     }  # fmt: skip
     if args.save is not None:
-        save_distilled(student, info, args.save, {"distill": options.identity(), "benchmark": "distill_ambition", "training": training})
+        save_distilled(student, provenance, args.save, {"distill": options.identity(), "benchmark": "distill_ambition", "training": training})
     return student, options.identity(), training
 
 
@@ -199,9 +199,8 @@ def measure(args: argparse.Namespace, teacher: nn.Module, student: nn.Module, id
     rewrite and that in int8 (FX for PyTorch; ONNX Runtime's quantizer for ONNX Runtime)."""
     frames = FrameSource("synthetic", args.test_frames, args.seed)
     context = CompressionContext(calibration_frames=frames.calibration, seed=args.seed, show_progress=True)
-    distilled = Variant(label, student, [{"method": "distill", "options": identity}])
-    # the rewrites' rows carry their own stages only: "distill" is not a compression method
-    exact = compress(student, ["exact"], None, context, name=label)[-1]
+    distilled = Variant(label, student, provenance_of(student).then(Stage("distill", identity)))
+    exact = derive(student, ["exact"], None, context, provenance=distilled.provenance, name=label)[-1]
     comparisons = {}
     for runtime in args.runtimes.split(","):
         backend = "fx" if runtime == "torch" else "onnxruntime"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from compressbench.models import DetectorConfig, build_teacher, load_model
+from compressbench.api import save
+from compressbench.models import DetectorConfig, build_teacher
 from compressbench.models.default_weights import has_default_weights
-from compressbench.models.zoo import save_registered
+from compressbench.provenance import load_model
 from compressbench.report import render_json, write_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,7 +77,7 @@ def choose_teacher(args: argparse.Namespace, workdir: Path) -> TeacherChoice:
     if args.quick:
         torch.manual_seed(args.seed)
         path = workdir / "quick-teacher.pt"
-        save_registered(build_teacher(QUICK_TEACHER), path, "teacher")
+        save(build_teacher(QUICK_TEACHER), path)
         sizes = f"block_expansion {QUICK_TEACHER.block_expansion}, max_features {QUICK_TEACHER.max_features}, num_blocks {QUICK_TEACHER.num_blocks}"
         return TeacherChoice(str(path), None, f"reduced teacher with random weights ({sizes}; --quick)", False)
     if args.teacher_checkpoint is not None:

@@ -1,9 +1,33 @@
-"""compressbench: profile, compress and compare keypoint detectors (FOMM's KPDetector is the teacher)."""
+"""compressbench: profile, compress and compare keypoint detectors (FOMM's KPDetector is the teacher).
 
+The Python API mirrors the command line (see :mod:`compressbench.api`)::
+
+    import compressbench
+    run = compressbench.compress("teacher", "prune,quantize", ratio=0.5)
+"""
+
+from compressbench.api import compare, compress, distill, evaluate, load_model, profile, save
 from compressbench.errors import CompressbenchError
-from compressbench.models import create_model, list_models, load_model, register_model
-from compressbench.profiling import profile
+from compressbench.models import create_model, list_models, register_model
+from compressbench.provenance import Provenance, Stage, Variant, provenance_of
 
 __version__ = "0.1.0"
 
-__all__ = ["CompressbenchError", "__version__", "create_model", "list_models", "load_model", "profile", "register_model"]
+__all__ = [
+    "CompressbenchError",
+    "Provenance",
+    "Stage",
+    "Variant",
+    "__version__",
+    "compare",
+    "compress",
+    "create_model",
+    "distill",
+    "evaluate",
+    "list_models",
+    "load_model",
+    "profile",
+    "provenance_of",
+    "register_model",
+    "save",
+]

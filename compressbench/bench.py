@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from compressbench.comparison import compare
 from compressbench.errors import CompressbenchError
+from compressbench.evaluation import predict
 from compressbench.profiling import profile
-from compressbench.suite import Suite, build_variant
+from compressbench.suite import Suite, build_variant, frame_source
 
 FORMAT = "compressbench-results/1"
 OVERLAY_FRAMES = 4
@@ -16,16 +18,12 @@ PROFILE_KEYS = ("latency_ms", "modules", "blocks", "layers", "attribution", "par
 def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, profiles: bool = True) -> dict:
     """The results record: the comparison table of every variant (the first one is the reference,
     usually the teacher), each variant's per-module/per-layer profile, and keypoints for overlays."""
-    from compressbench.comparison import compare
-    from compressbench.data import frames_for
-    from compressbench.evaluation import predict
-
     m = suite.measure
     if m["runtime"] not in ("torch", "onnxruntime"):
         raise CompressbenchError(f"suite {suite.path}: runtime must be torch or onnxruntime, got {m['runtime']!r}")
     variants = [build_variant(spec, m, use_cache=use_cache, show_progress=show_progress) for spec in suite.variants]
     reference, others = variants[0], variants[1:]
-    eval_frames = frames_for(m["data"], m["frames"], split="test", seed=m["seed"], size=m["input_size"])
+    eval_frames = frame_source(m).evaluation()
     record = compare(
         reference.module, others, eval_frames, threads=m["threads"], warmup=m["warmup"], repeats=m["repeats"],
         runtime=m["runtime"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
@@ -44,7 +42,7 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
         "suite": str(suite.path),
         "measure": m,
         "specs": [asdict(spec) for spec in suite.variants],
-        "stages": {v.name: [{k: s.get(k) for k in ("method", "options", "report")} for s in v.stages] for v in variants},
+        "stages": {v.name: [{"method": s.method, "options": s.options, "report": s.report} for s in v.stages] for v in variants},
         "comparison": record,
         "profiles": per_variant,
         "overlays": {"data": m["data"], "split": "test", "seed": m["seed"], "size": m["input_size"], "count": len(shown), "points": points},

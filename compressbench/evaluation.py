@@ -137,7 +137,7 @@ def _teacher_if_needed(reference: Reference, teacher: Optional[nn.Module]) -> Op
     if not reference.needs_teacher:
         return None
     if teacher is None:
-        from compressbench.models import load_model
+        from compressbench.provenance import load_model  # the default teacher, only when none is given
 
         teacher = load_model("teacher")
     return teacher

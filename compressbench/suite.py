@@ -26,7 +26,10 @@ from pathlib import Path
 import tomllib
 from torch import nn
 
+from compressbench.compression import CompressionContext, get_method, parse_chain, stage_options
+from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.provenance import Variant, derive, load_model, provenance_of, read_model_file, save_variant
 
 MEASURE_DEFAULTS = {
     "batch": 1,
@@ -54,9 +57,10 @@ class VariantSpec:
     set: dict = field(default_factory=dict)
     optional: bool = False  # skipped (with a note) when its model file does not exist
 
-    def key(self) -> str:
-        """A stable hash of everything that determines the built variant."""
-        text = json.dumps(asdict(self), sort_keys=True)
+    def key(self, build_settings: dict | None = None) -> str:
+        """A stable hash of everything that determines the built variant: the spec and the suite's
+        settings that change how it is built (calibration frames: count, source, seed, size)."""
+        text = json.dumps({"spec": asdict(self), "build": build_settings or {}}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -86,10 +90,15 @@ def read_suite(path: str | Path) -> Suite:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CompressbenchError(f"suite file {path} is not valid TOML: {exc}") from None
     measure = dict(MEASURE_DEFAULTS)
-    unknown = sorted(set(doc.get("measure", {})) - set(MEASURE_DEFAULTS))
+    given = doc.get("measure", {})
+    if not isinstance(given, dict):
+        raise CompressbenchError(f"suite file {path}: [measure] must be a table, got {type(given).__name__}")
+    unknown = sorted(set(given) - set(MEASURE_DEFAULTS))
     if unknown:
         raise CompressbenchError(f"suite file {path}: unknown [measure] key(s) {', '.join(unknown)}; known: {', '.join(MEASURE_DEFAULTS)}")
-    measure.update(doc.get("measure", {}))
+    for key, value in given.items():
+        _check_measure_value(path, key, value)
+    measure.update(given)
     raw = doc.get("variant")
     if not isinstance(raw, list) or not raw:
         raise CompressbenchError(f"suite file {path} lists no [[variant]] entries")
@@ -104,6 +113,7 @@ def read_suite(path: str | Path) -> Suite:
         if entry["name"] in seen:
             raise CompressbenchError(f"suite file {path}: variant name {entry['name']!r} appears twice")
         seen.add(entry["name"])
+        _check_variant_types(path, entry)
         spec = VariantSpec(**entry)
         if spec.optional and not Path(spec.model).is_file():
             skipped.append(spec.name)
@@ -114,44 +124,73 @@ def read_suite(path: str | Path) -> Suite:
     return Suite(path, specs, measure, skipped)
 
 
+# what each variant key must hold (None: may be absent)
+VARIANT_TYPES = {"name": str, "model": str, "checkpoint": str, "method": str, "options": dict, "set": dict, "optional": bool}
+NON_NEGATIVE_MEASURES = ("warmup",)
+
+
+def _check_measure_value(path: Path, key: str, value) -> None:
+    expected = type(MEASURE_DEFAULTS[key])
+    if expected is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise CompressbenchError(f"suite file {path}: [measure] {key} must be an integer, got {value!r}")
+    if expected is str and not isinstance(value, str):
+        raise CompressbenchError(f"suite file {path}: [measure] {key} must be a string, got {value!r}")
+    if expected is int and (value < 0 if key in NON_NEGATIVE_MEASURES else value <= 0) and key != "seed":
+        raise CompressbenchError(f"suite file {path}: [measure] {key} must be {'zero or more' if key in NON_NEGATIVE_MEASURES else 'positive'}, got {value}")
+
+
+def _check_variant_types(path: Path, entry: dict) -> None:
+    for key, value in entry.items():
+        expected = VARIANT_TYPES[key]
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise CompressbenchError(
+                f"suite file {path}: variant {entry['name']!r}: {key} must be a {expected.__name__}, got {value!r}"
+            )
+
+
 def cache_dir() -> Path:
     """Where built variants are cached (``$COMPRESSBENCH_CACHE`` or ~/.cache/compressbench)."""
     root = os.environ.get("COMPRESSBENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "compressbench")
     return Path(root) / "variants"
 
 
-def build_variant(spec: VariantSpec, measure: dict, use_cache: bool = True, show_progress: bool = True):
-    """The :class:`~compressbench.compression.Variant` for ``spec`` (from the cache when built before)."""
-    from compressbench.compression import CompressionContext, Variant, compress, save_variant, stage_options
-    from compressbench.compression.chain import parse_chain
-    from compressbench.models import load_model
+# [measure] keys that change how a variant is built (calibration frames, their size and seed)
+BUILD_KEYS = ("calib", "data", "seed", "input_size", "frames")
 
+
+def frame_source(measure: dict) -> FrameSource:
+    """The suite's frames: held-out evaluation frames and, never overlapping them, calibration frames."""
+    return FrameSource(str(measure["data"]), int(measure["frames"]), int(measure["seed"]), int(measure["input_size"]))
+
+
+def build_variant(spec: VariantSpec, measure: dict, use_cache: bool = True, show_progress: bool = True) -> Variant:
+    """The :class:`~compressbench.provenance.Variant` for ``spec`` (from the cache when built before
+    with the same spec, the same build settings of ``measure`` and the same base weights)."""
     base_model = load_model(spec.model, checkpoint=spec.checkpoint)
+    start = provenance_of(spec.model, base_model)
     if not spec.method:
-        return Variant(spec.name, base_model, [], False, {"model": spec.model})
+        return Variant(spec.name, base_model, start)
     chain = parse_chain(spec.method)
-    options = stage_options(chain, {k.replace("-", "_"): v for k, v in spec.options.items()}, _namespaced(spec.set))
-    cached = cache_dir() / f"{spec.key()}-{_weights_key(base_model)}.pt"
+    common = {k.replace("-", "_"): v for k, v in spec.options.items()}
+    takes_calib = any("calib" in get_method(name).option_names() for name in chain)
+    if takes_calib and "calib" not in common:
+        common["calib"] = int(measure["calib"])  # [measure] calib: the default of every stage that calibrates
+    options = stage_options(chain, common, _namespaced(spec.set))
+    build_settings = {key: measure.get(key) for key in BUILD_KEYS}
+    cached = cache_dir() / f"{spec.key(build_settings)}-{_weights_key(base_model)}.pt"
     if use_cache and cached.is_file():
-        from compressbench.models.checkpoint import read_checkpoint
-        from compressbench.models.saved import load_saved_model
-
-        payload = read_checkpoint(cached)
-        module, meta = load_saved_model(cached, payload)
-        args = payload["builder_args"]  # the stages with their structures, and the base model
-        return Variant(spec.name, module, args["stages"], bool(meta.get("int8")), args["base"])
+        module, provenance, _ = read_model_file(cached)
+        return Variant(spec.name, module, provenance)
+    frames = frame_source(measure)
     context = CompressionContext(
-        calibration_frames=_calibration_frames(measure),
+        calibration_frames=frames.calibration,
         input_shape=(1, 3, measure["input_size"], measure["input_size"]),
         seed=measure["seed"],
         show_progress=show_progress,
     )
-    from compressbench.comparison import origin_of
-
-    origin = origin_of(spec.model, base_model)  # a registered model (by name or saved with its config)
-    variant = compress(base_model, chain, options, context, base=origin.base, name=spec.name)[-1]
+    variant = derive(base_model, chain, options, context, provenance=start, name=spec.name)[-1]
     variant.name = spec.name
-    if use_cache and origin.base and not origin.stages:
+    if use_cache and start.rebuildable:
         cached.parent.mkdir(parents=True, exist_ok=True)
         save_variant(variant, cached)
     return variant
@@ -169,12 +208,3 @@ def _weights_key(module: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
     return digest.hexdigest()[:12]
-
-
-def _calibration_frames(measure: dict):
-    from compressbench.data import frames_for
-
-    def frames(count: int):
-        return frames_for(measure["data"], count, split="train", seed=measure["seed"], size=measure["input_size"]).images
-
-    return frames

@@ -49,3 +49,19 @@ def reduced_yaml(tmp_path):
     path = tmp_path / "reduced.yaml"
     path.write_text(REDUCED_YAML)
     return path
+
+
+@pytest.fixture(scope="session")
+def int8_variant():
+    """quantize backend=fx on the reduced teacher: torch.ao int8 modules with packed weights, BatchNorm folded."""
+    from tests.standins import quantized
+
+    return quantized({"backend": "fx", "calib": 2}, "int8")
+
+
+@pytest.fixture(scope="session")
+def ort_variant():
+    """quantize backend=onnxruntime on the reduced teacher: the parts run as int8 ONNX graphs."""
+    from tests.standins import quantized
+
+    return quantized({"backend": "onnxruntime", "calib": 2}, "ort")

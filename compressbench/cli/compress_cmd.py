@@ -27,21 +27,14 @@ from compressbench.cli.model_options import (
     ModelOption,
     WeightsOption,
     model_from_options,
-    model_label,
 )
-from compressbench.comparison import FrameSource, comparison_sections, compress_and_compare
+from compressbench.comparison import comparison_sections, compress_and_compare
 from compressbench.comparison.runtimes import RUNTIMES
-from compressbench.comparison.saving import (
-    check_exportable,
-    check_save_target,
-    export_onnx_file,
-    origin_of,
-    save_compressed,
-    sidecar_path,
-)
-from compressbench.compression import parse_chain, stage_options
-from compressbench.compression.chain import parse_set_options
+from compressbench.comparison.saving import check_exportable, export_onnx_file, save_compressed
+from compressbench.compression import parse_chain, parse_set_options, stage_options
+from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.provenance import check_savable, model_label, provenance_of, sidecar_path
 from compressbench.report import check_writable
 
 
@@ -136,13 +129,14 @@ def compress_command(
     if data != "synthetic" and not Path(data).exists():
         raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
     module = model_from_options(model, checkpoint, config, weights)
-    origin = origin_of(model, module)
+    start = provenance_of(model, module)
     if out is not None:
-        check_save_target(out, origin)
+        check_savable(start, out)
+        check_writable(sidecar_path(out))
 
     run = compress_and_compare(
         module, chain, options, FrameSource(data, frames, seed, input_size),
-        name=model_label(model), origin=origin, seed=seed, threads=threads, warmup=warmup,
+        name=model_label(model), provenance=start, seed=seed, threads=threads, warmup=warmup,
         repeats=repeats, runtime=runtime, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip

@@ -58,11 +58,11 @@ def distill_command(
     output: Optional[Path] = OutputOption,
 ) -> None:
     """Distil the teacher into a student (seed 001's losses), save it, and compare it with the teacher."""
-    from compressbench.comparison import FrameSource, compare, comparison_sections
-    from compressbench.compression import Variant
-    from compressbench.distill.losses import LossWeights
-    from compressbench.distill.train import DistillOptions, distill, save_distilled
-    from compressbench.models import load_model
+    from compressbench.comparison import compare, comparison_sections
+    from compressbench.data import FrameSource
+    from compressbench.distillation.losses import LossWeights
+    from compressbench.distillation.train import DistillOptions, distill, save_distilled
+    from compressbench.provenance import Variant, load_model
     from compressbench.training.distributed import is_main_process, resolve_device
 
     require_positive(frames=frames, threads=threads, repeats=repeats)
@@ -79,12 +79,12 @@ def distill_command(
     )  # fmt: skip
     options.validate()
     teacher_module = load_model(teacher, checkpoint=teacher_checkpoint)
-    trained, result, save_info = distill(options, teacher=teacher_module)
+    trained, result, provenance = distill(options, teacher=teacher_module)
     if not is_main_process():  # under torchrun, rank 0 alone measures, saves and reports
         return
     trained = trained.cpu().eval()
     record = compare(
-        teacher_module.cpu(), [Variant(f"{student_label(options)}-{loss}", trained, [{"method": "distill", "options": {}}])],
+        teacher_module.cpu(), [Variant(f"{student_label(options)}-{loss}", trained, provenance)],
         FrameSource(data, frames, seed, size).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
     )  # fmt: skip
     record["training"] = {
@@ -96,7 +96,7 @@ def distill_command(
         "init": init, "history": result.history,
     }  # fmt: skip
     metadata = {"distill": options.identity(), "row": record["rows"][-1], "training": record["training"]}
-    saved = save_distilled(trained, save_info, out, metadata)
+    saved = save_distilled(trained, provenance, out, metadata)
     record["out"] = str(saved)
     emit(record, comparison_sections(record) + [training_section(record["training"], saved)], fmt, output)
 

@@ -16,11 +16,10 @@ from compressbench.cli.model_options import (
     ModelOption,
     WeightsOption,
     model_from_options,
-    model_label,
 )
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import evaluate, predict, reference_for, reference_points
-from compressbench.models import WEIGHTS_CHOICES, load_model
+from compressbench.provenance import WEIGHTS_CHOICES, load_model, model_label
 from compressbench.report.fidelity_tables import fidelity_sections
 from compressbench.report.overlays import check_overlay_dir, write_overlays
 

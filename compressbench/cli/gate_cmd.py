@@ -11,8 +11,7 @@ import typer
 
 from compressbench.cli.app import app
 from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
-from compressbench.cli.model_options import model_label
-from compressbench.models import load_model
+from compressbench.provenance import load_model, model_label
 from compressbench.regress import parse_fraction, read_settings
 from compressbench.regress.baseline import create_baseline, pick_entry, read_baseline, run_check
 from compressbench.report import render_json, write_atomic

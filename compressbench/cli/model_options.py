@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from torch import nn
 
-from compressbench.models import load_model
+from compressbench.provenance import load_model
 
 ModelOption = typer.Option("teacher", "--model", "-m", help="registered model name or a saved model file")
 CheckpointOption = typer.Option(None, "--checkpoint", help="FOMM checkpoint (kp_detector entry) or bare state dict")
@@ -18,7 +18,3 @@ WeightsOption = typer.Option("default", "--weights", help="default | random (ran
 
 def model_from_options(model: str, checkpoint: Optional[Path], config: Optional[Path], weights: str) -> nn.Module:
     return load_model(model, checkpoint=checkpoint, config=config, weights=weights)
-
-
-def model_label(model: str) -> str:
-    return Path(model).stem if Path(model).suffix else model

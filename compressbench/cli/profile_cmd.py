@@ -22,9 +22,9 @@ from compressbench.cli.model_options import (
     ModelOption,
     WeightsOption,
     model_from_options,
-    model_label,
 )
 from compressbench.profiling import profile
+from compressbench.provenance import model_label
 from compressbench.report.profile_tables import profile_sections
 
 

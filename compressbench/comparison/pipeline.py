@@ -1,25 +1,17 @@
-"""One compress run: apply a chain of methods, then compare every stage with the teacher."""
+"""One compress run: apply a chain of methods, then compare every stage with the model it started from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from compressbench.comparison.frames import FrameSource
 from compressbench.comparison.table import compare
-from compressbench.compression import CompressionContext, Variant, compress, parse_chain
-
-
-@dataclass
-class Origin:
-    """What a chain starts from, so its variants can be saved: a registered model and its config
-    (``base``) plus the stages already applied when the start is itself a saved variant."""
-
-    base: dict = field(default_factory=dict)
-    stages: list[dict] = field(default_factory=list)
+from compressbench.compression import CompressionContext, parse_chain
+from compressbench.data.holdout import FrameSource
+from compressbench.provenance import Provenance, Variant, derive, provenance_of
 
 
 @dataclass
@@ -29,6 +21,10 @@ class CompressRun:
     record: dict
     variants: list[Variant]
 
+    @property
+    def final(self) -> Variant:
+        return self.variants[-1]
+
 
 def compress_and_compare(
     teacher: nn.Module,
@@ -37,7 +33,7 @@ def compress_and_compare(
     frames: FrameSource,
     *,
     name: str = "teacher",
-    origin: Origin | None = None,
+    provenance: Provenance | None = None,
     seed: int = 0,
     threads: int | None = None,
     warmup: int = 10,
@@ -49,7 +45,9 @@ def compress_and_compare(
 ) -> CompressRun:
     """Compress ``teacher`` with ``chain`` (calibrating on ``frames``' calibration frames), then
     :func:`compare` the teacher and every stage on ``frames``' held-out evaluation frames.
-    ``before_measure(variants)`` may check the variants (and raise) before the long measurement."""
+    ``provenance`` is where ``teacher`` came from (default: inferred from the module), so the
+    variants can be saved. ``before_measure(variants)`` may check the variants (and raise) before
+    the long measurement."""
     names = parse_chain(list(chain) if not isinstance(chain, str) else chain)
     eval_frames = frames.evaluation()  # fails fast (bad path, too few frames) before compressing
     images = getattr(eval_frames, "images", eval_frames)
@@ -59,11 +57,9 @@ def compress_and_compare(
         seed=seed,
         show_progress=show_progress,
     )
-    origin = origin or Origin()
+    start = provenance if provenance is not None else provenance_of(teacher)
     torch.manual_seed(seed)  # for methods that draw from the global generator (e.g. random init)
-    variants = compress(teacher, names, options, context, base=origin.base, name=name)
-    for variant in variants:  # a saved variant compressed further keeps its whole history
-        variant.stages = [dict(stage) for stage in origin.stages] + variant.stages
+    variants = derive(teacher, names, options, context, provenance=start, name=name)
     if before_measure is not None:
         before_measure(variants)
     record = compare(
@@ -78,14 +74,13 @@ def compress_and_compare(
         show_progress=show_progress,
         teacher_name=name,
     )
-    final = variants[-1]
-    new_stages = final.stages[len(origin.stages) :]
+    new_stages = variants[-1].stages[len(start.stages) :]
     return CompressRun(
         {
             "model": name,
             "chain": names,
-            "stages": [{k: stage.get(k) for k in ("method", "options", "report")} for stage in new_stages],
-            "prior_stages": [{k: stage.get(k) for k in ("method", "options")} for stage in origin.stages],
+            "stages": [{"method": s.method, "options": s.options, "report": s.report} for s in new_stages],
+            "prior_stages": [{"method": s.method, "options": s.options} for s in start.stages],
             "data": frames.data,
             "seed": seed,
             **record,

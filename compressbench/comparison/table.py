@@ -16,10 +16,9 @@ from torch import nn
 from compressbench.comparison.breakdown import GroupTimer, side_by_side
 from compressbench.comparison.fidelity import collect_outputs, fidelity
 from compressbench.comparison.macs import row_macs, stage_key
-from compressbench.comparison.measures import peak_memory_mb, serialized_size_mb
 from compressbench.comparison.runtimes import RUNTIMES, RuntimeUnavailable, prepare
-from compressbench.comparison.weights import count_params
 from compressbench.errors import CompressbenchError
+from compressbench.profiling.counting import count_params, peak_memory_mb, size_mb
 from compressbench.profiling.environment import environment
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
@@ -64,7 +63,7 @@ def _static_row(
         "params": count_params(module),
         "macs": macs,
         "macs_int8": bool(getattr(variant, "int8", False)),
-        "size_mb": serialized_size_mb(module),
+        "size_mb": size_mb(module),
         "peak_mem_mb": peak_memory_mb(lambda: module(timed)),
         "_key": stage_key(getattr(variant, "stages", None)),
         "_notes": [note] if note else [],

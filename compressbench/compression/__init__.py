@@ -1,8 +1,11 @@
-"""Compression methods (one module each, in a registry) and chains of them."""
+"""Compression methods (one module each, in a registry) and chains of them.
 
-from compressbench.compression import methods as _methods  # noqa: F401  (fills the registry)
+Every method module is imported here, explicitly, so that importing the package registers them all.
+"""
+
+from compressbench.compression import asym, dsconv, exact, prune, quantize  # noqa: F401  (register the methods)
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
-from compressbench.compression.chain import Variant, compress, parse_chain, save_variant, stage_options
+from compressbench.compression.chain import apply_chain, parse_chain, parse_set_options, replay, stage_options
 from compressbench.compression.registry import METHODS, get_method, list_methods, register_method
 
 __all__ = [
@@ -11,12 +14,12 @@ __all__ = [
     "CompressionMethod",
     "Option",
     "StageResult",
-    "Variant",
-    "compress",
+    "apply_chain",
     "get_method",
     "list_methods",
     "parse_chain",
+    "parse_set_options",
     "register_method",
-    "save_variant",
+    "replay",
     "stage_options",
 ]

@@ -1,35 +1,21 @@
-"""Chains of methods (``exact,prune,quantize``), option namespacing, saving and reloading variants."""
+"""Chains of methods (``exact,prune,quantize``): parsing, per-stage options, applying, replaying.
+
+This module knows nothing of files or where a model came from (see :mod:`compressbench.provenance`):
+a stage is described by a plain dict ``{"method", "options", "structure", "report", "int8"}``.
+"""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from torch import nn
 
 from compressbench.compression.base import CompressionContext
 from compressbench.compression.registry import get_method
 from compressbench.errors import CompressbenchError
-from compressbench.models.saved import register_architecture, save_model
 
 
-@dataclass
-class Variant:
-    """A model produced by a chain prefix, with everything needed to describe and rebuild it."""
-
-    name: str
-    module: nn.Module
-    stages: list[dict] = field(default_factory=list)  # [{"method", "options", "structure", "report"}]
-    int8: bool = False
-    base: dict = field(default_factory=dict)  # {"model": name, "config": {...}} or {"file": ...}
-
-    @property
-    def method(self) -> str:
-        return ",".join(stage["method"] for stage in self.stages) or "none"
-
-
-def parse_chain(spec: str | list[str]) -> list[str]:
+def parse_chain(spec: str | list[str] | tuple[str, ...]) -> list[str]:
     """``"exact,prune"`` -> ``["exact", "prune"]``; every name must be registered."""
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else [str(n).strip() for n in spec]
     names = [n for n in names if n]
@@ -75,65 +61,41 @@ def parse_set_options(items: list[str]) -> dict[str, dict]:
     return out
 
 
-def compress(
-    model: nn.Module,
-    chain: str | list[str],
-    options: list[dict] | None = None,
-    context: CompressionContext | None = None,
-    base: dict | None = None,
-    name: str = "teacher",
-) -> list[Variant]:
-    """Apply the chain left to right; returns one :class:`Variant` per stage (the last is the result).
-    ``model`` itself is never modified."""
-    names = parse_chain(chain)
-    options = options if options is not None else [get_method(n).resolve({}) for n in names]
+def resolve_options(names: list[str], options: list[dict] | None) -> list[dict]:
+    """Each stage's options with the method's defaults filled in (``None``: defaults only)."""
+    if options is None:
+        options = [{} for _ in names]
     if len(options) != len(names):
-        raise ValueError("one options dict per stage is required")
+        raise CompressbenchError(f"give one options dict per stage: {len(names)} stages, {len(options)} dicts")
+    return [get_method(name).resolve(dict(given or {})) for name, given in zip(names, options)]
+
+
+def apply_chain(
+    model: nn.Module, chain: str | list[str], options: list[dict] | None = None, context: CompressionContext | None = None
+) -> list[tuple[nn.Module, dict]]:
+    """Apply the chain left to right: ``(module, stage)`` after every stage. ``model`` is never
+    modified; options are merged with each method's defaults, so ``[{"ratio": 0.5}]`` is enough."""
+    names = parse_chain(chain)
+    resolved = resolve_options(names, options)
     context = context or CompressionContext()
     current = copy.deepcopy(model).eval()
-    stages: list[dict] = []
-    variants = []
-    int8 = False
-    for method_name, stage_opts in zip(names, options):
-        result = get_method(method_name).apply(current, stage_opts, context)
+    steps = []
+    for method_name, stage_opts in zip(names, resolved):
+        method = get_method(method_name)
+        result = method.apply(current, stage_opts, context)
         current = result.module.eval()
-        int8 = int8 or result.int8
-        stages.append({"method": method_name, "options": dict(stage_opts), "structure": result.structure, "report": result.report})
-        label = name + "+" + "+".join(s["method"] for s in stages)
-        variants.append(Variant(label, current, copy.deepcopy(stages), int8, dict(base or {})))
-    return variants
+        stage = {
+            "method": method_name, "options": dict(stage_opts), "structure": result.structure,
+            "report": result.report, "int8": bool(result.int8),
+        }  # fmt: skip
+        steps.append((current, stage))
+    return steps
 
 
-def has_known_base(base: dict) -> bool:
-    """Whether a chain's start can be rebuilt: a registered model (``{"model", "config"}``) or a
-    saved model of a registered architecture (``{"architecture", "builder_args"}``, e.g. a student)."""
-    return bool(base.get("model") or base.get("architecture"))
-
-
-def build_base(base: dict) -> nn.Module:
-    """The (untrained) module a chain starts from, as :func:`has_known_base` describes it."""
-    from compressbench.models import DetectorConfig, create_model
-    from compressbench.models.saved import ARCHITECTURES
-
-    if base.get("architecture"):
-        return ARCHITECTURES.get(base["architecture"])(base.get("builder_args") or {}).eval()
-    config = DetectorConfig(**base["config"]) if base.get("config") else None
-    return create_model(base["model"], config).eval()
-
-
-def save_variant(variant: Variant, path: str | Path, metadata: dict | None = None) -> Path:
-    """Save a variant so ``load_model(path)`` rebuilds it by replaying the chain's structure."""
-    if not has_known_base(variant.base):
-        raise CompressbenchError("only variants of a registered model or a saved model can be saved (base model unknown)")
-    stages = [{k: s[k] for k in ("method", "options", "structure")} for s in variant.stages]
-    args = {"base": variant.base, "stages": stages}
-    meta = {"name": variant.name, "method": variant.method, "int8": variant.int8, **(metadata or {})}
-    return save_model(variant.module, path, "chain", args, meta)
-
-
-@register_architecture("chain")
-def _rebuild_chain(args: dict) -> nn.Module:
-    module = build_base(args["base"])
-    for stage in args.get("stages", []):
-        module = get_method(stage["method"]).rebuild(module, stage["options"], stage.get("structure") or {})
+def replay(module: nn.Module, stages: list[dict]) -> nn.Module:
+    """Recreate the shapes ``stages`` produced on ``module`` (a freshly built base): each registered
+    method's ``rebuild(module, options, structure)``, in order. Weights are left arbitrary."""
+    for stage in stages:
+        method = get_method(stage["method"])
+        module = method.rebuild(module, method.resolve(dict(stage.get("options") or {})), stage.get("structure") or {})
     return module.eval()

@@ -1,70 +1,57 @@
-"""Models: the FOMM teacher, students, the registry, and loading from names, files and checkpoints."""
+"""Models: the FOMM teacher, students, the model registry and the base builders of saved models.
+
+Loading from a name *or* a saved file is :func:`compressbench.provenance.load_model` (also
+``compressbench.load_model``): files carry a provenance, which lives above models and compression.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from torch import nn
 
-from compressbench.errors import CompressbenchError
-from compressbench.models import zoo as _zoo  # noqa: F401  (fills the registry)
+from compressbench.models import zoo as _zoo
 from compressbench.models.checkpoint import extract_state_dict, load_state_dict_strict, read_checkpoint
+from compressbench.models.default_weights import apply_default_weights, has_default_weights
 from compressbench.models.detector import DetectorConfig, KeypointDetector, build_teacher
 from compressbench.models.fomm_config import read_fomm_config
-from compressbench.models.registry import MODELS, ModelEntry, create_model, list_models, register_model
-from compressbench.models.saved import is_saved_model, load_saved_model, register_architecture, save_model
+from compressbench.models.registry import (
+    BASE_BUILDERS,
+    MODELS,
+    ModelEntry,
+    create_model,
+    list_models,
+    register_base_builder,
+    register_model,
+)
 
-WEIGHTS_CHOICES = ("default", "random")
+base_of_module = _zoo.base_of_module
 
 
-def load_model(
-    name_or_path: str | Path,
-    checkpoint: str | Path | None = None,
-    config: str | Path | DetectorConfig | None = None,
-    weights: str = "default",
-) -> nn.Module:
-    """Build a model by registry name or from a saved model file, in eval mode.
-
-    ``config`` is a FOMM YAML file (or a :class:`DetectorConfig`); ``checkpoint`` a FOMM
-    checkpoint (its ``kp_detector`` entry) or a bare state dict, read with ``weights_only=True``.
-    ``weights='random'`` keeps the random initialisation; ``'default'`` uses the model's default
-    weights where it has any.
-    """
-    if weights not in WEIGHTS_CHOICES:
-        raise CompressbenchError(f"unknown weights {weights!r}; choose one of: {', '.join(WEIGHTS_CHOICES)}")
-    name = str(name_or_path)
-    if name not in MODELS and Path(name).is_file():
-        if config is not None:
-            raise CompressbenchError(f"--config does not apply to a saved model file ({name}); it carries its own")
-        model, _ = load_saved_model(name)
-    else:
-        entry = MODELS.get(name)
-        detector_config = read_fomm_config(config) if isinstance(config, (str, Path)) else config
-        model = entry.factory(detector_config or entry.default_config)
-        if checkpoint is None and weights == "default":
-            from compressbench.models.default_weights import apply_default_weights
-
-            apply_default_weights(name, model, detector_config)
-    if checkpoint is not None:
-        raw = read_checkpoint(checkpoint)
-        state = raw["state_dict"] if is_saved_model(raw) else extract_state_dict(raw, checkpoint)
-        load_state_dict_strict(model, state, checkpoint)
-    return model.eval()
+def build_model_with_weights(name: str, config: DetectorConfig | None = None, default_weights: bool = True) -> nn.Module:
+    """The registered model ``name`` (``config`` overrides its defaults), with its shipped trained
+    weights where it has any and ``default_weights`` is set; random initialisation otherwise."""
+    entry = MODELS.get(name)
+    model = entry.factory(config or entry.default_config)
+    if default_weights:
+        apply_default_weights(name, model, config)
+    return model
 
 
 __all__ = [
+    "BASE_BUILDERS",
     "MODELS",
-    "WEIGHTS_CHOICES",
     "DetectorConfig",
     "KeypointDetector",
     "ModelEntry",
+    "base_of_module",
+    "build_model_with_weights",
     "build_teacher",
     "create_model",
+    "extract_state_dict",
+    "has_default_weights",
     "list_models",
-    "load_model",
-    "load_saved_model",
+    "load_state_dict_strict",
+    "read_checkpoint",
     "read_fomm_config",
-    "register_architecture",
+    "register_base_builder",
     "register_model",
-    "save_model",
 ]

@@ -1,4 +1,5 @@
-"""The model registry: ``register_model`` / ``create_model`` / ``list_models``."""
+"""The model registry (``register_model`` / ``create_model`` / ``list_models``) and the registry of
+base builders, which rebuild a saved model's starting point from JSON-like arguments."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ class ModelEntry:
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
+# kind -> builder(args: dict) -> nn.Module skeleton. A saved model names its base by kind and args
+# (see compressbench.provenance), so loading runs only these builders, never code from the file.
+BASE_BUILDERS: Registry[Callable[[dict], nn.Module]] = Registry("saved-model base")
+
 
 def register_model(name: str, description: str, default_config: DetectorConfig = DetectorConfig()):
     """Decorator: register ``factory(config) -> nn.Module`` under ``name``."""
@@ -32,6 +37,11 @@ def register_model(name: str, description: str, default_config: DetectorConfig =
         return factory
 
     return add
+
+
+def register_base_builder(kind: str):
+    """Decorator: register ``builder(args) -> nn.Module`` for saved models whose base is ``kind``."""
+    return BASE_BUILDERS.register(kind)
 
 
 def create_model(name: str, config: DetectorConfig | None = None) -> nn.Module:

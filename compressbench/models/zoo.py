@@ -1,11 +1,15 @@
-"""The registered models. Importing this module fills the registry."""
+"""The registered models and base builders. Importing this module fills both registries."""
 
 from __future__ import annotations
 
-from compressbench.models import students as _students  # noqa: F401  (registers the student models)
+from torch import nn
+
+from compressbench.models.blocks import Hourglass
 from compressbench.models.detector import DetectorConfig, KeypointDetector, build_teacher
-from compressbench.models.registry import create_model, register_model
-from compressbench.models.saved import register_architecture, save_model
+from compressbench.models.registry import create_model, register_base_builder, register_model
+from compressbench.models.students import zoo as student_zoo
+
+REGISTERED = "registered-model"
 
 
 @register_model("teacher", "FOMM KPDetector, vox-256: anti-alias 256->64, hourglass (5+5 blocks, 32..1024 ch), 10 kp")
@@ -13,15 +17,21 @@ def teacher(config: DetectorConfig) -> KeypointDetector:
     return build_teacher(config)
 
 
-@register_architecture("registered-model")
-def _rebuild_registered(args: dict):
-    """Saved-model builder: a registered model with an explicit configuration."""
+@register_base_builder(REGISTERED)
+def build_registered(args: dict) -> nn.Module:
+    """A registered model with an explicit configuration: ``{"model": name, "config": fields or None}``."""
     config = DetectorConfig(**args["config"]) if args.get("config") else None
     return create_model(args.get("model", "teacher"), config)
 
 
-def save_registered(module, path, model: str = "teacher", metadata: dict | None = None):
-    """Save a registered model (any config, any weights) so ``load_model(path)`` rebuilds it."""
-    config = getattr(module, "config", None)
-    args = {"model": model, "config": config.to_dict() if config is not None else None}
-    return save_model(module, path, "registered-model", args, metadata)
+def base_of_module(module: nn.Module | None) -> tuple[str, dict]:
+    """``(kind, args)`` of the base that rebuilds ``module``'s architecture, or ``("", {})``.
+
+    A student detector knows its family and width; a teacher-shaped detector is the registered
+    ``teacher`` with its configuration. Anything else (a user's own module) is of unknown origin."""
+    predictor = getattr(module, "predictor", None)
+    if getattr(predictor, "student_name", None) is not None:
+        return student_zoo.ARCHITECTURE, student_zoo.student_builder_args(module)
+    if isinstance(module, KeypointDetector) and isinstance(predictor, Hourglass):
+        return REGISTERED, {"model": "teacher", "config": module.config.to_dict()}
+    return "", {}

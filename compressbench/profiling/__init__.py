@@ -1,19 +1,29 @@
-"""Profiling: honest timing, in-place per-module attribution, parameters and MACs."""
+"""Profiling: honest timing, in-place per-module attribution, and how every quantity is counted."""
 
-from compressbench.profiling.counting import count_params, macs_fvcore, macs_thop, weight_size_mb
+from compressbench.profiling.counting import (
+    count_macs,
+    count_params,
+    example_input,
+    macs_fvcore,
+    macs_thop,
+    peak_memory_mb,
+    size_mb,
+)
 from compressbench.profiling.environment import environment
-from compressbench.profiling.profile import example_input, profile
+from compressbench.profiling.profile import profile
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 
 __all__ = [
     "LatencyStats",
+    "count_macs",
     "count_params",
     "environment",
     "example_input",
     "macs_fvcore",
     "macs_thop",
     "measure_interleaved",
+    "peak_memory_mb",
     "profile",
+    "size_mb",
     "torch_threads",
-    "weight_size_mb",
 ]

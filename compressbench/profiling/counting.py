@@ -1,27 +1,131 @@
-"""Parameters, weight size, and MACs from fvcore and from thop (both), per module."""
+"""How each quantity is counted, in one place: parameters, MACs (fvcore and thop), size on disk,
+peak memory, and the example input every count runs on.
+
+Parameters stay honest for 8-bit variants: ``module.parameters()`` misses weights that quantization
+moves elsewhere, so each module's own parameters are counted and, where a module keeps weights
+outside them, those too:
+
+- ``torch.ao`` quantized convolutions/linears (``quantize backend=fx``) hold int8 weights and biases
+  in *packed* params: counted through ``_weight_bias()``, their unpacking accessor;
+- a part run by ONNX Runtime (an ``OnnxModule``) holds its graph as bytes: counted as the graph
+  initializers that feed a Conv/Gemm/MatMul as weight or bias, directly or through a
+  DequantizeLinear;
+- 8-bit weight buffers (int8/uint8 or quantized dtype, e.g. codebook indices): one per element.
+
+Scales, zero points and codebooks are quantization metadata, not weights; BatchNorm running
+statistics are buffers, not parameters. A float model's count equals ``parameters()``'s.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import logging
+import math
+import os
+import sys
 import warnings
 from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 BYTES_PER_MB = 1_000_000  # MB means 10^6 bytes throughout compressbench
+EIGHT_BIT = (torch.uint8, torch.int8)
+WEIGHT_CONSUMERS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+MEMORY_EVENT = "[memory]"  # the name torch's profiler gives allocation (+) and free (-) records
+
+
+def example_input(input_shape: Sequence[int], seed: int) -> torch.Tensor:
+    """A seeded frame batch with pixel values in [0, 1], like FOMM's inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(*input_shape, generator=generator)
+
+
+def onnx_weight_count(graph: bytes) -> int:
+    """Elements of the initializers an ONNX graph's Conv/Gemm/MatMul nodes take as weight or bias."""
+    import onnx
+
+    model = onnx.load_from_string(graph)
+    initializers = {init.name: init for init in model.graph.initializer}
+    dequantized_from = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    counted: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type in WEIGHT_CONSUMERS:
+            for name in node.input[1:]:
+                source = dequantized_from.get(name, name)
+                if source in initializers:
+                    counted.add(source)
+    return sum(math.prod(initializers[name].dims) for name in counted)
+
+
+def hidden_weights(module: nn.Module) -> int:
+    """Weights ``module`` itself (not its children) keeps outside ``parameters()``."""
+    unpack = getattr(module, "_weight_bias", None)
+    if callable(unpack):
+        weight, bias = unpack()
+        return weight.numel() + (bias.numel() if bias is not None else 0)
+    serialized = getattr(module, "serialized", None)
+    if isinstance(getattr(module, "onnx_bytes", None), torch.Tensor) and callable(serialized):
+        return onnx_weight_count(serialized())
+    return sum(b.numel() for b in module.buffers(recurse=False) if b.dtype in EIGHT_BIT or b.is_quantized)
 
 
 def count_params(module: nn.Module) -> int:
-    """Number of parameters (not buffers)."""
-    return sum(p.numel() for p in module.parameters())
+    """Weights and biases of ``module``, wherever each submodule keeps them (see the module doc)."""
+    return sum(sum(p.numel() for p in m.parameters(recurse=False)) + hidden_weights(m) for m in module.modules())
 
 
-def weight_size_mb(module: nn.Module) -> float:
-    """Bytes of parameters and buffers, in MB (10^6 bytes)."""
-    tensors = list(module.parameters()) + list(module.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors) / BYTES_PER_MB
+def size_mb(module: nn.Module) -> float:
+    """Bytes of ``torch.save(module.state_dict())`` in MB (10^6 bytes): what a file of the weights
+    costs on disk, 8-bit weights at one byte each, with the container's small overhead."""
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.tell() / BYTES_PER_MB
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for the block: the profiler's C++ side logs start/stop lines there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def peak_memory_mb(run: Callable[[], object]) -> float | None:
+    """Peak CPU memory allocated while ``run()`` executes, in MB (10^6 bytes).
+
+    torch's profiler (``profile_memory=True``) records every allocation (+bytes) and free (-bytes)
+    of the CPU allocator; the running sum in time order is the memory the call holds beyond what
+    existed before it (weights and input excluded), and its maximum is the peak. Memory of other
+    allocators (e.g. oneDNN scratch space) is invisible to it. None where torch hides the records.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode():
+        run()  # once untraced, so one-time allocations (lazy initialisation, caches) are not counted
+    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with torch.inference_mode():
+            run()
+    results = getattr(getattr(prof, "profiler", None), "kineto_results", None)
+    if results is None:
+        return None
+    records = sorted((e.start_ns(), e.nbytes()) for e in results.events() if e.name() == MEMORY_EVENT)
+    held = peak = 0
+    for _, nbytes in records:
+        held += nbytes
+        peak = max(peak, held)
+    return peak / BYTES_PER_MB
 
 
 @dataclass(frozen=True)
@@ -66,6 +170,23 @@ def macs_thop(model: nn.Module, example: torch.Tensor) -> MacCount:
 
     walk("", tree)
     return MacCount(int(total), by_module, "thop")
+
+
+def try_count(counter: Callable[[nn.Module, torch.Tensor], MacCount], model: nn.Module, example: torch.Tensor):
+    """``(MacCount, None)``, or ``(None, reason)`` where the counter cannot trace the model: the one
+    policy for every MAC count (quantized kernels keep weights in packed params that
+    ``torch.jit.trace`` rejects; tracers fail in many ways on such graphs)."""
+    try:
+        return counter(model, example), None
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"{counter.__name__} could not count this model ({first[:120]})"
+
+
+def count_macs(model: nn.Module, example: torch.Tensor) -> int | None:
+    """fvcore's total multiply-accumulates for ``example``, or None where fvcore cannot trace it."""
+    count, _ = try_count(macs_fvcore, model, example)
+    return count.total if count is not None else None
 
 
 # Why the two counters differ, per leaf-module type (checked against fvcore 0.1.5 and thop 0.1.1).

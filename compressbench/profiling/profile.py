@@ -5,36 +5,22 @@ from __future__ import annotations
 import statistics
 from typing import Sequence
 
-import torch
 from torch import nn
 
 from compressbench.profiling.counting import (
     count_params,
+    example_input,
     explain_mac_difference,
     macs_fvcore,
     macs_thop,
-    weight_size_mb,
+    size_mb,
+    try_count,
 )
 from compressbench.profiling.environment import environment
 from compressbench.profiling.layout import layout_for
 from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
-
-
-def example_input(input_shape: Sequence[int], seed: int) -> torch.Tensor:
-    """A seeded frame batch with pixel values in [0, 1], like FOMM's inputs."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(*input_shape, generator=generator)
-
-
-def _count_or_none(counter, model: nn.Module, example: torch.Tensor):
-    """A MAC count, or (None, reason) where the counter cannot trace the model (e.g. int8 kernels)."""
-    try:
-        return counter(model, example), None
-    except Exception as exc:  # noqa: BLE001 - tracers fail in many ways on quantized or exported graphs
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return None, f"{counter.__name__} could not count this model ({first[:120]})"
 
 
 def _median(values: list[float]) -> float:
@@ -75,8 +61,8 @@ def profile(
 
     with torch_threads(threads) as threads_used:
         shapes = capture_shapes(model, example)
-        fv, fv_error = _count_or_none(macs_fvcore, model, example)
-        th, th_error = _count_or_none(macs_thop, model, example)
+        fv, fv_error = try_count(macs_fvcore, model, example)
+        th, th_error = try_count(macs_thop, model, example)
         timer = ModuleTimer(model)
         per_module: dict[str, list[float]] = {n: [] for n in modules}
 
@@ -145,7 +131,7 @@ def profile(
         "macs_fvcore": fv.total if fv else None,
         "macs_thop": th.total if th else None,
         "macs_notes": explain_mac_difference(model, fv, th) if fv and th else [e for e in (fv_error, th_error) if e],
-        "size_mb": weight_size_mb(model),
+        "size_mb": size_mb(model),
         "latency_ms": {"median": e2e_ms, "p10": end_to_end.p10, "p90": end_to_end.p90, "iqr": end_to_end.iqr, "runs": end_to_end.runs},
         "batch": int(input_shape[0]),
         "input_size": int(input_shape[-1]),

@@ -8,9 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from compressbench.comparison.weights import count_params as count_stored_params  # counts packed int8 weights too
 from compressbench.errors import CompressbenchError
-from compressbench.profiling import environment
+from compressbench.profiling import count_macs, count_params, environment
 from compressbench.progress import progress_bar
 from compressbench.regress.measure import RULER, Samples, architecture_fingerprint, measure_relative
 from compressbench.regress.settings import CheckSettings
@@ -20,15 +19,10 @@ FORMAT = "compressbench-baseline/1"
 
 
 def deterministic_counts(module: nn.Module, settings: CheckSettings) -> dict:
-    """Params and fvcore MACs; MACs are None where fvcore cannot trace the module (int8 kernels)."""
-    from compressbench.profiling import macs_fvcore
-
+    """Params (packed int8 weights included) and fvcore MACs; MACs are None where fvcore cannot
+    trace the module (int8 kernels)."""
     example = torch.rand(settings.batch, 3, settings.input_size, settings.input_size)
-    try:
-        macs = macs_fvcore(module, example).total
-    except Exception:  # noqa: BLE001 - fvcore's tracer fails in many ways on quantized graphs
-        macs = None
-    return {"params": count_stored_params(module), "macs": macs}
+    return {"params": count_params(module), "macs": count_macs(module, example)}
 
 
 def baseline_entry(name: str, spec: dict, module: nn.Module, settings: CheckSettings, show_progress: bool = True) -> dict:

@@ -88,7 +88,7 @@ def test_out_writes_model_and_sidecar_that_load_back(saved):
     sidecar = json.loads(out.with_name(out.name + ".json").read_text())
     assert sidecar["model_file"] == "pruned.pt" and sidecar["method"] == "prune"
     assert sidecar["row"] == record["rows"][-1]
-    assert sidecar["chain"][0]["options"]["ratio"] == 0.5
+    assert sidecar["stages"][0]["options"]["ratio"] == 0.5
     assert not list(out.parent.glob(".*.tmp"))
     result = run("profile", "--model", out, "--input-size", "64", "--repeats", "2", "--warmup", "0", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -103,7 +103,7 @@ def test_a_saved_variant_compresses_further_and_keeps_its_history(saved, tmp_pat
     record = json.loads(result.stdout)
     assert record["rows"][0]["variant"] == "pruned" and record["rows"][1]["akd_px"] < 1e-3
     assert [s["method"] for s in record["prior_stages"]] == ["prune"]
-    chain = json.loads(again.with_name("again.pt.json").read_text())["chain"]
+    chain = json.loads(again.with_name("again.pt.json").read_text())["stages"]
     assert [stage["method"] for stage in chain] == ["prune", "exact"]
 
 

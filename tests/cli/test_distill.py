@@ -12,9 +12,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from compressbench.api import save
 from compressbench.cli import app
-from compressbench.models import build_teacher, load_model
-from compressbench.models.zoo import save_registered
+from compressbench.models import build_teacher
+from compressbench.provenance import load_model
 from tests.conftest import REDUCED
 
 runner = CliRunner()
@@ -43,7 +44,7 @@ def assert_usage_error(result, fragment: str):
 def teacher_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("teacher") / "small-teacher.pt"
-    save_registered(build_teacher(REDUCED), path, "teacher")
+    save(build_teacher(REDUCED), path)
     return path
 
 

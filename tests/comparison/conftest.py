@@ -1,4 +1,4 @@
-"""Fixtures: the reduced teacher, frames, and variants: an identical copy, fx and onnxruntime int8."""
+"""Fixtures: the reduced teacher, frames, and an identical copy as a variant (int8 variants: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import copy
 import pytest
 import torch
 
-from compressbench.compression import Variant
+from compressbench.provenance import Variant, provenance_of
 
-from .standins import FRAME_SIZE, SMALL_BASE, quantized, small_teacher, stage
+from ..standins import FRAME_SIZE, small_teacher, stage
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +24,4 @@ def frames():
 
 @pytest.fixture(scope="module")
 def copy_variant(teacher):
-    return Variant("copy", copy.deepcopy(teacher), [stage("exact")], False, SMALL_BASE)
-
-
-@pytest.fixture(scope="session")
-def int8_variant():
-    """quantize backend=fx: torch.ao int8 modules with packed weights, BatchNorm folded."""
-    return quantized({"backend": "fx", "calib": 2}, "int8")
-
-
-@pytest.fixture(scope="session")
-def ort_variant():
-    """quantize backend=onnxruntime: the parts run as int8 ONNX graphs."""
-    return quantized({"backend": "onnxruntime", "calib": 2}, "ort")
+    return Variant("copy", copy.deepcopy(teacher), provenance_of(teacher).then(stage("exact")))

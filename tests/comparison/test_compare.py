@@ -8,8 +8,7 @@ from compressbench.comparison import table as compare_module
 from compressbench.comparison.runtimes import RuntimeUnavailable
 from compressbench.errors import CompressbenchError
 
-from .standins import FRAME_SIZE
-from .test_measures import BATCHNORM_PARAMS, SMALL_PARAMS
+from ..standins import BATCHNORM_PARAMS, FRAME_SIZE, SMALL_PARAMS
 
 FAST = {"warmup": 0, "repeats": 3, "show_progress": False, "threads": 1}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from compressbench.compression import CompressionContext, compress, get_method
+from compressbench.compression import CompressionContext, get_method
 from compressbench.models import DetectorConfig, build_teacher
+from compressbench.provenance import derive
 
 REDUCED = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
 # (name, C_in, C_out) of the reduced teacher's 3x3 convolutions, worked out from FOMM's widths:
@@ -54,7 +55,7 @@ def frames(batch: int = 2, size: int = 64, seed: int = 1) -> torch.Tensor:
 def swap(model: nn.Module, method: str, **options):
     """Apply one method through the chain; returns the last Variant."""
     resolved = get_method(method).resolve(options)
-    return compress(model, method, [resolved], QUIET, base={"model": "teacher", "config": REDUCED.to_dict()})[-1]
+    return derive(model, method, [resolved], QUIET)[-1]
 
 
 def max_output_difference(a: dict, b: dict) -> dict[str, float]:

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.compression import get_method, save_variant
+from compressbench.compression import get_method
 from compressbench.compression.asym import AsymmetricConv, rank_from_ratio
 from compressbench.errors import CompressbenchError
-from compressbench.models import load_model
 from compressbench.profiling import count_params
+from compressbench.provenance import load_model, save_variant
 from tests.compression.swap_helpers import (
     REDUCED_CONV_PARAMS,
     REDUCED_CONVS,
@@ -78,10 +78,10 @@ def test_full_rank_reproduces_the_teacher(teacher):
     with torch.no_grad():
         diff = max_output_difference(variant.module(x), teacher(x))
     assert max(diff.values()) < 1e-4, diff
-    assert [layer["rank"] for layer in variant.stages[0]["report"]["layers"]] == [
+    assert [layer["rank"] for layer in variant.stages[0].report["layers"]] == [
         3 * min(i, o) for _, i, o in REDUCED_CONVS
     ]
-    assert variant.stages[0]["report"]["max_relative_error"] < 1e-6
+    assert variant.stages[0].report["max_relative_error"] < 1e-6
 
 
 @pytest.mark.parametrize(
@@ -95,12 +95,12 @@ def test_full_rank_reproduces_the_teacher(teacher):
 )
 def test_parameter_counts_match_the_hand_formula(teacher, options, ranks, expected):
     variant = swap(teacher, "asym", **options)
-    report = variant.stages[0]["report"]
+    report = variant.stages[0].report
     assert [layer["rank"] for layer in report["layers"]] == ranks
     assert _asym_params(ranks) == expected
     assert count_params(variant.module) == expected == report["params_after"]
     assert report["params_before"] == REDUCED_PARAMS
-    assert variant.stages[0]["structure"]["layers"] == [
+    assert variant.stages[0].structure["layers"] == [
         {"name": n, "in_channels": i, "out_channels": o, "bias": True, "rank": r}
         for r, (n, i, o) in zip(ranks, REDUCED_CONVS)
     ]
@@ -120,19 +120,19 @@ def test_error_is_the_eckart_young_residual_and_shrinks_with_rank(teacher):
     s = np.linalg.svd(matrix, compute_uv=False)
     errors = []
     for rank in (1, 2, 4, 9):  # every layer allows rank 9 (the 3-channel input layer's maximum)
-        report = swap(teacher, "asym", rank=rank).stages[0]["report"]
+        report = swap(teacher, "asym", rank=rank).stages[0].report
         layer = report["layers"][1]
         assert layer["relative_error"] == pytest.approx(np.sqrt((s[rank:] ** 2).sum() / (s**2).sum()), abs=1e-5)
         errors.append(report["mean_relative_error"])
     assert errors == sorted(errors, reverse=True) and len(set(errors)) == len(errors)
     ratios = [
-        swap(teacher, "asym", rank_ratio=r).stages[0]["report"]["mean_relative_error"] for r in (0.1, 0.4, 0.7, 1.0)
+        swap(teacher, "asym", rank_ratio=r).stages[0].report["mean_relative_error"] for r in (0.1, 0.4, 0.7, 1.0)
     ]
     assert ratios == sorted(ratios, reverse=True) and ratios[-1] < 1e-6 < ratios[-2]
 
 
 def test_random_init_is_far_from_the_teacher(teacher):
-    report = swap(teacher, "asym", init="random").stages[0]["report"]
+    report = swap(teacher, "asym", init="random").stages[0].report
     assert all(layer["relative_error"] > 0.9 for layer in report["layers"])
 
 

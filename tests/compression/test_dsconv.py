@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.compression import get_method, save_variant
+from compressbench.compression import get_method
 from compressbench.compression.dsconv import DepthwiseSeparableConv
 from compressbench.errors import CompressbenchError
-from compressbench.models import load_model
 from compressbench.profiling import count_params
+from compressbench.provenance import load_model, save_variant
 from tests.compression.swap_helpers import (
     QUIET,
     REDUCED_CONV_PARAMS,
@@ -71,7 +71,7 @@ def test_full_multiplier_reproduces_the_teacher(teacher):
     with torch.no_grad():
         diff = max_output_difference(variant.module(x), teacher(x))
     assert max(diff.values()) < 1e-4, diff
-    assert variant.stages[0]["report"]["max_relative_error"] < 1e-6
+    assert variant.stages[0].report["max_relative_error"] < 1e-6
 
 
 def test_swaps_exactly_the_hourglass_convs_and_nothing_else(teacher):
@@ -93,14 +93,14 @@ def test_swaps_exactly_the_hourglass_convs_and_nothing_else(teacher):
 @pytest.mark.parametrize(("multiplier", "expected"), [(1, 35_339), (2, 43_174), (4, 58_844)])
 def test_parameter_counts_match_the_hand_formula(teacher, multiplier, expected):
     variant = swap(teacher, "dsconv", multiplier=multiplier)
-    report = variant.stages[0]["report"]
+    report = variant.stages[0].report
     assert _dsconv_params(multiplier) == expected
     assert count_params(variant.module) == expected
     assert report["params_before"] == REDUCED_PARAMS and report["params_after"] == expected
     assert [layer["params_after"] for layer in report["layers"]] == [
         9 * multiplier * i + multiplier * i * o + o for _, i, o in REDUCED_CONVS
     ]
-    assert variant.stages[0]["structure"]["layers"] == [
+    assert variant.stages[0].structure["layers"] == [
         {"name": n, "in_channels": i, "out_channels": o, "bias": True, "multiplier": multiplier}
         for n, i, o in REDUCED_CONVS
     ]
@@ -110,7 +110,7 @@ def test_error_is_the_discarded_singular_energy_and_shrinks_with_the_multiplier(
     weights = {n: teacher.get_submodule(n).weight.detach().double().numpy() for n, _, _ in REDUCED_CONVS}
     previous = None
     for multiplier in range(1, 10):
-        report = swap(teacher, "dsconv", multiplier=multiplier).stages[0]["report"]
+        report = swap(teacher, "dsconv", multiplier=multiplier).stages[0].report
         for layer in report["layers"]:
             w = weights[layer["name"]]
             slices = np.transpose(w, (1, 0, 2, 3)).reshape(w.shape[1], w.shape[0], 9)
@@ -126,10 +126,10 @@ def test_error_is_the_discarded_singular_energy_and_shrinks_with_the_multiplier(
 def test_random_init_is_far_from_the_teacher_and_seeded(teacher):
     a = swap(teacher, "dsconv", multiplier=2, init="random")
     b = swap(teacher, "dsconv", multiplier=2, init="random")
-    assert all(layer["relative_error"] > 0.9 for layer in a.stages[0]["report"]["layers"])
+    assert all(layer["relative_error"] > 0.9 for layer in a.stages[0].report["layers"])
     assert all(torch.equal(v, b.module.state_dict()[k]) for k, v in a.module.state_dict().items())
-    svd = swap(teacher, "dsconv", multiplier=2).stages[0]["report"]["mean_relative_error"]
-    assert svd < a.stages[0]["report"]["mean_relative_error"]
+    svd = swap(teacher, "dsconv", multiplier=2).stages[0].report["mean_relative_error"]
+    assert svd < a.stages[0].report["mean_relative_error"]
 
 
 @pytest.mark.parametrize(("value", "message"), [(0, "at least 1"), (-2, "at least 1"), (10, "at most 9")])

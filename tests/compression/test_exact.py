@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.compression import CompressionContext, compress, get_method, save_variant
+from compressbench.compression import CompressionContext, get_method
 from compressbench.compression.exact import StridedSeparableAntiAlias, _conv_bn_pairs, fold_batchnorm
-from compressbench.models import load_model
 from compressbench.models.heads import AntiAliasInterpolation2d
 from compressbench.profiling import count_params
-from tests.compression.swap_helpers import REDUCED, REDUCED_CONVS, REDUCED_PARAMS, lively_teacher
+from compressbench.provenance import derive, load_model, save_variant
+from tests.compression.swap_helpers import REDUCED_CONVS, REDUCED_PARAMS, lively_teacher
 
 SIZE = 64
 ATOL = 1e-5
@@ -20,7 +20,7 @@ CONTEXT = CompressionContext(input_shape=(1, 3, SIZE, SIZE), seed=0, show_progre
 
 def exact(model: nn.Module, **options):
     resolved = get_method("exact").resolve(options)
-    return compress(model, "exact", [resolved], CONTEXT, base={"model": "teacher", "config": REDUCED.to_dict()})[-1]
+    return derive(model, "exact", [resolved], CONTEXT)[-1]
 
 
 def image(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -70,14 +70,14 @@ def test_outputs_equal_the_teacher(teacher, variant):
         want, got = teacher(x), variant.module(x)
     for key in ("value", "jacobian", "heatmap"):
         assert (got[key] - want[key]).abs().max() < ATOL, key
-    report = variant.stages[0]["report"]
+    report = variant.stages[0].report
     assert set(report["max_abs_diff"]) == {"value", "jacobian", "heatmap"}
     assert max(report["max_abs_diff"].values()) < ATOL
 
 
 def test_every_batchnorm_is_folded(variant):
     model = variant.module
-    report = variant.stages[0]["report"]
+    report = variant.stages[0].report
     assert report["rewrites"] == [
         {"rewrite": "fold_bn", "applied": True, "batchnorms_folded": 6},
         {"rewrite": "anti_alias", "applied": True},
@@ -98,7 +98,7 @@ def test_options_switch_rewrites_off(teacher):
     only_down = exact(teacher, fold_bn=False)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in only_down.module.modules()) == 6
     assert isinstance(only_down.module.down, StridedSeparableAntiAlias)
-    assert only_down.stages[0]["structure"] == {"folded": [], "anti_alias": True}
+    assert only_down.stages[0].structure == {"folded": [], "anti_alias": True}
 
 
 def test_fold_gives_a_biasless_conv_a_bias():

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.compression import CompressionContext, compress, get_method, save_variant
+from compressbench.compression import CompressionContext, get_method
 from compressbench.errors import CompressbenchError
-from compressbench.models import load_model
 from compressbench.profiling import count_params
-from tests.compression.swap_helpers import REDUCED, REDUCED_CONVS, REDUCED_PARAMS, lively_teacher
+from compressbench.provenance import derive, load_model, save_variant
+from tests.compression.swap_helpers import REDUCED_CONVS, REDUCED_PARAMS, lively_teacher
 
 SIZE = 64
 HOURGLASS = [name for name, _, _ in REDUCED_CONVS]
@@ -28,7 +28,7 @@ def context(with_frames: bool = True) -> CompressionContext:
 def prune(model: nn.Module, chain: str = "prune", **options):
     names = chain.split(",")
     resolved = [get_method(n).resolve(options if n == "prune" else {}) for n in names]
-    return compress(model, names, resolved, context(), base={"model": "teacher", "config": REDUCED.to_dict()})[-1]
+    return derive(model, names, resolved, context())[-1]
 
 
 def widths(model: nn.Module) -> dict[str, tuple[int, int]]:
@@ -66,7 +66,7 @@ def test_uniform_half_halves_every_hourglass_conv(half):
     assert got["kp"] == (4 + 3, 10)  # last up block (pruned) + the input skip; one map per keypoint
     assert got["jacobian"] == (4 + 3, 40)
     assert count_params(half.module) == expected_params([8, 16, 32], [16, 8, 4]) == 30_916
-    report = half.stages[0]["report"]
+    report = half.stages[0].report
     assert (report["params_before"], report["params_after"]) == (80_928, 30_916)
     layers = {row["layer"]: row for row in report["layers"]}
     assert (
@@ -114,13 +114,13 @@ def test_global_keeps_half_of_all_hourglass_channels(teacher, importance):
     got = widths(variant.module)
     assert sum(got[n][1] for n in HOURGLASS) == (16 + 32 + 64 + 32 + 16 + 8) // 2
     assert got["kp"][1] == 10 and got["jacobian"][1] == 40
-    assert variant.stages[0]["report"]["scope"] == "global"
+    assert variant.stages[0].report["scope"] == "global"
 
 
 def test_iterative_two_steps_reach_the_same_widths(teacher):
     variant = prune(teacher, ratio=0.5, iterative=2)
     assert [widths(variant.module)[n][1] for n in HOURGLASS] == [8, 16, 32, 16, 8, 4]
-    assert variant.stages[0]["report"]["steps"] == 2
+    assert variant.stages[0].report["steps"] == 2
 
 
 def test_random_importance_is_seeded(teacher):

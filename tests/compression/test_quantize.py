@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.compression import CompressionContext, compress, get_method, save_variant
+from compressbench.compression import CompressionContext, get_method
 from compressbench.compression.quantize import BACKENDS, DEFAULT_BACKEND, state_dict_bytes
 from compressbench.errors import CompressbenchError
-from compressbench.models import load_model
+from compressbench.provenance import derive, load_model, save_variant
 from compressbench.runtime import OnnxModule
 from tests.compression.swap_helpers import REDUCED, frames, lively_teacher
 
@@ -33,7 +33,7 @@ CONTEXT = CompressionContext(calibration_frames=calibration, input_shape=(1, 3, 
 
 def quantize(model: nn.Module, **options):
     resolved = get_method("quantize").resolve({"calib": CALIB, **options})
-    return compress(model, "quantize", [resolved], CONTEXT, base={"model": "teacher", "config": REDUCED.to_dict()})[-1]
+    return derive(model, "quantize", [resolved], CONTEXT)[-1]
 
 
 def outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -88,7 +88,7 @@ def test_fx_is_close_keeps_attributes_and_is_int8(fx_variant, teacher, held_out)
     int8_convs = [m for m in module.modules() if type(m).__module__.startswith("torch.ao.nn.intrinsic.quantized")
                   or type(m).__module__.startswith("torch.ao.nn.quantized")]
     assert len([m for m in int8_convs if "Conv" in type(m).__name__]) == 6 + 2  # hourglass + both heads
-    report = fx_variant.stages[-1]["report"]
+    report = fx_variant.stages[-1].report
     assert report["quantized_parts"] == ["predictor", "kp", "jacobian"]
     assert report["calibration_frames"] == CALIB
     assert all(0 < e < MAX_RELATIVE_PART_ERROR for e in report["relative_error"].values())
@@ -106,7 +106,7 @@ def test_parts_option_limits_what_is_quantized(teacher):
     variant = quantize(teacher, backend="fx", parts="jacobian, predictor", calib=2)
     assert isinstance(variant.module.kp, nn.Conv2d)
     assert isinstance(variant.module.jacobian, torch.fx.GraphModule)
-    assert variant.stages[-1]["report"]["quantized_parts"] == ["predictor", "jacobian"]
+    assert variant.stages[-1].report["quantized_parts"] == ["predictor", "jacobian"]
 
 
 def test_fx_fuses_conv_and_relu_after_batchnorm_folding(teacher, held_out, tmp_path):
@@ -114,8 +114,7 @@ def test_fx_fuses_conv_and_relu_after_batchnorm_folding(teacher, held_out, tmp_p
     chain = ["exact", "quantize"]
     quantize_options = {"backend": "fx", "parts": "predictor", "calib": 2}
     options = [get_method("exact").resolve({}), get_method("quantize").resolve(quantize_options)]
-    base = {"model": "teacher", "config": REDUCED.to_dict()}
-    variant = compress(teacher, chain, options, CONTEXT, base=base)[-1]
+    variant = derive(teacher, chain, options, CONTEXT)[-1]
     fused = [m for m in variant.module.predictor.modules() if type(m).__name__ == "ConvReLU2d"]
     assert len(fused) == 6
     reloaded = load_model(save_variant(variant, tmp_path / "exact-fx.pt"))
@@ -130,7 +129,7 @@ def test_fx_activation_range_follows_vnni_and_is_saved(monkeypatch, teacher):
     for vnni in (False, True):
         monkeypatch.setattr(fx_backend, "full_range_activations", lambda vnni=vnni: vnni)
         variant = quantize(teacher, parts="kp", calib=2)
-        assert variant.stages[-1]["structure"]["parts"]["kp"]["reduce_range"] is not vnni
+        assert variant.stages[-1].structure["parts"]["kp"]["reduce_range"] is not vnni
         scales[vnni] = variant.module.kp.get_submodule("0").scale
     # 7-bit activations need about twice the step of 8-bit ones for the same observed range
     assert 1.5 < scales[False] / scales[True] < 2.5
@@ -152,8 +151,8 @@ def test_onnxruntime_is_close_and_round_trips(ort_variant, teacher, held_out, tm
     assert all(isinstance(getattr(module, p), OnnxModule) for p in ("predictor", "jacobian"))
     assert isinstance(module.kp, nn.Conv2d)  # feeds the temperature-0.1 softmax: float by default
     assert ort_variant.int8
-    assert ort_variant.stages[-1]["report"]["float_parts"] == ["down", "kp", "softmax", "soft_argmax", "jacobian_pool"]
-    structure = ort_variant.stages[-1]["structure"]["parts"]
+    assert ort_variant.stages[-1].report["float_parts"] == ["down", "kp", "softmax", "soft_argmax", "jacobian_pool"]
+    structure = ort_variant.stages[-1].structure["parts"]
     assert structure["predictor"]["onnx_bytes"] == module.predictor.onnx_bytes.numel()
     reloaded = load_model(save_variant(ort_variant, tmp_path / "ort.pt"))
     want, got = outputs(module, held_out), outputs(reloaded, held_out)
@@ -165,7 +164,7 @@ def test_pt2e_is_close_and_round_trips(teacher, held_out, tmp_path):
     pytest.importorskip("torchao")
     variant = quantize(teacher, backend="pt2e", parts="kp", calib=4)
     assert_close_to_teacher(variant, teacher, held_out)
-    assert variant.stages[-1]["structure"]["parts"]["kp"]["activation_qparams"]
+    assert variant.stages[-1].structure["parts"]["kp"]["activation_qparams"]
     reloaded = load_model(save_variant(variant, tmp_path / "pt2e.pt"))
     want, got = outputs(variant.module, held_out), outputs(reloaded, held_out)
     assert all(torch.equal(want[k], got[k]) for k in want)
@@ -210,7 +209,7 @@ def test_missing_engine_is_an_error(monkeypatch, teacher):
 def test_static_quantization_needs_frames(teacher):
     resolved = get_method("quantize").resolve({"backend": "fx"})
     with pytest.raises(CompressbenchError, match="needs frames"):
-        compress(teacher, "quantize", [resolved], CompressionContext(show_progress=False))
+        derive(teacher, "quantize", [resolved], CompressionContext(show_progress=False))
 
 
 def test_state_dict_bytes_counts_int8_as_one_byte():
@@ -219,17 +218,17 @@ def test_state_dict_bytes_counts_int8_as_one_byte():
 
 
 def test_fx_quantizes_a_saved_student_with_bias_free_convs_and_round_trips(held_out, tmp_path):
-    from compressbench.comparison import origin_of
-    from compressbench.models.students.zoo import build_student, save_student
+    from compressbench.models.students.zoo import build_student
+    from compressbench.provenance import Base, provenance_of, save_model
 
     torch.manual_seed(0)
     student = build_student("erfnet", width=0.25).eval()  # a width no registered name has
     assert any(isinstance(m, nn.Conv2d) and m.bias is None for m in student.modules())
-    float_path = save_student(student, tmp_path / "student.pt", {})
-    origin = origin_of(str(float_path), student)
-    assert origin.base == {"architecture": "student", "builder_args": {"student": "erfnet", "width": 0.25, "config": student.config.to_dict()}}
+    float_path = save_model(student, provenance_of(student), tmp_path / "student.pt")
+    start = provenance_of(str(float_path), student)
+    assert start.base == Base("student", {"student": "erfnet", "width": 0.25, "config": student.config.to_dict()})
     resolved = get_method("quantize").resolve({"calib": CALIB})
-    variant = compress(load_model(float_path), "quantize", [resolved], CONTEXT, base=origin.base)[-1]
+    variant = derive(load_model(float_path), "quantize", [resolved], CONTEXT, provenance=start)[-1]
     assert all(isinstance(v, torch.Tensor) for v in variant.module.state_dict().values())
     want = outputs(student, held_out)
     got = outputs(variant.module, held_out)

@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compressbench.compression import CompressionContext, compress, get_method, save_variant
+from compressbench.compression import CompressionContext, get_method
 from compressbench.compression.quantize import CodebookConv2d, CodebookLinear, kmeans_codebook
-from compressbench.models import DetectorConfig, build_teacher, load_model, save_model
+from compressbench.models import DetectorConfig, build_teacher
+from compressbench.provenance import derive, load_model, provenance_of, save_model, save_variant
 from tests.compression.swap_helpers import REDUCED, REDUCED_CONVS, frames, lively_teacher
 
 QUIET = CompressionContext(input_shape=(1, 3, 64, 64), show_progress=False)
@@ -20,7 +21,7 @@ HEADS = ["kp", "jacobian"]
 
 def codebook_variant(model: nn.Module, config: DetectorConfig = REDUCED):
     resolved = get_method("quantize").resolve({"weights_only": True})
-    return compress(model, "quantize", [resolved], QUIET, base={"model": "teacher", "config": config.to_dict()})[-1]
+    return derive(model, "quantize", [resolved], QUIET)[-1]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_every_conv_is_a_codebook_and_outputs_stay_close(variant, teacher):
         want, got = teacher(images), module(images)
     assert (got["value"] - want["value"]).abs().max() < 2e-3
     assert (got["jacobian"] - want["jacobian"]).abs().max() < 1e-2
-    report = variant.stages[-1]["report"]
+    report = variant.stages[-1].report
     assert report["layers"] == len(convs)
     # heads: 7x7 convs from the 8 + 3 hourglass output channels to 10 heatmaps and 40 jacobian maps
     assert report["codebook_weights"] == sum(9 * i * o for _, i, o in REDUCED_CONVS) + (10 + 40) * 11 * 49
@@ -106,7 +107,7 @@ def test_saved_file_is_under_30_percent_and_reloads_identically(tmp_path):
     torch.manual_seed(0)
     model = build_teacher(config).eval()
     variant = codebook_variant(model, config)
-    fp32_path = save_model(model, tmp_path / "fp32.pt", "chain", {"base": {"model": "teacher", "config": config.to_dict()}})
+    fp32_path = save_model(model, provenance_of(model), tmp_path / "fp32.pt")
     int8_path = save_variant(variant, tmp_path / "codebook.pt")
     assert int8_path.stat().st_size < 0.30 * fp32_path.stat().st_size
     reloaded = load_model(int8_path)

@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.compression import compress, get_method
+from compressbench.compression import get_method
 from compressbench.compression.swaps import find_3x3_convs, is_swappable, relative_error
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, build_teacher
+from compressbench.provenance import derive
 from tests.compression.swap_helpers import QUIET, REDUCED, REDUCED_CONVS, lively_teacher
 
 
@@ -54,7 +55,7 @@ def test_a_model_without_predictor_is_an_error():
 @pytest.mark.parametrize("chain", ["dsconv,asym", "asym,dsconv", "asym,asym"])
 def test_swapping_twice_is_an_error(teacher, chain):
     with pytest.raises(CompressbenchError, match="no plain 3x3"):
-        compress(teacher, chain, context=QUIET)
+        derive(teacher, chain, context=QUIET)
 
 
 def test_rebuild_on_another_base_model_is_an_error(teacher):

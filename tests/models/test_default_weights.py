@@ -7,8 +7,9 @@ import json
 import torch
 
 from compressbench.data import synthetic_frames
-from compressbench.models import DetectorConfig, load_model
+from compressbench.models import DetectorConfig
 from compressbench.models.default_weights import WEIGHTS_DIR, default_weights_path, has_default_weights, to_float32
+from compressbench.provenance import load_model
 from compressbench.training.teacher import evaluate_teacher
 
 WEIGHTS = WEIGHTS_DIR / "teacher-vox256.pt"

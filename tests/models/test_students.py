@@ -12,18 +12,11 @@ from typer.testing import CliRunner
 
 from compressbench.cli import app
 from compressbench.errors import CompressbenchError, UnknownNameError
-from compressbench.models import (
-    MODELS,
-    DetectorConfig,
-    build_teacher,
-    create_model,
-    load_model,
-    load_saved_model,
-    save_model,
-)
-from compressbench.models.students import STUDENTS, build_student, save_student, student_builder_args
+from compressbench.models import MODELS, DetectorConfig, build_teacher, create_model
+from compressbench.models.students import STUDENTS, build_student, student_builder_args
 from compressbench.profiling import count_params
 from compressbench.profiling.layout import layout_for
+from compressbench.provenance import Base, Provenance, load_model, provenance_of, read_model_file, save_model
 
 FAMILIES = ["edanet", "erfnet", "esnet", "lednet", "squeeze-unet"]
 
@@ -224,8 +217,9 @@ def test_saved_student_round_trip(tmp_path, name):
     config = DetectorConfig(num_kp=5, temperature=0.2)
     model = build_student(name, config, width=0.25).eval()
     randomize(model, 4)
-    path = save_student(model, tmp_path / f"{name}.pt", metadata={"trained": "test"})
-    rebuilt, metadata = load_saved_model(path)
+    path = save_model(model, provenance_of(model), tmp_path / f"{name}.pt", metadata={"trained": "test"})
+    rebuilt, provenance, metadata = read_model_file(path)
+    assert provenance == Provenance(Base("student", {"student": name, "width": 0.25, "config": config.to_dict()}))
     assert metadata == {"trained": "test"}
     assert rebuilt.config == config
     assert rebuilt.predictor.width == 0.25
@@ -242,7 +236,7 @@ def test_saved_student_loads_by_path_and_with_explicit_builder_args(tmp_path):
     model = build_student("lednet", width=0.25).eval()
     randomize(model, 6)
     args = {"student": "lednet", "width": 0.25, "config": DetectorConfig().to_dict()}
-    path = save_model(model, tmp_path / "lednet.pt", "student", args)
+    path = save_model(model, Provenance(Base("student", args)), tmp_path / "lednet.pt")
     rebuilt = load_model(path)
     x = frames(1, seed=7)
     with torch.inference_mode():
@@ -255,21 +249,21 @@ def test_saved_student_loads_by_path_and_with_explicit_builder_args(tmp_path):
         ({"student": "nope", "width": 1.0}, "unknown student 'nope'; known: edanet, erfnet"),
         ({"student": "lednet", "depth": 3}, "unknown builder argument"),
         ({"width": 1.0}, "no 'student' name"),
-        ({"student": "lednet", "config": {"kernels": 3}}, "cannot rebuild architecture 'student'"),
+        ({"student": "lednet", "config": {"kernels": 3}}, "cannot rebuild base 'student'"),
     ],
 )
 def test_saved_student_with_bad_builder_args_is_a_clear_error(tmp_path, args, message):
-    path = save_model(build_student("lednet", width=0.25), tmp_path / "bad.pt", "student", args)
+    path = save_model(build_student("lednet", width=0.25), Provenance(Base("student", args)), tmp_path / "bad.pt")
     with pytest.raises(CompressbenchError, match=message):
-        load_saved_model(path)
+        read_model_file(path)
 
 
 def test_saved_student_with_other_width_does_not_fit(tmp_path):
     path = save_model(
-        build_student("erfnet", width=0.5), tmp_path / "w.pt", "student", {"student": "erfnet", "width": 1.0}
+        build_student("erfnet", width=0.5), Provenance(Base("student", {"student": "erfnet", "width": 1.0})), tmp_path / "w.pt"
     )
     with pytest.raises(CompressbenchError, match="does not fit the model"):
-        load_saved_model(path)
+        read_model_file(path)
 
 
 def test_builder_args_need_a_student():

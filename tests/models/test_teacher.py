@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from compressbench.errors import CompressbenchError
-from compressbench.models import DetectorConfig, build_teacher, create_model, load_model, read_fomm_config
+from compressbench.models import DetectorConfig, build_teacher, create_model, read_fomm_config
 from compressbench.profiling import count_params
+from compressbench.provenance import load_model
 
 DOWN_PARAMS = [1_920, 74_112, 295_680, 1_181_184, 4_721_664]
 UP_PARAMS = [4_720_128, 2_360_064, 590_208, 147_648, 36_960]

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+from compressbench.api import save
 from compressbench.cli import app
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, build_teacher
-from compressbench.models.zoo import save_registered
 from compressbench.regress import CheckSettings
 from compressbench.regress.baseline import FORMAT, baseline_entry, check_module, pick_entry, read_baseline
 from compressbench.regress.measure import RULER
@@ -84,13 +84,13 @@ def test_check_cli_exit_codes(tmp_path, monkeypatch, baseline, small_teacher):
     )
     (tmp_path / "baseline.json").write_text(json.dumps(baseline))
     model_file = tmp_path / "small.pt"
-    save_registered(small_teacher, model_file)
+    save(small_teacher, model_file)
     result = runner.invoke(app, ["check", "--baseline", "baseline.json", "--model", str(model_file), "--format", "json"])
     assert result.exit_code in (0, 3), result.output  # the same model: never a regression
     doc = json.loads(result.stdout)
     assert doc["results"][0]["counts"]["status"] == "pass"
     wider = build_teacher(DetectorConfig(block_expansion=12, max_features=64, num_blocks=3)).eval()
-    save_registered(wider, tmp_path / "wider.pt")
+    save(wider, tmp_path / "wider.pt")
     result = runner.invoke(app, ["check", "--baseline", "baseline.json", "--model", "wider.pt", "--entry", "small"])
     assert result.exit_code == 1, result.output
     for args, fragment in [

@@ -8,9 +8,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from compressbench.api import save
 from compressbench.cli import app
 from compressbench.models import DetectorConfig, build_teacher
-from compressbench.models.zoo import save_registered
 
 runner = CliRunner()
 
@@ -20,7 +20,7 @@ def tiny_suite(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPRESSBENCH_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     model = tmp_path / "small.pt"
-    save_registered(build_teacher(DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)), model)
+    save(build_teacher(DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)), model)
     suite = tmp_path / "suite.toml"
     suite.write_text(
         "[measure]\nthreads = 1\nwarmup = 0\nrepeats = 2\nframes = 2\ncalib = 2\ninput_size = 64\n"

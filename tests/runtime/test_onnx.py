@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.compression import CompressionContext, compress, get_method
+from compressbench.compression import CompressionContext, get_method
 from compressbench.errors import CompressbenchError
+from compressbench.provenance import derive
 from compressbench.runtime import DETECTOR_OUTPUTS, OnnxModule, OnnxRunner, export_onnx, export_onnx_bytes
-from tests.compression.swap_helpers import REDUCED, frames, lively_teacher
+from tests.compression.swap_helpers import frames, lively_teacher
 
 SIZE = 64
 ATOL = 1e-4
@@ -80,7 +81,7 @@ def test_a_part_exports_with_one_output(teacher):
 def test_fx_quantized_variant_cannot_be_exported(teacher, tmp_path):
     context = CompressionContext(calibration_frames=lambda n: frames(n, SIZE), show_progress=False)
     options = get_method("quantize").resolve({"backend": "fx", "parts": "kp", "calib": 1})
-    variant = compress(teacher, "quantize", [options], context, base={"model": "teacher", "config": REDUCED.to_dict()})[-1]
+    variant = derive(teacher, "quantize", [options], context)[-1]
     with pytest.raises(CompressbenchError, match=r"kp\.0 is a PyTorch int8 module .*backend=fx"):
         export_onnx(variant.module, tmp_path / "fx.onnx", frames(1, SIZE))
     assert not (tmp_path / "fx.onnx").exists()

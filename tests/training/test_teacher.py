@@ -9,7 +9,8 @@ import torch
 
 from compressbench.data import synthetic_frames
 from compressbench.errors import CompressbenchError
-from compressbench.models import DetectorConfig, load_model
+from compressbench.models import DetectorConfig
+from compressbench.provenance import load_model
 from compressbench.training.checkpoints import load_training_checkpoint
 from compressbench.training.teacher import (
     TeacherTrainOptions,

@@ -12,7 +12,6 @@ from compressbench.models.students.zoo import (
     StudentSpec,
     build_student,
     rebuild_student,
-    save_student,
     student_builder_args,
 )
 
@@ -23,6 +22,5 @@ __all__ = [
     "StudentSpec",
     "build_student",
     "rebuild_student",
-    "save_student",
     "student_builder_args",
 ]

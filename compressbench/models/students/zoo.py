@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from torch import nn
 
 from compressbench.models.detector import DetectorConfig, KeypointDetector
-from compressbench.models.registry import register_model
-from compressbench.models.saved import register_architecture, save_model
+from compressbench.models.registry import register_base_builder, register_model
 from compressbench.models.students.edanet import EDANet
 from compressbench.models.students.erfnet import ERFNet
 from compressbench.models.students.esnet import ESNet
@@ -71,14 +69,9 @@ def student_builder_args(detector: KeypointDetector) -> dict:
     return {"student": name, "width": detector.predictor.width, "config": detector.config.to_dict()}
 
 
-def save_student(detector: KeypointDetector, path: str | Path, metadata: dict | None = None) -> Path:
-    """Save a (trained) student so that ``load_saved_model`` / ``load_model(path)`` rebuilds it."""
-    return save_model(detector, path, ARCHITECTURE, student_builder_args(detector), metadata)
-
-
-@register_architecture(ARCHITECTURE)
+@register_base_builder(ARCHITECTURE)
 def rebuild_student(args: dict) -> KeypointDetector:
-    """Saved-model builder: ``{"student": name, "width": float, "config": DetectorConfig fields}``."""
+    """Base builder of saved students: ``{"student": name, "width": float, "config": DetectorConfig fields}``."""
     unknown = sorted(set(args) - set(BUILDER_KEYS))
     if unknown:
         raise ValueError(f"unknown builder argument(s) {', '.join(unknown)}; expected {', '.join(BUILDER_KEYS)}")

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from compressbench.comparison import FrameSource
-from compressbench.data import load_frames
+from compressbench.data import FrameSource, load_frames
 from compressbench.errors import CompressbenchError
 
 

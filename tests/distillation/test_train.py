@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from compressbench.distill.train import DistillOptions, agreement, distill, save_distilled, validation_frames
+from compressbench.api import save
+from compressbench.distillation.train import DistillOptions, agreement, distill, save_distilled, validation_frames
 from compressbench.errors import CompressbenchError
-from compressbench.models import build_teacher, load_model
-from compressbench.models.zoo import save_registered
+from compressbench.models import build_teacher
+from compressbench.provenance import load_model
 from tests.conftest import REDUCED
 
 # erfnet and friends run on a 16x16 predictor input (64x64 frames); lednet needs 256x256
@@ -21,7 +22,7 @@ STUDENT = "erfnet-0.5"
 def teacher_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("teacher") / "small-teacher.pt"
-    save_registered(build_teacher(REDUCED), path, "teacher")
+    save(build_teacher(REDUCED), path)
     return path
 
 
@@ -91,27 +92,25 @@ def test_early_stopping_keeps_the_best_weights(teacher_file):
 
 
 @pytest.mark.parametrize(
-    "changes, kind",
+    "changes, base, stages",
     [
-        (dict(student=STUDENT, loss="l2"), "student"),
-        (dict(method="dsconv", init="svd", loss="l3"), "variant"),
-        (dict(method="asym", init="random"), "variant"),
+        (dict(student=STUDENT, loss="l2"), "registered-model", ["distill"]),
+        (dict(method="dsconv", init="svd", loss="l3"), "registered-model", ["dsconv", "distill"]),
+        (dict(method="asym", init="random"), "registered-model", ["asym", "distill"]),
     ],
 )
-def test_saved_student_reloads_with_identical_outputs(teacher_file, tmp_path, changes, kind):
-    student, _, info = distill(options(teacher_file, steps=2, **changes))
-    assert info["kind"] == kind
-    path = save_distilled(student, info, tmp_path / "student.pt", {"note": "test"})
+def test_saved_student_reloads_with_identical_outputs(teacher_file, tmp_path, changes, base, stages):
+    student, _, provenance = distill(options(teacher_file, steps=2, **changes))
+    assert provenance.base.kind == base and [s.method for s in provenance.stages] == stages
+    path = save_distilled(student, provenance, tmp_path / "student.pt", {"note": "test"})
     assert outputs_equal(student, load_model(path))
 
 
 def test_student_from_a_saved_model_file_round_trips(teacher_file, tmp_path):
     # the reduced teacher file itself as the student: a registered model with its own config
-    student, _, info = distill(options(teacher_file, student=str(teacher_file), steps=2))
-    assert info["kind"] == "file" and info["architecture"] == "registered-model"
-    assert outputs_equal(student, load_model(save_distilled(student, info, tmp_path / "a.pt", {})))
-    registered = save_distilled(student, {"kind": "registered", "model": "teacher"}, tmp_path / "b.pt", {})
-    assert outputs_equal(student, load_model(registered))
+    student, _, provenance = distill(options(teacher_file, student=str(teacher_file), steps=2))
+    assert provenance.base.kind == "registered-model" and provenance.base.args["config"]["block_expansion"] == 8
+    assert outputs_equal(student, load_model(save_distilled(student, provenance, tmp_path / "a.pt", {})))
 
 
 def test_svd_init_starts_close_to_the_teacher(teacher_file):
@@ -171,8 +170,8 @@ def test_resume_of_another_students_checkpoint_is_refused(teacher_file, tmp_path
 
 
 def test_pool_labels_are_the_teachers_outputs_on_the_stored_frames(teacher_file):
-    from compressbench.distill.losses import Distiller
-    from compressbench.distill.train import label_pool
+    from compressbench.distillation.losses import Distiller
+    from compressbench.distillation.train import label_pool
 
     teacher = load_model(str(teacher_file)).eval()
     opts = options(teacher_file, pool=5, loss="l2")
@@ -188,7 +187,7 @@ def test_pool_labels_are_the_teachers_outputs_on_the_stored_frames(teacher_file)
 
 
 def test_a_distiller_given_the_teachers_targets_computes_the_same_loss(teacher_file):
-    from compressbench.distill.losses import Distiller
+    from compressbench.distillation.losses import Distiller
 
     teacher = load_model(str(teacher_file)).eval()
     student = load_model("squeeze-unet-0.5", weights="random")

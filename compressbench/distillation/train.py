@@ -16,8 +16,13 @@ import torch
 from torch import nn
 
 from compressbench import metrics
-from compressbench.distill.losses import LOSSES, Distiller, LossWeights
+from compressbench.compression import CompressionContext, get_method, parse_chain, stage_options
+from compressbench.data.holdout import FrameSource
+from compressbench.distillation.losses import LOSSES, Distiller, LossWeights
 from compressbench.errors import CompressbenchError
+from compressbench.models import MODELS
+from compressbench.models.students.zoo import STUDENTS, build_student
+from compressbench.provenance import Provenance, Stage, derive, load_model, provenance_of, save_model
 from compressbench.registry import Registry
 from compressbench.training.distributed import is_main_process
 from compressbench.training.teacher import LR_SCHEDULES, batch_seed
@@ -98,19 +103,11 @@ class DistillOptions:
         return {"student": str(self.student), "method": self.method, "width": self.width, "loss": self.loss}
 
 
-def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[nn.Module, dict]:
-    """The student to train and how to save it: ``(module, {"kind": ..., ...})``."""
-    from compressbench.models import MODELS, load_model
-    from compressbench.models.checkpoint import read_checkpoint
-    from compressbench.models.students.zoo import STUDENTS, build_student
-
+def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[nn.Module, Provenance]:
+    """The student to train and where it came from (so the trained student saves and reloads)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)
         if options.method:
-            from compressbench.comparison import FrameSource
-            from compressbench.compression import CompressionContext, compress, get_method, stage_options
-            from compressbench.compression.chain import parse_chain
-
             chain = parse_chain(options.method)
             # --init svd|random reaches the swap stages; transfer init is applied after the chain
             takes_init = any("init" in get_method(name).option_names() for name in chain)
@@ -118,50 +115,43 @@ def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[n
                 raise CompressbenchError(f"--init svd applies to the dsconv/asym stages, and --method {options.method} has none")
             common = {"init": options.init} if takes_init and options.init in ("svd", "random") else {}
             per_stage = stage_options(chain, common, {})
-            origin = chain_origin(options.teacher, teacher)
+            start = teacher_provenance(options.teacher, teacher)
             frames = FrameSource(options.data, options.eval_frames, options.seed, options.size)
             context = CompressionContext(
                 calibration_frames=frames.calibration, input_shape=(1, 3, options.size, options.size),
                 seed=options.seed, show_progress=options.progress and is_main_process(),
             )  # fmt: skip
-            variant = compress(teacher, chain, per_stage, context, base=origin.base)[-1]
-            variant.stages = [dict(stage) for stage in origin.stages] + variant.stages
+            variant = derive(teacher, chain, per_stage, context, provenance=start)[-1]
             if variant.int8:
                 raise CompressbenchError(
                     f"--method {options.method} ends in int8, which cannot be trained; distil first, then quantize the student"
                 )
-            return variant.module.train(), {"kind": "variant", "variant": variant}
+            return variant.module.train(), variant.provenance
         name = str(options.student)
         if name in STUDENTS:
             module = build_student(name, width=options.width or 1.0)
-            return module.train(), {"kind": "student"}
+            return module.train(), provenance_of(module)
         if name in MODELS:
             if options.width is not None:
                 raise CompressbenchError(f"--width applies to the student families ({', '.join(STUDENTS.names())}), not {name}")
             module = load_model(name, weights="random")
-            kind = "student" if hasattr(module.predictor, "student_name") else "registered"
-            return module.train(), {"kind": kind, "model": name}
+            return module.train(), provenance_of(name, module)
         if Path(name).is_file():
-            payload = read_checkpoint(name)
             module = load_model(name)
-            return module.train(), {"kind": "file", "architecture": payload.get("architecture"), "builder_args": payload.get("builder_args")}
+            return module.train(), provenance_of(name, module)
     raise CompressbenchError(
         f"unknown student {name!r}; known: {', '.join(STUDENTS.names())} (or a registered model, a saved model file, or --method on the teacher)"
     )
 
 
-def chain_origin(name: str, teacher: nn.Module):
-    """Where a ``--method`` chain on the teacher starts, so the student can be saved and reloaded:
-    a registered model, a saved model (any config or architecture), or a saved variant (its stages kept)."""
-    from compressbench.comparison import origin_of
-    from compressbench.compression.chain import has_known_base
-
-    origin = origin_of(str(name), teacher)
-    if not has_known_base(origin.base):
+def teacher_provenance(name: str, teacher: nn.Module) -> Provenance:
+    """Where a ``--method`` chain on the teacher starts, so the student can be saved and reloaded."""
+    provenance = provenance_of(str(name), teacher)
+    if not provenance.rebuildable:
         raise CompressbenchError(
             f"--method needs a teacher that is a registered model or a saved compressbench model; {name} is neither"
         )
-    return origin
+    return provenance
 
 
 def _batch_source(options: DistillOptions, user_frames: Any) -> Callable[[int], torch.Tensor]:
@@ -333,16 +323,15 @@ def check_runs(student: nn.Module, example: torch.Tensor, options: DistillOption
         student.train(was_training)
 
 
-def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[nn.Module, TrainResult, dict]:
-    """Train a student to agree with the teacher; returns ``(student, train result, save info)``."""
-    from compressbench.models import load_model
-
+def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[nn.Module, TrainResult, Provenance]:
+    """Train a student to agree with the teacher; returns ``(student, train result, its provenance)``
+    (the provenance ends with the ``distill`` stage)."""
     options.validate()
     if options.resume is not None:
         check_resume_identity(Path(options.resume), options)
     teacher = teacher if teacher is not None else load_model(options.teacher, checkpoint=options.teacher_checkpoint)
     teacher = copy.deepcopy(teacher).eval()
-    student, save_info = build_student_module(options, teacher)
+    student, provenance = build_student_module(options, teacher)
     if options.init == "transfer" and options.resume is None and options.transfer_steps > 0:
         transfer_initialise(student, options)
         student.cpu()  # back beside the teacher (the trainer moves both to the device again)
@@ -400,31 +389,18 @@ def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[
         config,
         resume=options.resume,
     )
-    return distiller.student.eval(), result, save_info
+    return distiller.student.eval(), result, provenance.then(distill_stage(options, result))
 
 
-def save_distilled(student: nn.Module, save_info: dict, path: str | Path, metadata: dict) -> Path:
+def distill_stage(options: DistillOptions, result: TrainResult | None = None) -> Stage:
+    """The training stage a distilled student's provenance records (identity on shapes)."""
+    report = {} if result is None else {"steps": result.step, "best_step": result.best_step, "best_val_akd_px": result.best_value}
+    return Stage("distill", {**options.identity(), "teacher": str(options.teacher)}, {}, report, False)
+
+
+def save_distilled(student: nn.Module, provenance: Provenance, path: str | Path, metadata: dict) -> Path:
     """Save the trained student so that ``load_model(path)`` (and ``compress --model path``) rebuild it."""
-    from compressbench.compression import save_variant
-    from compressbench.models.saved import save_model
-    from compressbench.models.students.zoo import save_student
-    from compressbench.models.zoo import save_registered
-
-    kind = save_info["kind"]
-    if kind == "student":
-        return save_student(student, path, metadata)
-    if kind == "variant":
-        variant = replace_module(save_info["variant"], student)
-        return save_variant(variant, path, metadata)
-    if kind == "registered":
-        return save_registered(student, path, save_info["model"], metadata)
-    return save_model(student, path, save_info["architecture"], save_info["builder_args"], metadata)
+    return save_model(student, provenance, path, metadata)
 
 
-def replace_module(variant, module: nn.Module):
-    out = copy.copy(variant)
-    out.module = module
-    return out
-
-
-__all__ = ["INITS", "DistillOptions", "agreement", "distill", "save_distilled"]
+__all__ = ["INITS", "DistillOptions", "agreement", "distill", "distill_stage", "save_distilled"]

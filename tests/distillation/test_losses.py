@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from compressbench.distill import LOSSES, Distiller, EncoderAdapter, LossWeights, attention_map, distillation_terms
+from compressbench.distillation import LOSSES, Distiller, EncoderAdapter, LossWeights, attention_map, distillation_terms
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, build_teacher
 

@@ -1,6 +1,6 @@
 """Knowledge distillation of the teacher into small students (seed 001)."""
 
-from compressbench.distill.losses import (
+from compressbench.distillation.losses import (
     LOSSES,
     Distiller,
     EncoderAdapter,

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
+from compressbench.data.frames import load_frames
+from compressbench.data.sources import SYNTHETIC, frames_for
 from compressbench.errors import CompressbenchError
-
-SYNTHETIC = "synthetic"
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,6 @@ class FrameSource:
 
     def evaluation(self):
         """The held-out frames (a FrameBatch) every variant is compared with the teacher on."""
-        from compressbench.data import frames_for, load_frames
-
         if self.eval_count <= 0:
             raise CompressbenchError(f"--frames must be a positive integer, got {self.eval_count}")
         if self.data == SYNTHETIC:
@@ -40,8 +38,6 @@ class FrameSource:
 
     def calibration(self, count: int) -> torch.Tensor:
         """``count`` frames (count, 3, S, S) the evaluation never sees, for methods that calibrate."""
-        from compressbench.data import frames_for, load_frames
-
         if self.data == SYNTHETIC:
             return frames_for(self.data, count, split="train", seed=self.seed, size=self.size).images
         frames = load_frames(self.data, self.eval_count + count, size=self.size)
