@@ -218,7 +218,7 @@ def provenance_of(source: str | Path | nn.Module, module: nn.Module | None = Non
     if name in MODELS:
         config = getattr(module, "config", None)
         return Provenance(Base("registered-model", {"model": name, "config": config.to_dict() if config is not None else None}))
-    if Path(name).is_file():
+    if _is_file(name):
         payload = read_checkpoint(name)
         if is_model_file(payload):
             return _provenance_in(payload, name)
@@ -234,6 +234,13 @@ def _base_matching(module: nn.Module) -> Base:
     expected = {k: tuple(v.shape) for k, v in base.build().state_dict().items()}
     actual = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     return base if expected == actual else Base()
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except OSError:  # e.g. a name longer than the file system allows: not a file
+        return False
 
 
 def is_model_file(payload: Any) -> bool:
@@ -347,8 +354,10 @@ def load_model(
     """
     if weights not in WEIGHTS_CHOICES:
         raise CompressbenchError(f"unknown weights {weights!r}; choose one of: {', '.join(WEIGHTS_CHOICES)}")
+    if not isinstance(name_or_path, (str, Path)):
+        raise CompressbenchError(f"load_model takes a registered name or a file path, got {type(name_or_path).__name__}")
     name = str(name_or_path)
-    if name not in MODELS and Path(name).is_file():
+    if name not in MODELS and _is_file(name):
         if config is not None:
             raise CompressbenchError(f"config does not apply to a saved model file ({name}); it carries its own")
         model, _, _ = read_model_file(name)
@@ -368,7 +377,7 @@ def model_label(name_or_path: str | Path) -> str:
     if name in MODELS:
         return name
     path = Path(name)
-    return path.stem if path.suffix in (".pt", ".pth", ".tar") or path.is_file() else name
+    return path.stem if path.suffix in (".pt", ".pth", ".tar") or _is_file(name) else name
 
 
 # -- deriving variants -------------------------------------------------------------------------------
