@@ -13,7 +13,7 @@ from compressbench.compression.quantize import BACKENDS, DEFAULT_BACKEND, state_
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import derive, load_model, save_variant
 from compressbench.runtime import OnnxModule
-from tests.compression.swap_helpers import REDUCED, frames, lively_teacher
+from tests.compression.swap_helpers import frames, lively_teacher
 
 SIZE = 64
 CALIB = 4
