@@ -12,7 +12,7 @@ try:  # recent Typer vendors Click privately; older Typer depends on Click itsel
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
-from compressbench.errors import CompressbenchError
+from compressbench.errors import CompressbenchError, one_line_warnings
 
 USAGE_ERROR = 2
 
@@ -66,4 +66,7 @@ app = typer.Typer(
 
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
+    warnings.showwarning = one_line_warnings  # our warnings: one 'warning:' line, no source line
     app()

@@ -11,6 +11,7 @@ from torch import nn
 from compressbench.comparison.table import compare
 from compressbench.compression import CompressionContext, parse_chain
 from compressbench.data.holdout import FrameSource
+from compressbench.models import check_input_size
 from compressbench.provenance import Provenance, Variant, derive, provenance_of
 
 
@@ -49,6 +50,7 @@ def compress_and_compare(
     variants can be saved. ``before_measure(variants)`` may check the variants (and raise) before
     the long measurement."""
     names = parse_chain(list(chain) if not isinstance(chain, str) else chain)
+    check_input_size(teacher, frames.size)
     eval_frames = frames.evaluation()  # fails fast (bad path, too few frames) before compressing
     images = getattr(eval_frames, "images", eval_frames)
     context = CompressionContext(

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from compressbench.data.batch import FrameBatch
-from compressbench.errors import CompressbenchError
+from compressbench.errors import CompressbenchError, CompressbenchWarning
 from compressbench.progress import progress_bar
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -81,7 +81,7 @@ def _from_images(files: list[Path], count: int | None, size: int, source: Path) 
                 picture = to_rgb_tensor(iio.imread(file))
             except READ_ERRORS as error:
                 skipped += 1
-                warnings.warn(f"skipped unreadable image {file}: {_first_line(error)}", stacklevel=4)
+                warnings.warn(f"skipped unreadable image {file}: {_first_line(error)}", CompressbenchWarning, stacklevel=4)
                 continue
             yield resize_and_crop(picture, size)
 
@@ -123,7 +123,9 @@ def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
                         f"could not decode video {path} ({_first_line(error)}); give a valid video"
                     ) from None
                 warnings.warn(
-                    f"video {path} stopped decoding after {decoded} frames: {_first_line(error)}", stacklevel=4
+                    f"video {path} stopped decoding after {decoded} frames: {_first_line(error)}",
+                    CompressbenchWarning,
+                    stacklevel=4,
                 )
 
         images = _collect(frames(), total, count)

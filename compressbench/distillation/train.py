@@ -24,6 +24,7 @@ from compressbench.models import MODELS
 from compressbench.models.students.zoo import STUDENTS, build_student
 from compressbench.provenance import Provenance, Stage, derive, load_model, provenance_of, save_model
 from compressbench.registry import Registry
+from compressbench.report.output import check_writable
 from compressbench.training.distributed import is_main_process
 from compressbench.training.teacher import LR_SCHEDULES, batch_seed
 from compressbench.training.trainer import TrainConfig, TrainResult, indexed, train
@@ -97,6 +98,9 @@ class DistillOptions:
             raise CompressbenchError("--width applies to the student families, not to a teacher made smaller with --method")
         if self.data != SYNTHETIC and not Path(self.data).exists():
             raise CompressbenchError(f"--data {self.data} is neither 'synthetic' nor an existing folder or video file")
+        for path in (self.out, self.checkpoint):  # written after training: a bad path must fail now
+            if path is not None:
+                check_writable(path)
 
     def identity(self) -> dict:
         """What makes a checkpoint belong to this student (checked on --resume)."""
@@ -307,20 +311,27 @@ def check_resume_identity(path: Path, options: DistillOptions) -> None:
 
 
 def check_runs(student: nn.Module, example: torch.Tensor, options: DistillOptions) -> None:
-    """Fail with one sentence (not a traceback mid-training) when the student cannot take the frames."""
-    was_training = student.training
-    student.eval()
-    try:
-        with torch.no_grad():
-            student(example)
-    except RuntimeError as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CompressbenchError(
-            f"student {options.method or options.student} cannot run on {options.size}x{options.size} frames ({detail}); "
-            "use 256x256 frames or another student"
-        ) from None
-    finally:
-        student.train(was_training)
+    """Fail with one sentence (not a traceback mid-training) when the student cannot take the frames,
+    in eval mode or in training mode at ``options.batch`` frames per step (BatchNorm needs more than
+    one value per channel to train, which one frame at a 1x1 bottleneck does not give)."""
+    name = options.method or options.student
+    probe = copy.deepcopy(student)  # a training-mode forward updates BatchNorm statistics
+    for training, frames in ((False, example), (True, example.expand(options.batch, *example.shape[1:]))):
+        probe.train(training)
+        try:
+            with torch.no_grad():
+                probe(frames)
+        except (RuntimeError, ValueError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if training and "more than 1 value per channel" in detail:
+                raise CompressbenchError(
+                    f"--batch {options.batch} cannot train {name}: a BatchNorm layer sees a 1x1 map there and needs "
+                    "more than one value per channel per step; use --batch 2 or more"
+                ) from None
+            raise CompressbenchError(
+                f"student {name} cannot run on {options.size}x{options.size} frames ({detail}); "
+                "use 256x256 frames or another student"
+            ) from None
 
 
 def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[nn.Module, TrainResult, Provenance]:

@@ -6,9 +6,12 @@ Loading from a name *or* a saved file is :func:`compressbench.provenance.load_mo
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from compressbench.errors import CompressbenchError
 from compressbench.models import zoo as _zoo
+from compressbench.models.blocks import Hourglass
 from compressbench.models.checkpoint import extract_state_dict, load_state_dict_strict, read_checkpoint
 from compressbench.models.default_weights import apply_default_weights, has_default_weights
 from compressbench.models.detector import DetectorConfig, KeypointDetector, build_teacher
@@ -36,7 +39,24 @@ def build_model_with_weights(name: str, config: DetectorConfig | None = None, de
     return model
 
 
+def check_input_size(module: nn.Module, size: int, option: str = "--input-size") -> None:
+    """Refuse, in one sentence and before any long work, a frame side ``module`` cannot take: the
+    teacher's hourglass by its configuration, any other model by one dry forward of a blank frame."""
+    config = getattr(module, "config", None)
+    if isinstance(module, KeypointDetector) and isinstance(module.predictor, Hourglass):
+        config.check_input_size(size, option)
+        return
+    channels = getattr(config, "num_channels", 3)
+    try:
+        with torch.inference_mode():
+            module.eval()(torch.zeros(1, channels, size, size))
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CompressbenchError(f"{option} {size} does not fit this model ({detail}); try 256") from None
+
+
 __all__ = [
+    "check_input_size",
     "BASE_BUILDERS",
     "MODELS",
     "DetectorConfig",

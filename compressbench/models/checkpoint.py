@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,19 +17,41 @@ FOMM_KEY = "kp_detector"
 MAX_KEYS_NAMED = 3
 
 
+def _weights_unpickler_detail(message: str) -> str | None:
+    """What torch's weights-only unpickler refused, from its (long, multi-line) message, or None."""
+    for line in message.splitlines():
+        if "Unsupported" in line:
+            return line.split("error:", 1)[-1].split(" was not", 1)[0].strip()
+    if "WeightsUnpickler error" in message or "Weights only load failed" in message:
+        tail = [line.strip() for line in message.split("WeightsUnpickler error:", 1)[-1].splitlines() if line.strip()]
+        return tail[0] if tail else "a construct it does not allow"
+    return None
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """A zip archive (torch.save) or a binary pickle (PROTO opcode first); anything else is not a
+    checkpoint at all, whatever the unpickler made of its first byte."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
+
+
 def read_checkpoint(path: str | Path) -> Any:
     """``torch.load`` with ``weights_only=True``; every failure becomes one clear error."""
     path = Path(path)
     if not path.is_file():
         raise CompressbenchError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 4": the refusal below says what matters, in one line
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # weights_only refuses globals (classes, functions) by name; anything else is a broken file
-        if "Unsupported global" in str(exc):
+        refused = _weights_unpickler_detail(str(exc))
+        if refused is not None and _looks_like_pickle(path):
             raise CompressbenchError(
-                f"checkpoint {path} holds Python objects beyond tensors (it would run code when unpickled); "
-                "refusing to load it. Re-save it as a plain state dict."
+                f"checkpoint {path} holds Python objects or pickle instructions beyond tensors ({refused}): "
+                "loading it could run code, so it is refused. Re-save it as a plain state dict (torch.save(model.state_dict(), ...))."
             ) from None
         raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file (unreadable pickle)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from compressbench.errors import CompressbenchError
 from compressbench.models.blocks import Hourglass
 from compressbench.models.heads import (
     AntiAliasInterpolation2d,
@@ -37,6 +38,20 @@ class DetectorConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def input_multiple(self) -> int:
+        """The frame side must be a multiple of this: the anti-alias stage scales by ``scale_factor``,
+        then ``num_blocks`` poolings halve the map and the up blocks must meet their skips again."""
+        return max(1, round(2**self.num_blocks / self.scale_factor))
+
+    def check_input_size(self, size: int, option: str = "--input-size") -> None:
+        """Refuse a frame side the hourglass cannot take, naming sizes that fit."""
+        multiple = self.input_multiple()
+        if size <= 0 or size % multiple:
+            raise CompressbenchError(
+                f"{option} {size} does not fit this detector: its anti-alias stage (scale {self.scale_factor:g}) and "
+                f"{self.num_blocks} poolings need a multiple of {multiple} (e.g. {multiple} or {2 * multiple})"
+            )
 
 
 class KeypointDetector(nn.Module):

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from torch import nn
 
+from compressbench.models import check_input_size
 from compressbench.profiling.counting import (
     count_params,
     example_input,
@@ -54,6 +55,8 @@ def profile(
     if repeats <= 0 or warmup < 0:
         raise ValueError("repeats must be positive and warmup non-negative")
     model = model.eval()
+    if int(input_shape[-1]) == int(input_shape[-2]):
+        check_input_size(model, int(input_shape[-1]))
     example = example_input(input_shape, seed)
     layout = layout_for(model)
     modules = dict(model.named_modules())

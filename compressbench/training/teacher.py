@@ -197,6 +197,8 @@ def build_initial_teacher(options: TeacherTrainOptions) -> nn.Module:
 def train_teacher(options: TeacherTrainOptions, model: nn.Module | None = None) -> TrainResult:
     """Train a teacher (``model`` or a fresh one) as ``options`` say; returns it with its best weights."""
     options.validate()
+    if model is None:  # a fresh teacher of options.detector: its hourglass must fit the frames
+        options.detector.check_input_size(options.size, "--size")
     if options.data == SYNTHETIC:
         batch_at, validate, monitor = teacher_batch_source(options), _synthetic_validation(options), "landmark_error_px"
         weights = options.weights
