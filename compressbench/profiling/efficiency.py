@@ -56,6 +56,8 @@ def layer_kind(module: nn.Module) -> str:
             return f"depthwise {size} conv"
         return f"grouped {size} conv" if groups > 1 else f"{size} conv"
     lowered = name.lower()
+    if "antialias" in lowered:
+        return "anti-alias blur"  # FOMM's Gaussian blur: a depthwise conv in functional form
     for known in ("batchnorm", "relu", "pool", "upsample", "linear", "softmax"):
         if known in lowered:
             return known
