@@ -45,6 +45,9 @@ def _chosen(rows: list[dict], front: list[str], best: str | None) -> list[str]:
 def environment_section(results: dict) -> Section:
     env = results["env"]
     items = [(k, env.get(k)) for k in ("cpu", "cpu_count", "threads", "torch", "python", "platform", "date", "runtime", "batch", "input_shape", "eval_frames", "warmup", "repeats")]
+    machine = env.get("machine") or {}
+    if machine:  # the fingerprint: what decides whether these timings compare with another report's
+        items[1:1] = [("machine", machine.get("label")), ("machine key", machine.get("key"))]
     frame = pd.DataFrame([{"item": k, "value": str(v)} for k, v in items if v is not None])
     return Section("Environment", frame, [f"suite: `{results['suite']}`"])
 
