@@ -79,7 +79,7 @@ def check_command(
     settings = read_settings(max_slowdown=slowdown, repeats=repeats, threads=threads, latency=latency)
     doc = read_baseline(baseline, threads=settings.threads)
     health = check_health(settings.threads)
-    top = headline_text(doc, settings, health)
+    top = headline_text(doc, settings)
     if top:
         typer.echo(f"note: {top}", err=True)
     if model is not None:
@@ -95,12 +95,11 @@ def check_command(
     sys.exit(result["exit_code"])
 
 
-def headline_text(doc: dict, settings, health) -> str | None:
-    """The one line printed first: another CPU, other threads, or an unhealthy machine."""
+def headline_text(doc: dict, settings) -> str | None:
+    """The line printed first when the baseline is another CPU's or another thread count's."""
     from compressbench.regress.baseline import headline
 
-    parts = [text for text in (headline(doc.get("match"), settings.latency), None if health.healthy else health.line()) if text]
-    return "; ".join(parts) or None
+    return headline(doc.get("match"), settings.latency)
 
 
 def check_section(result: dict, settings) -> Section:

@@ -25,7 +25,7 @@ from compressbench.cli.model_options import (
     model_label,
 )
 from compressbench.profiling import profile
-from compressbench.report.profile_tables import health_line, profile_sections
+from compressbench.report.profile_tables import profile_sections
 
 
 @app.command("profile")
@@ -72,9 +72,6 @@ def profile_command(
         depth=depth or 2,
         peaks=machine_peaks,
     )
-    line = health_line(record)
-    if line:
-        typer.echo(f"note: {line}", err=True)
     if roofline is not None:
         from compressbench.report.plots import roofline_plot
 

@@ -57,7 +57,9 @@ def modules_frame(record: dict) -> pd.DataFrame:
 
 def _comparison_notes(record: dict) -> list[str]:
     env = record["env"]
-    notes = [
+    warnings = (record.get("health") or {}).get("warnings")
+    notes = ["measurement health: " + "; ".join(warnings)] if warnings else []
+    notes += [
         f"{env['runtime']}, batch {env['batch']}, input {tuple(env['input_shape'])}, {env['threads']} threads, "
         f"median of {env['repeats']} interleaved runs after {env['warmup']} warm-up rounds; {(env.get('machine') or {}).get('label', env['cpu'])}, torch {env['torch']}",
         "speedup = teacher median / row median from the same interleaved run; "
