@@ -64,8 +64,24 @@ def layer_kind(module: nn.Module) -> str:
     return lowered
 
 
+def conv_macs(module: nn.Module, output) -> int | None:
+    """MACs of a convolution or linear layer from its output (for int8 kernels fvcore cannot trace):
+    output elements x input channels per group x kernel area. None for other layers."""
+    if not isinstance(output, torch.Tensor):
+        return None
+    kernel = getattr(module, "kernel_size", None)
+    in_channels = getattr(module, "in_channels", None) or getattr(module, "in_features", None)
+    if in_channels is None:
+        return None
+    area = 1
+    for k in (kernel if isinstance(kernel, tuple) else (kernel,) if kernel else ()):
+        area *= int(k)
+    return int(output.numel() * (in_channels // getattr(module, "groups", 1)) * area)
+
+
 def traffic(model: nn.Module, example: torch.Tensor, names: list[str]) -> dict[str, dict]:
-    """Per module in ``names``: bytes of inputs, outputs and weights, precision and kind (one forward)."""
+    """Per module in ``names``: bytes of inputs, outputs and weights, precision, kind, and the MACs of
+    convolutions and linear layers counted from their shapes (one forward)."""
     modules = dict(model.named_modules())
     out: dict[str, dict] = {}
     handles = []
@@ -74,9 +90,13 @@ def traffic(model: nn.Module, example: torch.Tensor, names: list[str]) -> dict[s
 
         def hook(mod, inputs, output, name=name):
             if name not in out:
+                precision = precision_of(mod)
+                if precision == "fp32" and isinstance(output, torch.Tensor) and output.is_quantized:
+                    precision = "int8"  # a quantized op without weights (pooling, ReLU on quint8)
                 out[name] = {
                     "input_bytes": tensor_bytes(inputs), "output_bytes": tensor_bytes(output),
-                    "weight_bytes": weight_bytes(mod), "precision": precision_of(mod), "kind": layer_kind(mod),
+                    "weight_bytes": weight_bytes(mod), "precision": precision, "kind": layer_kind(mod),
+                    "macs": conv_macs(mod, output),
                 }  # fmt: skip
 
         handles.append(module.register_forward_hook(hook))
@@ -136,6 +156,11 @@ def group_by_kind(rows: list[dict]) -> list[dict]:
     return sorted(out, key=lambda g: -g["ms"])
 
 
+def _pct_text(value: float) -> str:
+    """41%, 3%, 0.2%: small percentages keep two significant digits instead of rounding to 0%."""
+    return f"{value:.0f}%" if value >= 10 else f"{value:.2g}%"
+
+
 def why_not_faster(rows: list[dict], low_pct: float = 25.0) -> str:
     """A sentence on where the time goes and how efficiently, from per-layer efficiency rows
     (``kind``, ``latency_ms``, ``macs``, ``peak_gmacs``)."""
@@ -147,10 +172,10 @@ def why_not_faster(rows: list[dict], low_pct: float = 25.0) -> str:
     slow = [g for g in with_macs if g["pct_of_peak"] < low_pct]
     if slow:
         g = slow[0]
-        clauses.append(f"{_plural(g['kind'])} run at {g['pct_of_peak']:.0f}% of peak and take {g['share_pct']:.0f}% of the time")
+        clauses.append(f"{_plural(g['kind'])} run at {_pct_text(g['pct_of_peak'])} of peak and take {g['share_pct']:.0f}% of the time")
     elif with_macs:
         g = with_macs[0]
-        clauses.append(f"{_plural(g['kind'])} take {g['share_pct']:.0f}% of the time at {g['pct_of_peak']:.0f}% of peak (compute-bound: fewer MACs is what helps)")
+        clauses.append(f"{_plural(g['kind'])} take {g['share_pct']:.0f}% of the time at {_pct_text(g['pct_of_peak'])} of peak (compute-bound: fewer MACs is what helps)")
     free = [g for g in groups if not g["macs"]]
     free_share = sum(g["share_pct"] for g in free)
     if free and free_share >= 10:

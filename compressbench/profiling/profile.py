@@ -114,7 +114,7 @@ def profile(
             ms = _median(per_module[leaf])
             t = moved.get(leaf, {})
             bytes_moved = t.get("input_bytes", 0) + t.get("output_bytes", 0) + t.get("weight_bytes", 0)
-            macs = fv.by_module.get(leaf, 0) if fv else None
+            macs = fv.by_module.get(leaf, 0) if fv else t.get("macs")  # fvcore cannot trace int8 kernels
             layer_rows.append({"block": block, "op": op, "module": leaf, "latency_ms": ms, "kind": t.get("kind", type(modules[leaf]).__name__.lower()),
                                **layer_efficiency(macs, ms, bytes_moved, t.get("precision", "fp32"), peaks)})  # fmt: skip
     health = health.merged(layer_health(layer_rows))
@@ -185,7 +185,8 @@ def profile(
         "efficiency": {
             "peaks": peaks.to_dict() if peaks is not None else None,
             "by_kind": group_by_kind(layer_rows),
-            "why_not_faster": why_not_faster(layer_rows) if fv else "",
+            "why_not_faster": why_not_faster(layer_rows),
+            "macs_source": "fvcore" if fv else "layer shapes (convolutions and linear layers only; fvcore could not trace this model)",
         },
         "health": health.to_dict(),
         "env": env,

@@ -60,8 +60,9 @@ def test_kinds_bytes_and_precision_of_real_layers():
     assert [layer_kind(m) for m in model] == ["1x1 conv", "depthwise 3x3 conv", "batchnorm", "relu"]
     moved = traffic(model, torch.zeros(1, 3, 4, 4), ["0", "1", "3"])
     # 1x1 conv: input 3*16*4 B, output 8*16*4 B, weights (8*3 + 8)*4 B
-    assert moved["0"] == {"input_bytes": 192, "output_bytes": 512, "weight_bytes": 128, "precision": "fp32", "kind": "1x1 conv"}
+    assert moved["0"] == {"input_bytes": 192, "output_bytes": 512, "weight_bytes": 128, "precision": "fp32", "kind": "1x1 conv", "macs": 3 * 8 * 16}
     assert moved["1"]["weight_bytes"] == 8 * 9 * 4 and moved["3"]["weight_bytes"] == 0
+    assert moved["1"]["macs"] == 8 * 16 * 9 and moved["3"]["macs"] is None  # depthwise: 1 input channel per group
     assert precision_of(nn.Linear(2, 2).to(torch.bfloat16)) == "bf16"
 
 
@@ -91,3 +92,5 @@ def test_why_not_faster_sentence():
     efficient = [{"kind": "3x3 conv", "latency_ms": 10.0, "macs": 600_000_000, "peak_gmacs": 100.0, "bound": "compute"}]
     assert why_not_faster(efficient) == "3x3 convs take 100% of the time at 60% of peak (compute-bound: fewer MACs is what helps)."
     assert why_not_faster([]) == ""
+    tiny = [{"kind": "3x3 conv", "latency_ms": 10.0, "macs": 2_000_000, "peak_gmacs": 100.0, "bound": "memory"}]
+    assert why_not_faster(tiny).startswith("3x3 convs run at 0.2% of peak and take 100% of the time")
