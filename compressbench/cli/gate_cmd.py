@@ -12,11 +12,18 @@ import typer
 from compressbench.cli.app import app
 from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
 from compressbench.cli.model_options import model_label
-from compressbench.models import load_model
-from compressbench.regress import parse_fraction, read_settings
 from compressbench.errors import CompressbenchError
+from compressbench.models import load_model
 from compressbench.profiling.health import check_health
-from compressbench.regress.baseline import add_baseline, create_baseline, pick_entry, read_baseline, read_baseline_file, run_check
+from compressbench.regress import parse_fraction, read_settings
+from compressbench.regress.baseline import (
+    add_baseline,
+    create_baseline,
+    pick_entry,
+    read_baseline,
+    read_baseline_file,
+    run_check,
+)
 from compressbench.report import render_json, write_atomic
 from compressbench.report.render import Section
 from compressbench.suite import VariantSpec, build_variant, read_suite

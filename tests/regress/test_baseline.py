@@ -16,12 +16,10 @@ from compressbench.models.zoo import save_registered
 from compressbench.regress import CheckSettings
 from compressbench.regress.baseline import (
     FORMAT,
-    add_baseline,
     baseline_entry,
     check_module,
     pick_entry,
     read_baseline,
-    run_check,
 )
 from compressbench.regress.measure import RULER
 

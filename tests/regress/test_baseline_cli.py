@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compressbench.cli import app
-from compressbench.cli import gate_cmd
+from compressbench.cli import app, gate_cmd
 from compressbench.profiling.health import Health
 from compressbench.profiling.machine import fingerprint_from_text
 from compressbench.regress.baseline import FORMAT
