@@ -14,7 +14,7 @@ from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_o
 from compressbench.cli.model_options import model_label
 from compressbench.errors import CompressbenchError
 from compressbench.models import load_model
-from compressbench.profiling.health import check_health
+from compressbench.profiling.health import Health, check_health
 from compressbench.regress import parse_fraction, read_settings
 from compressbench.regress.baseline import (
     add_baseline,
@@ -97,7 +97,7 @@ def check_command(
         measure = {**doc.get("settings", {}), "data": "synthetic", "calib": 64, "input_size": settings.input_size, "seed": settings.seed}
         modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), measure).module for e in doc["entries"] if e.get("spec")}
     result = run_check(doc, settings, modules)
-    result["health"] = health.to_dict()
+    result["health"] = health.merged(Health(tuple(result["ruler_warnings"]))).to_dict()
     emit(result, [check_section(result, settings)], fmt, output)
     sys.exit(result["exit_code"])
 

@@ -119,6 +119,20 @@ def probe_ms(threads: int | None = None, rounds: int = 15) -> float:
     return statistics.median(samples)
 
 
+RULER_SLOWER = 1.5  # the reference workload this much slower than at baseline time: a busier machine
+
+
+def ruler_warning(baseline_ms: list[float], now_ms: list[float], factor: float = RULER_SLOWER) -> str | None:
+    """The gate's reference workload ("ruler") timed now against its times in a baseline of this
+    machine: ratios hide a busy machine, the ruler's own milliseconds do not."""
+    if not baseline_ms or not now_ms:
+        return None
+    then, now = statistics.median(baseline_ms), statistics.median(now_ms)
+    if then > 0 and now / then > factor:
+        return f"the reference workload ran {now / then:.1f}x slower than when the baseline was recorded ({now:.1f} vs {then:.1f} ms median): the machine is busier"
+    return None
+
+
 def assess(threads: int, cores: int, load1: float | None, probe: float | None, governor: str | None) -> Health:
     """Health from given numbers (tests pass synthetic ones)."""
     checks = {"threads": threads, "cores": cores, "load1": load1, "probe_ms": probe, "governor": governor}

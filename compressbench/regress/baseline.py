@@ -239,7 +239,15 @@ def run_check(baseline: dict, settings: CheckSettings, modules: dict[str, nn.Mod
     effective = replace(settings, latency=effective_latency(settings.latency, match))
     by_name = {e["name"]: e for e in baseline["entries"]}
     results = [check_module(by_name[name], module, effective, show_progress) for name, module in modules.items()]
+    warnings = []
+    if match is None or match.get("same_cpu"):  # the ruler's milliseconds compare on the same kind of machine only
+        from compressbench.profiling.health import ruler_warning
+
+        then = [v for name in modules for v in by_name[name]["samples"]["ruler_ms"]]
+        now = [v for r in results for s in r["samples"] for v in s["ruler_ms"]]
+        warnings = [w for w in (ruler_warning(then, now),) if w]
     return {
+        "ruler_warnings": warnings,
         "results": results, "exit_code": overall_exit(results), "settings": settings.__dict__,
         "latency_mode": effective.latency, "machine_match": match, "headline": headline(match, settings.latency),
         "env": environment(settings.threads),

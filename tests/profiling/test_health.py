@@ -64,3 +64,13 @@ def test_assess_collects_every_warning_in_one_line():
     assert busy.to_dict()["checks"]["probe_ms"] == 6.8
     merged = busy.merged(Health(("x",), {"y": 1}))
     assert merged.warnings[-1] == "x" and merged.checks["y"] == 1
+
+
+def test_ruler_against_the_baseline():
+    from compressbench.profiling.health import ruler_warning
+
+    assert ruler_warning([10.0, 10.2, 9.8], [11.0, 12.0, 14.0]) is None  # 1.2x: within the ordinary spread
+    assert ruler_warning([10.0, 10.2, 9.8], [60.0, 59.0, 61.0]) == (
+        "the reference workload ran 6.0x slower than when the baseline was recorded (60.0 vs 10.0 ms median): the machine is busier"
+    )
+    assert ruler_warning([], [1.0]) is None

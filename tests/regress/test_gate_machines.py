@@ -77,6 +77,14 @@ def test_foreign_fingerprint_makes_latency_advisory(monkeypatch):
     assert strict["headline"].endswith("latency gated anyway (--latency strict)")
 
 
+def test_a_busier_machine_is_flagged_by_the_ruler_on_the_same_cpu_only(monkeypatch):
+    busy = Samples([6.0 + i / 100 for i in range(8)], [6.0] * 8)  # same ratios, six times the milliseconds
+    same = decide({"format": FORMAT, "baselines": [one_baseline(INTEL)]}, INTEL, SETTINGS, busy, monkeypatch)
+    assert same["ruler_warnings"][0].startswith("the reference workload ran 6.0x slower")
+    other = decide({"format": FORMAT, "baselines": [one_baseline(AMD)]}, INTEL, SETTINGS, busy, monkeypatch)
+    assert other["ruler_warnings"] == []  # another CPU's milliseconds say nothing about this one
+
+
 def test_thread_mismatch_is_flagged_and_advisory(monkeypatch):
     doc = {"format": FORMAT, "baselines": [one_baseline(INTEL, threads=1)]}
     result = decide(doc, INTEL, SETTINGS, SLOW, monkeypatch)
