@@ -39,6 +39,7 @@ class Peaks:
     bandwidth_gbs: float
     threads: int
     machine_key: str
+    healthy: bool = True  # False: measured on a busy machine (not cached; lower than the real peaks)
 
     def compute_peak(self, precision: str) -> float:
         """The peak a layer of ``precision`` is compared against (fp32 where the CPU lacks bf16/int8 units)."""
@@ -58,7 +59,7 @@ class Peaks:
 
     @classmethod
     def from_dict(cls, data: dict) -> Peaks:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def best_rate(fn: Callable[[], object], work: float, budget_s: float = BUDGET_S) -> float:
@@ -136,7 +137,13 @@ def cache_path(machine_key: str, threads: int) -> Path:
 
 
 def machine_peaks(threads: int | None = None, *, refresh: bool = False, machine: MachineFingerprint | None = None) -> Peaks:
-    """This machine's peaks at ``threads``: from the cache, or measured once and cached."""
+    """This machine's peaks at ``threads``: from the cache, or measured once and cached. Peaks
+    measured while the machine is unhealthy (busy) are returned marked ``healthy=False`` and not
+    cached, so one busy moment does not become the machine's peak for good."""
+    from dataclasses import replace
+
+    from compressbench.profiling.health import check_health
+
     threads = threads if threads is not None else torch.get_num_threads()
     machine = machine if machine is not None else this_machine(threads)
     path = cache_path(machine.key, threads)
@@ -147,7 +154,10 @@ def machine_peaks(threads: int | None = None, *, refresh: bool = False, machine:
                 return Peaks.from_dict(doc["peaks"])
         except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
             pass  # a broken cache entry is measured again
+    health = check_health(threads)
     peaks = measure_peaks(machine, threads)
+    if not health.healthy:
+        return replace(peaks, healthy=False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -144,6 +144,7 @@ def efficiency_notes(record: dict) -> list[str]:
             f"peaks measured on this machine at {peaks['threads']} threads (GMAC/s): fp32 GEMM {peaks['fp32_gemm_gmacs']:.1f}, "
             f"fp32 3x3 conv {peaks['fp32_conv_gmacs']:.1f}{extra}; memory {peaks['bandwidth_gbs']:.1f} GB/s; "
             f"bound: compute when MACs per byte (weights + input + output) reach peak / bandwidth"
+            + ("" if peaks.get("healthy", True) else "; peaks measured on a busy machine (not cached; likely below the real ones)")
         )
     else:
         notes.append("no machine peaks (--no-peaks): % of peak and bound left out")
