@@ -142,3 +142,16 @@ def test_add_drops_baselines_of_another_ruler():
     assert len(doc["baselines"]) == 1 and notes[0].startswith("dropped the baseline of AMD EPYC")
     with pytest.raises(CompressbenchError, match="ruler conv-v1"):
         select_baseline({"format": FORMAT, "baselines": [old]}, INTEL, 2)
+
+
+def test_add_to_a_version_1_file_keeps_its_baseline(tmp_path):
+    legacy = {k: v for k, v in one_baseline(AMD).items() if k != "machine"}
+    legacy["env"] = {"cpu": "AMD EPYC"}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"format": FORMAT_V1, **legacy}))
+    doc, notes = add_baseline(read_baseline_file(path), {"format": FORMAT, "baselines": [one_baseline(INTEL)]})
+    assert notes == [] and doc["format"] == FORMAT and len(doc["baselines"]) == 2
+    assert select_baseline(doc, INTEL, 2)["machine"]["key"] == INTEL.key
+    epyc = fingerprint_from_text("model name\t: AMD EPYC\nflags\t: avx2\n", cores=2)
+    chosen = select_baseline(doc, epyc, 2)  # no fingerprint of its own: the old baseline, matched by CPU name
+    assert "machine" not in chosen and chosen["match"]["comparable"]
