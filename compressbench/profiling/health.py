@@ -2,8 +2,9 @@
 
 A busy machine does not look busy in the numbers: with another job on 1.3 of 2 cores, the
 teacher measured 598 ms (p10/p90 588/604, a tight spread) against 34.6 ms alone, and every small
-op had a ~6.5 ms floor (a ReLU on 64x32x32 took 6.8 ms). So besides the load average, the checks
-look for that floor: in a quick probe (a tiny op timed a few times) and in a profile's smallest
+op had a ~6.5 ms floor (a ReLU on 64x32x32 took 6.8 ms). So the checks measure how busy the
+cores we may run on are right now (from /proc/stat over a short window while we sleep, so our own
+recent work does not count, as it would in the load average), and look for that floor: in a quick probe (a tiny op timed a few times) and in a profile's smallest
 layers. Each check is a pure function of its numbers, so tests feed synthetic ones.
 """
 
@@ -54,11 +55,62 @@ class Health:
 
 
 def load_warning(load1: float, threads: int, cores: int) -> str | None:
-    """Oversubscribed when the 1-minute load leaves fewer free cores than the threads we time with."""
+    """Oversubscribed when the 1-minute load leaves fewer free cores than the threads we time with
+    (the fallback where /proc/stat is not readable: the load average includes our own recent work)."""
     free = cores - load1
     if load1 > LOAD_MARGIN and free + LOAD_MARGIN < threads:
         return f"oversubscribed: load average {load1:.1f} on {cores} cores leaves {max(free, 0):.1f} free for {threads} threads"
     return None
+
+
+def busy_warning(busy: float, threads: int, cores: int) -> str | None:
+    """Oversubscribed when other processes keep so many of our cores busy that fewer than ``threads`` are free."""
+    free = cores - busy
+    if busy > LOAD_MARGIN and free + LOAD_MARGIN < threads:
+        return f"oversubscribed: other processes kept {busy:.1f} of {cores} cores busy, leaving {max(free, 0):.1f} for {threads} threads"
+    return None
+
+
+def cpu_times(stat_text: str) -> dict[int, tuple[int, int]]:
+    """Per CPU from /proc/stat text: (busy jiffies, total jiffies); idle and iowait are not busy,
+    steal (another VM on our core) is."""
+    times = {}
+    for line in stat_text.splitlines():
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        values = [int(v) for v in rest.split()]
+        total = sum(values[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        times[int(name[3:])] = (total - idle, total)
+    return times
+
+
+def busy_cores(before: str, after: str, cpus: set[int] | None = None) -> float:
+    """How many of ``cpus`` (all by default) were busy between two /proc/stat readings."""
+    t0, t1 = cpu_times(before), cpu_times(after)
+    busy = 0.0
+    for cpu in t1:
+        if (cpus is None or cpu in cpus) and cpu in t0:
+            total = t1[cpu][1] - t0[cpu][1]
+            if total > 0:
+                busy += (t1[cpu][0] - t0[cpu][0]) / total
+    return busy
+
+
+def busy_cores_now(window_s: float = 0.25) -> float | None:
+    """Cores of our affinity mask that other processes kept busy over ``window_s`` while we slept."""
+    try:
+        before = Path("/proc/stat").read_text()
+        time.sleep(window_s)
+        after = Path("/proc/stat").read_text()
+    except OSError:
+        return None
+    try:
+        cpus = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        cpus = None
+    return busy_cores(before, after, cpus) if cpu_times(after) else None
 
 
 def probe_warning(probe_ms: float, floor_ms: float = PROBE_FLOOR_MS) -> str | None:
@@ -133,11 +185,16 @@ def ruler_warning(baseline_ms: list[float], now_ms: list[float], factor: float =
     return None
 
 
-def assess(threads: int, cores: int, load1: float | None, probe: float | None, governor: str | None) -> Health:
-    """Health from given numbers (tests pass synthetic ones)."""
-    checks = {"threads": threads, "cores": cores, "load1": load1, "probe_ms": probe, "governor": governor}
+def assess(threads: int, cores: int, load1: float | None, probe: float | None, governor: str | None, busy: float | None = None) -> Health:
+    """Health from given numbers (tests pass synthetic ones). ``busy``: cores other processes keep
+    busy now (preferred); ``load1``: the 1-minute load average (used where ``busy`` is unknown)."""
+    checks = {"threads": threads, "cores": cores, "busy_cores": busy, "load1": load1, "probe_ms": probe, "governor": governor}
+    if busy is not None:
+        crowded = busy_warning(busy, threads, cores)
+    else:
+        crowded = load_warning(load1, threads, cores) if load1 is not None else None
     warnings = [
-        load_warning(load1, threads, cores) if load1 is not None else None,
+        crowded,
         probe_warning(probe) if probe is not None else None,
         governor_warning(governor),
     ]
@@ -153,7 +210,8 @@ def check_health(threads: int | None = None) -> Health:
         load1 = os.getloadavg()[0]
     except (AttributeError, OSError):
         load1 = None
-    return assess(threads, available_cores(), load1, probe_ms(threads), read_governor())
+    busy = busy_cores_now()
+    return assess(threads, available_cores(), load1, probe_ms(threads), read_governor(), busy)
 
 
 def layer_health(layers: list[dict]) -> Health:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from compressbench.profiling.health import (
     Health,
     assess,
@@ -74,3 +76,33 @@ def test_ruler_against_the_baseline():
         "the reference workload ran 6.0x slower than when the baseline was recorded (60.0 vs 10.0 ms median): the machine is busier"
     )
     assert ruler_warning([], [1.0]) is None
+
+
+STAT_BEFORE = """cpu  300 0 100 600 0 0 0 0 0 0
+cpu0 100 0 50 350 0 0 0 0 0 0
+cpu1 200 0 50 250 0 0 0 0 0 0
+intr 12345
+"""
+# over the window: cpu0 busy 90 of 100 jiffies, cpu1 busy 40 of 100 (of which 10 steal), 10 iowait idle
+STAT_AFTER = """cpu  0 0 0 0 0 0 0 0 0 0
+cpu0 180 0 60 360 0 0 0 0 0 0
+cpu1 220 0 60 300 10 0 0 10 0 0
+"""
+
+
+def test_busy_cores_from_proc_stat():
+    from compressbench.profiling.health import busy_cores, cpu_times
+
+    assert cpu_times(STAT_BEFORE) == {0: (150, 500), 1: (250, 500)}
+    assert busy_cores(STAT_BEFORE, STAT_AFTER) == pytest.approx(0.9 + 0.4)
+    assert busy_cores(STAT_BEFORE, STAT_AFTER, cpus={1}) == pytest.approx(0.4)  # only the cores we may use
+
+
+def test_busy_cores_decide_over_the_load_average():
+    from compressbench.profiling.health import busy_warning
+
+    # the load average counts our own last run; the busy cores now do not
+    assert assess(threads=2, cores=2, load1=1.9, probe=0.02, governor=None, busy=0.1).healthy
+    crowded = assess(threads=2, cores=2, load1=0.2, probe=0.02, governor=None, busy=1.3)
+    assert crowded.warnings == ("oversubscribed: other processes kept 1.3 of 2 cores busy, leaving 0.7 for 2 threads",)
+    assert busy_warning(1.3, threads=1, cores=2) is None
