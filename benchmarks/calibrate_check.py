@@ -5,10 +5,18 @@
   kind of work; its parameters unchanged) is checked COUNT times against the same baseline, with the
   latency decision alone.
 
-Goal: 0 false alarms out of COUNT, COUNT detections out of COUNT. Writes
-benchmarks/results/check_calibration.md and .json.
+- Cross-machine (``--cross-machine``): the baseline is recorded here and filed under another
+  machine's fingerprint (an AMD EPYC without AVX-512 or AMX, made by editing this machine's);
+  the teacher (A/A) and the slowed teacher are checked against it COUNT times each through the
+  gate's own path (select the baseline for this machine, run the check). The gate must say
+  "other CPU" first and not fail the check on latency: 0 false alarms across a CPU change.
 
-    .venv/bin/python benchmarks/calibrate_check.py [--count 20]
+Goal: 0 false alarms out of COUNT, COUNT detections out of COUNT. Writes
+benchmarks/results/check_calibration.md and .json (with ``--cross-machine``, also
+check_cross_machine.md and .json). ``--quick`` runs a reduced teacher with a few rounds, to test
+the script, not to measure.
+
+    .venv/bin/python benchmarks/calibrate_check.py [--count 20] [--cross-machine] [--quick]
 """
 
 from __future__ import annotations
@@ -25,8 +33,11 @@ import torch
 from torch import nn
 
 from compressbench.profiling import environment, measure_interleaved, torch_threads
+from compressbench.profiling.machine import MachineFingerprint, this_machine
 from compressbench.provenance import load_model
 from compressbench.regress import CheckSettings, decide_with_remeasure, measure_relative, read_settings
+from compressbench.regress.baseline import FORMAT, baseline_entry, run_check, select_baseline
+from compressbench.regress.measure import RULER
 
 OUT = Path(__file__).parent / "results"
 
@@ -56,12 +67,21 @@ def measured_slowdown(model: nn.Module, slowed: nn.Module, settings: CheckSettin
     """How much slower ``slowed`` is than ``model``, timed interleaved in this process."""
     example = torch.rand(settings.batch, 3, settings.input_size, settings.input_size)
     with torch_threads(settings.threads), torch.inference_mode():
-        stats = measure_interleaved({"model": lambda: model(example), "slowed": lambda: slowed(example)}, 10, 100)
+        stats = measure_interleaved({"model": lambda: model(example), "slowed": lambda: slowed(example)}, min(10, settings.warmup), settings.repeats)
     return stats["slowed"].median / stats["model"].median - 1
 
 
-def run(count: int, settings: CheckSettings) -> dict:
-    teacher = load_model("teacher")
+def the_teacher(quick: bool) -> nn.Module:
+    if not quick:
+        return load_model("teacher")
+    from compressbench.models import DetectorConfig, build_teacher
+
+    torch.manual_seed(0)
+    return build_teacher(DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)).eval()
+
+
+def run(count: int, settings: CheckSettings, quick: bool = False) -> dict:
+    teacher = the_teacher(quick)
     started = time.perf_counter()
     baseline = measure_relative(teacher, settings).ratios
     slowed = Slowed(copy.deepcopy(teacher)).eval()
@@ -96,7 +116,7 @@ def markdown(result: dict, command: str) -> str:
         "# Calibration of `compressbench check`",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {result['env']['cpu']}, {s['threads']} threads, torch {result['env']['torch']}, {result['env']['date']}",
+        f"Machine: {result['env'].get('machine', {}).get('label', result['env']['cpu'])}, {s['threads']} threads, torch {result['env']['torch']}, {result['env']['date']}",
         "",
         f"Settings: allowed slowdown {s['max_slowdown']:.0%}, alpha {s['alpha']}, {s['confidence']:.0%} bootstrap interval, "
         f"{s['repeats']} rounds per measurement, re-measure before any non-pass.",
@@ -120,17 +140,98 @@ def markdown(result: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def foreign_machine(here: MachineFingerprint) -> MachineFingerprint:
+    """This machine's fingerprint edited into another CPU: an AMD EPYC with AVX2 and no AVX-512/AMX."""
+    features = tuple(f for f in here.features if f in ("avx2", "fma", "f16c"))
+    if here.cpu_model.startswith("AMD EPYC 7B13"):  # already that machine: edit it into an Intel with AMX
+        return MachineFingerprint(**{**here.__dict__, "cpu_model": "Intel(R) Xeon(R) Platinum 8480+", "vendor": "Intel",
+                                     "features": features + ("avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16")})
+    return MachineFingerprint(**{**here.__dict__, "cpu_model": "AMD EPYC 7B13 64-Core Processor", "vendor": "AMD", "features": features})
+
+
+def run_cross_machine(count: int, settings: CheckSettings, quick: bool = False) -> dict:
+    """Baseline recorded here, filed under another fingerprint; checks go through the gate's own path."""
+    teacher = the_teacher(quick)
+    slowed = Slowed(copy.deepcopy(teacher)).eval()
+    started = time.perf_counter()
+    here = this_machine(settings.threads)
+    foreign = foreign_machine(here)
+    entry = baseline_entry("teacher", {}, teacher, settings, show_progress=False)
+    doc = {"format": FORMAT, "baselines": [{"ruler": RULER, "settings": settings.__dict__, "machine": foreign.to_dict(),
+                                            "env": {"cpu": foreign.cpu_model}, "entries": [entry]}]}  # fmt: skip
+    chosen = select_baseline(doc, here, settings.threads)
+    outcomes: dict[str, list[dict]] = {"aa": [], "regression": []}
+    for label, module in (("aa", teacher), ("regression", slowed)):
+        for i in range(count):
+            result = run_check(chosen, settings, {"teacher": module}, show_progress=False)
+            latency = result["results"][0]["latency"]
+            outcomes[label].append({"exit_code": result["exit_code"], "latency_verdict": latency["status_name"], "slowdown": latency["slowdown"],
+                                    "latency_mode": result["latency_mode"], "headline": result["headline"]})  # fmt: skip
+            print(f"cross-machine {label} {i + 1}/{count}: exit {result['exit_code']}, latency {latency['status_name']} {latency['slowdown']:+.1%}", file=sys.stderr)
+    said_other_cpu = sum((o["headline"] or "").startswith("other CPU") for os_ in outcomes.values() for o in os_)
+    return {
+        "settings": settings.__dict__, "env": environment(settings.threads), "here": here.label, "baseline_machine": foreign.label,
+        "count": count, "said_other_cpu": said_other_cpu, "checks": 2 * count,
+        "false_alarms": sum(o["exit_code"] != 0 for o in outcomes["aa"]),
+        "slowed_failed": sum(o["exit_code"] != 0 for o in outcomes["regression"]),
+        "slowed_reported": sum(o["latency_verdict"] == "regression" for o in outcomes["regression"]),
+        "seconds": time.perf_counter() - started, "outcomes": outcomes,
+    }  # fmt: skip
+
+
+def cross_machine_markdown(result: dict, command: str) -> str:
+    aa, slow = result["outcomes"]["aa"], result["outcomes"]["regression"]
+    lines = [
+        "# `compressbench check` across a CPU change",
+        "",
+        f"Command: `{command}`  ",
+        f"Checked on: {result['here']}, {result['settings']['threads']} threads, {result['env']['date']}  ",
+        f"Baseline filed under: {result['baseline_machine']} (this machine's fingerprint, edited)",
+        "",
+        "| experiment | checks | said 'other CPU' first | failed the check (exit != 0) | latency verdict 'regression' (reported) | median slowdown |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, rows in (("A/A (teacher)", aa), ("teacher with its jacobian head run twice (~15% slower)", slow)):
+        said = sum((o["headline"] or "").startswith("other CPU") for o in rows)
+        failed = sum(o["exit_code"] != 0 for o in rows)
+        reported = sum(o["latency_verdict"] == "regression" for o in rows)
+        lines.append(f"| {label} | {len(rows)} | {said} | {failed} | {reported} | {statistics.median(o['slowdown'] for o in rows):+.1%} |")
+    lines += [
+        "",
+        f"**False alarms across the CPU change: {result['false_alarms']}/{result['count']}.** The gate names the other CPU "
+        f"in {result['said_other_cpu']}/{result['checks']} checks and treats latency as advisory (params and MACs still gate); "
+        f"`--latency strict` would gate it. First line of a check: `{(aa[0]['headline'] if aa else '')}`",
+        "",
+        f"Total time: {result['seconds']:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--cross-machine", action="store_true", help="also run the cross-machine experiment")
+    parser.add_argument("--quick", action="store_true", help="reduced teacher, few rounds: tests the script, measures nothing")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the results")
     args = parser.parse_args()
+    if args.count <= 0:
+        parser.error("--count must be positive")
     settings = read_settings()
-    result = run(args.count, settings)
-    OUT.mkdir(exist_ok=True)
-    command = "python benchmarks/calibrate_check.py " + " ".join(sys.argv[1:])
-    (OUT / "check_calibration.json").write_text(json.dumps(result, indent=1))
-    (OUT / "check_calibration.md").write_text(markdown(result, command.strip()))
-    print(markdown(result, command.strip()))
+    if args.quick:
+        from dataclasses import replace
+
+        settings = replace(settings, input_size=64, repeats=6, warmup=1, threads=1, bootstrap=200)
+    command = ("python benchmarks/calibrate_check.py " + " ".join(sys.argv[1:])).strip()
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = run(args.count, settings, args.quick)
+    (args.out / "check_calibration.json").write_text(json.dumps(result, indent=1))
+    (args.out / "check_calibration.md").write_text(markdown(result, command))
+    print(markdown(result, command))
+    if args.cross_machine:
+        cross = run_cross_machine(args.count, settings, args.quick)
+        (args.out / "check_cross_machine.json").write_text(json.dumps(cross, indent=1))
+        (args.out / "check_cross_machine.md").write_text(cross_machine_markdown(cross, command))
+        print(cross_machine_markdown(cross, command))
 
 
 if __name__ == "__main__":

@@ -40,12 +40,11 @@ from distill_common import (  # noqa: E402
 
 from compressbench.comparison import compare, comparison_sections  # noqa: E402
 from compressbench.compression import CompressionContext, get_method  # noqa: E402
-from compressbench.data import FrameSource
+from compressbench.data import FrameSource  # noqa: E402
 from compressbench.distillation.losses import LossWeights  # noqa: E402
 from compressbench.distillation.train import DistillOptions, distill, save_distilled  # noqa: E402
 from compressbench.errors import CompressbenchError  # noqa: E402
-from compressbench.models import load_model  # noqa: E402
-from compressbench.provenance import Stage, Variant, derive, provenance_of  # noqa: E402
+from compressbench.provenance import Stage, Variant, derive, load_model, provenance_of  # noqa: E402
 from compressbench.report import render_markdown  # noqa: E402
 
 TARGETS = {"fp32_speedup": 10.0, "int8_speedup": 25.0, "akd_px": 2.0}

@@ -32,7 +32,7 @@ from distill_common import (  # noqa: E402
     write_results,
 )
 
-from compressbench.comparison import FrameSource  # noqa: E402
+from compressbench.data import FrameSource  # noqa: E402
 from compressbench.distillation import LOSSES  # noqa: E402
 from compressbench.distillation.losses import LossWeights  # noqa: E402
 from compressbench.distillation.train import DistillOptions, agreement, distill  # noqa: E402

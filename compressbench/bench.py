@@ -7,12 +7,15 @@ from dataclasses import asdict
 from compressbench.comparison import compare
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import predict
-from compressbench.profiling import profile
+from compressbench.profiling import machine_peaks, profile
 from compressbench.suite import Suite, build_variant, frame_source
 
 FORMAT = "compressbench-results/1"
 OVERLAY_FRAMES = 4
-PROFILE_KEYS = ("latency_ms", "modules", "blocks", "layers", "attribution", "params", "macs_fvcore", "hourglass_layout")
+PROFILE_KEYS = (
+    "latency_ms", "modules", "blocks", "layers", "attribution", "params", "macs_fvcore", "hourglass_layout",
+    "efficiency", "health",
+)  # fmt: skip
 
 
 def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, profiles: bool = True) -> dict:
@@ -31,9 +34,10 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
     shape = (m["batch"], 3, m["input_size"], m["input_size"])
     per_variant = {}
     if profiles:
+        peaks = machine_peaks(m["threads"])  # cached per machine: measured once, a second or two
         for variant in variants:
             full = profile(variant.module, shape, name=variant.name, warmup=m["warmup"], repeats=max(5, m["repeats"] // 2),
-                           threads=m["threads"], seed=m["seed"], show_progress=show_progress)
+                           threads=m["threads"], seed=m["seed"], show_progress=show_progress, peaks=peaks)
             per_variant[variant.name] = {key: full[key] for key in PROFILE_KEYS}
     shown = eval_frames.slice(0, OVERLAY_FRAMES)
     points = {v.name: predict(v.module, shown)["value"].tolist() for v in variants}

@@ -33,6 +33,17 @@ def _one_thread_and_seeded():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("compressbench-cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(_session_cache, monkeypatch):
+    """Measured peaks go to a cache of this test session, never the user's ~/.cache."""
+    monkeypatch.setenv("COMPRESSBENCH_CACHE", str(_session_cache))
+
+
 @pytest.fixture
 def reduced_config() -> DetectorConfig:
     return REDUCED

@@ -45,8 +45,18 @@ def prepare_output(fmt: str, output: Path | None) -> None:
         check_writable(output)
 
 
+def health_note(record: dict) -> str | None:
+    """One line when the record's measurement health has warnings (busy machine, time floor, scaling)."""
+    warnings = (record.get("health") or {}).get("warnings")
+    return "measurement health: " + "; ".join(warnings) if warnings else None
+
+
 def emit(record: dict, sections: list[Section], fmt: str, output: Path | None) -> None:
-    """Print or write ``record`` in ``fmt``; the terminal table is rich, files are plain."""
+    """Print or write ``record`` in ``fmt``; the terminal table is rich, files are plain. A health
+    warning goes first, as one ``note:`` line on stderr."""
+    note = health_note(record)
+    if note:
+        typer.echo(f"note: {note}", err=True)
     if output is not None:
         write_atomic(output, render(record, sections, fmt))
         Console(stderr=True).print(f"wrote {output}")

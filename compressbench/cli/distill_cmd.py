@@ -51,7 +51,7 @@ def distill_command(
     patience: int = typer.Option(5, "--patience", help="validations without improvement before stopping early (0: never stop)"),
     size: int = typer.Option(256, "--size", hidden=True, help="frame side in pixels (for small test teachers)"),
     frames: int = typer.Option(32, "--frames", help="held-out frames of the final comparison"),
-    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while measuring"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while training and measuring (default: torch's)"),
     warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds of the comparison"),
     repeats: int = typer.Option(30, "--repeats", help="timed interleaved rounds of the comparison"),
     fmt: str = FormatOption,
@@ -62,6 +62,7 @@ def distill_command(
     from compressbench.data import FrameSource
     from compressbench.distillation.losses import LossWeights
     from compressbench.distillation.train import DistillOptions, distill, save_distilled
+    from compressbench.profiling import torch_threads
     from compressbench.provenance import Variant, load_model
     from compressbench.training.distributed import is_main_process, resolve_device
 
@@ -79,7 +80,8 @@ def distill_command(
     )  # fmt: skip
     options.validate()
     teacher_module = load_model(teacher, checkpoint=teacher_checkpoint)
-    trained, result, provenance = distill(options, teacher=teacher_module)
+    with torch_threads(threads):  # a training run beside other work must not take every core
+        trained, result, provenance = distill(options, teacher=teacher_module)
     if not is_main_process():  # under torchrun, rank 0 alone measures, saves and reports
         return
     trained = trained.cpu().eval()

@@ -11,9 +11,18 @@ import typer
 
 from compressbench.cli.app import app
 from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.errors import CompressbenchError
+from compressbench.profiling.health import Health, check_health
 from compressbench.provenance import load_model, model_label
 from compressbench.regress import parse_fraction, read_settings
-from compressbench.regress.baseline import create_baseline, pick_entry, read_baseline, run_check
+from compressbench.regress.baseline import (
+    add_baseline,
+    create_baseline,
+    pick_entry,
+    read_baseline,
+    read_baseline_file,
+    run_check,
+)
 from compressbench.report import render_json, write_atomic
 from compressbench.report.render import Section
 from compressbench.suite import VariantSpec, build_variant, read_suite
@@ -26,16 +35,31 @@ def baseline_command(
     only: Optional[str] = typer.Option(None, "--only", help="comma-separated variant names (default: all)"),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per variant"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
+    add: bool = typer.Option(False, "--add", help="add this machine's baseline to --out, keeping other machines' (replaces this machine's)"),
+    force: bool = typer.Option(False, "--force", help="record even when the machine measures unhealthy (busy, throttled)"),
 ) -> None:
-    """Record ruler-relative latency samples, params and MACs of a suite's variants."""
+    """Record ruler-relative latency samples, params and MACs of a suite's variants on this machine."""
     require_positive(repeats=repeats, threads=threads)
     prepare_output("json", out)
+    existing = read_baseline_file(out) if add and out.exists() else None  # a broken file fails before any work
     parsed = read_suite(suite)
     if only:
         parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
     settings = read_settings(repeats=repeats, threads=threads)
-    write_atomic(out, render_json(create_baseline(parsed, settings)))
-    typer.echo(f"wrote {out} ({len(parsed.variants)} entries)", err=True)
+    health = check_health(settings.threads)
+    if not health.healthy:
+        if not force:
+            raise CompressbenchError(f"not recording a baseline: {health.line()}; wait for a quiet machine or pass --force")
+        typer.echo(f"note: {health.line()} (recording anyway: --force)", err=True)
+    doc = create_baseline(parsed, settings)
+    doc["baselines"][0]["health"] = health.to_dict()
+    notes: list[str] = []
+    if add:
+        doc, notes = add_baseline(existing, doc)
+    write_atomic(out, render_json(doc))
+    machine = doc["baselines"][-1]["machine"]["label"]
+    extra = "; ".join(notes)
+    typer.echo(f"wrote {out} ({len(parsed.variants)} entries for {machine}; {len(doc['baselines'])} machine(s) in the file{'; ' + extra if extra else ''})", err=True)
 
 
 @app.command("check")
@@ -47,7 +71,9 @@ def check_command(
     repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per measurement"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
     latency: Optional[str] = typer.Option(
-        None, "--latency", help="gate (default): a latency regression fails; advisory: reported, only params/MACs decide"
+        None, "--latency",
+        help="gate (default): a latency regression fails when the baseline is this CPU's at these threads, else advisory; "
+        "strict: fails always; advisory: reported, only params/MACs decide",
     ),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
@@ -55,9 +81,13 @@ def check_command(
     """Re-measure and decide: exit 0 pass, 1 regression, 3 inconclusive (2: usage error)."""
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
-    doc = read_baseline(baseline)
     slowdown = parse_fraction(max_slowdown) if max_slowdown is not None else None
     settings = read_settings(max_slowdown=slowdown, repeats=repeats, threads=threads, latency=latency)
+    doc = read_baseline(baseline, threads=settings.threads)
+    health = check_health(settings.threads)
+    top = headline_text(doc, settings)
+    if top:
+        typer.echo(f"note: {top}", err=True)
     if model is not None:
         module = load_model(model)
         chosen = pick_entry(doc, module, model_label(model), entry)
@@ -66,8 +96,16 @@ def check_command(
         measure = {**doc.get("settings", {}), "data": "synthetic", "calib": 64, "input_size": settings.input_size, "seed": settings.seed}
         modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), measure).module for e in doc["entries"] if e.get("spec")}
     result = run_check(doc, settings, modules)
+    result["health"] = health.merged(Health(tuple(result["ruler_warnings"]))).to_dict()
     emit(result, [check_section(result, settings)], fmt, output)
     sys.exit(result["exit_code"])
+
+
+def headline_text(doc: dict, settings) -> str | None:
+    """The line printed first when the baseline is another CPU's or another thread count's."""
+    from compressbench.regress.baseline import headline
+
+    return headline(doc.get("match"), settings.latency)
 
 
 def check_section(result: dict, settings) -> Section:
@@ -91,8 +129,14 @@ def check_section(result: dict, settings) -> Section:
         f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {settings.repeats} rounds, {settings.threads} threads",
         f"exit code {result['exit_code']} (0 pass, 1 regression, 3 inconclusive)",
     ]
-    if settings.latency == "advisory":
-        notes.append("latency advisory (--latency advisory): the latency verdict is reported; params and MACs alone decide the exit code")
+    if result.get("headline"):
+        notes.insert(0, result["headline"])
+    health = result.get("health")
+    if health and health.get("warnings"):
+        notes.insert(0, "measurement health: " + "; ".join(health["warnings"]))
+    if result.get("latency_mode", settings.latency) == "advisory":
+        why = "--latency advisory" if settings.latency == "advisory" else "the baseline is not this machine's at these threads"
+        notes.append(f"latency advisory ({why}): the latency verdict is reported; params and MACs alone decide the exit code")
     return Section("Latency check against the baseline", pd.DataFrame(rows), notes)
 
 

@@ -41,6 +41,8 @@ def profile_command(
     repeats: int = typer.Option(50, "--repeats", "-r", help="timed runs"),
     seed: int = typer.Option(0, "--seed", help="seed of the input frames"),
     depth: Optional[int] = typer.Option(None, "--depth", help="show the module tree to this depth"),
+    peaks: bool = typer.Option(True, "--peaks/--no-peaks", help="compare each layer with this machine's measured peaks (measured once, ~2 s, then cached)"),
+    roofline: Optional[Path] = typer.Option(None, "--roofline", help="also write a roofline plot (PNG) of the layers"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
@@ -48,7 +50,16 @@ def profile_command(
     require_positive(batch=batch, input_size=input_size, threads=threads, repeats=repeats, depth=depth)
     require_non_negative(warmup=warmup)
     prepare_output(fmt, output)
+    if roofline is not None:
+        from compressbench.report import check_writable
+
+        check_writable(roofline)
     module = model_from_options(model, checkpoint, config, weights)
+    machine_peaks = None
+    if peaks:
+        from compressbench.profiling.peaks import machine_peaks as measured_peaks
+
+        machine_peaks = measured_peaks(threads)
     channels = getattr(getattr(module, "config", None), "num_channels", 3)
     record = profile(
         module,
@@ -59,5 +70,10 @@ def profile_command(
         threads=threads,
         seed=seed,
         depth=depth or 2,
+        peaks=machine_peaks,
     )
+    if roofline is not None:
+        from compressbench.report.plots import roofline_plot
+
+        record["roofline_png"] = str(roofline_plot(record["layers"], record["efficiency"]["peaks"], roofline, title=record["model"]))
     emit(record, profile_sections(record, show_tree=depth is not None), fmt, output)

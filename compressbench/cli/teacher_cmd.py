@@ -15,6 +15,7 @@ from compressbench.cli.common import FormatOption, emit, prepare_output, require
 from compressbench.cli.model_options import ConfigOption
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, read_fomm_config
+from compressbench.profiling import torch_threads
 from compressbench.report import check_writable
 from compressbench.report.render import Section
 from compressbench.training.distributed import is_main_process, resolve_device
@@ -78,12 +79,13 @@ def train_command(
     block_expansion: Optional[int] = typer.Option(None, "--block-expansion", help="override the config's block_expansion"),
     max_features: Optional[int] = typer.Option(None, "--max-features", help="override the config's max_features"),
     num_blocks: Optional[int] = typer.Option(None, "--num-blocks", help="override the config's num_blocks"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while training (default: torch's)"),
     fmt: str = FormatOption,
 ) -> None:
     """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames."""
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
     require_positive(steps=steps, batch=batch, val_frames=val_frames, size=size, val_every=val_every,
-                     checkpoint_every=checkpoint_every, patience=patience, **overrides)
+                     checkpoint_every=checkpoint_every, patience=patience, threads=threads, **overrides)
     resolve_device(device)
     prepare_output(fmt, None)
     check_writable(out)
@@ -97,7 +99,8 @@ def train_command(
     )
     options.validate()
     options = replace(options, meta={"command": _command_line(options, config, overrides)})
-    result = train_teacher(options)
+    with torch_threads(threads):  # a training run beside other work must not take every core
+        result = train_teacher(options)
     if not is_main_process():
         return
     last = result.history[-1] if result.history else {}

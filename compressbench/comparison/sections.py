@@ -57,9 +57,11 @@ def modules_frame(record: dict) -> pd.DataFrame:
 
 def _comparison_notes(record: dict) -> list[str]:
     env = record["env"]
-    notes = [
+    warnings = (record.get("health") or {}).get("warnings")
+    notes = ["measurement health: " + "; ".join(warnings)] if warnings else []
+    notes += [
         f"{env['runtime']}, batch {env['batch']}, input {tuple(env['input_shape'])}, {env['threads']} threads, "
-        f"median of {env['repeats']} interleaved runs after {env['warmup']} warm-up rounds; {env['cpu']}, torch {env['torch']}",
+        f"median of {env['repeats']} interleaved runs after {env['warmup']} warm-up rounds; {(env.get('machine') or {}).get('label', env['cpu'])}, torch {env['torch']}",
         "speedup = teacher median / row median from the same interleaved run; "
         f"akd_px and jacobian_error against the teacher on {env['eval_frames']} held-out frames",
         "macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); "

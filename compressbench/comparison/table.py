@@ -20,6 +20,7 @@ from compressbench.comparison.runtimes import RUNTIMES, RuntimeUnavailable, prep
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.counting import count_params, peak_memory_mb, size_mb
 from compressbench.profiling.environment import environment
+from compressbench.profiling.health import check_health
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 
@@ -98,6 +99,7 @@ def compare(
     _check_arguments([e[0] for e in entries], runtime, warmup, repeats, batch)
     example, timed = images[:1], _timed_batch(images, batch)
     with torch_threads(threads) as threads_used:
+        health = check_health(threads_used)
         rows: list[dict] = []
         with progress_bar("measuring variants", len(entries), show_progress) as advance:
             reference = collect_outputs(teacher, images)
@@ -136,6 +138,7 @@ def compare(
         },
     }
     record["notes"] = [f"{row['variant']}: {row['note']}" for row in record["rows"] if row["note"]]
+    record["health"] = health.to_dict()
     return record
 
 

@@ -10,12 +10,20 @@ from compressbench.profiling.counting import (
     size_mb,
 )
 from compressbench.profiling.environment import environment
+from compressbench.profiling.health import check_health
+from compressbench.profiling.machine import MachineFingerprint, this_machine
+from compressbench.profiling.peaks import Peaks, machine_peaks
 from compressbench.profiling.profile import profile
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 
 __all__ = [
     "LatencyStats",
+    "MachineFingerprint",
+    "Peaks",
+    "check_health",
     "count_macs",
+    "machine_peaks",
+    "this_machine",
     "count_params",
     "environment",
     "example_input",

@@ -17,7 +17,9 @@ from compressbench.profiling.counting import (
     size_mb,
     try_count,
 )
+from compressbench.profiling.efficiency import group_by_kind, layer_efficiency, traffic, why_not_faster
 from compressbench.profiling.environment import environment
+from compressbench.profiling.health import check_health, layer_health
 from compressbench.profiling.layout import layout_for
 from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
@@ -43,12 +45,17 @@ def profile(
     seed: int = 0,
     depth: int = 2,
     show_progress: bool = True,
+    peaks=None,
 ) -> dict:
     """Profile ``model`` on a seeded input of ``input_shape``; returns the JSON record.
 
     Timing interleaves clean forwards (the end-to-end latency) with instrumented forwards (the
     per-module and per-layer times, taken in place by hooks), so both see the same machine state;
     the instrumented forward's own end-to-end time gives the instrumentation's overhead.
+
+    Every layer carries MACs, bytes moved, achieved GMAC/s and arithmetic intensity; with ``peaks``
+    (:func:`compressbench.profiling.peaks.machine_peaks`) also % of peak and compute/memory bound.
+    The record's ``health`` says what may make the timings lie (load, a time floor, CPU scaling).
     """
     if len(input_shape) != 4 or any(int(d) <= 0 for d in input_shape):
         raise ValueError(f"input_shape must be 4 positive sizes (B, C, H, W), got {tuple(input_shape)}")
@@ -63,7 +70,9 @@ def profile(
     leaves = [n for n, m in modules.items() if n and not any(True for _ in m.children())]
 
     with torch_threads(threads) as threads_used:
+        health = check_health(threads_used)
         shapes = capture_shapes(model, example)
+        moved = traffic(model, example, leaves)
         fv, fv_error = try_count(macs_fvcore, model, example)
         th, th_error = try_count(macs_thop, model, example)
         timer = ModuleTimer(model)
@@ -91,7 +100,13 @@ def profile(
     for leaf in leaves:
         if per_module[leaf]:
             block, op = layout.layer_label(leaf, modules[leaf])
-            layer_rows.append({"block": block, "op": op, "module": leaf, "latency_ms": _median(per_module[leaf])})
+            ms = _median(per_module[leaf])
+            t = moved.get(leaf, {})
+            bytes_moved = t.get("input_bytes", 0) + t.get("output_bytes", 0) + t.get("weight_bytes", 0)
+            macs = fv.by_module.get(leaf, 0) if fv else t.get("macs")  # fvcore cannot trace int8 kernels
+            layer_rows.append({"block": block, "op": op, "module": leaf, "latency_ms": ms, "kind": t.get("kind", type(modules[leaf]).__name__.lower()),
+                               **layer_efficiency(macs, ms, bytes_moved, t.get("precision", "fp32"), peaks)})  # fmt: skip
+    health = health.merged(layer_health(layer_rows))
     module_rows = []
     for group, members in layout.module_groups.items():
         samples = [sum(per_module[m][i] for m in members) for i in range(repeats) if all(per_module[m] for m in members)]
@@ -156,5 +171,12 @@ def profile(
             "overhead_pct": _pct(stats["instrumented"].median - e2e_ms, e2e_ms),
         },
         "hourglass_layout": layout.hourglass,
+        "efficiency": {
+            "peaks": peaks.to_dict() if peaks is not None else None,
+            "by_kind": group_by_kind(layer_rows),
+            "why_not_faster": why_not_faster(layer_rows),
+            "macs_source": "fvcore" if fv else "layer shapes (convolutions and linear layers only; fvcore could not trace this model)",
+        },
+        "health": health.to_dict(),
         "env": env,
     }

@@ -7,6 +7,10 @@ with the teacher's shape of work, the "ruler") in the same process, and the stat
 test and a bootstrap interval on the relative slowdown of medians; a regression needs significance
 *and* an interval entirely above the allowed slowdown, and is confirmed by a fresh re-measurement.
 Parameters and MACs are deterministic and gated exactly.
+
+Ratios travel within one kind of machine only: a baseline file holds one baseline per machine
+fingerprint, a check picks its own machine's, and against another CPU or thread count it says so
+first and treats latency as advisory (``--latency strict`` gates it anyway).
 """
 
 from compressbench.regress.measure import Samples, architecture_fingerprint, measure_relative, ruler

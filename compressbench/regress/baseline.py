@@ -10,12 +10,15 @@ from torch import nn
 
 from compressbench.errors import CompressbenchError
 from compressbench.profiling import count_macs, count_params, environment
+from compressbench.profiling.machine import MachineFingerprint, MachineMatch, compare_machines, this_machine
 from compressbench.progress import progress_bar
 from compressbench.regress.measure import RULER, Samples, architecture_fingerprint, measure_relative
 from compressbench.regress.settings import CheckSettings
 from compressbench.regress.stats import INCONCLUSIVE, PASS, REGRESSION, STATUS_NAMES, decide_with_remeasure, gate_counts
 
-FORMAT = "compressbench-baseline/1"
+FORMAT = "compressbench-baseline/2"  # {"format", "baselines": [one per machine fingerprint]}
+FORMAT_V1 = "compressbench-baseline/1"  # one baseline, no fingerprint; still read
+LATENCY_ADVISORY_HINT = "latency advisory (pass --latency strict to gate it anyway)"
 
 
 def deterministic_counts(module: nn.Module, settings: CheckSettings) -> dict:
@@ -38,7 +41,8 @@ def baseline_entry(name: str, spec: dict, module: nn.Module, settings: CheckSett
 
 
 def create_baseline(suite, settings: CheckSettings, show_progress: bool = True) -> dict:
-    """Build every variant of ``suite`` and record its ruler-relative latency samples."""
+    """Build every variant of ``suite`` and record its ruler-relative latency samples: a baseline
+    file holding one baseline, this machine's."""
     from dataclasses import asdict
 
     from compressbench.suite import build_variant
@@ -47,31 +51,115 @@ def create_baseline(suite, settings: CheckSettings, show_progress: bool = True) 
     for spec in suite.variants:
         variant = build_variant(spec, suite.measure, show_progress=show_progress)
         entries.append(baseline_entry(spec.name, asdict(spec), variant.module, settings, show_progress))
-    return {
-        "format": FORMAT, "ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__,
-        "env": environment(settings.threads), "entries": entries,
-    }  # fmt: skip
+    env = environment(settings.threads)
+    one = {"ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__, "machine": env["machine"], "env": env, "entries": entries}
+    return {"format": FORMAT, "baselines": [one]}
 
 
-def read_baseline(path: str | Path) -> dict:
-    path = Path(path)
+def machine_key(baseline: dict) -> str | None:
+    return (baseline.get("machine") or {}).get("key")
+
+
+def add_baseline(existing: dict | None, new: dict) -> tuple[dict, list[str]]:
+    """``existing``'s baselines with ``new``'s added, replacing any of the same machine fingerprint.
+    Baselines measured against another ruler are dropped (their ratios compare with nothing).
+    Returns the file and notes on what was replaced or dropped."""
+    notes = []
+    added = new["baselines"]
+    keys = {machine_key(b) for b in added}
+    kept = []
+    for old in (existing or {}).get("baselines", []):
+        label = (old.get("machine") or {}).get("label") or (old.get("env") or {}).get("cpu", "an unknown machine")
+        if old.get("ruler") != RULER:
+            notes.append(f"dropped the baseline of {label} (measured against ruler {old.get('ruler') or 'of an earlier version'})")
+        elif machine_key(old) in keys:
+            notes.append(f"replaced the baseline of {label}")
+        else:
+            kept.append(old)
+    return {"format": FORMAT, "baselines": kept + added}, notes
+
+
+def _load_json(path: Path) -> object:
     if not path.is_file():
         raise CompressbenchError(f"baseline file {path} does not exist; create it with 'compressbench baseline'")
     try:
-        doc = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CompressbenchError(f"baseline file {path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), list):
+
+
+def read_baseline_file(path: str | Path) -> dict:
+    """A baseline file as ``{"format", "baselines": [...]}``; a version-1 file (one baseline, no
+    machine fingerprint) becomes a list of one, marked ``"legacy": True``."""
+    path = Path(path)
+    doc = _load_json(path)
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
         raise CompressbenchError(f"{path} is not a compressbench baseline (format {FORMAT!r})")
-    if doc.get("ruler") != RULER:
+    if isinstance(doc.get("baselines"), list):
+        baselines = doc["baselines"]
+    elif isinstance(doc.get("entries"), list):
+        baselines = [{k: v for k, v in doc.items() if k != "format"}]
+    else:
+        raise CompressbenchError(f"{path} is not a compressbench baseline (format {FORMAT!r})")
+    for one in baselines:
+        if not isinstance(one, dict) or not isinstance(one.get("entries"), list):
+            raise CompressbenchError(f"{path} is not a compressbench baseline (a baseline without entries)")
+        for entry in one["entries"]:
+            if not {"name", "fingerprint", "params", "samples"} <= set(entry):
+                raise CompressbenchError(f"baseline file {path}: entry {entry.get('name', '?')!r} is incomplete")
+    return {"format": FORMAT, "baselines": baselines, "legacy": doc.get("format") == FORMAT_V1}
+
+
+def select_baseline(doc: dict, machine: MachineFingerprint, threads: int, path: str | Path = "baseline") -> dict:
+    """The baseline of ``doc`` to check against on ``machine`` with ``threads``: this machine's
+    fingerprint (and thread count) when the file has it, else the first, marked as from another
+    machine. The result is one baseline with ``"match"`` (:class:`MachineMatch` as a dict) added."""
+    usable = [b for b in doc["baselines"] if b.get("ruler") == RULER]
+    if not usable:
+        ruler = next((b.get("ruler") for b in doc["baselines"] if b.get("ruler")), None)
         raise CompressbenchError(
-            f"{path} holds ratios to the ruler {doc.get('ruler') or 'of earlier versions'}, and this compressbench "
+            f"{path} holds ratios to the ruler {ruler or 'of earlier versions'}, and this compressbench "
             f"measures against {RULER}; record the baseline again with 'compressbench baseline'"
         )
-    for entry in doc["entries"]:
-        if not {"name", "fingerprint", "params", "samples"} <= set(entry):
-            raise CompressbenchError(f"baseline file {path}: entry {entry.get('name', '?')!r} is incomplete")
-    return doc
+    mine = [b for b in usable if machine_key(b) == machine.key]
+    same_threads = [b for b in mine if int(b.get("settings", {}).get("threads", threads)) == threads]
+    chosen = (same_threads or mine or usable)[0]
+    match = compare_machines(chosen.get("machine"), machine, chosen.get("settings", {}).get("threads"), threads,
+                             reference_cpu=(chosen.get("env") or {}).get("cpu"))
+    notes = list(match.notes)
+    if not mine and len(usable) > 1:
+        labels = ", ".join((b.get("machine") or {}).get("label") or (b.get("env") or {}).get("cpu", "?") for b in usable)
+        notes.append(f"no baseline for this machine among {len(usable)} ({labels}); add one with 'compressbench baseline --add'")
+    match = MachineMatch(match.same_cpu, match.same_threads, tuple(notes))
+    return {**chosen, "match": match.to_dict()}
+
+
+def read_baseline(path: str | Path, machine: MachineFingerprint | None = None, threads: int | None = None) -> dict:
+    """The baseline in ``path`` that fits ``machine`` (this one by default) at ``threads``."""
+    import torch
+
+    threads = threads if threads is not None else torch.get_num_threads()
+    machine = machine if machine is not None else this_machine(threads)
+    return select_baseline(read_baseline_file(path), machine, threads, path)
+
+
+def effective_latency(mode: str, match: dict | None) -> str:
+    """``gate`` gates latency only where the machine and threads match the baseline's; ``strict``
+    always; ``advisory`` never. Returns ``gate`` or ``advisory``."""
+    if mode == "strict":
+        return "gate"
+    if mode == "advisory":
+        return "advisory"
+    return "gate" if match is None or match.get("comparable", True) else "advisory"
+
+
+def headline(match: dict | None, mode: str) -> str | None:
+    """The one line a check prints first when its numbers do not compare like with like."""
+    if not match or not match.get("notes"):
+        return None
+    effect = LATENCY_ADVISORY_HINT if effective_latency(mode, match) == "advisory" and not match.get("comparable", True) else (
+        "latency gated anyway (--latency strict)" if mode == "strict" and not match.get("comparable", True) else "")
+    return "; ".join(list(match["notes"]) + ([effect] if effect else []))
 
 
 def pick_entry(baseline: dict, module: nn.Module, label: str, entry_name: str | None) -> dict:
@@ -137,7 +225,24 @@ def overall_exit(results: list[dict]) -> int:
 
 
 def run_check(baseline: dict, settings: CheckSettings, modules: dict[str, nn.Module], show_progress: bool = True) -> dict:
-    """Check ``modules`` ({entry name: module}) against their baseline entries."""
+    """Check ``modules`` ({entry name: module}) against their baseline entries. ``baseline`` is one
+    baseline (from :func:`read_baseline`); its ``match`` decides whether latency gates or advises."""
+    from dataclasses import replace
+
+    match = baseline.get("match")
+    effective = replace(settings, latency=effective_latency(settings.latency, match))
     by_name = {e["name"]: e for e in baseline["entries"]}
-    results = [check_module(by_name[name], module, settings, show_progress) for name, module in modules.items()]
-    return {"results": results, "exit_code": overall_exit(results), "settings": settings.__dict__, "env": environment(settings.threads)}
+    results = [check_module(by_name[name], module, effective, show_progress) for name, module in modules.items()]
+    warnings = []
+    if match is None or match.get("same_cpu"):  # the ruler's milliseconds compare on the same kind of machine only
+        from compressbench.profiling.health import ruler_warning
+
+        then = [v for name in modules for v in by_name[name]["samples"]["ruler_ms"]]
+        now = [v for r in results for s in r["samples"] for v in s["ruler_ms"]]
+        warnings = [w for w in (ruler_warning(then, now),) if w]
+    return {
+        "ruler_warnings": warnings,
+        "results": results, "exit_code": overall_exit(results), "settings": settings.__dict__,
+        "latency_mode": effective.latency, "machine_match": match, "headline": headline(match, settings.latency),
+        "env": environment(settings.threads),
+    }  # fmt: skip

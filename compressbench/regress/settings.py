@@ -9,7 +9,7 @@ import tomllib
 
 from compressbench.errors import CompressbenchError
 
-LATENCY_MODES = ("gate", "advisory")
+LATENCY_MODES = ("gate", "strict", "advisory")
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,9 @@ class CheckSettings:
     batch: int = 1
     input_size: int = 256
     seed: int = 0
-    # "gate": a latency regression fails the check; "advisory": it is reported, and only the exact
-    # gate on params/MACs decides the exit code (for a baseline recorded on another kind of machine)
+    # "gate": a latency regression fails the check when the baseline was recorded on this kind of
+    # machine at this thread count, and is advisory otherwise; "strict": it fails the check always;
+    # "advisory": it is reported, and only the exact gate on params/MACs decides the exit code
     latency: str = "gate"
 
     @classmethod

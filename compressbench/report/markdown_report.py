@@ -12,7 +12,7 @@ import pandas as pd
 from compressbench.errors import CompressbenchError
 from compressbench.report.output import write_atomic
 from compressbench.report.pareto import best_variant, pareto_front
-from compressbench.report.plots import layer_bars, pareto_plot
+from compressbench.report.plots import layer_bars, pareto_plot, roofline_plot
 from compressbench.report.profile_tables import DECODER_ROWS, ENCODER_ROWS, layer_frame, shape_text
 from compressbench.report.render import Section, render_markdown
 
@@ -45,6 +45,9 @@ def _chosen(rows: list[dict], front: list[str], best: str | None) -> list[str]:
 def environment_section(results: dict) -> Section:
     env = results["env"]
     items = [(k, env.get(k)) for k in ("cpu", "cpu_count", "threads", "torch", "python", "platform", "date", "runtime", "batch", "input_shape", "eval_frames", "warmup", "repeats")]
+    machine = env.get("machine") or {}
+    if machine:  # the fingerprint: what decides whether these timings compare with another report's
+        items[1:1] = [("machine", machine.get("label")), ("machine key", machine.get("key"))]
     frame = pd.DataFrame([{"item": k, "value": str(v)} for k, v in items if v is not None])
     return Section("Environment", frame, [f"suite: `{results['suite']}`"])
 
@@ -116,6 +119,22 @@ def overlay_strip(results: dict, reference: str, variant: str, path: Path) -> Pa
     return write_atomic(path, iio.imwrite("<bytes>", strip, extension=".png"))
 
 
+def efficiency_part(results: dict, names: list[str], out: Path, stem: str) -> tuple[str, list[Path]]:
+    """A roofline per profiled variant that carries machine peaks, and its "why not faster" sentence.
+    Empty where the profiles were taken without peaks."""
+    parts, written = [], []
+    for name in dict.fromkeys(names):
+        prof = results.get("profiles", {}).get(name) or {}
+        eff = prof.get("efficiency") or {}
+        if not eff.get("peaks"):
+            continue
+        png = roofline_plot(prof["layers"], eff["peaks"], out.with_name(f"{stem}-roofline-{name.lower().replace('/', '-')}.png"), title=name)
+        written.append(png)
+        why = f"\n\nWhy not faster: {eff['why_not_faster']}" if eff.get("why_not_faster") else ""
+        parts.append(f"## Roofline: `{name}`\n\n![roofline]({png.name}){why}\n")
+    return "\n".join(parts), written
+
+
 def write_report(results: dict, out: str | Path, akd_budget_px: float = 1.0, command: str | None = None) -> list[Path]:
     """Write ``out`` (Markdown) and its PNGs next to it; returns every path written."""
     out = Path(out)
@@ -153,6 +172,10 @@ def write_report(results: dict, out: str | Path, akd_budget_px: float = 1.0, com
         bars = layer_bars({name: time_per_block(results["profiles"][name]) for name in (reference, best)}, out.with_name(f"{stem}-layers.png"))
         written.append(bars)
         parts.append(f"## Where the time goes: `{reference}` against `{best}`\n\n![per-block time]({bars.name})\n")
+    efficiency_md, efficiency_pngs = efficiency_part(results, [reference] + ([best] if best else []), out, stem)
+    written += efficiency_pngs
+    if efficiency_md:
+        parts.append(efficiency_md)
     if best:
         strip = overlay_strip(results, reference, best, out.with_name(f"{stem}-overlays.png"))
         if strip is not None:

@@ -58,3 +58,42 @@ def layer_bars(per_block: dict[str, dict[str, float]], path: Path) -> Path:
     ax.legend(fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     return _save(fig, path)
+
+
+ROOF_COLOURS = {"fp32": "tab:blue", "bf16": "tab:orange", "int8": "tab:green"}
+
+
+def roofline_plot(layers: list[dict], peaks: dict | None, path: Path, title: str = "") -> Path:
+    """Each layer with MACs as a point (arithmetic intensity, achieved GMAC/s; size by time); the
+    machine's roofs as lines: memory bandwidth rising to each precision's measured compute peak."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    points = [r for r in layers if r.get("macs") and r.get("intensity") and r.get("gmacs_per_s")]
+    total_ms = sum(r["latency_ms"] for r in layers) or 1.0
+    xs = [r["intensity"] for r in points] or [0.1, 100.0]
+    lo, hi = min(xs) / 3, max(xs) * 3
+    if peaks:
+        roofs = {"fp32": max(peaks["fp32_gemm_gmacs"], peaks["fp32_conv_gmacs"]), "bf16": peaks.get("bf16_gemm_gmacs"), "int8": peaks.get("int8_gemm_gmacs")}
+        bandwidth = peaks["bandwidth_gbs"]
+        used = {"fp32"} | {r.get("precision", "fp32") for r in points}
+        for name, peak in roofs.items():
+            if not peak or name not in used:  # a roof no layer runs under only crowds the plot
+                continue
+            ridge = peak / bandwidth
+            lo, hi = min(lo, ridge / 3), max(hi, ridge * 3)
+            ax.plot([lo, ridge, hi], [lo * bandwidth, peak, peak], c=ROOF_COLOURS[name], lw=1.2, label=f"{name} roof ({peak:.0f} GMAC/s)")
+    kinds = sorted({r.get("kind", "") for r in points})
+    markers = "osD^v<>ph*"
+    for i, kind in enumerate(kinds):
+        mine = [r for r in points if r.get("kind", "") == kind]
+        ax.scatter([r["intensity"] for r in mine], [r["gmacs_per_s"] for r in mine],
+                   s=[20 + 400 * r["latency_ms"] / total_ms for r in mine], marker=markers[i % len(markers)],
+                   alpha=0.7, zorder=3, label=kind)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (MACs per byte of weights + activations)")
+    ax.set_ylabel("achieved GMAC/s")
+    ax.set_title(f"Roofline{': ' + title if title else ''} (point size: share of time)", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

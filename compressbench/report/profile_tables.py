@@ -88,9 +88,67 @@ def summary_frame(record: dict) -> pd.DataFrame:
         ("instrumentation overhead", f"{att['overhead_pct']:+.1f}% (instrumented vs clean median)"),
         ("torch", env["torch"]),
         ("cpu", env["cpu"]),
+        ("machine", (env.get("machine") or {}).get("label", env["cpu"])),
+        ("machine key", (env.get("machine") or {}).get("key", "-")),
         ("date", env["date"]),
     ]
     return pd.DataFrame([{"item": k, "value": v if isinstance(v, str) else v} for k, v in items]).astype({"value": object})
+
+
+def health_line(record: dict) -> str | None:
+    """One line when the measurement may lie (busy machine, time floor, CPU scaling); None if healthy."""
+    health = record.get("health") or {}
+    if not health.get("warnings"):
+        return None
+    return "measurement health: " + "; ".join(health["warnings"])
+
+
+EFFICIENCY_TOP = 10
+
+
+def efficiency_frame(record: dict, top: int = EFFICIENCY_TOP) -> pd.DataFrame:
+    """The ``top`` layers by time with MACs, achieved GMAC/s, % of peak, intensity and bound."""
+    e2e = record["latency_ms"]["median"] or 1.0
+    layers = sorted(record["layers"], key=lambda r: -r["latency_ms"])[:top]
+    rows = []
+    for r in layers:
+        pct = r.get("pct_of_peak")
+        rows.append(
+            {
+                "layer": f"{r['block']}.{r['op']}",
+                "kind": r.get("kind", ""),
+                "precision": r.get("precision", ""),
+                "median_ms": r["latency_ms"],
+                "share_pct": 100 * r["latency_ms"] / e2e,
+                "macs": r.get("macs"),
+                "gmacs_per_s": r.get("gmacs_per_s"),
+                "pct_of_peak": float("nan") if pct is None else pct,
+                "macs_per_byte": r.get("intensity"),
+                "bound": r.get("bound") or "-",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def efficiency_notes(record: dict) -> list[str]:
+    eff = record.get("efficiency") or {}
+    notes = []
+    if eff.get("why_not_faster"):
+        notes.append(f"why not faster: {eff['why_not_faster']}")
+    peaks = eff.get("peaks")
+    if peaks:
+        extra = "".join(
+            f", {name} GEMM {peaks[key]:.1f}" for name, key in (("bf16", "bf16_gemm_gmacs"), ("int8", "int8_gemm_gmacs")) if peaks.get(key)
+        )
+        notes.append(
+            f"peaks measured on this machine at {peaks['threads']} threads (GMAC/s): fp32 GEMM {peaks['fp32_gemm_gmacs']:.1f}, "
+            f"fp32 3x3 conv {peaks['fp32_conv_gmacs']:.1f}{extra}; memory {peaks['bandwidth_gbs']:.1f} GB/s; "
+            f"bound: compute when MACs per byte (weights + input + output) reach peak / bandwidth"
+            + ("" if peaks.get("healthy", True) else "; peaks measured on a busy machine (not cached; likely below the real ones)")
+        )
+    else:
+        notes.append("no machine peaks (--no-peaks): % of peak and bound left out")
+    return notes
 
 
 def attribution_line(record: dict) -> str:
@@ -116,6 +174,11 @@ def profile_sections(record: dict, show_tree: bool = False) -> list[Section]:
             sections.append(Section("Decoder per-layer latency (ms, median)", decoder))
     if show_tree or not hourglass:
         sections.append(Section("Module tree", tree_frame(record)))
+    if record.get("efficiency") is not None and record["layers"] and "gmacs_per_s" in record["layers"][0]:
+        sections.append(Section(f"Per-layer efficiency (top {EFFICIENCY_TOP} layers by time)", efficiency_frame(record), efficiency_notes(record)))
     notes = list(record.get("macs_notes", []))
+    line = health_line(record)
+    if line:  # at the top, where it is read first
+        sections[0].notes.insert(0, line)
     sections.append(Section("Totals", summary_frame(record), notes))
     return sections

@@ -125,3 +125,20 @@ def test_two_torchrun_processes_train_and_rank0_saves(teacher_file, tmp_path):
     student = load_model(out)
     assert student.predictor.student_name == "erfnet"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt", "ddp.pt", "report.json"]
+
+
+def test_threads_pin_torch_while_training(teacher_file, tmp_path, monkeypatch):
+    from compressbench.distillation import train as train_module
+    from compressbench.errors import CompressbenchError
+
+    seen = []
+
+    def fake_distill(options, teacher=None):
+        seen.append(torch.get_num_threads())
+        raise CompressbenchError("stop after checking the threads")
+
+    monkeypatch.setattr(train_module, "distill", fake_distill)
+    args = fast()
+    args[args.index("--threads") + 1] = "2"
+    assert_usage_error(run("distill", "--teacher", teacher_file, *args, "--out", tmp_path / "s.pt"), "stop after checking the threads")
+    assert seen == [2]

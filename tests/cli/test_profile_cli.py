@@ -91,7 +91,7 @@ def test_file_errors(tmp_path):
     assert_usage_error(run("profile", "--checkpoint", corrupt), "corrupt or not a PyTorch file")
     evil = tmp_path / "evil.pt"
     _evil_checkpoint(evil)
-    assert_usage_error(run("profile", "--checkpoint", evil), "refusing to load")
+    assert_usage_error(run("profile", "--checkpoint", evil), "could run code, so it is refused")
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("model_params: {kp_detector_params: [")
     assert_usage_error(run("profile", "--config", bad_yaml), "not valid YAML")
@@ -110,3 +110,17 @@ def test_failed_run_leaves_no_output_file(tmp_path):
 def test_python_dash_m_works():
     done = subprocess.run([sys.executable, "-m", "compressbench", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "profile" in done.stdout
+
+
+def test_profile_efficiency_health_and_roofline(reduced_yaml, tmp_path):
+    result = run("profile", "--config", reduced_yaml, *FAST, "--threads", "1", "--format", "json", "--roofline", tmp_path / "roof.png")
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout)
+    assert {"healthy", "warnings", "checks"} <= set(rec["health"])
+    assert rec["efficiency"]["peaks"]["threads"] == 1 and rec["efficiency"]["why_not_faster"]
+    conv = next(layer for layer in rec["layers"] if layer["kind"] == "3x3 conv")
+    assert conv["macs"] > 0 and conv["bound"] in ("compute", "memory") and conv["pct_of_peak"] > 0
+    assert conv["gmacs_per_s"] == conv["macs"] / (conv["latency_ms"] * 1e6)
+    assert (tmp_path / "roof.png").is_file() and rec["env"]["machine"]["threads"] == 1
+    bare = json.loads(run("profile", "--config", reduced_yaml, *FAST, "--no-peaks", "--format", "json").stdout)
+    assert bare["efficiency"]["peaks"] is None and all(layer["pct_of_peak"] is None for layer in bare["layers"])

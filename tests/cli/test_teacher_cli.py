@@ -110,3 +110,18 @@ def test_config_file_and_overrides_pick_the_architecture(reduced_yaml, tmp_path)
     )
     (tmp_path / "bad.yaml").write_text("model_params: {}\n")
     assert_usage_error(run("train", "--out", tmp_path / "t.pt", "--config", tmp_path / "bad.yaml"), "kp_detector_params")
+
+
+def test_threads_pin_torch_while_training(tmp_path, monkeypatch):
+    from compressbench.cli import teacher_cmd
+
+    seen = []
+
+    def fake_train(options):
+        seen.append(torch.get_num_threads())
+        raise teacher_cmd.CompressbenchError("stop after checking the threads")
+
+    monkeypatch.setattr(teacher_cmd, "train_teacher", fake_train)
+    assert_usage_error(run("train", "--out", tmp_path / "t.pt", *TINY, "--threads", "2"), "stop after checking the threads")
+    assert seen == [2] and torch.get_num_threads() == 1  # pinned inside, restored after
+    assert_usage_error(run("train", "--out", tmp_path / "t.pt", "--threads", "0"), "--threads must be a positive integer, got 0")

@@ -23,7 +23,9 @@ def rows_by_name(record):
 
 
 def test_record_schema(record):
-    assert set(record) == {"rows", "modules", "env", "notes"}
+    assert set(record) == {"rows", "modules", "env", "notes", "health"}
+    assert {"healthy", "warnings", "checks"} <= set(record["health"])
+    assert set(record["env"]["machine"]) >= {"cpu_model", "features", "cores", "key", "label"}
     assert [row["variant"] for row in record["rows"]] == ["teacher", "copy", "int8"]
     for row in record["rows"]:
         assert tuple(row) == ROW_KEYS

@@ -101,7 +101,7 @@ class _Payload:
 def test_checkpoint_that_runs_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"kp_detector": _Payload()}, path)
-    with pytest.raises(CompressbenchError, match="refusing to load"):
+    with pytest.raises(CompressbenchError, match="could run code, so it is refused"):
         load_model("teacher", checkpoint=path, weights="random")
 
 

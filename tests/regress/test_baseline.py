@@ -14,7 +14,13 @@ from compressbench.cli import app
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, build_teacher
 from compressbench.regress import CheckSettings
-from compressbench.regress.baseline import FORMAT, baseline_entry, check_module, pick_entry, read_baseline
+from compressbench.regress.baseline import (
+    FORMAT,
+    baseline_entry,
+    check_module,
+    pick_entry,
+    read_baseline,
+)
 from compressbench.regress.measure import RULER
 
 SETTINGS = CheckSettings(input_size=64, repeats=8, warmup=1, threads=1, bootstrap=200)
@@ -31,6 +37,12 @@ def small_teacher():
 def baseline(small_teacher):
     entry = baseline_entry("small", {}, small_teacher, SETTINGS, show_progress=False)
     return {"format": FORMAT, "ruler": RULER, "entries": [entry], "settings": SETTINGS.__dict__}
+
+
+def as_file(baseline: dict, machine: dict | None) -> dict:
+    """A version-2 baseline file holding ``baseline`` recorded on ``machine``."""
+    one = {k: v for k, v in baseline.items() if k != "format"}
+    return {"format": FORMAT, "baselines": [{**one, "machine": machine}]}
 
 
 def test_entry_records_counts_and_raw_samples(baseline, small_teacher):
@@ -93,11 +105,20 @@ def test_check_cli_exit_codes(tmp_path, monkeypatch, baseline, small_teacher):
     save(wider, tmp_path / "wider.pt")
     result = runner.invoke(app, ["check", "--baseline", "baseline.json", "--model", "wider.pt", "--entry", "small"])
     assert result.exit_code == 1, result.output
+    # recorded on another CPU: said first, in one line; the exact gate still decides
+    from compressbench.profiling.machine import fingerprint_from_text
+
+    epyc = fingerprint_from_text("model name\t: AMD EPYC 7B13\nflags\t: avx2\n", cores=2, threads=1)
+    (tmp_path / "foreign.json").write_text(json.dumps(as_file(baseline, epyc.to_dict())))
+    result = runner.invoke(app, ["check", "--baseline", "foreign.json", "--model", "wider.pt", "--entry", "small", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("note: other CPU: baseline recorded on AMD EPYC 7B13 (AVX2), 2 cores, checked on ")
+    assert json.loads(result.stdout)["latency_mode"] == "advisory"
     for args, fragment in [
         (["--baseline", "nope.json"], "does not exist"),
         (["--baseline", "baseline.json", "--max-slowdown", "lots"], "expected a fraction"),
         (["--baseline", "baseline.json", "--repeats", "0"], "--repeats must be a positive integer"),
-        (["--baseline", "baseline.json", "--latency", "maybe"], "latency must be one of gate, advisory, got 'maybe'"),
+        (["--baseline", "baseline.json", "--latency", "maybe"], "latency must be one of gate, strict, advisory, got 'maybe'"),
     ]:
         bad = runner.invoke(app, ["check", *args])
         assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and fragment in bad.stderr

@@ -1,0 +1,260 @@
+"""The machine a measurement ran on: a typed fingerprint parsed from /proc/cpuinfo and /proc/meminfo.
+
+Latency only compares within one kind of machine. The fingerprint's ``key`` hashes what decides
+whether two timings are comparable (CPU model, the ISA features that decide speed, cores available)
+and nothing that changes between runs on the same machine (date, torch threads, memory in use).
+Parsing takes text, so tests feed fixed samples and never read the real machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import metadata
+
+# ISA flags (as /proc/cpuinfo spells them) that change how fast convolutions and GEMMs run.
+SPEED_FEATURES = (
+    "avx2", "fma", "f16c",
+    "avx512f", "avx512bw", "avx512vl",
+    "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+    "amx_tile", "amx_int8", "amx_bf16",
+    "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm",  # aarch64 ("Features" line)
+)  # fmt: skip
+RUNTIME_PACKAGES = ("onnxruntime", "openvino")
+_MODEL_NOISE = re.compile(r"\((?:R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@\s*[\d.]+\s*GHz", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """What /proc/cpuinfo says about the first processor."""
+
+    model: str
+    vendor: str
+    flags: frozenset[str]
+    logical_cpus: int
+
+
+def parse_cpuinfo(text: str) -> CpuInfo:
+    """Model name, vendor, flags and processor count from /proc/cpuinfo text (x86 or aarch64)."""
+    model = vendor = ""
+    flags: frozenset[str] = frozenset()
+    processors = 0
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key, value = key.strip().lower(), value.strip()
+        if key == "processor":
+            processors += 1
+        elif key in ("model name", "hardware") and not model:
+            model = value
+        elif key in ("vendor_id", "cpu implementer") and not vendor:
+            vendor = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "0x41": "Arm"}.get(value, value)
+        elif key in ("flags", "features") and not flags:
+            flags = frozenset(value.split())
+    return CpuInfo(model or "unknown", vendor or "unknown", flags, processors)
+
+
+def parse_meminfo_gb(text: str) -> float:
+    """MemTotal from /proc/meminfo text, in GB (10^9 bytes); 0.0 when absent."""
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            parts = line.split()
+            return round(int(parts[1]) * 1024 / 1e9, 1)  # the kernel's "kB" is KiB
+    return 0.0
+
+
+def short_model(model: str) -> str:
+    """'Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz' -> 'Intel Xeon Platinum 8480+'."""
+    return " ".join(_MODEL_NOISE.sub(" ", model).split()) or model
+
+
+def feature_summary(features: tuple[str, ...] | frozenset[str]) -> list[str]:
+    """The speed-deciding features as a reader names them: AVX-512, VNNI, AMX-int8/bf16, ..."""
+    have = set(features)
+    parts = []
+    if "avx512f" in have:
+        parts.append("AVX-512")
+    elif "avx2" in have:
+        parts.append("AVX2")
+    elif "asimd" in have:
+        parts.append("NEON" + ("+SVE" if "sve" in have else ""))
+    if have & {"avx512_vnni", "avx_vnni", "asimddp"}:
+        parts.append("VNNI" if have & {"avx512_vnni", "avx_vnni"} else "dot-product")
+    amx = [kind for kind in ("int8", "bf16") if f"amx_{kind}" in have]
+    if amx:
+        parts.append("AMX-" + "/".join(amx))
+    if ("avx512_bf16" in have and "amx_bf16" not in have) or "bf16" in have:
+        parts.append("bf16")
+    if "avx512_fp16" in have:
+        parts.append("fp16")
+    return parts
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions of the optional inference runtimes that are installed (without importing them)."""
+    found = {}
+    for package in RUNTIME_PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class MachineFingerprint:
+    """The CPU and software a timing ran on; ``key`` says whether two timings are comparable."""
+
+    cpu_model: str
+    vendor: str
+    features: tuple[str, ...]  # the speed-deciding subset of the CPU's flags, in SPEED_FEATURES order
+    cores: int  # CPUs this process may run on (its affinity mask), not the host's total
+    logical_cpus: int
+    memory_gb: float
+    torch: str
+    threads: int | None
+    runtimes: tuple[tuple[str, str], ...] = field(default=())
+    arch: str = ""
+
+    @property
+    def key(self) -> str:
+        """Hash of CPU model, features and cores: equal keys mean timings are comparable."""
+        ident = {"cpu_model": self.cpu_model, "features": list(self.features), "cores": self.cores}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """e.g. 'Intel Xeon (AVX-512, VNNI, AMX-int8/bf16), 2 cores'."""
+        summary = feature_summary(self.features)
+        isa = f" ({', '.join(summary)})" if summary else ""
+        return f"{short_model(self.cpu_model)}{isa}, {self.cores} core{'s' if self.cores != 1 else ''}"
+
+    def has(self, *features: str) -> bool:
+        """True when the CPU has any of ``features``."""
+        return any(f in self.features for f in features)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["features"] = list(self.features)
+        out["runtimes"] = dict(self.runtimes)
+        out["key"] = self.key
+        out["label"] = self.label
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MachineFingerprint:
+        return cls(
+            cpu_model=str(data["cpu_model"]), vendor=str(data.get("vendor", "unknown")),
+            features=tuple(data.get("features", ())), cores=int(data["cores"]),
+            logical_cpus=int(data.get("logical_cpus", data["cores"])), memory_gb=float(data.get("memory_gb", 0.0)),
+            torch=str(data.get("torch", "")), threads=data.get("threads"),
+            runtimes=tuple(sorted(dict(data.get("runtimes", {})).items())), arch=str(data.get("arch", "")),
+        )  # fmt: skip
+
+
+def fingerprint_from_text(
+    cpuinfo: str,
+    meminfo: str = "",
+    *,
+    cores: int | None = None,
+    threads: int | None = None,
+    torch_version: str = "",
+    runtimes: dict[str, str] | None = None,
+    arch: str = "",
+) -> MachineFingerprint:
+    """A fingerprint from /proc texts and the given facts (tests pass fixed samples)."""
+    info = parse_cpuinfo(cpuinfo)
+    features = tuple(f for f in SPEED_FEATURES if f in info.flags)
+    logical = info.logical_cpus or (cores or 0)
+    return MachineFingerprint(
+        cpu_model=info.model, vendor=info.vendor, features=features, cores=cores if cores is not None else logical,
+        logical_cpus=logical, memory_gb=parse_meminfo_gb(meminfo), torch=torch_version, threads=threads,
+        runtimes=tuple(sorted((runtimes or {}).items())), arch=arch,
+    )  # fmt: skip
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def available_cores() -> int:
+    """CPUs this process may use (affinity mask; cgroup-pinned containers see fewer than the host)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@lru_cache(maxsize=1)
+def _this_machine() -> MachineFingerprint:
+    import torch
+
+    cpuinfo = _read("/proc/cpuinfo")
+    fp = fingerprint_from_text(
+        cpuinfo, _read("/proc/meminfo"), cores=available_cores(), torch_version=str(torch.__version__),
+        runtimes=runtime_versions(), arch=platform.machine(),
+    )  # fmt: skip
+    if fp.cpu_model == "unknown":  # not Linux: the platform's own name is the best we have
+        fp = MachineFingerprint(**{**fp.__dict__, "cpu_model": platform.processor() or platform.machine() or "unknown"})
+    if fp.logical_cpus == 0:
+        fp = MachineFingerprint(**{**fp.__dict__, "logical_cpus": os.cpu_count() or fp.cores})
+    return fp
+
+
+def this_machine(threads: int | None = None) -> MachineFingerprint:
+    """This machine's fingerprint, with ``threads`` (torch's current count when None)."""
+    import torch
+
+    base = _this_machine()
+    return MachineFingerprint(**{**base.__dict__, "threads": threads if threads is not None else torch.get_num_threads()})
+
+
+@dataclass(frozen=True)
+class MachineMatch:
+    """How a measurement's machine and threads relate to a reference's (a baseline's)."""
+
+    same_cpu: bool | None  # None: the reference carries no fingerprint
+    same_threads: bool
+    notes: tuple[str, ...]
+
+    @property
+    def comparable(self) -> bool:
+        """Latency can be gated only on the same kind of machine at the same thread count (a baseline
+        without fingerprint whose CPU name matches counts as the same kind, as older versions did)."""
+        return self.same_cpu is not False and self.same_threads
+
+    def to_dict(self) -> dict:
+        return {"same_cpu": self.same_cpu, "same_threads": self.same_threads, "comparable": self.comparable, "notes": list(self.notes)}
+
+
+def compare_machines(reference: dict | None, current: MachineFingerprint, reference_threads: int | None, threads: int,
+                     reference_cpu: str | None = None) -> MachineMatch:
+    """Compare a reference's fingerprint dict (None for records of older versions) with ``current``."""
+    notes = []
+    if reference is None:
+        same_cpu = None
+        if reference_cpu and reference_cpu != current.cpu_model:
+            same_cpu = False
+            notes.append(f"other CPU: the baseline names '{reference_cpu}' (no fingerprint, older compressbench), this is {current.label}")
+        else:
+            notes.append("the baseline carries no machine fingerprint (recorded by an older compressbench); matched by CPU name only; "
+                         "record it again with 'compressbench baseline --add' to compare CPU features and cores too")
+    else:
+        ref = MachineFingerprint.from_dict(reference)
+        same_cpu = ref.key == current.key
+        if not same_cpu:
+            notes.append(f"other CPU: baseline recorded on {ref.label}, checked on {current.label}")
+    same_threads = reference_threads is None or int(reference_threads) == int(threads)
+    if not same_threads:
+        notes.append(f"thread count differs: baseline recorded with {reference_threads} threads, checked with {threads}")
+    return MachineMatch(same_cpu, same_threads, tuple(notes))

@@ -1,0 +1,74 @@
+"""``compressbench baseline``: refuses an unhealthy machine unless forced; ``--add`` keeps other machines'."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from compressbench.cli import app, gate_cmd
+from compressbench.profiling.health import Health
+from compressbench.profiling.machine import fingerprint_from_text
+from compressbench.regress.baseline import FORMAT
+from compressbench.regress.measure import RULER
+
+runner = CliRunner()
+SUITE = Path(__file__).parents[2] / "benchmarks" / "suite.toml"
+INTEL = fingerprint_from_text("model name\t: Intel Xeon\nflags\t: avx512f amx_int8\n", cores=2)
+AMD = fingerprint_from_text("model name\t: AMD EPYC\nflags\t: avx2\n", cores=2)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """No measuring: the baseline recorded is one entry on the machine in ``state['machine']``."""
+    state = {"machine": INTEL, "health": Health()}
+
+    def create(suite, settings, show_progress=True):
+        entry = {"name": "teacher", "fingerprint": "f", "params": 1, "macs": 1, "samples": {"model_ms": [1.0], "ruler_ms": [1.0]}}
+        one = {"ruler": RULER, "settings": settings.__dict__, "machine": state["machine"].to_dict(), "env": {}, "entries": [entry]}
+        return {"format": FORMAT, "baselines": [one]}
+
+    monkeypatch.setattr(gate_cmd, "create_baseline", create)
+    monkeypatch.setattr(gate_cmd, "check_health", lambda threads=None: state["health"])
+    return state
+
+
+def record(out: Path, *extra: str):
+    return runner.invoke(app, ["baseline", "--suite", str(SUITE), "--only", "teacher", "--out", str(out), *extra])
+
+
+def test_refuses_an_unhealthy_machine_unless_forced(fake, tmp_path):
+    fake["health"] = Health(("oversubscribed: load average 1.3 on 2 cores leaves 0.7 free for 2 threads",))
+    out = tmp_path / "b.json"
+    result = record(out)
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr == ("error: not recording a baseline: measurement health: oversubscribed: load average 1.3 on 2 cores "
+                             "leaves 0.7 free for 2 threads; wait for a quiet machine or pass --force\n")
+    forced = record(out, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert forced.stderr.startswith("note: measurement health: oversubscribed")
+    assert json.loads(out.read_text())["baselines"][0]["health"]["healthy"] is False
+
+
+def test_add_keeps_other_machines_and_replaces_this_one(fake, tmp_path):
+    out = tmp_path / "b.json"
+    assert record(out).exit_code == 0
+    fake["machine"] = AMD
+    added = record(out, "--add")
+    assert added.exit_code == 0, added.output
+    doc = json.loads(out.read_text())
+    assert [b["machine"]["key"] for b in doc["baselines"]] == [INTEL.key, AMD.key]
+    again = record(out, "--add")
+    assert "replaced the baseline of AMD EPYC (AVX2), 2 cores" in again.stderr
+    assert len(json.loads(out.read_text())["baselines"]) == 2
+    assert record(out).exit_code == 0  # without --add the file holds this machine alone
+    assert len(json.loads(out.read_text())["baselines"]) == 1
+
+
+def test_add_to_a_broken_file_fails_before_measuring(fake, tmp_path):
+    out = tmp_path / "b.json"
+    out.write_text("{broken")
+    result = record(out, "--add")
+    assert result.exit_code == 2 and "is not valid JSON" in result.stderr
