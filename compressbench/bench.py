@@ -8,9 +8,10 @@ from compressbench.comparison import compare
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import predict
 from compressbench.profiling import machine_peaks, profile
+from compressbench.records import RESULTS_FORMAT
 from compressbench.suite import Suite, build_variant, frame_source
 
-FORMAT = "compressbench-results/1"
+FORMAT = RESULTS_FORMAT
 OVERLAY_FRAMES = 4
 PROFILE_KEYS = (
     "latency_ms", "modules", "blocks", "layers", "attribution", "params", "macs_fvcore", "hourglass_layout",

@@ -30,7 +30,7 @@ from compressbench.cli.model_options import (
 )
 from compressbench.comparison import comparison_sections, compress_and_compare
 from compressbench.comparison.runtimes import RUNTIMES
-from compressbench.comparison.saving import check_exportable, export_onnx_file, save_compressed
+from compressbench.comparison.saving import check_exportable, write_outputs
 from compressbench.compression import parse_chain, parse_set_options, stage_options
 from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
@@ -140,15 +140,8 @@ def compress_command(
         repeats=repeats, runtime=runtime, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip
-    final = run.variants[-1]
-    written: list[Path] = []
+    written = write_outputs(run, out, export_onnx)
     try:
-        if export_onnx is not None:
-            written.append(export_onnx_file(final.module, export_onnx, run.record["env"]["input_shape"]))
-            run.record["onnx"] = str(export_onnx)
-        if out is not None:
-            written.extend(save_compressed(final, out, run.record, run.record["rows"][-1]))
-            run.record["out"] = str(out)
         emit(run.record, comparison_sections(run.record), fmt, output)
     except BaseException:
         for path in written:

@@ -61,7 +61,7 @@ def distill_command(
     from compressbench.comparison import compare, comparison_sections
     from compressbench.data import FrameSource
     from compressbench.distillation.losses import LossWeights
-    from compressbench.distillation.train import DistillOptions, distill, save_distilled
+    from compressbench.distillation.train import DistillOptions, distill, save_distilled_record, student_label
     from compressbench.profiling import torch_threads
     from compressbench.provenance import Variant, load_model
     from compressbench.training.distributed import is_main_process, resolve_device
@@ -89,26 +89,8 @@ def distill_command(
         teacher_module.cpu(), [Variant(f"{student_label(options)}-{loss}", trained, provenance)],
         FrameSource(data, frames, seed, size).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
     )  # fmt: skip
-    record["training"] = {
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in ctx.params.items()},  # every option, as run
-        "student": student_label(options), "loss": loss,
-        "steps": result.step, "batch": batch, "lr": lr, "lr_schedule": lr_schedule, "pool": pool, "seed": seed,
-        "w_keypoints": w_keypoints, "best_step": result.best_step, "best_val_akd_px": result.best_value,
-        "stopped_early": result.stopped_early, "seconds": round(result.seconds, 1), "options": options.identity(),
-        "init": init, "history": result.history,
-    }  # fmt: skip
-    metadata = {"distill": options.identity(), "row": record["rows"][-1], "training": record["training"]}
-    saved = save_distilled(trained, provenance, out, metadata)
-    record["out"] = str(saved)
+    saved = save_distilled_record(record, trained, provenance, options, result, settings=ctx.params)
     emit(record, comparison_sections(record) + [training_section(record["training"], saved)], fmt, output)
-
-
-def student_label(options) -> str:
-    """A short row name: the method chain, a student name, or a saved file's stem."""
-    if options.method:
-        return options.method.replace(",", "+")
-    name = str(options.student)
-    return Path(name).stem if name.endswith(".pt") and Path(name).is_file() else name
 
 
 def training_section(training: dict, saved: Path):

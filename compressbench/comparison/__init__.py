@@ -8,6 +8,7 @@
 from compressbench.comparison.pipeline import CompressRun, compress_and_compare
 from compressbench.comparison.saving import save_compressed
 from compressbench.comparison.sections import comparison_sections
-from compressbench.comparison.table import ROW_KEYS, compare
+from compressbench.comparison.table import compare
+from compressbench.records import ROW_KEYS
 
 __all__ = ["ROW_KEYS", "CompressRun", "compare", "comparison_sections", "compress_and_compare", "save_compressed"]

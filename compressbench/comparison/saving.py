@@ -20,6 +20,25 @@ def save_compressed(variant: Variant, path: str | Path, record: dict, row: dict)
     return [save_variant(variant, path, {"row": row, "env": env}, sidecar={"row": row, "env": env}), sidecar_path(path)]
 
 
+def write_outputs(run, out: str | Path | None = None, export_onnx: str | Path | None = None) -> list[Path]:
+    """Write what a compress run was asked to keep: the final variant (``out`` and its sidecar) and
+    its ONNX export; the record names them (``out``, ``onnx``). All or nothing."""
+    final = run.variants[-1]
+    written: list[Path] = []
+    try:
+        if export_onnx is not None:
+            written.append(export_onnx_file(final.module, export_onnx, run.record["env"]["input_shape"]))
+            run.record["onnx"] = str(export_onnx)
+        if out is not None:
+            written.extend(save_compressed(final, out, run.record, run.record["rows"][-1]))
+            run.record["out"] = str(out)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
 def check_exportable(module: nn.Module) -> None:
     """Raise when ``module`` cannot be exported to ONNX (checked before the measurement)."""
     from compressbench.runtime.onnx import export_obstacle

@@ -23,11 +23,7 @@ from compressbench.profiling.environment import environment
 from compressbench.profiling.health import check_health
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
-
-ROW_KEYS = (
-    "variant", "method", "params", "macs", "macs_int8", "size_mb", "peak_mem_mb", "latency_ms",
-    "latency_p10", "latency_p90", "speedup", "akd_px", "jacobian_error", "note",
-)  # fmt: skip
+from compressbench.records import COMPARISON_FORMAT, ComparisonRow
 
 
 def _images(frames) -> torch.Tensor:
@@ -54,21 +50,21 @@ def _check_arguments(names: list[str], runtime: str, warmup: int, repeats: int, 
 
 
 def _static_row(
-    name: str, module: nn.Module, variant, example: torch.Tensor, timed: torch.Tensor, earlier: list[dict]
-) -> dict:
-    floats = {row["_key"]: (row["variant"], row["macs"]) for row in earlier if not row["macs_int8"]}
+    name: str, module: nn.Module, variant, example: torch.Tensor, timed: torch.Tensor, floats: dict[tuple, tuple]
+) -> ComparisonRow:
+    """Parameters, MACs, size and peak memory; ``floats`` maps the chain keys of float rows measured
+    so far to (name, MACs), for int8 rows whose float model cannot be rebuilt."""
     macs, note = row_macs(module, variant, example, floats)
-    return {
-        "variant": name,
-        "method": getattr(variant, "method", "none") if variant is not None else "none",
-        "params": count_params(module),
-        "macs": macs,
-        "macs_int8": bool(getattr(variant, "int8", False)),
-        "size_mb": size_mb(module),
-        "peak_mem_mb": peak_memory_mb(lambda: module(timed)),
-        "_key": stage_key(getattr(variant, "stages", None)),
-        "_notes": [note] if note else [],
-    }
+    return ComparisonRow(
+        variant=name,
+        method=getattr(variant, "method", "none") if variant is not None else "none",
+        params=count_params(module),
+        macs=macs,
+        macs_int8=bool(getattr(variant, "int8", False)),
+        size_mb=size_mb(module),
+        peak_mem_mb=peak_memory_mb(lambda: module(timed)),
+        notes=[note] if note else [],
+    )
 
 
 def compare(
@@ -100,21 +96,25 @@ def compare(
     example, timed = images[:1], _timed_batch(images, batch)
     with torch_threads(threads) as threads_used:
         health = check_health(threads_used)
-        rows: list[dict] = []
+        rows: list[ComparisonRow] = []
+        floats: dict[tuple, tuple] = {}
         with progress_bar("measuring variants", len(entries), show_progress) as advance:
             reference = collect_outputs(teacher, images)
             for name, module, variant in entries:
-                row = _static_row(name, module, variant, example, timed, rows)
-                row.update(fidelity(collect_outputs(module, images), reference, int(images.shape[-1])))
+                row = _static_row(name, module, variant, example, timed, floats)
+                agreement = fidelity(collect_outputs(module, images), reference, int(images.shape[-1]))
+                row.akd_px, row.jacobian_error = agreement["akd_px"], agreement["jacobian_error"]
+                if not row.macs_int8:
+                    floats[stage_key(getattr(variant, "stages", None))] = (row.variant, row.macs)
                 rows.append(row)
                 advance()
         fns: dict[tuple[str, str], Callable[[], object]] = {}
         for (name, module, _), row in zip(entries, rows):
             try:
                 fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used)
-                row["_notes"] += [prepared.note] if prepared.note else []
+                row.notes += [prepared.note] if prepared.note else []
             except RuntimeUnavailable as exc:
-                row["_notes"].append(str(exc))
+                row.notes.append(str(exc))
             if breakdown:
                 fns[("modules", name)] = GroupTimer(module, timed)
                 if runtime != "torch":
@@ -123,7 +123,8 @@ def compare(
             stats = measure_interleaved(fns, warmup, repeats, on_round=lambda _: advance())
     _add_latency(rows, stats)
     record = {
-        "rows": [_public(row) for row in rows],
+        "format": COMPARISON_FORMAT,
+        "rows": [row.to_json() for row in rows],
         "modules": _modules(entries, fns, stats, runtime, repeats) if breakdown else [],
         "env": {
             **environment(threads_used),
@@ -142,14 +143,14 @@ def compare(
     return record
 
 
-def _add_latency(rows: list[dict], stats: dict) -> None:
-    teacher = stats.get(("run", rows[0]["variant"]))
+def _add_latency(rows: list[ComparisonRow], stats: dict) -> None:
+    teacher = stats.get(("run", rows[0].variant))
     for row in rows:
-        s = stats.get(("run", row["variant"]))
-        row["latency_ms"] = s.median if s else None
-        row["latency_p10"] = s.p10 if s else None
-        row["latency_p90"] = s.p90 if s else None
-        row["speedup"] = teacher.median / s.median if s and teacher else None
+        s = stats.get(("run", row.variant))
+        row.latency_ms = s.median if s else None
+        row.latency_p10 = s.p10 if s else None
+        row.latency_p90 = s.p90 if s else None
+        row.speedup = teacher.median / s.median if s and teacher else None
 
 
 def _modules(entries, fns, stats, runtime: str, repeats: int) -> list[dict]:
@@ -157,9 +158,3 @@ def _modules(entries, fns, stats, runtime: str, repeats: int) -> list[dict]:
     medians = {name: fns[("modules", name)].medians(repeats) for name, _, _ in entries}
     totals = {name: stats[(clean, name)].median if (clean, name) in stats else None for name, _, _ in entries}
     return side_by_side(medians, totals)
-
-
-def _public(row: dict) -> dict:
-    out = {key: row.get(key) for key in ROW_KEYS}
-    out["note"] = "; ".join(row["_notes"]) or None
-    return out

@@ -414,4 +414,37 @@ def save_distilled(student: nn.Module, provenance: Provenance, path: str | Path,
     return save_model(student, provenance, path, metadata)
 
 
-__all__ = ["INITS", "DistillOptions", "agreement", "distill", "distill_stage", "save_distilled"]
+def student_label(options: DistillOptions) -> str:
+    """A short row name: the method chain, a student name, or a saved file's stem."""
+    if options.method:
+        return options.method.replace(",", "+")
+    name = str(options.student)
+    return Path(name).stem if name.endswith(".pt") and Path(name).is_file() else name
+
+
+def training_record(options: DistillOptions, result: TrainResult, settings: dict | None = None) -> dict:
+    """What a distillation run did, for its comparison record and the saved student's metadata;
+    ``settings`` are the options as given (e.g. every command-line option)."""
+    return {
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in (settings or {}).items()},
+        "student": student_label(options), "loss": options.loss, "steps": result.step, "batch": options.batch,
+        "lr": options.lr, "lr_schedule": options.lr_schedule, "pool": options.pool, "seed": options.seed,
+        "w_keypoints": options.weights.keypoints, "best_step": result.best_step, "best_val_akd_px": result.best_value,
+        "stopped_early": result.stopped_early, "seconds": round(result.seconds, 1), "options": options.identity(),
+        "init": options.init, "history": result.history,
+    }  # fmt: skip
+
+
+def save_distilled_record(
+    record: dict, student: nn.Module, provenance: Provenance, options: DistillOptions, result: TrainResult, settings: dict | None = None
+) -> Path:
+    """Save the student with its training record and measured row; the comparison ``record`` gains
+    ``training`` and ``out``. Returns the saved file."""
+    record["training"] = training_record(options, result, settings)
+    metadata = {"distill": options.identity(), "row": record["rows"][-1], "training": record["training"]}
+    saved = save_distilled(student, provenance, options.out, metadata)
+    record["out"] = str(saved)
+    return saved
+
+
+__all__ = ["INITS", "DistillOptions", "agreement", "distill", "distill_stage", "save_distilled", "save_distilled_record", "training_record"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 
-from compressbench.errors import CompressbenchError
+from compressbench import records
 from compressbench.report.output import write_atomic
 from compressbench.report.pareto import best_variant, pareto_front
 from compressbench.report.plots import layer_bars, pareto_plot, roofline_plot
@@ -20,18 +19,8 @@ MAX_SIDE_BY_SIDE = 4
 
 
 def read_results(path: str | Path) -> dict:
-    from compressbench.bench import FORMAT
-
-    path = Path(path)
-    if not path.is_file():
-        raise CompressbenchError(f"results file {path} does not exist; create it with 'compressbench bench'")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CompressbenchError(f"results file {path} is not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or "comparison" not in doc:
-        raise CompressbenchError(f"{path} is not a compressbench results file (format {FORMAT!r})")
-    return doc
+    """The results file of ``compressbench bench``, checked section by section before anything is written."""
+    return records.read_results(path)
 
 
 def _chosen(rows: list[dict], front: list[str], best: str | None) -> list[str]:
@@ -136,7 +125,18 @@ def efficiency_part(results: dict, names: list[str], out: Path, stem: str) -> tu
 
 
 def write_report(results: dict, out: str | Path, akd_budget_px: float = 1.0, command: str | None = None) -> list[Path]:
-    """Write ``out`` (Markdown) and its PNGs next to it; returns every path written."""
+    """Write ``out`` (Markdown) and its PNGs next to it; returns every path written. A failure
+    part-way removes what was already written: a report is whole or absent."""
+    written: list[Path] = []
+    try:
+        return _write_report(results, Path(out), akd_budget_px, command, written)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _write_report(results: dict, out: Path, akd_budget_px: float, command: str | None, written: list[Path]) -> list[Path]:
     out = Path(out)
     rows = results["comparison"]["rows"]
     reference = rows[0]["variant"]
@@ -144,7 +144,6 @@ def write_report(results: dict, out: str | Path, akd_budget_px: float = 1.0, com
     best = best_variant(rows, akd_budget_px)
     names = _chosen(rows, front, best)
     stem = out.stem.lower()
-    written = []
     pareto_png = pareto_plot(rows, front, best, out.with_name(f"{stem}-pareto.png"))
     written.append(pareto_png)
     parts = ["# compressbench report\n"]

@@ -7,6 +7,7 @@ from compressbench.comparison import ROW_KEYS, compare
 from compressbench.comparison import table as compare_module
 from compressbench.comparison.runtimes import RuntimeUnavailable
 from compressbench.errors import CompressbenchError
+from compressbench.records import check_comparison
 
 from ..standins import BATCHNORM_PARAMS, FRAME_SIZE, SMALL_PARAMS
 
@@ -23,7 +24,9 @@ def rows_by_name(record):
 
 
 def test_record_schema(record):
-    assert set(record) == {"rows", "modules", "env", "notes", "health"}
+    assert set(record) == {"format", "rows", "modules", "env", "notes", "health"}
+    assert record["format"] == "compressbench-comparison/1"
+    check_comparison(record, "record")  # what reading it back checks
     assert {"healthy", "warnings", "checks"} <= set(record["health"])
     assert set(record["env"]["machine"]) >= {"cpu_model", "features", "cores", "key", "label"}
     assert [row["variant"] for row in record["rows"]] == ["teacher", "copy", "int8"]

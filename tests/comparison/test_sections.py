@@ -1,7 +1,7 @@
 import math
 
 from compressbench.comparison import comparison_sections
-from compressbench.comparison.table import ROW_KEYS
+from compressbench.records import ROW_KEYS
 from compressbench.report import render
 
 ENV = {

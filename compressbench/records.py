@@ -1,0 +1,117 @@
+"""The records compressbench measures and writes: their shapes, format tags, and the checks that read
+them back.
+
+A record is JSON with snake_case keys and units in the key (``latency_ms``, ``size_mb``,
+``akd_px``). Records written to files carry a ``format`` tag with a version; reading one checks the
+tag, that every section is there, and that each holds the right type, so a file that parses but is
+not what it claims to be is one clear error before any work (and before any output is written).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compressbench.errors import CompressbenchError
+
+COMPARISON_FORMAT = "compressbench-comparison/1"
+RESULTS_FORMAT = "compressbench-results/1"
+
+NUMBER = (int, float)
+OPTIONAL_NUMBER = (int, float, type(None))
+
+
+@dataclass
+class ComparisonRow:
+    """One row of a comparison: a model measured against the reference (the first row)."""
+
+    variant: str
+    method: str
+    params: int
+    macs: int | None
+    macs_int8: bool
+    size_mb: float
+    peak_mem_mb: float | None
+    latency_ms: float | None = None
+    latency_p10: float | None = None
+    latency_p90: float | None = None
+    speedup: float | None = None
+    akd_px: float | None = None
+    jacobian_error: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["note"] = "; ".join(out.pop("notes")) or None
+        return out
+
+
+ROW_KEYS = tuple(k for k in ComparisonRow.__dataclass_fields__ if k != "notes") + ("note",)
+
+# section -> the type(s) it must hold; a record may carry more sections than these
+ROW_SCHEMA = {
+    "variant": str, "method": str, "params": (int, type(None)), "macs": (int, type(None)), "macs_int8": bool,
+    "size_mb": OPTIONAL_NUMBER, "latency_ms": OPTIONAL_NUMBER, "speedup": OPTIONAL_NUMBER, "akd_px": OPTIONAL_NUMBER,
+    "jacobian_error": OPTIONAL_NUMBER,
+}  # fmt: skip
+COMPARISON_SCHEMA = {"rows": list, "modules": list, "env": dict}
+RESULTS_SCHEMA = {
+    "format": str, "suite": str, "measure": dict, "stages": dict, "comparison": dict, "profiles": dict,
+    "overlays": dict, "env": dict,
+}  # fmt: skip
+
+
+def _type_names(expected) -> str:
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false", dict: "a table", list: "a list"}
+    return " or ".join(names.get(k, "null") for k in kinds if k is not type(None)) + (" or null" if type(None) in kinds else "")
+
+
+def check_sections(doc: Any, schema: dict[str, Any], where: str) -> None:
+    """Raise one :class:`CompressbenchError` naming the first missing or mistyped section of ``doc``."""
+    if not isinstance(doc, dict):
+        raise CompressbenchError(f"{where} must be a table, got {type(doc).__name__}")
+    for key, expected in schema.items():
+        if key not in doc:
+            raise CompressbenchError(f"{where} misses its '{key}' section")
+        value = doc[key]
+        kinds = expected if isinstance(expected, tuple) else (expected,)
+        mistyped = not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        if mistyped:
+            raise CompressbenchError(f"{where}: '{key}' must be {_type_names(expected)}, got {json.dumps(value)[:40]}")
+
+
+def check_comparison(record: Any, where: str) -> None:
+    """A comparison record (``compare()``'s output, also inside bench results)."""
+    check_sections(record, COMPARISON_SCHEMA, where)
+    if not record["rows"]:
+        raise CompressbenchError(f"{where}: 'rows' is empty; the first row is the reference every other is compared with")
+    for index, row in enumerate(record["rows"], start=1):
+        check_sections(row, ROW_SCHEMA, f"{where}, row {index}")
+
+
+def read_json_record(path: str | Path, fmt: str, what: str, made_by: str) -> dict:
+    """Read a JSON record file and check its format tag; every problem is one clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CompressbenchError(f"{what} {path} does not exist; create it with '{made_by}'")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CompressbenchError(f"{what} {path} is not valid JSON ({exc})") from None
+    found = doc.get("format") if isinstance(doc, dict) else None
+    if found != fmt:
+        raise CompressbenchError(
+            f"{path} is not a {what} (format {found!r}, expected {fmt!r}); give the file written by '{made_by}'"
+        )
+    return doc
+
+
+def read_results(path: str | Path) -> dict:
+    """A results file written by ``compressbench bench``, checked section by section."""
+    doc = read_json_record(path, RESULTS_FORMAT, "compressbench results file", "compressbench bench SUITE --out FILE")
+    check_sections(doc, RESULTS_SCHEMA, f"results file {path}")
+    check_comparison(doc["comparison"], f"results file {path}: comparison")
+    return doc
