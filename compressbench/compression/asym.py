@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from compressbench.compression.base import Option
-from compressbench.compression.registry import register_method
+from compressbench.compression.methods import register_method
 from compressbench.compression.swaps import ConvSite, ConvSwapMethod, init_option
 from compressbench.errors import CompressbenchError
 

@@ -11,7 +11,7 @@ import copy
 from torch import nn
 
 from compressbench.compression.base import CompressionContext
-from compressbench.compression.registry import get_method
+from compressbench.compression.methods import get_method
 from compressbench.errors import CompressbenchError
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from compressbench.compression.base import Option
-from compressbench.compression.registry import register_method
+from compressbench.compression.methods import register_method
 from compressbench.compression.swaps import ConvSite, ConvSwapMethod, init_option
 
 MAX_MULTIPLIER = 9  # a C_out x 9 slice has rank at most 9

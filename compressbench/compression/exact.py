@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult, replace_submodule
-from compressbench.compression.registry import register_method
+from compressbench.compression.methods import register_method
 from compressbench.errors import CompressbenchError
 from compressbench.models.heads import AntiAliasInterpolation2d
 from compressbench.profiling.counting import count_params

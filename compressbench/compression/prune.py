@@ -21,7 +21,7 @@ import torch_pruning as tp
 from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
-from compressbench.compression.registry import register_method
+from compressbench.compression.methods import register_method
 from compressbench.compression.reshape import record_shapes, resize_to_shapes
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.counting import count_params

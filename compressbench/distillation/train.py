@@ -21,7 +21,7 @@ from compressbench.data.holdout import FrameSource
 from compressbench.distillation.losses import LOSSES, Distiller, LossWeights
 from compressbench.errors import CompressbenchError
 from compressbench.models import MODELS
-from compressbench.models.students.zoo import STUDENTS, build_student
+from compressbench.models.students.families import STUDENTS, build_student
 from compressbench.provenance import Provenance, Stage, derive, load_model, provenance_of, save_model
 from compressbench.registry import Registry
 from compressbench.report.output import check_writable

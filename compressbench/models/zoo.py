@@ -7,7 +7,7 @@ from torch import nn
 from compressbench.models.blocks import Hourglass
 from compressbench.models.detector import DetectorConfig, KeypointDetector, build_teacher
 from compressbench.models.registry import create_model, register_base_builder, register_model
-from compressbench.models.students import zoo as student_zoo
+from compressbench.models.students import families as student_families
 
 REGISTERED = "registered-model"
 
@@ -31,7 +31,7 @@ def base_of_module(module: nn.Module | None) -> tuple[str, dict]:
     ``teacher`` with its configuration. Anything else (a user's own module) is of unknown origin."""
     predictor = getattr(module, "predictor", None)
     if getattr(predictor, "student_name", None) is not None:
-        return student_zoo.ARCHITECTURE, student_zoo.student_builder_args(module)
+        return student_families.ARCHITECTURE, student_families.student_builder_args(module)
     if isinstance(module, KeypointDetector) and isinstance(predictor, Hourglass):
         return REGISTERED, {"model": "teacher", "config": module.config.to_dict()}
     return "", {}

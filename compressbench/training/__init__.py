@@ -3,6 +3,7 @@ FOMM's layout, random warps, and the teacher's losses and training recipe."""
 
 from compressbench.training.checkpoints import load_training_checkpoint, save_checkpoint
 from compressbench.training.distributed import DistContext, setup
+from compressbench.training.equivariance_warps import Warp, WarpConfig, affine_warp, identity_warp, random_warp
 from compressbench.training.export import export_teacher, half_state_dict
 from compressbench.training.teacher import (
     LR_SCHEDULES,
@@ -21,7 +22,6 @@ from compressbench.training.teacher_losses import (
     teacher_loss,
 )
 from compressbench.training.trainer import BatchSource, TrainConfig, TrainResult, indexed, seed_everything, train
-from compressbench.training.warps import Warp, WarpConfig, affine_warp, identity_warp, random_warp
 
 __all__ = [
     "LR_SCHEDULES",

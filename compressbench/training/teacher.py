@@ -21,9 +21,9 @@ from compressbench import metrics
 from compressbench.errors import CompressbenchError
 from compressbench.models.detector import DetectorConfig, build_teacher
 from compressbench.registry import Registry
+from compressbench.training.equivariance_warps import Warp, WarpConfig, random_warp
 from compressbench.training.teacher_losses import TeacherLossWeights, teacher_loss
 from compressbench.training.trainer import TrainConfig, TrainResult, indexed, train
-from compressbench.training.warps import Warp, WarpConfig, random_warp
 
 SYNTHETIC = "synthetic"
 EVAL_BATCH = 32

@@ -20,7 +20,7 @@ from torch import nn
 
 
 class Transform(Protocol):
-    """A batch of coordinate transforms (see :mod:`compressbench.training.warps`)."""
+    """A batch of coordinate transforms (see :mod:`compressbench.training.equivariance_warps`)."""
 
     def points(self, coords: torch.Tensor) -> torch.Tensor: ...  # (B, N, 2) -> (B, N, 2)
 

@@ -218,7 +218,7 @@ def test_state_dict_bytes_counts_int8_as_one_byte():
 
 
 def test_fx_quantizes_a_saved_student_with_bias_free_convs_and_round_trips(held_out, tmp_path):
-    from compressbench.models.students.zoo import build_student
+    from compressbench.models.students.families import build_student
     from compressbench.provenance import Base, provenance_of, save_model
 
     torch.manual_seed(0)

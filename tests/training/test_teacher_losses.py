@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from compressbench.models import DetectorConfig, build_teacher
+from compressbench.training.equivariance_warps import WarpConfig, affine_warp, identity_warp, pixel_centres, random_warp
 from compressbench.training.teacher_losses import (
     TeacherLossWeights,
     equivariance_jacobian_loss,
@@ -15,7 +16,6 @@ from compressbench.training.teacher_losses import (
     keypoint_loss,
     teacher_loss,
 )
-from compressbench.training.warps import WarpConfig, affine_warp, identity_warp, pixel_centres, random_warp
 
 REDUCED = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
 

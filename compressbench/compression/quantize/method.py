@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult, replace_submodule
+from compressbench.compression.methods import register_method
 from compressbench.compression.quantize.backends import BACKENDS, get_backend
 from compressbench.compression.quantize.codebook import (
     CODEBOOK_LAYERS,
@@ -37,7 +38,6 @@ from compressbench.compression.quantize.parts import (
     part_inputs,
     present_parts,
 )
-from compressbench.compression.registry import register_method
 from compressbench.progress import progress_bar
 
 DEFAULT_BACKEND = "fx"

@@ -5,7 +5,7 @@ heatmap, soft-argmax and jacobian heads; a ``.encoder`` whose output (or its las
 bottleneck used for attention transfer; a ``width`` channel multiplier.
 """
 
-from compressbench.models.students.zoo import (
+from compressbench.models.students.families import (
     ARCHITECTURE,
     STUDENTS,
     WIDTH_VARIANTS,

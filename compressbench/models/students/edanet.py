@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from compressbench.models.students.blocks import (
+from compressbench.models.students.layers import (
     AsymmetricPair,
     ConcatChannels,
     ConvBNReLU,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from compressbench.models.students.blocks import (
+from compressbench.models.students.layers import (
     Add,
     AsymmetricPair,
     ChannelShuffle,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from compressbench.models.students.blocks import ConcatChannels, ConvBNReLU, check_width, scale_channels
+from compressbench.models.students.layers import ConcatChannels, ConvBNReLU, check_width, scale_channels
 
 STEM_CHANNELS = 32
 # (output channels, squeeze channels) of each encoder stage; squeeze ratio 1/4 of the output.

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from compressbench.training.warps import Warp, WarpConfig, affine_warp, identity_warp, pixel_centres, random_warp
+from compressbench.training.equivariance_warps import (
+    Warp,
+    WarpConfig,
+    affine_warp,
+    identity_warp,
+    pixel_centres,
+    random_warp,
+)
 
 
 def test_jacobian_matches_autograd():
