@@ -9,17 +9,7 @@ from rich.console import Console
 
 from compressbench.errors import CompressbenchError
 from compressbench.report import check_format, check_writable, render, write_atomic
-from compressbench.report.render import Section, rich_tables
-
-MIN_TABLE_WIDTH = 140
-
-
-def wide_console() -> Console:
-    """A console that does not squeeze wide tables into 80 columns when piped."""
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=MIN_TABLE_WIDTH)
-    return console
+from compressbench.report.render import Section, print_sections
 
 
 FormatOption = typer.Option("table", "--format", "-f", help="table | md | csv | json")
@@ -51,9 +41,8 @@ def emit(record: dict, sections: list[Section], fmt: str, output: Path | None) -
         write_atomic(output, render(record, sections, fmt))
         Console(stderr=True).print(f"wrote {output}")
         return
-    if fmt == "table":
-        console = wide_console()
-        for table in rich_tables(sections):
-            console.print(table)
+    console = Console()
+    if fmt == "table" and console.is_terminal:
+        print_sections(console, sections)  # fitted to the terminal's width
     else:
-        typer.echo(render(record, sections, fmt), nl=False)
+        typer.echo(render(record, sections, fmt), nl=False)  # plain text when piped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from compressbench.report.render import Section
+from compressbench.report.render import Section, format_value, plural
 
 # metric key -> (unit, what it measures); no '|' in the text, it would split a Markdown cell
 METRIC_ROWS = {
@@ -21,13 +21,14 @@ METRIC_ROWS = {
 def fidelity_sections(record: dict) -> list[Section]:
     """One section listing every metric of ``record`` with its unit; missing values show as '-'."""
     rows = [
-        {"metric": key, "value": float("nan") if record.get(key) is None else float(record[key]), "unit": unit, "meaning": meaning}
+        # one metric per row: each value gets its own precision (a column-wide one would zero the small ones)
+        {"metric": key, "value": format_value(record.get(key)), "unit": unit, "meaning": meaning}
         for key, (unit, meaning) in METRIC_ROWS.items()
     ]
     size = record.get("image_size")
     frames = record["frames"]
     title = (
         f"Fidelity of {record['model']} against {record['against']}: "
-        f"{frames} frame{'s' if frames != 1 else ''} of {record['data']}, {size}x{size}"
+        f"{plural(frames, 'frame')} of {record['data']}, {size}x{size}"
     )
     return [Section(title, pd.DataFrame(rows), list(record.get("notes") or []))]
