@@ -13,6 +13,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from compressbench.errors import CompressbenchError
+from compressbench.warnings import collected_warnings
 
 USAGE_ERROR = 2
 
@@ -29,6 +30,11 @@ class OneLineErrorsGroup(TyperGroup):
     usage errors and :class:`CompressbenchError` become one line and exit code 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # third-party warnings are counted while the command runs and summarised after it, one line each
+        with collected_warnings(lambda line: typer.echo(line, err=True)):
+            return self._main_one_line_errors(args, prog_name, complete_var, standalone_mode, **extra)
+
+    def _main_one_line_errors(self, args, prog_name, complete_var, standalone_mode, **extra):
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
         except typer.Exit as exc:

@@ -16,7 +16,7 @@ from compressbench.models import load_model
 from compressbench.regress import parse_fraction, read_settings
 from compressbench.regress.baseline import create_baseline, pick_entry, read_baseline, run_check
 from compressbench.report import render_json, write_atomic
-from compressbench.report.render import Section
+from compressbench.report.render import Section, plural
 from compressbench.suite import VariantSpec, build_variant, read_suite
 
 
@@ -36,7 +36,7 @@ def baseline_command(
         parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
     settings = read_settings(repeats=repeats, threads=threads)
     write_atomic(out, render_json(create_baseline(parsed, settings)))
-    typer.echo(f"wrote {out} ({len(parsed.variants)} entries)", err=True)
+    typer.echo(f"wrote {out} ({plural(len(parsed.variants), 'entry', 'entries')})", err=True)
 
 
 @app.command("check")
@@ -89,7 +89,7 @@ def check_section(result: dict, settings) -> Section:
         )
     notes = [
         f"latency relative to a reference workload timed interleaved in the same process; allowed slowdown {settings.max_slowdown:.0%}, "
-        f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {settings.repeats} rounds, {settings.threads} threads",
+        f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {plural(settings.repeats, 'round')}, {plural(settings.threads, 'thread')}",
         f"exit code {result['exit_code']} (0 pass, 1 regression, 3 inconclusive)",
     ]
     if settings.latency == "advisory":
