@@ -13,7 +13,12 @@ from compressbench.report.render import Section, print_sections
 
 
 FormatOption = typer.Option("table", "--format", "-f", help="table | md | csv | json")
-OutputOption = typer.Option(None, "--output", "-o", help="write the result to this file (atomically)")
+OutputOption = typer.Option(None, "--output", "-o", help="write the results (tables or JSON, see --format) to this file")
+
+# --output is always a results file and --out always a saved model: a suffix of the other kind is a
+# mix-up (e.g. 'compress -o small.pt' would write a text table into small.pt)
+MODEL_SUFFIXES = (".pt", ".pth", ".tar", ".onnx")
+RESULTS_SUFFIXES = (".json", ".md", ".csv", ".txt")
 
 
 def require_positive(**values: int | None) -> None:
@@ -28,10 +33,26 @@ def require_non_negative(**values: int | None) -> None:
             raise CompressbenchError(f"--{name.replace('_', '-')} must be zero or more, got {value}")
 
 
+def check_results_path(output: Path) -> None:
+    if output.suffix.lower() in MODEL_SUFFIXES:
+        raise CompressbenchError(
+            f"--output {output} is for results (tables or JSON), not a model file; save the model with --out {output}"
+        )
+
+
+def check_model_path(out: Path, flag: str = "--out") -> None:
+    """A saved model's path must not look like a results file."""
+    if out.suffix.lower() in RESULTS_SUFFIXES:
+        raise CompressbenchError(
+            f"{flag} {out} is the saved model (e.g. model.pt); write results with --output {out}"
+        )
+
+
 def prepare_output(fmt: str, output: Path | None) -> None:
     """Validate format and destination before any work starts."""
     check_format(fmt)
     if output is not None:
+        check_results_path(output)
         check_writable(output)
 
 

@@ -15,6 +15,7 @@ import typer
 from compressbench.cli.app import app
 from compressbench.cli.common import (
     FormatOption,
+    check_model_path,
     OutputOption,
     emit,
     prepare_output,
@@ -93,8 +94,8 @@ def compress_command(
     set_options: list[str] = typer.Option(
         [], "--set", help="STAGE.OPTION=VALUE for one stage (method name or 1-based index); repeatable"
     ),
-    data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
-    frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
+    data: str = typer.Option("synthetic", "--data", "-d", help="synthetic, or a folder of images / a video file"),
+    frames: int = typer.Option(32, "--frames", "-n", help="held-out evaluation frames"),
     input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
     runtime: str = typer.Option("torch", "--runtime", help="torch | onnxruntime: where latency is measured"),
     export_onnx: Optional[Path] = typer.Option(
@@ -115,6 +116,8 @@ def compress_command(
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
     prepare_output(fmt, output)
+    if out is not None:
+        check_model_path(out)
     RUNTIMES.get(runtime)
     chain = parse_chain(method)
     common = {

@@ -10,6 +10,7 @@ import typer
 from compressbench.cli.app import app
 from compressbench.cli.common import (
     FormatOption,
+    check_model_path,
     OutputOption,
     emit,
     prepare_output,
@@ -68,6 +69,7 @@ def distill_command(
     require_positive(frames=frames, threads=threads, repeats=repeats)
     require_non_negative(warmup=warmup, patience=patience)
     prepare_output(fmt, output)
+    check_model_path(out)
     check_writable(out)
     resolve_device(device)
     options = DistillOptions(

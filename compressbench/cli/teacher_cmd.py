@@ -11,7 +11,7 @@ import pandas as pd
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, emit, prepare_output, require_positive
+from compressbench.cli.common import FormatOption, check_model_path, emit, prepare_output, require_positive
 from compressbench.cli.model_options import ConfigOption
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, read_fomm_config
@@ -86,6 +86,7 @@ def train_command(
                      checkpoint_every=checkpoint_every, patience=patience, **overrides)
     resolve_device(device)
     prepare_output(fmt, None)
+    check_model_path(out)
     check_writable(out)
     if resume is not None and not resume.is_file():
         raise CompressbenchError(f"--resume {resume} does not exist")
@@ -128,6 +129,7 @@ def export_command(
     """Write the checkpoint's best weights as float16 plus a JSON record with their measured test error."""
     require_positive(test_frames=test_frames)
     prepare_output(fmt, None)
+    check_model_path(out)
     from compressbench.training.export import export_teacher
 
     record = export_teacher(checkpoint, out, test_frames=test_frames, seed=seed)

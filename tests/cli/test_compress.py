@@ -166,3 +166,18 @@ def test_same_file_for_two_outputs_is_refused(reduced_yaml_module, tmp_path):
     )
     assert_usage_error(result, "name the same file")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_results_path_ending_in_pt_is_refused(tmp_path):
+    """'-o' is the results file: '-o small.pt' used to write a text table into small.pt."""
+    target = tmp_path / "small.pt"
+    result = run("compress", *FAST, "--method", "prune", "-o", target)
+    assert_usage_error(result, "--output")
+    assert "--out" in result.stderr and not target.exists()
+
+
+def test_model_path_ending_in_json_is_refused(tmp_path):
+    target = tmp_path / "small.json"
+    result = run("compress", *FAST, "--method", "prune", "--out", target)
+    assert_usage_error(result, "is the saved model")
+    assert not target.exists()
