@@ -160,7 +160,7 @@ def test_unwritable_destinations_fail_before_work(reduced_yaml_module, tmp_path,
 
 
 def test_same_file_for_two_outputs_is_refused(reduced_yaml_module, tmp_path):
-    target = tmp_path / "x.json"
+    target = tmp_path / "x"  # no suffix: neither a results nor a model suffix refuses it first
     result = run(
         "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", "--out", target, "--output", target
     )
