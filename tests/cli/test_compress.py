@@ -150,10 +150,10 @@ def test_bad_input_is_one_line_and_exit_2(reduced_yaml_module, tmp_path, args, f
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("flag", ["--out", "--output", "--export-onnx"])
-def test_unwritable_destinations_fail_before_work(reduced_yaml_module, tmp_path, flag):
+@pytest.mark.parametrize("flag, name", [("--out", "x.pt"), ("--output", "x.json"), ("--export-onnx", "x.onnx")])
+def test_unwritable_destinations_fail_before_work(reduced_yaml_module, tmp_path, flag, name):
     result = run(
-        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", flag, tmp_path / "missing" / "x.pt"
+        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", flag, tmp_path / "missing" / name
     )
     assert_usage_error(result, "does not exist")
     assert list(tmp_path.iterdir()) == []
