@@ -21,6 +21,7 @@ from compressbench.cli.model_options import (
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import evaluate, predict, reference_for, reference_points
 from compressbench.models import WEIGHTS_CHOICES, load_model
+from compressbench.profiling.timing import torch_threads
 from compressbench.report.fidelity_tables import fidelity_sections
 from compressbench.report.overlays import check_overlay_dir, write_overlays
 
@@ -37,7 +38,8 @@ def evaluate_command(
     against: str = typer.Option("teacher", "--against", help="teacher | ground-truth"),
     frames: int = typer.Option(32, "--frames", "-n", help="number of frames to evaluate on"),
     seed: int = typer.Option(0, "--seed", help="seed of the synthetic test frames"),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", help="frames per forward pass"),
+    batch: int = typer.Option(16, "--batch", "-b", help="frames per forward pass"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
     overlays: Optional[Path] = typer.Option(
@@ -45,7 +47,7 @@ def evaluate_command(
     ),
 ) -> None:
     """AKD (px), jacobian error and heatmap similarity of a model on held-out test frames."""
-    require_positive(frames=frames, batch_size=batch_size)
+    require_positive(frames=frames, batch=batch, threads=threads)
     reference = reference_for(against)
     if weights not in WEIGHTS_CHOICES:
         raise CompressbenchError(f"unknown --weights {weights!r}; choose one of: {', '.join(WEIGHTS_CHOICES)}")
@@ -55,19 +57,20 @@ def evaluate_command(
     # imported here so that the other commands start without the data package's image/video readers
     from compressbench.data import frames_for
 
-    batch = frames_for(data, count=frames, split="test", seed=seed)
-    reference_for(against, batch)  # ground truth needs landmarks: fail before loading any model
+    test_frames = frames_for(data, count=frames, split="test", seed=seed)
+    reference_for(against, test_frames)  # ground truth needs landmarks: fail before loading any model
     module = model_from_options(model, checkpoint, config, weights)
     teacher = load_model("teacher") if reference.needs_teacher else None
-    record = evaluate(
-        module, batch, against=against, teacher=teacher, batch_size=batch_size, model_name=model_label(model), data_name=data
-    )
+    with torch_threads(threads):
+        record = evaluate(
+            module, test_frames, against=against, teacher=teacher, batch_size=batch, model_name=model_label(model), data_name=data
+        )
     record["seed"] = seed if data == "synthetic" else None
     record["overlays"] = None
     if overlays is not None:
-        shown = batch.slice(0, OVERLAY_LIMIT)
-        points = predict(module, shown, batch_size=batch_size)["value"]
-        written = write_overlays(overlays, shown, points, reference_points(against, shown, teacher, batch_size), OVERLAY_LIMIT)
+        shown = test_frames.slice(0, OVERLAY_LIMIT)
+        points = predict(module, shown, batch_size=batch)["value"]
+        written = write_overlays(overlays, shown, points, reference_points(against, shown, teacher, batch), OVERLAY_LIMIT)
         record["overlays"] = str(overlays)
         Console(stderr=True).print(f"wrote {len(written)} overlays to {overlays} (model red, {against} cyan)")
     emit(record, fidelity_sections(record), fmt, output)
