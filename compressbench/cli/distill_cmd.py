@@ -50,7 +50,7 @@ def distill_command(
     val_frames: int = typer.Option(64, "--val-frames", help="validation frames (AKD against the teacher)"),
     val_every: int = typer.Option(100, "--val-every", help="validate every N steps"),
     patience: int = typer.Option(5, "--patience", help="validations without improvement before stopping early (0: never stop)"),
-    size: int = typer.Option(256, "--size", hidden=True, help="frame side in pixels (for small test teachers)"),
+    size: int = typer.Option(256, "--input-size", help="frame side in pixels (smaller for small test teachers)"),
     frames: int = typer.Option(32, "--frames", help="held-out frames of the final comparison"),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while measuring"),
     warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds of the comparison"),

@@ -34,7 +34,7 @@ def _command_line(options: TeacherTrainOptions, config: Optional[Path], override
     """The command that reproduces this run (recorded in the checkpoint and the weights' JSON)."""
     args = ["compressbench", "teacher", "train", "--steps", options.steps, "--batch", options.batch,
             "--lr", options.lr, "--seed", options.seed, "--data", options.data, "--device", options.device,
-            "--val-frames", options.val_frames, "--val-every", options.val_every, "--size", options.size,
+            "--val-frames", options.val_frames, "--val-every", options.val_every, "--input-size", options.size,
             "--lr-schedule", options.lr_schedule,
             "--equivariance-value", options.weights.equivariance_value,
             "--equivariance-jacobian", options.weights.equivariance_jacobian, "--out", options.out]
@@ -61,7 +61,7 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="checkpoint to write (FOMM layout: best weights under kp_detector)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue from this checkpoint"),
     val_frames: int = typer.Option(64, "--val-frames", help="held-out frames scored at every validation"),
-    size: int = typer.Option(256, "--size", help="frame side in pixels (synthetic frames are drawn, user frames resized)"),
+    size: int = typer.Option(256, "--input-size", help="frame side in pixels (synthetic frames are drawn, user frames resized)"),
     val_every: int = typer.Option(100, "--val-every", help="validate (and write the checkpoint) every N steps"),
     checkpoint_every: Optional[int] = typer.Option(
         None, "--checkpoint-every", help="also write the checkpoint every N steps (for long runs; results unchanged)"
@@ -82,7 +82,7 @@ def train_command(
 ) -> None:
     """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames."""
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
-    require_positive(steps=steps, batch=batch, val_frames=val_frames, size=size, val_every=val_every,
+    require_positive(steps=steps, batch=batch, val_frames=val_frames, input_size=size, val_every=val_every,
                      checkpoint_every=checkpoint_every, patience=patience, **overrides)
     resolve_device(device)
     prepare_output(fmt, None)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def fast(steps: int = 4) -> list[str]:
     """A tiny run: 64x64 frames, batch 2, a few steps, a two-round comparison on one thread."""
     return ["--student", "erfnet-0.5", "--steps", str(steps), "--batch", "2", "--val-frames", "4", "--val-every", "2",
-            "--frames", "2", "--repeats", "2", "--warmup", "0", "--threads", "1", "--size", "64"]  # fmt: skip
+            "--frames", "2", "--repeats", "2", "--warmup", "0", "--threads", "1", "--input-size", "64"]  # fmt: skip
 
 
 def run(*args):
