@@ -45,7 +45,9 @@ def distill_command(
     data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video (no labels needed)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     out: Path = typer.Option(Path("student.pt"), "--out", help="the trained student (loadable with --model FILE)"),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="training checkpoint, written at every validation"),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--train-checkpoint", help="training state written at every validation (for --resume); --checkpoint is FOMM weights elsewhere"
+    ),
     resume: Optional[Path] = typer.Option(None, "--resume", help="resume from a training checkpoint of the same run"),
     val_frames: int = typer.Option(64, "--val-frames", help="validation frames (AKD against the teacher)"),
     val_every: int = typer.Option(100, "--val-every", help="validate every N steps"),

@@ -51,7 +51,7 @@ def teacher_file(tmp_path_factory):
 def distilled(teacher_file, tmp_path_factory):
     folder = tmp_path_factory.mktemp("distill")
     out, checkpoint = folder / "student.pt", folder / "ck.pt"
-    result = run("distill", "--teacher", teacher_file, *fast(), "--loss", "l3", "--out", out, "--checkpoint", checkpoint, "--format", "json")
+    result = run("distill", "--teacher", teacher_file, *fast(), "--loss", "l3", "--out", out, "--train-checkpoint", checkpoint, "--format", "json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), out, checkpoint
 
@@ -114,7 +114,7 @@ def test_two_torchrun_processes_train_and_rank0_saves(teacher_file, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "compressbench", "distill", "--teacher", str(teacher_file), *fast(), "--loss", "l3",
-               "--out", str(out), "--checkpoint", str(checkpoint), "--format", "json", "--output", str(report)]  # fmt: skip
+               "--out", str(out), "--train-checkpoint", str(checkpoint), "--format", "json", "--output", str(report)]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     saved = torch.load(checkpoint, weights_only=True)
