@@ -30,7 +30,7 @@ BASELINE := benchmarks/baseline.json
 GATED := teacher,exact,prune-0.5,quantize
 
 bench: install
-	$(BIN)/compressbench bench $(SUITE) --out $(RESULTS)
+	$(BIN)/compressbench bench $(SUITE) --output $(RESULTS)
 
 # Issue-4 benchmark: every method and chain on the teacher, batch 1, 2 threads, one process.
 bench-compress: install
@@ -43,7 +43,7 @@ report: install
 	$(BIN)/compressbench report $(RESULTS) -o reports/REPORT.md
 
 baseline: install
-	$(BIN)/compressbench baseline --suite $(SUITE) --only $(GATED) --out $(BASELINE)
+	$(BIN)/compressbench baseline --suite $(SUITE) --only $(GATED) --output $(BASELINE)
 
 check: install
 	$(BIN)/compressbench check --baseline $(BASELINE)

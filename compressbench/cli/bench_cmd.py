@@ -8,28 +8,67 @@ from typing import Optional
 import typer
 
 from compressbench.cli.app import app
-from compressbench.report import check_writable, render_json, write_atomic
-from compressbench.suite import read_suite
+from compressbench.cli.common import SuiteArgument, SuiteOption, emit, prepare_output, suite_path
+from compressbench.report import render_json, write_atomic
+from compressbench.report.render import plural
+from compressbench.suite import cache_dir, read_suite
+
+
+def _cached_files() -> set[str]:
+    folder = cache_dir()
+    return {p.name for p in folder.glob("*.pt")} if folder.is_dir() else set()
+
+
+def cached_variants(specs, before: set[str], after: set[str]) -> list[str]:
+    """Names of the variants loaded from the cache: a cached file for the spec existed before the
+    run and none was written during it (a build writes one)."""
+    names = []
+    for spec in specs:
+        if not spec.method:
+            continue
+        prefix = f"{spec.key()}-"
+        existed = any(name.startswith(prefix) for name in before)
+        written = any(name.startswith(prefix) for name in after - before)
+        if existed and not written:
+            names.append(spec.name)
+    return names
 
 
 @app.command("bench")
 def bench_command(
-    suite: Path = typer.Argument(..., help="suite file, e.g. benchmarks/suite.toml"),
-    out: Path = typer.Option(Path("results.json"), "--out", help="results file to write"),
+    suite: Optional[Path] = SuiteArgument,
+    suite_option: Optional[Path] = SuiteOption,
+    output: Path = typer.Option(
+        Path("results.json"), "--output", "-o", help="results JSON to write (the input of 'compressbench report')"
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="how the comparison is printed: table | md | csv | json"),
     only: Optional[str] = typer.Option(None, "--only", help="comma-separated variant names (the first is the reference)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild variants even when cached"),
     no_profiles: bool = typer.Option(False, "--no-profiles", help="skip the per-variant per-layer profiles"),
 ) -> None:
-    """Build and measure every variant of a suite; write one results JSON."""
-    from compressbench.bench import run_suite
+    """Build and measure every variant of a suite, print the comparison, write one results JSON.
 
-    check_writable(out)
-    parsed = read_suite(suite)
+    Example: compressbench bench benchmarks/suite.toml -o results.json
+    """
+    from compressbench.bench import run_suite
+    from compressbench.comparison import comparison_sections
+
+    prepare_output(fmt, output)
+    parsed = read_suite(suite_path(suite, suite_option))
     if only:
         parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
+    before = _cached_files()
     results = run_suite(parsed, use_cache=not no_cache, profiles=not no_profiles)
-    write_atomic(out, render_json(results))
-    typer.echo(f"wrote {out}", err=True)
+    cached = cached_variants(parsed.variants, before, _cached_files()) if not no_cache else []
+    write_atomic(output, render_json(results))
+    emit(results["comparison"], comparison_sections(results["comparison"]), fmt, None)
+    if cached:
+        typer.echo(
+            f"{plural(len(cached), 'variant')} loaded from the cache {cache_dir()} ({', '.join(cached)}); "
+            "--no-cache rebuilds them",
+            err=True,
+        )
+    typer.echo(f"wrote {output}; next: compressbench report {output}", err=True)
 
 
 @app.command("report")
@@ -40,6 +79,7 @@ def report_command(
 ) -> None:
     """Write a Markdown report with tables, a Pareto plot, per-layer bars and keypoint overlays."""
     from compressbench.errors import CompressbenchError
+    from compressbench.report import check_writable
     from compressbench.report.markdown_report import read_results, write_report
 
     if akd_budget <= 0:

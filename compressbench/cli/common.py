@@ -21,6 +21,18 @@ MODEL_SUFFIXES = (".pt", ".pth", ".tar", ".onnx")
 RESULTS_SUFFIXES = (".json", ".md", ".csv", ".txt")
 
 
+DEFAULT_SUITE = Path("benchmarks/suite.toml")
+SuiteArgument = typer.Argument(None, help=f"suite file (default {DEFAULT_SUITE}); or give it with --suite", show_default=False)
+SuiteOption = typer.Option(None, "--suite", help="suite file (the same as the positional argument)")
+
+
+def suite_path(positional: Path | None, option: Path | None) -> Path:
+    """The suite given positionally or with --suite (bench and baseline take both)."""
+    if positional is not None and option is not None and positional != option:
+        raise CompressbenchError(f"two suites given ({positional} and --suite {option}); give one")
+    return positional or option or DEFAULT_SUITE
+
+
 def require_positive(**values: int | None) -> None:
     for name, value in values.items():
         if value is not None and value <= 0:

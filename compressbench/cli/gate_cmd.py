@@ -10,7 +10,16 @@ import pandas as pd
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.common import (
+    FormatOption,
+    OutputOption,
+    SuiteArgument,
+    SuiteOption,
+    emit,
+    prepare_output,
+    require_positive,
+    suite_path,
+)
 from compressbench.cli.model_options import model_label
 from compressbench.models import load_model
 from compressbench.regress import parse_fraction, read_settings
@@ -22,21 +31,40 @@ from compressbench.suite import VariantSpec, build_variant, read_suite
 
 @app.command("baseline")
 def baseline_command(
-    suite: Path = typer.Option(Path("benchmarks/suite.toml"), "--suite", help="suite file listing the variants"),
-    out: Path = typer.Option(Path("benchmarks/baseline.json"), "--out", help="baseline file to write"),
+    suite: Optional[Path] = SuiteArgument,
+    suite_option: Optional[Path] = SuiteOption,
+    output: Path = typer.Option(
+        Path("benchmarks/baseline.json"), "--output", "-o", help="baseline JSON to write (the input of 'compressbench check')"
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="how the recorded entries are printed: table | md | csv | json"),
     only: Optional[str] = typer.Option(None, "--only", help="comma-separated variant names (default: all)"),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per variant"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", "-r", help="timed rounds per variant"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads"),
 ) -> None:
     """Record ruler-relative latency samples, params and MACs of a suite's variants."""
     require_positive(repeats=repeats, threads=threads)
-    prepare_output("json", out)
-    parsed = read_suite(suite)
+    prepare_output(fmt, output)
+    parsed = read_suite(suite_path(suite, suite_option))
     if only:
         parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
     settings = read_settings(repeats=repeats, threads=threads)
-    write_atomic(out, render_json(create_baseline(parsed, settings)))
-    typer.echo(f"wrote {out} ({plural(len(parsed.variants), 'entry', 'entries')})", err=True)
+    doc = create_baseline(parsed, settings)
+    write_atomic(output, render_json(doc))
+    emit(doc, [baseline_section(doc)], fmt, None)
+    typer.echo(f"wrote {output} ({plural(len(parsed.variants), 'entry', 'entries')}); next: compressbench check --baseline {output}", err=True)
+
+
+def baseline_section(doc: dict) -> Section:
+    from statistics import median
+
+    from compressbench.regress.measure import Samples
+
+    rows = [
+        {"entry": e["name"], "params": e["params"], "macs": e.get("macs"), "latency_vs_ruler": median(Samples.from_dict(e["samples"]).ratios)}
+        for e in doc["entries"]
+    ]  # fmt: skip
+    notes = ["latency_vs_ruler: median of the entry's latency divided by the reference workload's, timed interleaved"]
+    return Section("Baseline entries", pd.DataFrame(rows), notes)
 
 
 @app.command("check")
@@ -45,8 +73,8 @@ def check_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="check this model (name or file) instead of every entry"),
     entry: Optional[str] = typer.Option(None, "--entry", help="baseline entry to compare --model against"),
     max_slowdown: Optional[str] = typer.Option(None, "--max-slowdown", help="allowed slowdown, e.g. 10%"),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per measurement"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", "-r", help="timed rounds per measurement"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads"),
     latency: Optional[str] = typer.Option(
         None, "--latency", help="gate (default): a latency regression fails; advisory: reported, only params/MACs decide"
     ),

@@ -35,8 +35,10 @@ def tiny_suite(tmp_path, monkeypatch):
 
 def test_bench_then_report(tmp_path, tiny_suite):
     results = tmp_path / "results.json"
-    done = runner.invoke(app, ["bench", str(tiny_suite), "--out", str(results)])
+    done = runner.invoke(app, ["bench", str(tiny_suite), "--output", str(results)])
     assert done.exit_code == 0, done.output
+    assert "Comparison" in done.stdout and "small-prune-int8" in done.stdout  # the table, not only 'wrote'
+    assert "from the cache" not in done.stderr and f"wrote {results}" in done.stderr
     doc = json.loads(results.read_text())
     rows = {r["variant"]: r for r in doc["comparison"]["rows"]}
     assert list(rows) == ["small", "small-exact", "small-prune", "small-prune-int8"]
@@ -49,8 +51,9 @@ def test_bench_then_report(tmp_path, tiny_suite):
 
     # a second run builds nothing: the registered-model variants come from the cache, stages and all
     cached = tmp_path / "cached.json"
-    again = runner.invoke(app, ["bench", str(tiny_suite), "--out", str(cached), "--no-profiles"])
+    again = runner.invoke(app, ["bench", "--suite", str(tiny_suite), "-o", str(cached), "--no-profiles"])
     assert again.exit_code == 0, again.output
+    assert "3 variants loaded from the cache" in again.stderr and "(small-exact, small-prune, small-prune-int8)" in again.stderr
     cached_rows = {r["variant"]: r for r in json.loads(cached.read_text())["comparison"]["rows"]}
     assert cached_rows["small-prune-int8"]["params"] == rows["small-prune-int8"]["params"]
     assert cached_rows["small-prune-int8"]["macs"] == rows["small-prune-int8"]["macs"]
