@@ -124,3 +124,7 @@ def test_two_torchrun_processes_train_and_rank0_saves(teacher_file, tmp_path):
     student = load_model(out)
     assert student.predictor.student_name == "erfnet"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt", "ddp.pt", "report.json"]
+
+
+def test_out_is_required_so_nothing_lands_in_the_current_folder(teacher_file):
+    assert_usage_error(run("distill", "--teacher", teacher_file, *fast()), "--out")
