@@ -48,7 +48,9 @@ def bench_command(
 ) -> None:
     """Build and measure every variant of a suite, print the comparison, write one results JSON.
 
-    Example: compressbench bench benchmarks/suite.toml -o results.json
+    \b
+    Example:
+      compressbench bench benchmarks/suite.toml -o results.json --only teacher,quantize
     """
     from compressbench.bench import run_suite
     from compressbench.comparison import comparison_sections
@@ -77,7 +79,12 @@ def report_command(
     output: Path = typer.Option(Path("reports/REPORT.md"), "--output", "-o", help="Markdown file; PNGs are written next to it"),
     akd_budget: float = typer.Option(1.0, "--akd-budget", help="AKD (px) within which the fastest variant is 'best'"),
 ) -> None:
-    """Write a Markdown report with tables, a Pareto plot, per-layer bars and keypoint overlays."""
+    """Write a Markdown report with tables, a Pareto plot, per-layer bars and keypoint overlays.
+
+    \b
+    Example:
+      compressbench report results.json -o reports/REPORT.md --akd-budget 1.0
+    """
     from compressbench.errors import CompressbenchError
     from compressbench.report import check_writable
     from compressbench.report.markdown_report import read_results, write_report

@@ -122,7 +122,13 @@ def compress_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Compress a model with a chain of methods and compare every stage with it."""
+    """Compress a model with a chain of methods and compare every stage with it.
+
+    \b
+    Example:
+      compressbench compress --method exact,quantize --out small.pt
+      compressbench compress --method prune --ratio 0.3 --format md -o prune.md
+    """
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
     prepare_output(fmt, output)

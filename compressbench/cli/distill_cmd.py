@@ -60,7 +60,12 @@ def distill_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Distil the teacher into a student (seed 001's losses), save it, and compare it with the teacher."""
+    """Distil the teacher into a student (the distillation note's losses l1/l2/l3), save it, and compare it with the teacher.
+
+    \b
+    Example:
+      compressbench distill --student lednet --loss l3 --steps 3000 --out lednet.pt
+    """
     from compressbench.comparison import FrameSource, compare, comparison_sections
     from compressbench.compression import Variant
     from compressbench.distill.losses import LossWeights

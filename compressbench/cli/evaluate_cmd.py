@@ -46,7 +46,13 @@ def evaluate_command(
         None, "--overlays", help=f"write PNGs of the first {OVERLAY_LIMIT} frames with keypoints drawn to this folder"
     ),
 ) -> None:
-    """AKD (px), jacobian error and heatmap similarity of a model on held-out test frames."""
+    """AKD (px), jacobian error and heatmap similarity of a model on held-out test frames.
+
+    \b
+    Example:
+      compressbench evaluate --model small.pt --frames 64
+      compressbench evaluate --model teacher --against ground-truth --overlays overlays/
+    """
     require_positive(frames=frames, batch=batch, threads=threads)
     reference = reference_for(against)
     if weights not in WEIGHTS_CHOICES:

@@ -41,7 +41,12 @@ def baseline_command(
     repeats: Optional[int] = typer.Option(None, "--repeats", "-r", help="timed rounds per variant"),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads"),
 ) -> None:
-    """Record ruler-relative latency samples, params and MACs of a suite's variants."""
+    """Record ruler-relative latency samples, params and MACs of a suite's variants (the CI gate's reference).
+
+    \b
+    Example:
+      compressbench baseline benchmarks/suite.toml --only teacher,quantize -o my-baseline.json
+    """
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
     parsed = read_suite(suite_path(suite, suite_option))
@@ -81,7 +86,12 @@ def check_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Re-measure and decide: exit 0 pass, 1 regression, 3 inconclusive (2: usage error)."""
+    """Re-measure against a baseline and decide: exit 0 pass, 1 regression, 3 inconclusive (2: usage error).
+
+    \b
+    Example:
+      compressbench check --baseline my-baseline.json --format md -o check.md
+    """
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
     doc = read_baseline(baseline)

@@ -16,7 +16,12 @@ from compressbench.report.render import Section
 
 @app.command("models")
 def models_command(fmt: str = FormatOption, output: Optional[Path] = OutputOption) -> None:
-    """List the registered models with their parameter counts."""
+    """List the registered models with their parameter counts and whether they have trained weights.
+
+    \b
+    Example:
+      compressbench models --format md
+    """
     prepare_output(fmt, output)
     rows = [
         {"name": entry.name, "params": count_params(entry.factory(entry.default_config)), "description": entry.description}

@@ -10,7 +10,7 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from compressbench.cli.app import app
+from compressbench.cli.app import WorkflowGroup, app
 from compressbench.cli.common import FormatOption, check_model_path, emit, prepare_output, require_positive
 from compressbench.cli.model_options import ConfigOption
 from compressbench.errors import CompressbenchError
@@ -21,7 +21,9 @@ from compressbench.training.distributed import is_main_process, resolve_device
 from compressbench.training.teacher import TeacherTrainOptions, train_teacher
 from compressbench.training.teacher_losses import TeacherLossWeights
 
-teacher_app = typer.Typer(help="Train the teacher (FOMM's KPDetector) and export its weights.", no_args_is_help=True)
+teacher_app = typer.Typer(
+    cls=WorkflowGroup, help="Train the teacher (FOMM's KPDetector) and export its weights.", no_args_is_help=True
+)
 app.add_typer(teacher_app, name="teacher")
 
 
@@ -80,7 +82,12 @@ def train_command(
     num_blocks: Optional[int] = typer.Option(None, "--num-blocks", help="override the config's num_blocks"),
     fmt: str = FormatOption,
 ) -> None:
-    """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames."""
+    """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames.
+
+    \b
+    Example:
+      compressbench teacher train --steps 800 --out teacher-ckpt.pt
+    """
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
     require_positive(steps=steps, batch=batch, val_frames=val_frames, input_size=size, val_every=val_every,
                      checkpoint_every=checkpoint_every, patience=patience, **overrides)
@@ -126,7 +133,12 @@ def export_command(
     seed: int = typer.Option(0, "--seed", help="seed of the test frames"),
     fmt: str = FormatOption,
 ) -> None:
-    """Write the checkpoint's best weights as float16 plus a JSON record with their measured test error."""
+    """Write the checkpoint's best weights as float16 plus a JSON record with their measured test error.
+
+    \b
+    Example:
+      compressbench teacher export teacher-ckpt.pt --out teacher-vox256.pt
+    """
     require_positive(test_frames=test_frames)
     prepare_output(fmt, None)
     check_model_path(out)
