@@ -15,6 +15,7 @@ from compressbench.cli.common import FormatOption, check_model_path, emit, prepa
 from compressbench.cli.model_options import ConfigOption
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, read_fomm_config
+from compressbench.profiling.timing import torch_threads
 from compressbench.report import check_writable
 from compressbench.report.render import Section
 from compressbench.training.distributed import is_main_process, resolve_device
@@ -58,7 +59,7 @@ def train_command(
     batch: int = typer.Option(16, "--batch", "-b", help="frames per step"),
     lr: float = typer.Option(5e-4, "--lr", help="Adam learning rate"),
     seed: int = typer.Option(0, "--seed", help="seed of the weights, frames and warps"),
-    data: str = typer.Option("synthetic", "--data", help="synthetic (labelled faces) | a folder of images | a video file"),
+    data: str = typer.Option("synthetic", "--data", "-d", help="synthetic (labelled faces) | a folder of images | a video file"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     out: Path = typer.Option(..., "--out", help="checkpoint to write (FOMM layout: best weights under kp_detector)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue from this checkpoint"),
@@ -80,6 +81,7 @@ def train_command(
     block_expansion: Optional[int] = typer.Option(None, "--block-expansion", help="override the config's block_expansion"),
     max_features: Optional[int] = typer.Option(None, "--max-features", help="override the config's max_features"),
     num_blocks: Optional[int] = typer.Option(None, "--num-blocks", help="override the config's num_blocks"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while training (default: torch's)"),
     fmt: str = FormatOption,
 ) -> None:
     """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames.
@@ -90,7 +92,7 @@ def train_command(
     """
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
     require_positive(steps=steps, batch=batch, val_frames=val_frames, input_size=size, val_every=val_every,
-                     checkpoint_every=checkpoint_every, patience=patience, **overrides)
+                     checkpoint_every=checkpoint_every, patience=patience, threads=threads, **overrides)
     resolve_device(device)
     prepare_output(fmt, None)
     check_model_path(out)
@@ -105,7 +107,8 @@ def train_command(
     )
     options.validate()
     options = replace(options, meta={"command": _command_line(options, config, overrides)})
-    result = train_teacher(options)
+    with torch_threads(threads):
+        result = train_teacher(options)
     if not is_main_process():
         return
     last = result.history[-1] if result.history else {}
