@@ -26,7 +26,7 @@ def distill_command(
     student: str = typer.Option("lednet", "--student", "-s", help="student family (see 'models'), a registered model, or a saved model file"),
     method: Optional[str] = typer.Option(None, "--method", help="make the student from the teacher with this chain (e.g. dsconv, asym, prune)"),
     width: Optional[float] = typer.Option(None, "--width", help="channel multiplier of a student family"),
-    loss: str = typer.Option("l1", "--loss", help="l1 | l2 | l3 (seed 001)"),
+    loss: str = typer.Option("l1", "--loss", help="l1: MSE(keypoints)+MSE(jacobians) | l2: + MSE(heatmaps) | l3: + MSE(attention maps) (the blog's distillation part)"),
     w_keypoints: float = typer.Option(1.0, "--w-keypoints", help="weight of MSE(keypoints)"),
     w_jacobian: float = typer.Option(1.0, "--w-jacobian", help="weight of MSE(jacobians)"),
     w_heatmap: float = typer.Option(1.0, "--w-heatmap", help="weight of MSE(heatmaps) (l2, l3)"),

@@ -1,4 +1,4 @@
-"""``compressbench profile``: seed 000's tables, measured here."""
+"""``compressbench profile``: the blog's profile tables, measured here."""
 
 from __future__ import annotations
 

@@ -8,13 +8,13 @@ from compressbench.report.render import Section, format_value, plural
 
 # metric key -> (unit, what it measures); no '|' in the text, it would split a Markdown cell
 METRIC_ROWS = {
-    "akd_px": ("px", "mean keypoint distance to the reference (seed 001's AKD)"),
+    "akd_px": ("px", "mean keypoint distance to the reference (AKD, as in the blog's distillation part)"),
     "jacobian_error": ("-", "mean absolute difference of the 2x2 jacobian entries"),
     "heatmap_mse": ("prob^2", "mean squared heatmap difference per pixel"),
     "heatmap_kl": ("nats", "KL divergence of the reference from the model per heatmap"),
     "heatmap_peak": ("prob", "mean of the model's per-heatmap maxima (sharpness)"),
     "landmark_error_px": ("px", "mean keypoint distance to ground-truth landmarks"),
-    "nmae": ("fraction", "seed 003's NMAE: mean absolute coordinate error / image side"),
+    "nmae": ("fraction", "NMAE of the landmark-heatmap article: mean absolute coordinate error / image side"),
 }
 
 

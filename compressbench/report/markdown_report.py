@@ -58,7 +58,7 @@ def modules_side_by_side(results: dict, names: list[str]) -> Section:
             row[f"{name} ms"] = float("nan") if ms is None else ms
             row[f"{name} %"] = float("nan") if share is None else 100 * share
         rows.append(row)
-    return Section("Per-module latency, side by side (seed 000's first table)", pd.DataFrame(rows),
+    return Section("Per-module latency, side by side (the blog's per-module table)", pd.DataFrame(rows),
                    ["medians in ms measured in place, interleaved in one process; % of each model's own end-to-end median"])
 
 
@@ -75,7 +75,7 @@ def blocks_side_by_side(results: dict, names: list[str]) -> Section | None:
             row[f"{name} params"] = match["params"] if match else float("nan")
             row[f"{name} out"] = shape_text(match["output_shape"]) if match else "-"
         rows.append(row)
-    return Section("Hourglass blocks: shapes and parameters (seed 000's second table)", pd.DataFrame(rows))
+    return Section("Hourglass blocks: shapes and parameters (the blog's hourglass table)", pd.DataFrame(rows))
 
 
 def layer_sections(results: dict, names: list[str]) -> list[Section]:
@@ -87,7 +87,7 @@ def layer_sections(results: dict, names: list[str]) -> list[Section]:
         for prefix, ops, label in (("downblock", ENCODER_ROWS, "encoder"), ("upblock", DECODER_ROWS, "decoder")):
             frame = layer_frame(prof, prefix, ops)
             if frame is not None:
-                sections.append(Section(f"{name}: {label} per-layer latency (ms, median; seed 000's tables)", frame))
+                sections.append(Section(f"{name}: {label} per-layer latency (ms, median; the blog's per-layer tables)", frame))
     return sections
 
 

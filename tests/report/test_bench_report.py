@@ -63,7 +63,8 @@ def test_bench_then_report(tmp_path, tiny_suite):
     assert done.exit_code == 0, done.output
     text = report.read_text()
     assert "## All variants" in text and "Pareto front:" in text and "small-exact" in text
-    assert "(seed 000's first table)" in text and "(seed 000's second table)" in text
+    assert "(the blog's per-module table)" in text and "(the blog's hourglass table)" in text
+    assert "seed 0" not in text  # the source documents are named by what they are, not by file number
     for picture in ("report-pareto.png", "report-layers.png", "report-overlays.png"):
         assert (tmp_path / picture).stat().st_size > 1000
         assert f"]({picture})" in text
