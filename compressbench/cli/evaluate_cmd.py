@@ -20,12 +20,27 @@ from compressbench.cli.model_options import (
 )
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import evaluate, predict, reference_for, reference_points
-from compressbench.models import WEIGHTS_CHOICES, load_model
+from compressbench.models import WEIGHTS_CHOICES, list_models, load_model
+from compressbench.models.default_weights import has_default_weights
 from compressbench.profiling.timing import torch_threads
 from compressbench.report.fidelity_tables import fidelity_sections
 from compressbench.report.overlays import check_overlay_dir, write_overlays
 
 OVERLAY_LIMIT = 8
+
+
+def untrained_note(model: str, weights: str) -> str | None:
+    """A note for a registered model evaluated without trained weights (its AKD is that of noise)."""
+    registered = {entry.name for entry in list_models()}
+    if model not in registered:
+        return None  # a saved file: trained or not, it is what the user made
+    if weights == "random" or not has_default_weights(model):
+        return (
+            f"{model} runs with random weights (it has no trained weights{' loaded' if weights == 'random' else ''}): "
+            f"this AKD measures an untrained network; train it first, e.g. compressbench distill --student {model} "
+            f"--out {model}.pt, then evaluate --model {model}.pt"
+        )
+    return None
 
 
 @app.command("evaluate")
@@ -72,6 +87,8 @@ def evaluate_command(
             module, test_frames, against=against, teacher=teacher, batch_size=batch, model_name=model_label(model), data_name=data
         )
     record["seed"] = seed if data == "synthetic" else None
+    if untrained_note(model, weights):
+        record["notes"] = [*(record.get("notes") or []), untrained_note(model, weights)]
     record["overlays"] = None
     if overlays is not None:
         shown = test_frames.slice(0, OVERLAY_LIMIT)
