@@ -93,7 +93,10 @@ def evaluate_command(
     if overlays is not None:
         shown = test_frames.slice(0, OVERLAY_LIMIT)
         points = predict(module, shown, batch_size=batch)["value"]
-        written = write_overlays(overlays, shown, points, reference_points(against, shown, teacher, batch), OVERLAY_LIMIT)
+        written = write_overlays(
+            overlays, shown, points, reference_points(against, shown, teacher, batch), OVERLAY_LIMIT,
+            model_name=model_label(model), reference_name=against,
+        )
         record["overlays"] = str(overlays)
-        Console(stderr=True).print(f"wrote {len(written)} overlays to {overlays} (model red, {against} cyan)")
+        Console(stderr=True).print(f"wrote {len(written)} overlays to {overlays} (model: red discs, {against}: cyan rings)")
     emit(record, fidelity_sections(record), fmt, output)

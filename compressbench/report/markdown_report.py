@@ -99,9 +99,9 @@ def time_per_block(profile_record: dict) -> dict[str, float]:
 
 
 def overlay_strip(results: dict, reference: str, variant: str, path: Path) -> Path | None:
-    """Frames with the variant's keypoints (red) and the reference's (green) side by side."""
+    """Frames with the variant's keypoints (red discs) and the reference's (cyan rings) side by side, a legend beneath."""
     from compressbench.data import frames_for
-    from compressbench.report.overlays import overlay, to_uint8_hwc
+    from compressbench.report.overlays import overlay, to_uint8_hwc, with_legend
 
     spec = results.get("overlays") or {}
     points = spec.get("points", {})
@@ -109,10 +109,10 @@ def overlay_strip(results: dict, reference: str, variant: str, path: Path) -> Pa
         return None
     frames = frames_for(spec["data"], spec["count"], split=spec["split"], seed=spec["seed"], size=spec["size"])
     tiles = [
-        to_uint8_hwc(overlay(frames.images[i], np.asarray(points[variant][i]), np.asarray(points[reference][i])))
+        overlay(frames.images[i], np.asarray(points[variant][i]), np.asarray(points[reference][i]))
         for i in range(min(spec["count"], len(frames)))
     ]
-    strip = np.concatenate(tiles, axis=1)
+    strip = to_uint8_hwc(with_legend(np.concatenate(tiles, axis=2), variant, reference))
     return write_atomic(path, iio.imwrite("<bytes>", strip, extension=".png"))
 
 
@@ -158,7 +158,7 @@ def write_report(results: dict, out: str | Path, akd_budget_px: float = 1.0, com
         if strip is not None:
             written.append(strip)
             parts.append(
-                f"## Keypoints: `{best}` (red) against `{reference}` (cyan)\n\n![overlays]({strip.name})\n\n"
+                f"## Keypoints: `{best}` (red discs) against `{reference}` (cyan rings)\n\n![overlays]({strip.name})\n\n"
                 "Held-out test frames; yellow lines join matching keypoints.\n"
             )
     written.insert(0, write_atomic(out, "\n".join(parts)))
