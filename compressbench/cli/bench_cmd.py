@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import SuiteArgument, SuiteOption, emit, prepare_output, suite_path
+from compressbench.cli.common import SuiteArgument, SuiteOption, check_results_path, emit, prepare_output, suite_path
 from compressbench.report import render_json, write_atomic
 from compressbench.report.render import plural
 from compressbench.suite import cache_dir, read_suite
@@ -76,7 +76,9 @@ def bench_command(
 @app.command("report")
 def report_command(
     results: Path = typer.Argument(..., help="results file from 'compressbench bench'"),
-    output: Path = typer.Option(Path("reports/REPORT.md"), "--output", "-o", help="Markdown file; PNGs are written next to it"),
+    output: Path = typer.Option(
+        Path("reports/REPORT.md"), "--output", "-o", help="Markdown file (its folder is created); PNGs are written next to it"
+    ),
     akd_budget: float = typer.Option(1.0, "--akd-budget", help="AKD (px) within which the fastest variant is 'best'"),
 ) -> None:
     """Write a Markdown report with tables, a Pareto plot, per-layer bars and keypoint overlays.
@@ -91,7 +93,11 @@ def report_command(
 
     if akd_budget <= 0:
         raise CompressbenchError(f"--akd-budget must be positive, got {akd_budget}")
+    doc = read_results(results)  # the input first: a missing input is the error to report
+    check_results_path(output)
+    if output.parent.exists() and not output.parent.is_dir():
+        raise CompressbenchError(f"cannot write {output}: {output.parent} is a file")
+    output.parent.mkdir(parents=True, exist_ok=True)
     check_writable(output)
-    doc = read_results(results)
     written = write_report(doc, output, akd_budget, command=f"compressbench report {results} -o {output}")
     typer.echo("wrote " + ", ".join(str(p) for p in written), err=True)

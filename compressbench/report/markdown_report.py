@@ -23,14 +23,17 @@ def read_results(path: str | Path) -> dict:
     from compressbench.bench import FORMAT
 
     path = Path(path)
+    wanted = "give the results JSON written by 'compressbench bench' (e.g. compressbench bench benchmarks/suite.toml -o results.json)"
     if not path.is_file():
-        raise CompressbenchError(f"results file {path} does not exist; create it with 'compressbench bench'")
+        raise CompressbenchError(f"results file {path} does not exist; {wanted}")
     try:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CompressbenchError(f"results file {path} is not valid JSON ({exc})") from None
+        raise CompressbenchError(f"results file {path} is not valid JSON ({exc}); {wanted}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or "comparison" not in doc:
-        raise CompressbenchError(f"{path} is not a compressbench results file (format {FORMAT!r})")
+        if isinstance(doc, dict) and "rows" in doc and "chain" in doc:
+            raise CompressbenchError(f"{path} is a comparison written by 'compressbench compress', not a bench results file; {wanted}")
+        raise CompressbenchError(f"{path} is not a compressbench results file (format {FORMAT!r}); {wanted}")
     return doc
 
 

@@ -33,7 +33,7 @@ def tiny_suite(tmp_path, monkeypatch):
     return suite
 
 
-def test_bench_then_report(tmp_path, tiny_suite):
+def test_bench_then_report(tmp_path, tiny_suite, monkeypatch):
     results = tmp_path / "results.json"
     done = runner.invoke(app, ["bench", str(tiny_suite), "--output", str(results)])
     assert done.exit_code == 0, done.output
@@ -69,10 +69,27 @@ def test_bench_then_report(tmp_path, tiny_suite):
         assert (tmp_path / picture).stat().st_size > 1000
         assert f"]({picture})" in text
 
+    # from any folder: the default output folder (reports/) is created there
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    done = runner.invoke(app, ["report", str(results)])
+    assert done.exit_code == 0, done.output
+    assert (elsewhere / "reports" / "REPORT.md").is_file() and (elsewhere / "reports" / "report-pareto.png").is_file()
+
 
 def test_report_errors(tmp_path):
     missing = runner.invoke(app, ["report", str(tmp_path / "none.json"), "-o", str(tmp_path / "r.md")])
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    # the missing input is reported, not the missing output folder, and no folder is created
+    missing = runner.invoke(app, ["report", str(tmp_path / "none.json"), "-o", str(tmp_path / "new" / "r.md")])
+    assert missing.exit_code == 2 and "none.json does not exist" in missing.stderr
+    assert "written by 'compressbench bench'" in missing.stderr and not (tmp_path / "new").exists()
+    compressed = tmp_path / "compress.json"
+    compressed.write_text('{"rows": [], "chain": ["prune"], "env": {}}')
+    wrong = runner.invoke(app, ["report", str(compressed), "-o", str(tmp_path / "r.md")])
+    assert wrong.exit_code == 2 and "written by 'compressbench compress'" in wrong.stderr
+    assert "give the results JSON written by 'compressbench bench'" in wrong.stderr
     foreign = tmp_path / "foreign.json"
     foreign.write_text('{"rows": []}')
     bad = runner.invoke(app, ["report", str(foreign), "-o", str(tmp_path / "r.md")])
