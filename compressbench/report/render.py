@@ -31,6 +31,7 @@ MISSING = "-"
 SIGNIFICANT = 4  # digits shown of a column's largest value
 MAX_DECIMALS = 3
 WRAPPED_TEXT_WIDTH = 40  # a text column (not the first) wraps within this many characters
+MIN_WRAPPED_WIDTH = 20  # ... or fewer, down to this, when that lets it stay in the same table
 UNLIMITED = 100_000
 SCIENTIFIC_BELOW = 0.01  # a column whose largest value is below this is shown as 1.23e-05
 # numbers that arrive already formatted as text ("+3.4%", "1.5x", "12 ms") are still numbers to the eye
@@ -53,7 +54,7 @@ class Column:
     header: str
     cells: list[str]
     numeric: bool
-
+    wrap_width: int = WRAPPED_TEXT_WIDTH  # for text: the width it wraps within
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
@@ -224,7 +225,7 @@ def _rich_table(title: str, columns: list[Column]) -> Table:
             Text(column.header), justify="right" if column.numeric else "left", no_wrap=not wraps,
             overflow="fold" if wraps else "ellipsis",
             # long text may wrap down to this; the space it needs decides which columns share a table
-            max_width=max(WRAPPED_TEXT_WIDTH, longest_word, len(column.header)) if wraps else None,
+            max_width=max(column.wrap_width, longest_word, len(column.header)) if wraps else None,
         )  # fmt: skip
     for row in _rows(columns):
         table.add_row(*[Text(cell) for cell in row])
@@ -236,6 +237,19 @@ def _natural_width(console: Console, table: Table) -> int:
     return console.measure(table, options=console.options.update_width(UNLIMITED)).maximum
 
 
+def _narrowed(title: str, group: list[Column], column: Column, console: Console) -> Column | None:
+    """``column`` wrapped narrowly enough to join ``group`` within the console, if it is text that
+    can wrap to at least MIN_WRAPPED_WIDTH characters (and no word is cut); else None."""
+    if column.numeric:
+        return None
+    longest_word = max((len(word) for cell in column.cells for word in cell.split()), default=0)
+    spare = console.width - _natural_width(console, _rich_table(title, group)) - 2  # 2: the column gap
+    if spare < max(MIN_WRAPPED_WIDTH, longest_word, len(column.header)):
+        return None
+    narrowed = Column(column.header, column.cells, column.numeric, wrap_width=min(column.wrap_width, spare))
+    return narrowed if _natural_width(console, _rich_table(title, [*group, narrowed])) <= console.width else None
+
+
 def _chunks(title: str, columns: list[Column], console: Console) -> list[list[Column]]:
     """Split columns into groups that each fit the console, every group led by the name column."""
     if len(columns) <= 1:
@@ -245,7 +259,11 @@ def _chunks(title: str, columns: list[Column], console: Console) -> list[list[Co
     for column in rest:
         trial = groups[-1] + [column]
         if len(groups[-1]) > 1 and _natural_width(console, _rich_table(title, trial)) > console.width:
-            groups.append([key, column])
+            narrower = _narrowed(title, groups[-1], column, console)
+            if narrower is not None:
+                groups[-1] = groups[-1] + [narrower]
+            else:
+                groups.append([key, column])
         else:
             groups[-1] = trial
     return groups

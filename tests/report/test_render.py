@@ -232,3 +232,14 @@ def test_names_stay_whole_when_columns_move():
     text = render_terminal([Section("Wide", frame)], 80)
     assert text.count("squeeze-unet-0.25+quantize") == 2 and "(continued)" in text
     assert "…" not in text
+
+
+def test_long_text_wraps_beside_the_numbers_when_it_can():
+    frame = pd.DataFrame(
+        {"name": ["lednet", "teacher"], "params": [845_321, 14_215_368], "latency_ms_median_all": [3.5, 40.25],
+         "description": ["student, LEDNet: split-shuffle non-bottleneck units, attention-pyramid decoder, no skips", "FOMM"]}
+    )  # fmt: skip
+    text = render_terminal([Section("Models", frame)], 80)
+    # at its usual 40 characters the description would not fit beside the numbers; narrower, it does
+    assert "(continued)" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert text.splitlines()[4].startswith(" lednet      845,321                   3.50  student, LEDNet:")
