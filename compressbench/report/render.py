@@ -34,6 +34,7 @@ WRAPPED_TEXT_WIDTH = 40  # a text column (not the first) wraps within this many 
 MIN_WRAPPED_WIDTH = 20  # ... or fewer, down to this, when that lets it stay in the same table
 UNLIMITED = 100_000
 SCIENTIFIC_BELOW = 0.01  # a column whose largest value is below this is shown as 1.23e-05
+UNITS = {"ms", "s", "mb", "px", "%", "pct"}  # columns ending in one of these share their decimals
 # numbers that arrive already formatted as text ("+3.4%", "1.5x", "12 ms") are still numbers to the eye
 _NUMBER_TEXT = re.compile(r"^[+-]?(\d{1,3}(,\d{3})*|\d+)?(\.\d+)?(e[+-]?\d+)?\s?(%|x|ms|s|px|MB)?$")
 
@@ -114,7 +115,16 @@ def format_value(value) -> str:
     return str(value)
 
 
-def _number_cells(values: list) -> list[str]:
+def _fixed_point_largest(values: list) -> float | None:
+    """The largest magnitude of a column shown with fixed decimals (None: integers or scientific)."""
+    finite = [float(v) for v in values if not _missing(v) and math.isfinite(float(v))]
+    if not finite or all(_integral(v) for v in finite):
+        return None
+    largest = max(abs(v) for v in finite)
+    return largest if largest >= SCIENTIFIC_BELOW else None
+
+
+def _number_cells(values: list, decimals: int | None = None) -> list[str]:
     present = [float(v) for v in values if not _missing(v)]
     finite = [v for v in present if math.isfinite(v)]
     if all(_integral(v) for v in finite):
@@ -124,16 +134,23 @@ def _number_cells(values: list) -> list[str]:
         if largest < SCIENTIFIC_BELOW:
             fmt = lambda v: "0" if v == 0 else f"{v:.2e}"  # noqa: E731
         else:
-            decimals = _decimals(largest)
+            decimals = _decimals(largest) if decimals is None else decimals
             fmt = lambda v: f"{v:,.{decimals}f}"  # noqa: E731
     return [MISSING if _missing(v) else (fmt(float(v)) if math.isfinite(float(v)) else str(float(v))) for v in values]
 
 
-def format_column(header, values: list) -> Column:
-    """Cells of one column with one precision for all of its numbers."""
+def unit_of(header) -> str:
+    """The unit a column header ends with ('latency_ms', 'p90_ms', 'teacher ms' -> 'ms'); '' if none."""
+    tail = re.split(r"[_\s]", str(header).strip())[-1].lower()
+    return tail if tail in UNITS else ""
+
+
+def format_column(header, values: list, decimals: int | None = None) -> Column:
+    """Cells of one column with one precision for all of its numbers (``decimals`` overrides the
+    column's own choice for fixed-point numbers)."""
     present = [v for v in values if not _missing(v)]
     if present and all(_is_number(v) for v in present):
-        return Column(str(header), _number_cells(values), numeric=True)
+        return Column(str(header), _number_cells(values, decimals), numeric=True)
     cells = [format_value(v) for v in values]
     shown = [c for c in cells if c != MISSING]
     numeric = bool(shown) and all(_NUMBER_TEXT.match(c) for c in shown)
@@ -141,8 +158,22 @@ def format_column(header, values: list) -> Column:
 
 
 def columns_of(frame: pd.DataFrame) -> list[Column]:
-    return [format_column(name, list(frame[name].astype(object))) if len(frame) else Column(str(name), [], False)
-            for name in frame.columns]  # fmt: skip
+    """Formatted columns; numeric columns in the same unit (all the ``_ms`` ones, say) share one
+    number of decimals, set by the largest value among them, so 9.015 never sits beside 10.95."""
+    if not len(frame):
+        return [Column(str(name), [], False) for name in frame.columns]
+    values = {name: list(frame[name].astype(object)) for name in frame.columns}
+    largest_per_unit: dict[str, float] = {}
+    for name, column in values.items():
+        present = [v for v in column if not _missing(v)]
+        unit = unit_of(name)
+        largest = _fixed_point_largest(column) if unit and present and all(_is_number(v) for v in present) else None
+        if largest is not None:
+            largest_per_unit[unit] = max(largest, largest_per_unit.get(unit, 0.0))
+    return [
+        format_column(name, column, _decimals(largest_per_unit[unit_of(name)]) if unit_of(name) in largest_per_unit else None)
+        for name, column in values.items()
+    ]
 
 
 def _rows(columns: list[Column]) -> list[list[str]]:

@@ -8,6 +8,7 @@ import pandas as pd
 from compressbench.comparison import comparison_sections
 from compressbench.report.render import (
     Section,
+    columns_of,
     format_column,
     format_value,
     plural,
@@ -56,9 +57,9 @@ Comparison (continued)
 
  variant                     params            macs  int8  size_mb  peak_mb
  ──────────────────────────────────────────────────────────────────────────
- teacher                 14,215,368  19,390,000,000  no      56.86    0.500
- teacher+exact           14,214,000   5,129,048,000  no      56.86    0.500
- teacher+exact+quantize  14,214,000   5,129,048,000  yes     56.86    0.500
+ teacher                 14,215,368  19,390,000,000  no      56.86     0.50
+ teacher+exact           14,214,000   5,129,048,000  no      56.86     0.50
+ teacher+exact+quantize  14,214,000   5,129,048,000  yes     56.86     0.50
 
 Comparison (continued)
 
@@ -98,9 +99,9 @@ Comparison
 
  variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px   jac_err      params            macs  int8  size_mb  peak_mb
  ─────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────
- teacher                      461.1   415.0   507.2     1.00   0.000         0  14,215,368  19,390,000,000  no      56.86    0.500
- teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07  14,214,000   5,129,048,000  no      56.86    0.500
- teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03  14,214,000   5,129,048,000  yes     56.86    0.500
+ teacher                      461.1   415.0   507.2     1.00   0.000         0  14,215,368  19,390,000,000  no      56.86     0.50
+ teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07  14,214,000   5,129,048,000  no      56.86     0.50
+ teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03  14,214,000   5,129,048,000  yes     56.86     0.50
 
 Comparison (continued)
 
@@ -136,9 +137,9 @@ PLAIN = """\
 Comparison
 variant                   latency_ms    p10_ms    p90_ms    speedup    akd_px    jac_err      params            macs  int8      size_mb    peak_mb  method
 ----------------------  ------------  --------  --------  ---------  --------  ---------  ----------  --------------  ------  ---------  ---------  --------------
-teacher                        461.1     415.0     507.2       1.00     0.000          0  14,215,368  19,390,000,000  no          56.86      0.500  none
-teacher+exact                   48.1      43.3      52.9       9.58     0.000   2.00e-07  14,214,000   5,129,048,000  no          56.86      0.500  exact
-teacher+exact+quantize          30.5      27.4      33.6      15.10     0.417   4.17e-03  14,214,000   5,129,048,000  yes         56.86      0.500  exact,quantize
+teacher                        461.1     415.0     507.2       1.00     0.000          0  14,215,368  19,390,000,000  no          56.86       0.50  none
+teacher+exact                   48.1      43.3      52.9       9.58     0.000   2.00e-07  14,214,000   5,129,048,000  no          56.86       0.50  exact
+teacher+exact+quantize          30.5      27.4      33.6      15.10     0.417   4.17e-03  14,214,000   5,129,048,000  yes         56.86       0.50  exact,quantize
 torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
 speedup = teacher median / row median from the same interleaved run; akd_px and jac_err against the teacher on 32 held-out frames
 macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|
@@ -161,9 +162,9 @@ MARKDOWN = """\
 
 | variant                |   latency_ms |   p10_ms |   p90_ms |   speedup |   akd_px |   jac_err |     params |           macs | int8   |   size_mb |   peak_mb | method         |
 |:-----------------------|-------------:|---------:|---------:|----------:|---------:|----------:|-----------:|---------------:|:-------|----------:|----------:|:---------------|
-| teacher                |        461.1 |    415.0 |    507.2 |      1.00 |    0.000 |         0 | 14,215,368 | 19,390,000,000 | no     |     56.86 |     0.500 | none           |
-| teacher+exact          |         48.1 |     43.3 |     52.9 |      9.58 |    0.000 |  2.00e-07 | 14,214,000 |  5,129,048,000 | no     |     56.86 |     0.500 | exact          |
-| teacher+exact+quantize |         30.5 |     27.4 |     33.6 |     15.10 |    0.417 |  4.17e-03 | 14,214,000 |  5,129,048,000 | yes    |     56.86 |     0.500 | exact,quantize |
+| teacher                |        461.1 |    415.0 |    507.2 |      1.00 |    0.000 |         0 | 14,215,368 | 19,390,000,000 | no     |     56.86 |      0.50 | none           |
+| teacher+exact          |         48.1 |     43.3 |     52.9 |      9.58 |    0.000 |  2.00e-07 | 14,214,000 |  5,129,048,000 | no     |     56.86 |      0.50 | exact          |
+| teacher+exact+quantize |         30.5 |     27.4 |     33.6 |     15.10 |    0.417 |  4.17e-03 | 14,214,000 |  5,129,048,000 | yes    |     56.86 |      0.50 | exact,quantize |
 
 - torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
 - speedup = teacher median / row median from the same interleaved run; akd_px and jac_err against the teacher on 32 held-out frames
@@ -218,6 +219,9 @@ def test_one_precision_per_column():
     assert format_column("err", [0.0, 2.5e-8, 2.44e-4]).cells == ["0", "2.50e-08", "2.44e-04"]
     assert format_column("name", ["a", "b"]).numeric is False
     assert format_column("slowdown", ["+3.4%", "-12.0%"]).numeric is True
+    # columns in one unit share their decimals: 9.015 ms is not shown beside 10.95 ms
+    same_unit = columns_of(pd.DataFrame({"latency_ms": [9.015], "p90_ms": [10.95], "speedup": [1.2345]}))
+    assert [c.cells for c in same_unit] == [["9.02"], ["10.95"], ["1.234"]]
 
 
 def test_values_and_plurals():
