@@ -11,7 +11,6 @@ from compressbench.errors import CompressbenchError
 from compressbench.report import check_format, check_writable, render, write_atomic
 from compressbench.report.render import Section, print_sections
 
-
 FormatOption = typer.Option("table", "--format", "-f", help="table | md | csv | json")
 OutputOption = typer.Option(None, "--output", "-o", help="write the results (tables or JSON, see --format) to this file")
 

@@ -10,8 +10,8 @@ import typer
 from compressbench.cli.app import app
 from compressbench.cli.common import (
     FormatOption,
-    check_model_path,
     OutputOption,
+    check_model_path,
     emit,
     prepare_output,
     require_non_negative,
