@@ -31,19 +31,20 @@ KNOWN_WARNINGS = (
         r"TypedStorage is deprecated",
         "PyTorch",
         "TypedStorage being deprecated",
-        "torch's own loading and quantization code uses it internally; nothing in compressbench calls it",
+        "torch's own loader uses it while reading a saved file; nothing in compressbench calls it",
+    ),
+    KnownWarning(
+        r"quantized tensor creation functions .* are deprecated|quantize_per_tensor",
+        "PyTorch",
+        "int8 tensors (torch.quantize_per_tensor) being deprecated",
+        "torch.load creates them while reading a saved int8 model, and they work in this torch; "
+        "pt2e (quantize --backend pt2e) is the successor",
     ),
     KnownWarning(
         r"torch\.ao\.quantization is deprecated",
         "PyTorch",
         "torch.ao quantization (FX/eager) being deprecated",
-        "the fx backend still works in this torch; pt2e is the successor (quantize --backend pt2e)",
-    ),
-    KnownWarning(
-        r"quantize_per_tensor",
-        "PyTorch",
-        "quantize_per_tensor",
-        "the quantized graph calls it as torch defines it; the results are unaffected",
+        "the fx backend still works in this torch; pt2e (quantize --backend pt2e) is the successor",
     ),
     KnownWarning(
         r"All inputs of this cat operator must share the same quantization parameters",

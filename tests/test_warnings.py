@@ -16,8 +16,8 @@ def test_known_warnings_are_counted_and_explained_once():
         warnings.warn("something new\n  generated code line", RuntimeWarning, stacklevel=1)
         warnings.warn("a library's own deprecation", DeprecationWarning, stacklevel=1)  # hidden, as Python hides it
     assert lines == [
-        "note: PyTorch warned 3 times about TypedStorage being deprecated; harmless because torch's own loading "
-        "and quantization code uses it internally; nothing in compressbench calls it",
+        "note: PyTorch warned 3 times about TypedStorage being deprecated; harmless because torch's own loader uses it "
+        "while reading a saved file; nothing in compressbench calls it",
         "note: RuntimeWarning: something new (2 times)",
     ]
 
