@@ -25,6 +25,7 @@ from compressbench.models.default_weights import has_default_weights
 from compressbench.profiling.timing import torch_threads
 from compressbench.report.fidelity_tables import fidelity_sections
 from compressbench.report.overlays import check_overlay_dir, write_overlays
+from compressbench.report.render import plural
 
 OVERLAY_LIMIT = 8
 
@@ -98,5 +99,5 @@ def evaluate_command(
             model_name=model_label(model), reference_name=against,
         )
         record["overlays"] = str(overlays)
-        Console(stderr=True).print(f"wrote {len(written)} overlays to {overlays} (model: red discs, {against}: cyan rings)")
+        Console(stderr=True).print(f"wrote {plural(len(written), 'overlay')} to {overlays} (model: red discs, {against}: cyan rings)")
     emit(record, fidelity_sections(record), fmt, output)
