@@ -247,8 +247,9 @@ def render_plain(sections: list[Section]) -> str:
 
 def _rich_table(title: str, columns: list[Column]) -> Table:
     table = Table(
-        title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
-    )
+        title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+        pad_edge=False, collapse_padding=True,
+    )  # fmt: skip
     for i, column in enumerate(columns):
         wraps = i > 0 and not column.numeric  # names (first column) and numbers are never cut
         longest_word = max((len(word) for cell in column.cells for word in cell.split()), default=0)
@@ -300,6 +301,21 @@ def _chunks(title: str, columns: list[Column], console: Console) -> list[list[Co
     return groups
 
 
+def _widened(title: str, group: list[Column], console: Console) -> list[Column]:
+    """``group`` with its wrapping text columns given the console width the other columns leave,
+    so long text wraps only where it has to."""
+    wrapping = [i for i, column in enumerate(group) if i > 0 and not column.numeric]
+    if not wrapping:
+        return group
+    spare = console.width - _natural_width(console, _rich_table(title, group))
+    if spare <= 0:
+        return group
+    extra = spare // len(wrapping)
+    return [
+        Column(c.header, c.cells, c.numeric, c.wrap_width + extra) if i in wrapping else c for i, c in enumerate(group)
+    ]
+
+
 def print_sections(console: Console, sections: list[Section]) -> None:
     """Print sections as terminal tables that fit ``console``'s width, notes wrapped beneath."""
     for number, section in enumerate(sections):
@@ -309,7 +325,11 @@ def print_sections(console: Console, sections: list[Section]) -> None:
         groups = _chunks(section.title, columns, console)
         for index, group in enumerate(groups):
             title = section.title if index == 0 else f"{section.title} (continued)"
-            console.print(_rich_table(title, group))
+            if index:
+                console.print()
+            console.print(_rich_table(title, _widened(title, group, console)))
+        if section.notes:
+            console.print()
         for note in section.notes:
             console.print(Text(note), overflow="fold")
 

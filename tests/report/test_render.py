@@ -46,28 +46,25 @@ RECORD = {
 
 AT_80 = """\
 Comparison
-
- variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px   jac_err
- ─────────────────────────────────────────────────────────────────────────────
- teacher                      461.1   415.0   507.2     1.00   0.000         0
- teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07
- teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03
-
-Comparison (continued)
-
- variant                     params            macs  int8  size_mb  peak_mb
- ──────────────────────────────────────────────────────────────────────────
- teacher                 14,215,368  19,390,000,000  no      56.86     0.50
- teacher+exact           14,214,000   5,129,048,000  no      56.86     0.50
- teacher+exact+quantize  14,214,000   5,129,048,000  yes     56.86     0.50
+variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px   jac_err
+─────────────────────────────────────────────────────────────────────────────
+teacher                      461.1   415.0   507.2     1.00   0.000         0
+teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07
+teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03
 
 Comparison (continued)
+variant                     params            macs  int8  size_mb  peak_mb
+──────────────────────────────────────────────────────────────────────────
+teacher                 14,215,368  19,390,000,000  no      56.86     0.50
+teacher+exact           14,214,000   5,129,048,000  no      56.86     0.50
+teacher+exact+quantize  14,214,000   5,129,048,000  yes     56.86     0.50
 
- variant                 method
- ──────────────────────────────────────
- teacher                 none
- teacher+exact           exact
- teacher+exact+quantize  exact,quantize
+Comparison (continued)
+variant                 method
+──────────────────────────────────────
+teacher                 none
+teacher+exact           exact
+teacher+exact+quantize  exact,quantize
 
 torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs
 after 10 warm-up rounds; Example CPU, torch 2.13.0
@@ -78,38 +75,33 @@ serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one
 inference (torch profiler); jac_err: mean |J - J_teacher|
 
 Stage 1: exact
-
- item                value
- ─────────────────────────
- params_before  14,215,368
+item                value
+─────────────────────────
+params_before  14,215,368
 
 options: fold_bn=True
 
 Stage 1: exact: rewrites
-
- rewrite     batchnorms_folded
- ─────────────────────────────
- fold_bn                    10
- anti_alias                  -
-
+rewrite     batchnorms_folded
+─────────────────────────────
+fold_bn                    10
+anti_alias                  -
 """
 
 AT_140 = """\
 Comparison
-
- variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px   jac_err      params            macs  int8  size_mb  peak_mb
- ─────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────
- teacher                      461.1   415.0   507.2     1.00   0.000         0  14,215,368  19,390,000,000  no      56.86     0.50
- teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07  14,214,000   5,129,048,000  no      56.86     0.50
- teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03  14,214,000   5,129,048,000  yes     56.86     0.50
+variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px   jac_err      params            macs  int8  size_mb  peak_mb
+─────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+teacher                      461.1   415.0   507.2     1.00   0.000         0  14,215,368  19,390,000,000  no      56.86     0.50
+teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07  14,214,000   5,129,048,000  no      56.86     0.50
+teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03  14,214,000   5,129,048,000  yes     56.86     0.50
 
 Comparison (continued)
-
- variant                 method
- ──────────────────────────────────────
- teacher                 none
- teacher+exact           exact
- teacher+exact+quantize  exact,quantize
+variant                 method
+──────────────────────────────────────
+teacher                 none
+teacher+exact           exact
+teacher+exact+quantize  exact,quantize
 
 torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
 speedup = teacher median / row median from the same interleaved run; akd_px and jac_err against the teacher on 32 held-out frames
@@ -117,20 +109,17 @@ macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serializ
 one inference (torch profiler); jac_err: mean |J - J_teacher|
 
 Stage 1: exact
-
- item                value
- ─────────────────────────
- params_before  14,215,368
+item                value
+─────────────────────────
+params_before  14,215,368
 
 options: fold_bn=True
 
 Stage 1: exact: rewrites
-
- rewrite     batchnorms_folded
- ─────────────────────────────
- fold_bn                    10
- anti_alias                  -
-
+rewrite     batchnorms_folded
+─────────────────────────────
+fold_bn                    10
+anti_alias                  -
 """
 
 PLAIN = """\
@@ -246,4 +235,4 @@ def test_long_text_wraps_beside_the_numbers_when_it_can():
     text = render_terminal([Section("Models", frame)], 80)
     # at its usual 40 characters the description would not fit beside the numbers; narrower, it does
     assert "(continued)" not in text and max(len(line) for line in text.splitlines()) <= 80
-    assert text.splitlines()[4].startswith(" lednet      845,321                   3.50  student, LEDNet:")
+    assert text.splitlines()[3].startswith("lednet      845,321                   3.50  student, LEDNet:")
