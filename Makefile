@@ -3,15 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-TORCH_VERSION := 2.13.0
+TORCH_VERSION ?= 2.13.0
+# Where torch comes from. The default spec pins the version; on an index that serves CUDA wheels
+# by default (most Linux x86 pip set-ups) name the CPU index, e.g.
+#   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# or give a whole spec, e.g. TORCH_SPEC="torch==2.13.0+cpu".
+TORCH_SPEC ?= torch==$(TORCH_VERSION)
+TORCH_INDEX_URL ?=
+TORCH_INDEX_ARG := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .PHONY: install run test lint bench bench-compress bench-compress-quick report baseline check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first, pinned: the CPU build; an unpinned torch would pull several GB of CUDA packages
-	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	# torch first, pinned (TORCH_SPEC, TORCH_INDEX_URL): an unpinned torch would pull several GB of CUDA packages
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
@@ -30,7 +37,7 @@ BASELINE := benchmarks/baseline.json
 GATED := teacher,exact,prune-0.5,quantize
 
 bench: install
-	$(BIN)/compressbench bench $(SUITE) --out $(RESULTS)
+	$(BIN)/compressbench bench $(SUITE) --output $(RESULTS)
 
 # Issue-4 benchmark: every method and chain on the teacher, batch 1, 2 threads, one process.
 bench-compress: install
@@ -42,8 +49,14 @@ bench-compress-quick: install
 report: install
 	$(BIN)/compressbench report $(RESULTS) -o reports/REPORT.md
 
+# The committed baseline is tracked: re-recording it needs FORCE=1 (make baseline FORCE=1), or
+# record your own elsewhere: make baseline BASELINE=my-baseline.json
 baseline: install
-	$(BIN)/compressbench baseline --suite $(SUITE) --only $(GATED) --out $(BASELINE)
+	@if [ -z "$(FORCE)" ] && git ls-files --error-unmatch $(BASELINE) >/dev/null 2>&1; then \
+		echo "error: $(BASELINE) is tracked by git; re-record it with 'make baseline FORCE=1' or write another file with BASELINE=FILE" >&2; \
+		exit 2; \
+	fi
+	$(BIN)/compressbench baseline --suite $(SUITE) --only $(GATED) --output $(BASELINE)
 
 check: install
 	$(BIN)/compressbench check --baseline $(BASELINE)

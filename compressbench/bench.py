@@ -25,7 +25,8 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
     m = suite.measure
     if m["runtime"] not in ("torch", "onnxruntime"):
         raise CompressbenchError(f"suite {suite.path}: runtime must be torch or onnxruntime, got {m['runtime']!r}")
-    variants = [build_variant(spec, m, use_cache=use_cache, show_progress=show_progress) for spec in suite.variants]
+    cache_hits: list[str] = []
+    variants = [build_variant(spec, m, use_cache, show_progress, cache_hits) for spec in suite.variants]
     reference, others = variants[0], variants[1:]
     eval_frames = frame_source(m).evaluation()
     record = compare(
@@ -52,4 +53,5 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
         "profiles": per_variant,
         "overlays": {"data": m["data"], "split": "test", "seed": m["seed"], "size": m["input_size"], "count": len(shown), "points": points},
         "env": record["env"],
+        "cached": cache_hits,  # variants loaded from the cache rather than built
     }

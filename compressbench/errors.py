@@ -18,19 +18,3 @@ class UnknownNameError(CompressbenchError, KeyError):
 class CompressbenchWarning(UserWarning):
     """Something the user should know that does not stop the work (e.g. a skipped unreadable file).
     The CLI prints each as one ``warning:`` line on stderr."""
-
-
-def one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
-    """A ``warnings.showwarning`` replacement: compressbench's warnings as one line, no source line."""
-    import sys
-
-    if issubclass(category, CompressbenchWarning):
-        print(f"warning: {' '.join(str(message).split())}", file=file or sys.stderr)
-    else:
-        _original_showwarning(message, category, filename, lineno, file, line)
-
-
-def _original_showwarning(message, category, filename, lineno, file=None, line=None) -> None:
-    import warnings
-
-    warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))  # type: ignore[attr-defined]

@@ -92,26 +92,28 @@ def check_comparison(record: Any, where: str) -> None:
         check_sections(row, ROW_SCHEMA, f"{where}, row {index}")
 
 
-def read_json_record(path: str | Path, fmt: str, what: str, made_by: str) -> dict:
-    """Read a JSON record file and check its format tag; every problem is one clear error."""
+def read_json_record(path: str | Path, fmt: str, what: str, wanted: str) -> dict:
+    """Read a JSON record file and check its format tag; every problem is one clear error that ends
+    with ``wanted`` (which file to give instead)."""
     path = Path(path)
     if not path.is_file():
-        raise CompressbenchError(f"{what} {path} does not exist; create it with '{made_by}'")
+        raise CompressbenchError(f"{what} {path} does not exist; {wanted}")
     try:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CompressbenchError(f"{what} {path} is not valid JSON ({exc})") from None
+        raise CompressbenchError(f"{what} {path} is not valid JSON ({exc}); {wanted}") from None
     found = doc.get("format") if isinstance(doc, dict) else None
     if found != fmt:
-        raise CompressbenchError(
-            f"{path} is not a {what} (format {found!r}, expected {fmt!r}); give the file written by '{made_by}'"
-        )
+        if isinstance(doc, dict) and (found == COMPARISON_FORMAT or {"rows", "chain"} <= set(doc)):
+            raise CompressbenchError(f"{path} is a comparison written by 'compressbench compress', not a {what}; {wanted}")
+        raise CompressbenchError(f"{path} is not a {what} (format {found!r}, expected {fmt!r}); {wanted}")
     return doc
 
 
 def read_results(path: str | Path) -> dict:
     """A results file written by ``compressbench bench``, checked section by section."""
-    doc = read_json_record(path, RESULTS_FORMAT, "compressbench results file", "compressbench bench SUITE --out FILE")
+    wanted = "give the results JSON written by 'compressbench bench' (e.g. compressbench bench benchmarks/suite.toml -o results.json)"
+    doc = read_json_record(path, RESULTS_FORMAT, "compressbench results file", wanted)
     check_sections(doc, RESULTS_SCHEMA, f"results file {path}")
     check_comparison(doc["comparison"], f"results file {path}: comparison")
     return doc

@@ -163,9 +163,12 @@ def frame_source(measure: dict) -> FrameSource:
     return FrameSource(str(measure["data"]), int(measure["frames"]), int(measure["seed"]), int(measure["input_size"]))
 
 
-def build_variant(spec: VariantSpec, measure: dict, use_cache: bool = True, show_progress: bool = True) -> Variant:
+def build_variant(
+    spec: VariantSpec, measure: dict, use_cache: bool = True, show_progress: bool = True, cache_hits: list[str] | None = None
+) -> Variant:
     """The :class:`~compressbench.provenance.Variant` for ``spec`` (from the cache when built before
-    with the same spec, the same build settings of ``measure`` and the same base weights)."""
+    with the same spec, the same build settings of ``measure`` and the same base weights; its name is
+    then appended to ``cache_hits``)."""
     base_model = load_model(spec.model, checkpoint=spec.checkpoint)
     start = provenance_of(spec.model, base_model)
     if not spec.method:
@@ -180,6 +183,8 @@ def build_variant(spec: VariantSpec, measure: dict, use_cache: bool = True, show
     cached = cache_dir() / f"{spec.key(build_settings)}-{_weights_key(base_model)}.pt"
     if use_cache and cached.is_file():
         module, provenance, _ = read_model_file(cached)
+        if cache_hits is not None:
+            cache_hits.append(spec.name)
         return Variant(spec.name, module, provenance)
     frames = frame_source(measure)
     context = CompressionContext(

@@ -12,9 +12,12 @@ try:  # recent Typer vendors Click privately; older Typer depends on Click itsel
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
-from compressbench.errors import CompressbenchError, one_line_warnings
+from compressbench.errors import CompressbenchError
+from compressbench.warnings import collected_warnings
 
 USAGE_ERROR = 2
+# the order a new user needs them: look, measure, compress, compare many, report, guard, train
+WORKFLOW_ORDER = ("models", "machine", "profile", "evaluate", "compress", "distill", "bench", "report", "baseline", "check", "teacher")
 
 
 def fail(message: str) -> None:
@@ -24,11 +27,36 @@ def fail(message: str) -> None:
     sys.exit(USAGE_ERROR)
 
 
-class OneLineErrorsGroup(TyperGroup):
+class WorkflowGroup(TyperGroup):
+    """Lists commands in workflow order, each with its whole one-line summary."""
+
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        ordered = [name for name in WORKFLOW_ORDER if name in names]
+        return ordered + [name for name in names if name not in ordered]
+
+    def format_commands(self, ctx, formatter) -> None:
+        """Each command with its whole first paragraph (click would cut it at 45 characters)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, summary_of(command.help or command.short_help or "")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class OneLineErrorsGroup(WorkflowGroup):
     """Runs commands in non-standalone mode so errors come back here as exceptions:
     usage errors and :class:`CompressbenchError` become one line and exit code 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # third-party warnings are counted while the command runs and summarised after it, one line each
+        with collected_warnings(lambda line: typer.echo(line, err=True)):
+            return self._main_one_line_errors(args, prog_name, complete_var, standalone_mode, **extra)
+
+    def _main_one_line_errors(self, args, prog_name, complete_var, standalone_mode, **extra):
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
         except typer.Exit as exc:
@@ -54,9 +82,22 @@ class OneLineErrorsGroup(TyperGroup):
         return result
 
 
+def summary_of(help_text: str) -> str:
+    """The first paragraph of a command's help, on one line."""
+    return " ".join(help_text.strip().split("\n\n")[0].split())
+
+
 app = typer.Typer(
     cls=OneLineErrorsGroup,
-    help="Profile, compress and compare keypoint detectors (FOMM's KPDetector is the teacher).",
+    help=(
+        "Profile, compress and compare keypoint detectors (FOMM's KPDetector is the teacher).\n\n"
+        "\b\nA first session:\n"
+        "  compressbench models\n"
+        "  compressbench profile --model teacher\n"
+        "  compressbench compress --method exact,quantize --out small.pt\n"
+        "  compressbench bench benchmarks/suite.toml -o results.json && compressbench report results.json"
+    ),
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -64,9 +105,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from compressbench import __version__
+
+        typer.echo(f"compressbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Options before the command name."""
+
+
 def main() -> None:
     """Console-script entry point."""
-    import warnings
-
-    warnings.showwarning = one_line_warnings  # our warnings: one 'warning:' line, no source line
     app()

@@ -9,21 +9,27 @@ from rich.console import Console
 
 from compressbench.errors import CompressbenchError
 from compressbench.report import check_format, check_writable, render, write_atomic
-from compressbench.report.render import Section, rich_tables
-
-MIN_TABLE_WIDTH = 140
-
-
-def wide_console() -> Console:
-    """A console that does not squeeze wide tables into 80 columns when piped."""
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=MIN_TABLE_WIDTH)
-    return console
-
+from compressbench.report.render import Section, print_sections
 
 FormatOption = typer.Option("table", "--format", "-f", help="table | md | csv | json")
-OutputOption = typer.Option(None, "--output", "-o", help="write the result to this file (atomically)")
+OutputOption = typer.Option(None, "--output", "-o", help="write the results (tables or JSON, see --format) to this file")
+
+# --output is always a results file and --out always a saved model: a suffix of the other kind is a
+# mix-up (e.g. 'compress -o small.pt' would write a text table into small.pt)
+MODEL_SUFFIXES = (".pt", ".pth", ".tar", ".onnx")
+RESULTS_SUFFIXES = (".json", ".md", ".csv", ".txt")
+
+
+DEFAULT_SUITE = Path("benchmarks/suite.toml")
+SuiteArgument = typer.Argument(None, help=f"suite file (default {DEFAULT_SUITE}); or give it with --suite", show_default=False)
+SuiteOption = typer.Option(None, "--suite", help="suite file (the same as the positional argument)")
+
+
+def suite_path(positional: Path | None, option: Path | None) -> Path:
+    """The suite given positionally or with --suite (bench and baseline take both)."""
+    if positional is not None and option is not None and positional != option:
+        raise CompressbenchError(f"two suites given ({positional} and --suite {option}); give one")
+    return positional or option or DEFAULT_SUITE
 
 
 def require_positive(**values: int | None) -> None:
@@ -38,10 +44,26 @@ def require_non_negative(**values: int | None) -> None:
             raise CompressbenchError(f"--{name.replace('_', '-')} must be zero or more, got {value}")
 
 
+def check_results_path(output: Path) -> None:
+    if output.suffix.lower() in MODEL_SUFFIXES:
+        raise CompressbenchError(
+            f"--output {output} is for results (tables or JSON), not a model file; save the model with --out {output}"
+        )
+
+
+def check_model_path(out: Path, flag: str = "--out") -> None:
+    """A saved model's path must not look like a results file."""
+    if out.suffix.lower() in RESULTS_SUFFIXES:
+        raise CompressbenchError(
+            f"{flag} {out} is the saved model (e.g. model.pt); write results with --output {out}"
+        )
+
+
 def prepare_output(fmt: str, output: Path | None) -> None:
     """Validate format and destination before any work starts."""
     check_format(fmt)
     if output is not None:
+        check_results_path(output)
         check_writable(output)
 
 
@@ -61,9 +83,8 @@ def emit(record: dict, sections: list[Section], fmt: str, output: Path | None) -
         write_atomic(output, render(record, sections, fmt))
         Console(stderr=True).print(f"wrote {output}")
         return
-    if fmt == "table":
-        console = wide_console()
-        for table in rich_tables(sections):
-            console.print(table)
+    console = Console()
+    if fmt == "table" and console.is_terminal:
+        print_sections(console, sections)  # fitted to the terminal's width
     else:
-        typer.echo(render(record, sections, fmt), nl=False)
+        typer.echo(render(record, sections, fmt), nl=False)  # plain text when piped

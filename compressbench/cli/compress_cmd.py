@@ -16,6 +16,7 @@ from compressbench.cli.app import app
 from compressbench.cli.common import (
     FormatOption,
     OutputOption,
+    check_model_path,
     emit,
     prepare_output,
     require_non_negative,
@@ -38,6 +39,16 @@ from compressbench.provenance import check_savable, model_label, provenance_of, 
 from compressbench.report import check_writable
 
 
+def method_default(option: str, *methods: str) -> str:
+    """'  [default: X]' from the compression method's own Option (the CLI option defaults to None so
+    that an unset option leaves the method's default in force)."""
+    from compressbench.compression import get_method
+
+    defaults = {o.default for m in methods for o in get_method(m).options if o.name == option}
+    shown = ", ".join(str(d) for d in defaults if d is not None) or "none"
+    return f"  [default: {shown}]"
+
+
 def _distinct_outputs(paths: dict[str, Optional[Path]]) -> None:
     seen: dict[Path, str] = {}
     for flag, path in paths.items():
@@ -58,36 +69,36 @@ def compress_command(
     method: str = typer.Option(
         ..., "--method", help="method chain, comma-separated, e.g. prune or exact,prune,quantize"
     ),
-    ratio: Optional[float] = typer.Option(None, "--ratio", help="prune: fraction of channels removed, in (0, 1)"),
+    ratio: Optional[float] = typer.Option(None, "--ratio", help="prune: fraction of channels removed, in (0, 1)" + method_default("ratio", "prune")),
     importance: Optional[str] = typer.Option(
-        None, "--importance", help="prune: channel importance (l1, l2, bn-scale, taylor, random)"
+        None, "--importance", help="prune: channel importance (l1, l2, bn-scale, taylor, random)" + method_default("importance", "prune")
     ),
     global_pruning: Optional[bool] = typer.Option(
-        None, "--global/--uniform", help="prune: rank channels across all layers or per layer"
+        None, "--global/--uniform", help="prune: rank channels across all layers or per layer  [default: uniform]"
     ),
-    iterative: Optional[int] = typer.Option(None, "--iterative", help="prune: number of steps reaching the ratio"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="quantize: int8 backend (fx, onnxruntime, pt2e)"),
-    calib: Optional[int] = typer.Option(None, "--calib", help="quantize: calibration frames"),
+    iterative: Optional[int] = typer.Option(None, "--iterative", help="prune: number of steps reaching the ratio" + method_default("iterative", "prune")),
+    backend: Optional[str] = typer.Option(None, "--backend", help="quantize: int8 backend (fx, onnxruntime, pt2e)" + method_default("backend", "quantize")),
+    calib: Optional[int] = typer.Option(None, "--calib", help="quantize: calibration frames" + method_default("calib", "quantize")),
     weights_only: Optional[bool] = typer.Option(
-        None, "--weights-only", is_flag=True, help="quantize: 8-bit codebook weights only (float arithmetic)"
+        None, "--weights-only", is_flag=True, help="quantize: 8-bit codebook weights only (float arithmetic)  [default: off]"
     ),
-    rank: Optional[int] = typer.Option(None, "--rank", help="asym: channels between the 3x1 and the 1x3"),
+    rank: Optional[int] = typer.Option(None, "--rank", help="asym: channels between the 3x1 and the 1x3  [default: the full rank]"),
     rank_ratio: Optional[float] = typer.Option(
         None, "--rank-ratio", help="asym: rank as a fraction of each layer's full rank"
     ),
-    multiplier: Optional[int] = typer.Option(None, "--multiplier", help="dsconv: depthwise channels per input channel"),
-    init: Optional[str] = typer.Option(None, "--init", help="asym/dsconv: svd (closed form) or random"),
+    multiplier: Optional[int] = typer.Option(None, "--multiplier", help="dsconv: depthwise channels per input channel" + method_default("multiplier", "dsconv")),
+    init: Optional[str] = typer.Option(None, "--init", help="asym/dsconv: svd (closed form) or random" + method_default("init", "asym", "dsconv")),
     fold_bn: Optional[bool] = typer.Option(
-        None, "--fold-bn/--no-fold-bn", help="exact: fold BatchNorm into convolutions"
+        None, "--fold-bn/--no-fold-bn", help="exact: fold BatchNorm into convolutions  [default: fold-bn]"
     ),
     anti_alias: Optional[bool] = typer.Option(
-        None, "--anti-alias/--no-anti-alias", help="exact: strided separable anti-alias blur"
+        None, "--anti-alias/--no-anti-alias", help="exact: strided separable anti-alias blur  [default: anti-alias]"
     ),
     set_options: list[str] = typer.Option(
         [], "--set", help="STAGE.OPTION=VALUE for one stage (method name or 1-based index); repeatable"
     ),
-    data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
-    frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
+    data: str = typer.Option("synthetic", "--data", "-d", help="synthetic, or a folder of images / a video file"),
+    frames: int = typer.Option(32, "--frames", "-n", help="held-out evaluation frames"),
     input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
     runtime: str = typer.Option("torch", "--runtime", help="torch | onnxruntime: where latency is measured"),
     export_onnx: Optional[Path] = typer.Option(
@@ -104,10 +115,18 @@ def compress_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Compress a model with a chain of methods and compare every stage with it."""
+    """Compress a model with a chain of methods and compare every stage with it.
+
+    \b
+    Example:
+      compressbench compress --method exact,quantize --out small.pt
+      compressbench compress --method prune --ratio 0.3 --format md -o prune.md
+    """
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
     prepare_output(fmt, output)
+    if out is not None:
+        check_model_path(out)
     RUNTIMES.get(runtime)
     chain = parse_chain(method)
     common = {

@@ -11,6 +11,7 @@ from compressbench.cli.app import app
 from compressbench.cli.common import (
     FormatOption,
     OutputOption,
+    check_model_path,
     emit,
     prepare_output,
     require_non_negative,
@@ -25,7 +26,7 @@ def distill_command(
     student: str = typer.Option("lednet", "--student", "-s", help="student family (see 'models'), a registered model, or a saved model file"),
     method: Optional[str] = typer.Option(None, "--method", help="make the student from the teacher with this chain (e.g. dsconv, asym, prune)"),
     width: Optional[float] = typer.Option(None, "--width", help="channel multiplier of a student family"),
-    loss: str = typer.Option("l1", "--loss", help="l1 | l2 | l3 (seed 001)"),
+    loss: str = typer.Option("l1", "--loss", help="l1: MSE(keypoints)+MSE(jacobians) | l2: + MSE(heatmaps) | l3: + MSE(attention maps) (the blog's distillation part)"),
     w_keypoints: float = typer.Option(1.0, "--w-keypoints", help="weight of MSE(keypoints)"),
     w_jacobian: float = typer.Option(1.0, "--w-jacobian", help="weight of MSE(jacobians)"),
     w_heatmap: float = typer.Option(1.0, "--w-heatmap", help="weight of MSE(heatmaps) (l2, l3)"),
@@ -36,28 +37,35 @@ def distill_command(
     teacher: str = typer.Option("teacher", "--teacher", help="the teacher: registered name or saved model file"),
     teacher_checkpoint: Optional[Path] = typer.Option(None, "--teacher-checkpoint", help="FOMM checkpoint for the teacher"),
     steps: int = typer.Option(3000, "--steps", help="training steps"),
-    batch: int = typer.Option(16, "--batch", help="frames per step"),
+    batch: int = typer.Option(16, "--batch", "-b", help="frames per step"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate"),
     lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="constant | cosine (down to 5% of --lr at the last step)"),
     pool: int = typer.Option(0, "--pool", help="label this many training frames with the teacher once and train on them (0: fresh frames, teacher run every step)"),
     seed: int = typer.Option(0, "--seed", help="seed of everything random"),
-    data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video (no labels needed)"),
+    data: str = typer.Option("synthetic", "--data", "-d", help="synthetic, or a folder of images / a video (no labels needed)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
-    out: Path = typer.Option(Path("student.pt"), "--out", help="the trained student (loadable with --model FILE)"),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="training checkpoint, written at every validation"),
+    out: Path = typer.Option(..., "--out", help="where to save the trained student, e.g. lednet.pt (required: nothing is written into the current folder unasked); load it with --model FILE"),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--train-checkpoint", help="training state written at every validation (for --resume); --checkpoint is FOMM weights elsewhere"
+    ),
     resume: Optional[Path] = typer.Option(None, "--resume", help="resume from a training checkpoint of the same run"),
     val_frames: int = typer.Option(64, "--val-frames", help="validation frames (AKD against the teacher)"),
     val_every: int = typer.Option(100, "--val-every", help="validate every N steps"),
     patience: int = typer.Option(5, "--patience", help="validations without improvement before stopping early (0: never stop)"),
-    size: int = typer.Option(256, "--size", hidden=True, help="frame side in pixels (for small test teachers)"),
-    frames: int = typer.Option(32, "--frames", help="held-out frames of the final comparison"),
+    size: int = typer.Option(256, "--input-size", help="frame side in pixels (smaller for small test teachers)"),
+    frames: int = typer.Option(32, "--frames", "-n", help="held-out frames of the final comparison"),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while training and measuring (default: torch's)"),
     warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds of the comparison"),
-    repeats: int = typer.Option(30, "--repeats", help="timed interleaved rounds of the comparison"),
+    repeats: int = typer.Option(30, "--repeats", "-r", help="timed interleaved rounds of the comparison"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Distil the teacher into a student (seed 001's losses), save it, and compare it with the teacher."""
+    """Distil the teacher into a student (the distillation note's losses l1/l2/l3), save it, and compare it with the teacher.
+
+    \b
+    Example:
+      compressbench distill --student lednet --loss l3 --steps 3000 --out lednet.pt
+    """
     from compressbench.comparison import compare, comparison_sections
     from compressbench.data import FrameSource
     from compressbench.distillation.losses import LossWeights
@@ -69,6 +77,7 @@ def distill_command(
     require_positive(frames=frames, threads=threads, repeats=repeats)
     require_non_negative(warmup=warmup, patience=patience)
     prepare_output(fmt, output)
+    check_model_path(out)
     check_writable(out)
     resolve_device(device)
     options = DistillOptions(

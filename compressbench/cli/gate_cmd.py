@@ -10,7 +10,16 @@ import pandas as pd
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.common import (
+    FormatOption,
+    OutputOption,
+    SuiteArgument,
+    SuiteOption,
+    emit,
+    prepare_output,
+    require_positive,
+    suite_path,
+)
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.health import Health, check_health
 from compressbench.provenance import load_model, model_label
@@ -24,25 +33,34 @@ from compressbench.regress.baseline import (
     run_check,
 )
 from compressbench.report import render_json, write_atomic
-from compressbench.report.render import Section
+from compressbench.report.render import Section, plural
 from compressbench.suite import VariantSpec, build_variant, read_suite
 
 
 @app.command("baseline")
 def baseline_command(
-    suite: Path = typer.Option(Path("benchmarks/suite.toml"), "--suite", help="suite file listing the variants"),
-    out: Path = typer.Option(Path("benchmarks/baseline.json"), "--out", help="baseline file to write"),
+    suite: Optional[Path] = SuiteArgument,
+    suite_option: Optional[Path] = SuiteOption,
+    output: Path = typer.Option(
+        Path("benchmarks/baseline.json"), "--output", "-o", help="baseline JSON to write (the input of 'compressbench check')"
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="how the recorded entries are printed: table | md | csv | json"),
     only: Optional[str] = typer.Option(None, "--only", help="comma-separated variant names (default: all)"),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per variant"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
-    add: bool = typer.Option(False, "--add", help="add this machine's baseline to --out, keeping other machines' (replaces this machine's)"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", "-r", help="timed rounds per variant"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads"),
+    add: bool = typer.Option(False, "--add", help="add this machine's baseline to --output, keeping other machines' (replaces this machine's)"),
     force: bool = typer.Option(False, "--force", help="record even when the machine measures unhealthy (busy, throttled)"),
 ) -> None:
-    """Record ruler-relative latency samples, params and MACs of a suite's variants on this machine."""
+    """Record ruler-relative latency samples, params and MACs of a suite's variants on this machine (the CI gate's reference).
+
+    \b
+    Example:
+      compressbench baseline benchmarks/suite.toml --only teacher,quantize -o my-baseline.json
+    """
     require_positive(repeats=repeats, threads=threads)
-    prepare_output("json", out)
-    existing = read_baseline_file(out) if add and out.exists() else None  # a broken file fails before any work
-    parsed = read_suite(suite)
+    prepare_output(fmt, output)
+    existing = read_baseline_file(output) if add and output.exists() else None  # a broken file fails before any work
+    parsed = read_suite(suite_path(suite, suite_option))
     if only:
         parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
     settings = read_settings(repeats=repeats, threads=threads)
@@ -56,10 +74,29 @@ def baseline_command(
     notes: list[str] = []
     if add:
         doc, notes = add_baseline(existing, doc)
-    write_atomic(out, render_json(doc))
+    write_atomic(output, render_json(doc))
+    emit(doc, [baseline_section(doc["baselines"][-1])], fmt, None)
     machine = doc["baselines"][-1]["machine"]["label"]
     extra = "; ".join(notes)
-    typer.echo(f"wrote {out} ({len(parsed.variants)} entries for {machine}; {len(doc['baselines'])} machine(s) in the file{'; ' + extra if extra else ''})", err=True)
+    typer.echo(
+        f"wrote {output} ({plural(len(parsed.variants), 'entry', 'entries')} for {machine}; "
+        f"{plural(len(doc['baselines']), 'machine', 'machines')} in the file{'; ' + extra if extra else ''}); "
+        f"next: compressbench check --baseline {output}",
+        err=True,
+    )
+
+
+def baseline_section(baseline: dict) -> Section:
+    from statistics import median
+
+    from compressbench.regress.measure import Samples
+
+    rows = [
+        {"entry": e["name"], "params": e["params"], "macs": e.get("macs"), "latency_vs_ruler": median(Samples.from_dict(e["samples"]).ratios)}
+        for e in baseline["entries"]
+    ]  # fmt: skip
+    notes = ["latency_vs_ruler: median of the entry's latency divided by the reference workload's, timed interleaved"]
+    return Section("Baseline entries", pd.DataFrame(rows), notes)
 
 
 @app.command("check")
@@ -68,8 +105,8 @@ def check_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="check this model (name or file) instead of every entry"),
     entry: Optional[str] = typer.Option(None, "--entry", help="baseline entry to compare --model against"),
     max_slowdown: Optional[str] = typer.Option(None, "--max-slowdown", help="allowed slowdown, e.g. 10%"),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed rounds per measurement"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", "-r", help="timed rounds per measurement"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads"),
     latency: Optional[str] = typer.Option(
         None, "--latency",
         help="gate (default): a latency regression fails when the baseline is this CPU's at these threads, else advisory; "
@@ -78,7 +115,12 @@ def check_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Re-measure and decide: exit 0 pass, 1 regression, 3 inconclusive (2: usage error)."""
+    """Re-measure against a baseline and decide: exit 0 pass, 1 regression, 3 inconclusive (2: usage error).
+
+    \b
+    Example:
+      compressbench check --baseline my-baseline.json --format md -o check.md
+    """
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
     slowdown = parse_fraction(max_slowdown) if max_slowdown is not None else None
@@ -126,7 +168,7 @@ def check_section(result: dict, settings) -> Section:
         )
     notes = [
         f"latency relative to a reference workload timed interleaved in the same process; allowed slowdown {settings.max_slowdown:.0%}, "
-        f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {settings.repeats} rounds, {settings.threads} threads",
+        f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {plural(settings.repeats, 'round')}, {plural(settings.threads, 'thread')}",
         f"exit code {result['exit_code']} (0 pass, 1 regression, 3 inconclusive)",
     ]
     if result.get("headline"):

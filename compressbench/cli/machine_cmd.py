@@ -21,7 +21,12 @@ def machine_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """What timings here are comparable with: CPU, ISA features, cores, fingerprint key, health, peaks."""
+    """What timings here are comparable with: CPU, ISA features, cores, fingerprint key, health, peaks.
+
+    \b
+    Example:
+      compressbench machine --threads 2
+    """
     from compressbench.profiling.health import check_health
     from compressbench.profiling.machine import this_machine
     from compressbench.profiling.peaks import machine_peaks

@@ -1,4 +1,4 @@
-"""``compressbench profile``: seed 000's tables, measured here."""
+"""``compressbench profile``: the blog's profile tables, measured here."""
 
 from __future__ import annotations
 
@@ -46,7 +46,12 @@ def profile_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Per-module, per-block and per-layer latency, parameters and MACs (seed 000's tables)."""
+    """Per-module, per-block and per-layer latency, parameters and MACs (the blog's per-layer tables, measured here).
+
+    \b
+    Example:
+      compressbench profile --model teacher --threads 2 --repeats 50
+    """
     require_positive(batch=batch, input_size=input_size, threads=threads, repeats=repeats, depth=depth)
     require_non_negative(warmup=warmup)
     prepare_output(fmt, output)

@@ -10,8 +10,8 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, emit, prepare_output, require_positive
+from compressbench.cli.app import WorkflowGroup, app
+from compressbench.cli.common import FormatOption, check_model_path, emit, prepare_output, require_positive
 from compressbench.cli.model_options import ConfigOption
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, read_fomm_config
@@ -22,7 +22,9 @@ from compressbench.training.distributed import is_main_process, resolve_device
 from compressbench.training.teacher import TeacherTrainOptions, train_teacher
 from compressbench.training.teacher_losses import TeacherLossWeights
 
-teacher_app = typer.Typer(help="Train the teacher (FOMM's KPDetector) and export its weights.", no_args_is_help=True)
+teacher_app = typer.Typer(
+    cls=WorkflowGroup, help="Train the teacher (FOMM's KPDetector) and export its weights.", no_args_is_help=True
+)
 app.add_typer(teacher_app, name="teacher")
 
 
@@ -35,7 +37,7 @@ def _command_line(options: TeacherTrainOptions, config: Optional[Path], override
     """The command that reproduces this run (recorded in the checkpoint and the weights' JSON)."""
     args = ["compressbench", "teacher", "train", "--steps", options.steps, "--batch", options.batch,
             "--lr", options.lr, "--seed", options.seed, "--data", options.data, "--device", options.device,
-            "--val-frames", options.val_frames, "--val-every", options.val_every, "--size", options.size,
+            "--val-frames", options.val_frames, "--val-every", options.val_every, "--input-size", options.size,
             "--lr-schedule", options.lr_schedule,
             "--equivariance-value", options.weights.equivariance_value,
             "--equivariance-jacobian", options.weights.equivariance_jacobian, "--out", options.out]
@@ -57,12 +59,12 @@ def train_command(
     batch: int = typer.Option(16, "--batch", "-b", help="frames per step"),
     lr: float = typer.Option(5e-4, "--lr", help="Adam learning rate"),
     seed: int = typer.Option(0, "--seed", help="seed of the weights, frames and warps"),
-    data: str = typer.Option("synthetic", "--data", help="synthetic (labelled faces) | a folder of images | a video file"),
+    data: str = typer.Option("synthetic", "--data", "-d", help="synthetic (labelled faces) | a folder of images | a video file"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     out: Path = typer.Option(..., "--out", help="checkpoint to write (FOMM layout: best weights under kp_detector)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue from this checkpoint"),
     val_frames: int = typer.Option(64, "--val-frames", help="held-out frames scored at every validation"),
-    size: int = typer.Option(256, "--size", help="frame side in pixels (synthetic frames are drawn, user frames resized)"),
+    size: int = typer.Option(256, "--input-size", help="frame side in pixels (synthetic frames are drawn, user frames resized)"),
     val_every: int = typer.Option(100, "--val-every", help="validate (and write the checkpoint) every N steps"),
     checkpoint_every: Optional[int] = typer.Option(
         None, "--checkpoint-every", help="also write the checkpoint every N steps (for long runs; results unchanged)"
@@ -82,12 +84,18 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads while training (default: torch's)"),
     fmt: str = FormatOption,
 ) -> None:
-    """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames."""
+    """Train the teacher: supervised + equivariance on synthetic faces, equivariance alone on user frames.
+
+    \b
+    Example:
+      compressbench teacher train --steps 800 --out teacher-ckpt.pt
+    """
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
-    require_positive(steps=steps, batch=batch, val_frames=val_frames, size=size, val_every=val_every,
+    require_positive(steps=steps, batch=batch, val_frames=val_frames, input_size=size, val_every=val_every,
                      checkpoint_every=checkpoint_every, patience=patience, threads=threads, **overrides)
     resolve_device(device)
     prepare_output(fmt, None)
+    check_model_path(out)
     check_writable(out)
     if resume is not None and not resume.is_file():
         raise CompressbenchError(f"--resume {resume} does not exist")
@@ -128,9 +136,15 @@ def export_command(
     seed: int = typer.Option(0, "--seed", help="seed of the test frames"),
     fmt: str = FormatOption,
 ) -> None:
-    """Write the checkpoint's best weights as float16 plus a JSON record with their measured test error."""
+    """Write the checkpoint's best weights as float16 plus a JSON record with their measured test error.
+
+    \b
+    Example:
+      compressbench teacher export teacher-ckpt.pt --out teacher-vox256.pt
+    """
     require_positive(test_frames=test_frames)
     prepare_output(fmt, None)
+    check_model_path(out)
     from compressbench.training.export import export_teacher
 
     record = export_teacher(checkpoint, out, test_frames=test_frames, seed=seed)

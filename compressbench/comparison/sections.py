@@ -3,27 +3,26 @@ side-by-side table, and one small section per compression stage report."""
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
-from compressbench.report.render import Section
+from compressbench.report.render import Section, format_value, plural
 
-# record key -> column label (short labels keep the terminal table within 140 columns)
+# record key -> column label, in the order shown: what decides (speed, fidelity) first, so that on a
+# narrow terminal the sizes and the method move into the continuation table, not the verdict
 TABLE_COLUMNS = {
     "variant": "variant",
-    "method": "method",
-    "params": "params",
-    "macs": "macs",
-    "macs_int8": "int8",
-    "size_mb": "size_mb",
-    "peak_mem_mb": "peak_mb",
     "latency_ms": "latency_ms",
     "latency_p10": "p10_ms",
     "latency_p90": "p90_ms",
     "speedup": "speedup",
     "akd_px": "akd_px",
     "jacobian_error": "jac_err",
+    "params": "params",
+    "macs": "macs",
+    "macs_int8": "int8",
+    "size_mb": "size_mb",
+    "peak_mem_mb": "peak_mb",
+    "method": "method",
 }
 MAX_NOTE_CHARS = 160
 
@@ -60,10 +59,11 @@ def _comparison_notes(record: dict) -> list[str]:
     warnings = (record.get("health") or {}).get("warnings")
     notes = ["measurement health: " + "; ".join(warnings)] if warnings else []
     notes += [
-        f"{env['runtime']}, batch {env['batch']}, input {tuple(env['input_shape'])}, {env['threads']} threads, "
-        f"median of {env['repeats']} interleaved runs after {env['warmup']} warm-up rounds; {(env.get('machine') or {}).get('label', env['cpu'])}, torch {env['torch']}",
+        f"{env['runtime']}, batch {env['batch']}, input {tuple(env['input_shape'])}, {plural(env['threads'], 'thread')}, "
+        f"median of {plural(env['repeats'], 'interleaved run')} after {plural(env['warmup'], 'warm-up round')}; "
+        f"{(env.get('machine') or {}).get('label', env['cpu'])}, torch {env['torch']}",
         "speedup = teacher median / row median from the same interleaved run; "
-        f"akd_px and jacobian_error against the teacher on {env['eval_frames']} held-out frames",
+        f"akd_px and jac_err against the teacher on {plural(env['eval_frames'], 'held-out frame')}",
         "macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); "
         "peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|",
     ]
@@ -71,9 +71,7 @@ def _comparison_notes(record: dict) -> list[str]:
 
 
 def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = format_value(value)
     return text if len(text) <= MAX_NOTE_CHARS else text[: MAX_NOTE_CHARS - 3] + "..."
 
 

@@ -50,7 +50,7 @@ def modules_side_by_side(results: dict, names: list[str]) -> Section:
             row[f"{name} ms"] = float("nan") if ms is None else ms
             row[f"{name} %"] = float("nan") if share is None else 100 * share
         rows.append(row)
-    return Section("Per-module latency, side by side (seed 000's first table)", pd.DataFrame(rows),
+    return Section("Per-module latency, side by side (the blog's per-module table)", pd.DataFrame(rows),
                    ["medians in ms measured in place, interleaved in one process; % of each model's own end-to-end median"])
 
 
@@ -67,7 +67,7 @@ def blocks_side_by_side(results: dict, names: list[str]) -> Section | None:
             row[f"{name} params"] = match["params"] if match else float("nan")
             row[f"{name} out"] = shape_text(match["output_shape"]) if match else "-"
         rows.append(row)
-    return Section("Hourglass blocks: shapes and parameters (seed 000's second table)", pd.DataFrame(rows))
+    return Section("Hourglass blocks: shapes and parameters (the blog's hourglass table)", pd.DataFrame(rows))
 
 
 def layer_sections(results: dict, names: list[str]) -> list[Section]:
@@ -79,7 +79,7 @@ def layer_sections(results: dict, names: list[str]) -> list[Section]:
         for prefix, ops, label in (("downblock", ENCODER_ROWS, "encoder"), ("upblock", DECODER_ROWS, "decoder")):
             frame = layer_frame(prof, prefix, ops)
             if frame is not None:
-                sections.append(Section(f"{name}: {label} per-layer latency (ms, median; seed 000's tables)", frame))
+                sections.append(Section(f"{name}: {label} per-layer latency (ms, median; the blog's per-layer tables)", frame))
     return sections
 
 
@@ -91,9 +91,9 @@ def time_per_block(profile_record: dict) -> dict[str, float]:
 
 
 def overlay_strip(results: dict, reference: str, variant: str, path: Path) -> Path | None:
-    """Frames with the variant's keypoints (red) and the reference's (green) side by side."""
+    """Frames with the variant's keypoints (red discs) and the reference's (cyan rings) side by side, a legend beneath."""
     from compressbench.data import frames_for
-    from compressbench.report.overlays import overlay, to_uint8_hwc
+    from compressbench.report.overlays import overlay, to_uint8_hwc, with_legend
 
     spec = results.get("overlays") or {}
     points = spec.get("points", {})
@@ -101,10 +101,10 @@ def overlay_strip(results: dict, reference: str, variant: str, path: Path) -> Pa
         return None
     frames = frames_for(spec["data"], spec["count"], split=spec["split"], seed=spec["seed"], size=spec["size"])
     tiles = [
-        to_uint8_hwc(overlay(frames.images[i], np.asarray(points[variant][i]), np.asarray(points[reference][i])))
+        overlay(frames.images[i], np.asarray(points[variant][i]), np.asarray(points[reference][i]))
         for i in range(min(spec["count"], len(frames)))
     ]
-    strip = np.concatenate(tiles, axis=1)
+    strip = to_uint8_hwc(with_legend(np.concatenate(tiles, axis=2), variant, reference))
     return write_atomic(path, iio.imwrite("<bytes>", strip, extension=".png"))
 
 
@@ -180,7 +180,7 @@ def _write_report(results: dict, out: Path, akd_budget_px: float, command: str |
         if strip is not None:
             written.append(strip)
             parts.append(
-                f"## Keypoints: `{best}` (red) against `{reference}` (cyan)\n\n![overlays]({strip.name})\n\n"
+                f"## Keypoints: `{best}` (red discs) against `{reference}` (cyan rings)\n\n![overlays]({strip.name})\n\n"
                 "Held-out test frames; yellow lines join matching keypoints.\n"
             )
     written.insert(0, write_atomic(out, "\n".join(parts)))

@@ -1,6 +1,8 @@
 """Keypoint overlays: frames with the model's keypoints (and a reference's) drawn on, as PNGs.
 
-Drawing is plain numpy: filled discs for points and one-pixel lines joining matching points.
+Drawing is plain numpy: the model's points are filled red discs, the reference's are cyan rings
+around them (so a point where both agree shows both), one-pixel yellow lines join matching points,
+and a legend strip under the picture (drawn by matplotlib) says which is which.
 Points are normalised (x, y) in [-1, 1]; u maps to pixel position (u + 1) / 2 * S.
 """
 
@@ -67,6 +69,22 @@ def draw_keypoints(image, points, colour: Colour = MODEL_COLOUR, radius: Optiona
     return out
 
 
+def draw_rings(image, points, colour: Colour, radius: float, width: float = 1.5) -> np.ndarray:
+    """A copy of ``image`` (3, S, S) with a ring of ``colour`` around each of ``points``: the pixels
+    whose centres lie between ``radius - width`` and ``radius`` pixels from the point."""
+    out = _as_numpy(image).copy()
+    _check_image(out)
+    size = out.shape[-1]
+    centres = np.arange(size, dtype=np.float32) + 0.5
+    fill = np.asarray(colour, dtype=np.float32).reshape(3, 1)
+    for x, y in _to_pixels(_as_numpy(points).reshape(-1, 2), size):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        distance = np.sqrt((centres[None, :] - x) ** 2 + (centres[:, None] - y) ** 2)
+        out[:, (distance <= radius) & (distance >= radius - width)] = fill
+    return out
+
+
 def draw_lines(image, starts, ends, colour: Colour = LINE_COLOUR) -> np.ndarray:
     """A copy of ``image`` (3, S, S) with a one-pixel line from each of ``starts`` (K, 2) to the
     matching ``ends`` (K, 2), both normalised (x, y)."""
@@ -90,18 +108,54 @@ def draw_lines(image, starts, ends, colour: Colour = LINE_COLOUR) -> np.ndarray:
 
 
 def overlay(image, model_points, reference_points=None, radius: Optional[float] = None) -> np.ndarray:
-    """One frame with lines to the reference points, the reference points, then the model's on top;
-    every disc has a one-pixel dark outline so it stays visible on any background."""
+    """One frame with lines to the reference points, the reference's rings, then the model's discs
+    on top; discs and rings have dark edges so they stay visible on any background, and a disc
+    inside a ring (model and reference agree) leaves both visible."""
     out = _as_numpy(image)
     radius = default_radius(out.shape[-1]) if radius is None else radius
-    layers = [(model_points, MODEL_COLOUR)]
     if reference_points is not None:
         out = draw_lines(out, model_points, reference_points)
-        layers.insert(0, (reference_points, REFERENCE_COLOUR))
-    for points, colour in layers:
-        out = draw_keypoints(out, points, OUTLINE_COLOUR, radius + 1)
-        out = draw_keypoints(out, points, colour, radius)
-    return out
+        ring = radius + 2.5
+        out = draw_rings(out, reference_points, OUTLINE_COLOUR, ring + 1, 3.5)
+        out = draw_rings(out, reference_points, REFERENCE_COLOUR, ring, 1.5)
+    out = draw_keypoints(out, model_points, OUTLINE_COLOUR, radius + 1)
+    return draw_keypoints(out, model_points, MODEL_COLOUR, radius)
+
+
+LEGEND_HEIGHT_PX = 22
+
+
+def legend_strip(width: int, model: str = "model", reference: Optional[str] = None) -> np.ndarray:
+    """A (3, H, width) strip saying which marker is which (matplotlib draws the text), to put under
+    an overlay."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    def marker(colour, filled):
+        return Line2D([], [], lw=0, marker="o", markersize=7, markeredgecolor=OUTLINE_COLOUR if filled else colour,
+                      markerfacecolor=colour if filled else "none", markeredgewidth=1 if filled else 2)  # fmt: skip
+
+    handles = [marker(MODEL_COLOUR, True)]
+    labels = [f"{model} (disc)"]
+    if reference is not None:
+        handles += [marker(REFERENCE_COLOUR, False), Line2D([], [], color=LINE_COLOUR, lw=2)]
+        labels += [f"{reference} (ring)", "displacement"]
+    wide = width >= 100 * len(labels)
+    height = LEGEND_HEIGHT_PX if wide else LEGEND_HEIGHT_PX * len(labels) // 2 + 8
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="white")
+    FigureCanvasAgg(figure)  # headless raster canvas
+    figure.legend(handles, labels, loc="center", ncol=len(labels) if wide else 1, fontsize=7 if wide else 5,
+                  frameon=False, handletextpad=0.3, columnspacing=1.0, borderaxespad=0)  # fmt: skip
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[:height, :width, :3].astype(np.float32) / 255.0
+    return pixels.transpose(2, 0, 1)
+
+
+def with_legend(picture, model: str = "model", reference: Optional[str] = None) -> np.ndarray:
+    """``picture`` (3, H, W) with :func:`legend_strip` appended underneath."""
+    picture = _as_numpy(picture)
+    return np.concatenate([picture, legend_strip(picture.shape[-1], model, reference)], axis=1)
 
 
 def to_uint8_hwc(image) -> np.ndarray:
@@ -121,7 +175,10 @@ def check_overlay_dir(directory: str | Path) -> Path:
     return directory
 
 
-def write_overlays(directory: str | Path, frames, model_points, teacher_points=None, limit: int = 8) -> list[Path]:
+def write_overlays(
+    directory: str | Path, frames, model_points, teacher_points=None, limit: int = 8, model_name: str = "model",
+    reference_name: str = "teacher",
+) -> list[Path]:
     """Write up to ``limit`` PNGs (``overlay_000.png``, ...) of ``frames`` (a FrameBatch or an
     (N, 3, S, S) tensor) with ``model_points`` (N, K, 2) in red and, when given, ``teacher_points``
     (N, K, 2) in cyan joined to the model's by yellow lines. Creates ``directory`` (not its parents).
@@ -135,7 +192,7 @@ def write_overlays(directory: str | Path, frames, model_points, teacher_points=N
     written = []
     for index in range(count):
         reference = None if teacher_points is None else teacher_points[index]
-        picture = overlay(images[index], model_points[index], reference)
+        picture = with_legend(overlay(images[index], model_points[index], reference), model_name, reference_name if teacher_points is not None else None)
         png = iio.imwrite("<bytes>", to_uint8_hwc(picture), extension=".png")
         written.append(write_atomic(directory / f"overlay_{index:03d}.png", png))
     return written
@@ -149,6 +206,9 @@ __all__ = [
     "check_overlay_dir",
     "draw_keypoints",
     "draw_lines",
+    "draw_rings",
+    "legend_strip",
+    "with_legend",
     "overlay",
     "to_uint8_hwc",
     "write_overlays",

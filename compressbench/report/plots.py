@@ -20,23 +20,49 @@ def _save(fig, path: Path) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+def readable_log_axis(axis) -> None:
+    """Plain numbers on a log axis ("20", "50", not "2x10^1"): majors at 1-2-5 steps, no minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def pareto_plot(rows: list[dict], front: list[str], best: str | None, path: Path) -> Path:
-    """Latency against AKD for every variant; the Pareto front joined and highlighted."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    """Latency against AKD for every variant; the Pareto front joined and highlighted; labels placed
+    so they never overlap, the legend outside the axes so it covers no point or label."""
+    from matplotlib.lines import Line2D
+
+    from compressbench.report.labels import place_labels
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
     usable = [r for r in rows if r.get("latency_ms") is not None and r.get("akd_px") is not None]
     for r in usable:
         on_front = r["variant"] in front
-        ax.scatter(r["latency_ms"], r["akd_px"], s=60 if on_front else 30, c="tab:red" if on_front else "tab:gray", zorder=3)
-        label = r["variant"] + ("  (best)" if r["variant"] == best else "")
-        ax.annotate(label, (r["latency_ms"], r["akd_px"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.scatter(
+            r["latency_ms"], r["akd_px"], s=60 if on_front else 30, marker="o" if on_front else "s",
+            c="tab:red" if on_front else "tab:gray", zorder=3,
+        )  # fmt: skip
     line = sorted((r for r in usable if r["variant"] in front), key=lambda r: r["latency_ms"])
     if len(line) > 1:
-        ax.plot([r["latency_ms"] for r in line], [r["akd_px"] for r in line], c="tab:red", lw=1, zorder=2, label="Pareto front")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.plot([r["latency_ms"] for r in line], [r["akd_px"] for r in line], c="tab:red", lw=1, zorder=2)
     ax.set_xscale("log")
+    readable_log_axis(ax.xaxis)
+    ax.margins(x=0.15, y=0.15)
+    ax.autoscale_view()
+    ax.set_xlim(ax.get_xlim())  # fixed from here on: labels are placed in these coordinates
+    ax.set_ylim(ax.get_ylim())
     ax.set_xlabel("latency, median (ms, log scale)")
     ax.set_ylabel("AKD against the teacher (px of 256)")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.3)
+    handles = [
+        Line2D([], [], marker="o", color="tab:red", lw=1, markersize=7, label="Pareto front"),
+        Line2D([], [], marker="s", color="tab:gray", lw=0, markersize=5, label="dominated"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    labels = [r["variant"] + ("  (best)" if r["variant"] == best else "") for r in usable]
+    place_labels(ax, [r["latency_ms"] for r in usable], [r["akd_px"] for r in usable], labels)
     return _save(fig, path)
 
 

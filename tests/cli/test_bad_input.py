@@ -47,7 +47,7 @@ def test_commands_refuse_a_small_input_size(command, tmp_path):
 
 def test_distill_refuses_an_unwritable_checkpoint_before_training(tmp_path):
     result = runner.invoke(app, ["distill", "--student", "lednet-0.5", "--steps", "2", "--out", str(tmp_path / "s.pt"),
-                                 "--checkpoint", str(tmp_path / "missing" / "ck.pt")])  # fmt: skip
+                                 "--train-checkpoint", str(tmp_path / "missing" / "ck.pt")])  # fmt: skip
     assert "folder" in one_line_error(result) and list(tmp_path.iterdir()) == []
 
 

@@ -150,19 +150,34 @@ def test_bad_input_is_one_line_and_exit_2(reduced_yaml_module, tmp_path, args, f
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("flag", ["--out", "--output", "--export-onnx"])
-def test_unwritable_destinations_fail_before_work(reduced_yaml_module, tmp_path, flag):
+@pytest.mark.parametrize("flag, name", [("--out", "x.pt"), ("--output", "x.json"), ("--export-onnx", "x.onnx")])
+def test_unwritable_destinations_fail_before_work(reduced_yaml_module, tmp_path, flag, name):
     result = run(
-        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", flag, tmp_path / "missing" / "x.pt"
+        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", flag, tmp_path / "missing" / name
     )
     assert_usage_error(result, "does not exist")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_same_file_for_two_outputs_is_refused(reduced_yaml_module, tmp_path):
-    target = tmp_path / "x.json"
+    target = tmp_path / "x"  # no suffix: neither a results nor a model suffix refuses it first
     result = run(
         "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", "--out", target, "--output", target
     )
     assert_usage_error(result, "name the same file")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_results_path_ending_in_pt_is_refused(tmp_path):
+    """'-o' is the results file: '-o small.pt' used to write a text table into small.pt."""
+    target = tmp_path / "small.pt"
+    result = run("compress", *FAST, "--method", "prune", "-o", target)
+    assert_usage_error(result, "--output")
+    assert "--out" in result.stderr and not target.exists()
+
+
+def test_model_path_ending_in_json_is_refused(tmp_path):
+    target = tmp_path / "small.json"
+    result = run("compress", *FAST, "--method", "prune", "--out", target)
+    assert_usage_error(result, "is the saved model")
+    assert not target.exists()

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def fast(steps: int = 4) -> list[str]:
     """A tiny run: 64x64 frames, batch 2, a few steps, a two-round comparison on one thread."""
     return ["--student", "erfnet-0.5", "--steps", str(steps), "--batch", "2", "--val-frames", "4", "--val-every", "2",
-            "--frames", "2", "--repeats", "2", "--warmup", "0", "--threads", "1", "--size", "64"]  # fmt: skip
+            "--frames", "2", "--repeats", "2", "--warmup", "0", "--threads", "1", "--input-size", "64"]  # fmt: skip
 
 
 def run(*args):
@@ -52,7 +52,7 @@ def teacher_file(tmp_path_factory):
 def distilled(teacher_file, tmp_path_factory):
     folder = tmp_path_factory.mktemp("distill")
     out, checkpoint = folder / "student.pt", folder / "ck.pt"
-    result = run("distill", "--teacher", teacher_file, *fast(), "--loss", "l3", "--out", out, "--checkpoint", checkpoint, "--format", "json")
+    result = run("distill", "--teacher", teacher_file, *fast(), "--loss", "l3", "--out", out, "--train-checkpoint", checkpoint, "--format", "json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), out, checkpoint
 
@@ -115,7 +115,7 @@ def test_two_torchrun_processes_train_and_rank0_saves(teacher_file, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "compressbench", "distill", "--teacher", str(teacher_file), *fast(), "--loss", "l3",
-               "--out", str(out), "--checkpoint", str(checkpoint), "--format", "json", "--output", str(report)]  # fmt: skip
+               "--out", str(out), "--train-checkpoint", str(checkpoint), "--format", "json", "--output", str(report)]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     saved = torch.load(checkpoint, weights_only=True)
@@ -142,3 +142,7 @@ def test_threads_pin_torch_while_training(teacher_file, tmp_path, monkeypatch):
     args[args.index("--threads") + 1] = "2"
     assert_usage_error(run("distill", "--teacher", teacher_file, *args, "--out", tmp_path / "s.pt"), "stop after checking the threads")
     assert seen == [2]
+
+
+def test_out_is_required_so_nothing_lands_in_the_current_folder(teacher_file):
+    assert_usage_error(run("distill", "--teacher", teacher_file, *fast()), "--out")

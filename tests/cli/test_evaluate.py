@@ -37,7 +37,7 @@ def assert_one_line_error(result, fragment: str) -> None:
 def test_json_record_against_ground_truth(reduced_yaml):
     result = run(
         "--config", str(reduced_yaml), "--weights", "random", "--against", "ground-truth",
-        "--frames", "2", "--batch-size", "1", "--seed", "5", "--format", "json",
+        "--frames", "2", "--batch", "1", "--seed", "5", "--format", "json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
@@ -85,7 +85,7 @@ def test_unknown_reference_is_one_line_listing_the_choices():
     assert_one_line_error(run("--against", "oracle"), "known: ground-truth, teacher")
 
 
-@pytest.mark.parametrize("option", ["--frames", "--batch-size"])
+@pytest.mark.parametrize("option", ["--frames", "--batch"])
 def test_non_positive_counts_are_rejected(option):
     assert_one_line_error(run(option, "0"), f"{option} must be a positive integer")
 

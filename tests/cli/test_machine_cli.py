@@ -15,7 +15,7 @@ runner = CliRunner()
 
 def test_machine_record(monkeypatch):
     monkeypatch.setattr(peaks_module, "measure_peaks", lambda machine, threads, budget_s=0: Peaks(10.0, 8.0, None, None, 2.0, threads, machine.key))
-    result = runner.invoke(app, ["machine", "--threads", "1", "--format", "json"])
+    result = runner.invoke(app, ["machine", "--threads", "1", "--refresh", "--format", "json"])  # not an earlier test's cached peaks
     assert result.exit_code == 0, result.output
     rec = json.loads(result.stdout)
     assert rec["machine"]["threads"] == 1 and len(rec["machine"]["key"]) == 16

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from compressbench.cli import app
 
 runner = CliRunner()
-TINY = ["--block-expansion", "8", "--max-features", "64", "--num-blocks", "3", "--size", "64",
+TINY = ["--block-expansion", "8", "--max-features", "64", "--num-blocks", "3", "--input-size", "64",
         "--batch", "2", "--val-frames", "2", "--val-every", "1", "--lr-schedule", "constant"]
 
 
@@ -73,7 +73,7 @@ def test_train_then_resume_then_export(tmp_path):
     assert set(record["best"]) == {"loss", "landmark_error_px", "jacobian_error", "heatmap_peak"}
     meta = torch.load(out, weights_only=True)["meta"]
     assert meta["command"].startswith("compressbench teacher train --steps 1 --batch 2 ")
-    assert "--block-expansion 8" in meta["command"] and "--size 64" in meta["command"]
+    assert "--block-expansion 8" in meta["command"] and "--input-size 64" in meta["command"]
 
     second = run("train", *TINY, "--steps", "2", "--out", out, "--resume", out, "--format", "json")
     assert second.exit_code == 0, second.output

@@ -13,7 +13,7 @@ from compressbench.compression.quantize import BACKENDS, DEFAULT_BACKEND, state_
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import derive, load_model, save_variant
 from compressbench.runtime import OnnxModule
-from tests.compression.swap_helpers import frames, lively_teacher
+from tests.compression.swap_helpers import REDUCED, frames, lively_teacher
 
 SIZE = 64
 CALIB = 4
@@ -93,6 +93,37 @@ def test_fx_is_close_keeps_attributes_and_is_int8(fx_variant, teacher, held_out)
     assert report["calibration_frames"] == CALIB
     assert all(0 < e < MAX_RELATIVE_PART_ERROR for e in report["relative_error"].values())
     assert report["size_bytes_after"] < 0.35 * report["size_bytes_before"]
+
+
+def test_fx_hourglass_concatenates_in_float_without_warnings(fx_variant, held_out):
+    """The skip concatenations join int8 tensors of different scales; they are rewritten to join the
+    dequantized tensors, so torch's 'must share the same quantization parameters' warning (printed
+    on every forward) has no cause, and the result equals the int8 cat of the same inputs dequantized."""
+    import warnings
+
+    from compressbench.compression.quantize.fx import _concatenate_in_float
+
+    predictor = fx_variant.module.predictor
+    cats = [n for n in predictor.graph.nodes if n.target is torch.cat]
+    assert len(cats) == REDUCED.num_blocks  # one per skip connection
+    assert all(all(t.op == "call_method" and t.target == "dequantize" for t in n.args[0]) for n in cats)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outputs(fx_variant.module, held_out)
+    assert not [w for w in caught if "quantization parameters" in str(w.message)]
+    # the rewrite on a graph with an int8 cat feeding a dequantize: same float values as before
+    a = torch.quantize_per_tensor(torch.rand(1, 2, 3, 3), 0.01, 3, torch.quint8)
+    b = torch.quantize_per_tensor(torch.rand(1, 2, 3, 3), 0.01, 3, torch.quint8)  # shared scale: int8 cat is exact
+    graph_module = torch.fx.symbolic_trace(Concat())
+    expected = graph_module(a, b)
+    rewritten = _concatenate_in_float(graph_module)
+    assert torch.equal(rewritten(a, b), expected)
+    assert [n.target for n in rewritten.graph.nodes if n.op == "call_method"] == ["dequantize", "dequantize"]
+
+
+class Concat(nn.Module):
+    def forward(self, a, b):
+        return torch.cat([a, b], dim=1).dequantize()
 
 
 def test_apply_does_not_mutate_the_input(teacher, held_out):

@@ -36,7 +36,7 @@ def fake(monkeypatch):
 
 
 def record(out: Path, *extra: str):
-    return runner.invoke(app, ["baseline", "--suite", str(SUITE), "--only", "teacher", "--out", str(out), *extra])
+    return runner.invoke(app, ["baseline", "--suite", str(SUITE), "--only", "teacher", "--output", str(out), *extra])
 
 
 def test_refuses_an_unhealthy_machine_unless_forced(fake, tmp_path):

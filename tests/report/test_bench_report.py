@@ -33,10 +33,12 @@ def tiny_suite(tmp_path, monkeypatch):
     return suite
 
 
-def test_bench_then_report(tmp_path, tiny_suite):
+def test_bench_then_report(tmp_path, tiny_suite, monkeypatch):
     results = tmp_path / "results.json"
-    done = runner.invoke(app, ["bench", str(tiny_suite), "--out", str(results)])
+    done = runner.invoke(app, ["bench", str(tiny_suite), "--output", str(results)])
     assert done.exit_code == 0, done.output
+    assert "Comparison" in done.stdout and "small-prune-int8" in done.stdout  # the table, not only 'wrote'
+    assert "from the cache" not in done.stderr and f"wrote {results}" in done.stderr
     doc = json.loads(results.read_text())
     rows = {r["variant"]: r for r in doc["comparison"]["rows"]}
     assert list(rows) == ["small", "small-exact", "small-prune", "small-prune-int8"]
@@ -49,8 +51,9 @@ def test_bench_then_report(tmp_path, tiny_suite):
 
     # a second run builds nothing: the registered-model variants come from the cache, stages and all
     cached = tmp_path / "cached.json"
-    again = runner.invoke(app, ["bench", str(tiny_suite), "--out", str(cached), "--no-profiles"])
+    again = runner.invoke(app, ["bench", "--suite", str(tiny_suite), "-o", str(cached), "--no-profiles"])
     assert again.exit_code == 0, again.output
+    assert "3 variants loaded from the cache" in again.stderr and "(small-exact, small-prune, small-prune-int8)" in again.stderr
     cached_rows = {r["variant"]: r for r in json.loads(cached.read_text())["comparison"]["rows"]}
     assert cached_rows["small-prune-int8"]["params"] == rows["small-prune-int8"]["params"]
     assert cached_rows["small-prune-int8"]["macs"] == rows["small-prune-int8"]["macs"]
@@ -60,15 +63,33 @@ def test_bench_then_report(tmp_path, tiny_suite):
     assert done.exit_code == 0, done.output
     text = report.read_text()
     assert "## All variants" in text and "Pareto front:" in text and "small-exact" in text
-    assert "(seed 000's first table)" in text and "(seed 000's second table)" in text
+    assert "(the blog's per-module table)" in text and "(the blog's hourglass table)" in text
+    assert "seed 0" not in text  # the source documents are named by what they are, not by file number
     for picture in ("report-pareto.png", "report-layers.png", "report-overlays.png"):
         assert (tmp_path / picture).stat().st_size > 1000
         assert f"]({picture})" in text
+
+    # from any folder: the default output folder (reports/) is created there
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    done = runner.invoke(app, ["report", str(results)])
+    assert done.exit_code == 0, done.output
+    assert (elsewhere / "reports" / "REPORT.md").is_file() and (elsewhere / "reports" / "report-pareto.png").is_file()
 
 
 def test_report_errors(tmp_path):
     missing = runner.invoke(app, ["report", str(tmp_path / "none.json"), "-o", str(tmp_path / "r.md")])
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    # the missing input is reported, not the missing output folder, and no folder is created
+    missing = runner.invoke(app, ["report", str(tmp_path / "none.json"), "-o", str(tmp_path / "new" / "r.md")])
+    assert missing.exit_code == 2 and "none.json does not exist" in missing.stderr
+    assert "written by 'compressbench bench'" in missing.stderr and not (tmp_path / "new").exists()
+    compressed = tmp_path / "compress.json"
+    compressed.write_text('{"rows": [], "chain": ["prune"], "env": {}}')
+    wrong = runner.invoke(app, ["report", str(compressed), "-o", str(tmp_path / "r.md")])
+    assert wrong.exit_code == 2 and "written by 'compressbench compress'" in wrong.stderr
+    assert "give the results JSON written by 'compressbench bench'" in wrong.stderr
     foreign = tmp_path / "foreign.json"
     foreign.write_text('{"rows": []}')
     bad = runner.invoke(app, ["report", str(foreign), "-o", str(tmp_path / "r.md")])

@@ -10,4 +10,4 @@ def test_fidelity_table_cells_never_split_a_markdown_row():
     assert "1 frame of synthetic" in text
     rows = [line for line in text.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 7 and all(row.count("|") == 5 for row in rows)
-    assert "| akd_px            | 1.500 " in text and "| nmae              | -  " in text
+    assert "| akd_px            |   1.500 |" in text and "| nmae              |       - |" in text  # numbers right-aligned

@@ -10,6 +10,7 @@ from compressbench.report.overlays import (
     LINE_COLOUR,
     MODEL_COLOUR,
     REFERENCE_COLOUR,
+    default_radius,
     draw_keypoints,
     draw_lines,
     to_uint8_hwc,
@@ -69,10 +70,17 @@ def test_write_overlays_writes_pngs_with_both_colours(tmp_path):
     paths = write_overlays(tmp_path / "overlays", images, model_points, teacher_points, limit=2)
     assert [p.name for p in paths] == ["overlay_000.png", "overlay_001.png"]
     picture = iio.imread(paths[0])
-    assert picture.shape == (32, 32, 3)
-    assert tuple(picture[8, 24]) == tuple(to_uint8_hwc(np.array(MODEL_COLOUR, np.float32).reshape(3, 1, 1))[0, 0])
-    assert tuple(picture[24, 8]) == tuple(to_uint8_hwc(np.array(REFERENCE_COLOUR, np.float32).reshape(3, 1, 1))[0, 0])
-    assert tuple(picture[16, 16]) == tuple(to_uint8_hwc(np.array(LINE_COLOUR, np.float32).reshape(3, 1, 1))[0, 0])
+    assert picture.shape[1:] == (32, 3) and picture.shape[0] > 32  # the frame, then its legend strip
+    def colour(c):
+        return tuple(to_uint8_hwc(np.array(c, np.float32).reshape(3, 1, 1))[0, 0])
+
+    assert tuple(picture[8, 24]) == colour(MODEL_COLOUR)  # a filled disc at the model's point
+    # the reference is a ring: its colour around the point (radius 2.5 + 1.5 px at 32 px), not at it
+    ring = default_radius(32) + 2.5
+    assert tuple(picture[24, 8 + int(ring) - 1]) == colour(REFERENCE_COLOUR)
+    assert tuple(picture[24, 8]) != colour(REFERENCE_COLOUR)
+    assert tuple(picture[16, 16]) == colour(LINE_COLOUR)
+    assert (picture[32:] > 200).mean() > 0.5  # a legend strip under the frame, mostly white
 
 
 def test_write_overlays_without_a_reference_and_an_existing_file_is_an_error(tmp_path):

@@ -76,6 +76,44 @@ def _with_explicit_biases(module: nn.Module) -> nn.Module:
     return module
 
 
+def _concatenate_in_float(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Rewrite ``dequantize(cat([a, b]))`` as ``cat([dequantize(a), dequantize(b)])``.
+
+    The hourglass's skip concatenations join a conv output and a pooled encoder feature, which FX
+    observes separately, so their scales differ; int8 ``cat`` then requantizes everything to the
+    first input's scale (clipping the second input's range) and warns on every forward pass. The
+    concatenation's only consumer is a dequantize (the next upsampling runs in float), so joining
+    the dequantized inputs gives the same float tensor without that requantization: no warning,
+    no clipping, no new state (saved files and rebuilt modules keep the same state dict).
+    """
+    graph = converted.graph
+    changed = False
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not torch.cat:
+            continue
+        users = list(node.users)
+        if not users or not all(u.op == "call_method" and u.target == "dequantize" for u in users):
+            continue  # an int8 consumer needs the int8 concatenation
+        args, kwargs = node.args, dict(node.kwargs)
+        tensors = args[0] if args else kwargs["tensors"]
+        with graph.inserting_before(node):
+            floats = [graph.call_method("dequantize", (t,)) for t in tensors]
+            if args:
+                args = (floats, *args[1:])
+            else:
+                kwargs["tensors"] = floats
+            joined = graph.call_function(torch.cat, args, kwargs)
+        for user in users:
+            user.replace_all_uses_with(joined)
+            graph.erase_node(user)
+        graph.erase_node(node)
+        changed = True
+    if changed:
+        graph.lint()
+        converted.recompile()
+    return converted
+
+
 @torch.no_grad()
 def quantize_fx(module: nn.Module, calibration: list[torch.Tensor], reduce_range: bool = True) -> nn.Module:
     """Float ``module`` -> FX int8 GraphModule calibrated on ``calibration`` batches."""
@@ -95,7 +133,7 @@ def quantize_fx(module: nn.Module, calibration: list[torch.Tensor], reduce_range
         prepared = prepare_fx(float_module, qconfig_mapping(reduce_range), (calibration[0],))
         for batch in calibration:
             prepared(batch)
-        converted = convert_fx(prepared).eval()
+        converted = _concatenate_in_float(convert_fx(prepared).eval())
     opaque = [k for k, v in converted.state_dict().items() if not isinstance(v, torch.Tensor)]
     if opaque:
         raise CompressbenchError(f"quantize: fx produced non-tensor state ({opaque[0]}) that cannot be saved safely")
