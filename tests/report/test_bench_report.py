@@ -33,7 +33,7 @@ def tiny_suite(tmp_path, monkeypatch):
     return suite
 
 
-def test_bench_then_report(tmp_path, tiny_suite):
+def test_bench_then_report(tmp_path, tiny_suite, monkeypatch):
     results = tmp_path / "results.json"
     done = runner.invoke(app, ["bench", str(tiny_suite), "--out", str(results)])
     assert done.exit_code == 0, done.output
@@ -55,12 +55,28 @@ def test_bench_then_report(tmp_path, tiny_suite):
     assert cached_rows["small-prune-int8"]["params"] == rows["small-prune-int8"]["params"]
     assert cached_rows["small-prune-int8"]["macs"] == rows["small-prune-int8"]["macs"]
 
+    import compressbench.report.markdown_report as markdown_report
+
+    plotted = {}
+
+    def layer_bars(per_block, path):  # the data the per-block chart is drawn from
+        plotted.update(per_block)
+        return real_layer_bars(per_block, path)
+
+    real_layer_bars = markdown_report.layer_bars
+    monkeypatch.setattr(markdown_report, "layer_bars", layer_bars)
     report = tmp_path / "REPORT.md"
     done = runner.invoke(app, ["report", str(results), "-o", str(report), "--akd-budget", "1.0"])
     assert done.exit_code == 0, done.output
     text = report.read_text()
     assert "## All variants" in text and "Pareto front:" in text and "small-exact" in text
     assert "(seed 000's first table)" in text and "(seed 000's second table)" in text
+    # teacher and best variant (the pruned int8 one is fastest within 1 px) share the teacher's block names
+    hourglass = [f"downblock_{i}" for i in (1, 2, 3)] + [f"upblock_{i}" for i in (1, 2, 3)]
+    assert plotted and list(plotted)[0] == "small"
+    for name, per_block in plotted.items():
+        assert list(per_block) == ["anti_alias", *hourglass, "heatmap_keypoint", "jacobian"], name
+        assert all(per_block[block] > 0 for block in hourglass), name
     for picture in ("report-pareto.png", "report-layers.png", "report-overlays.png"):
         assert (tmp_path / picture).stat().st_size > 1000
         assert f"]({picture})" in text
