@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from compressbench.cli.app import app
-from compressbench.report import check_writable, render_json, write_atomic
+from compressbench.cli.common import FormatOption, emit
+from compressbench.report import check_format, check_writable, render_json, write_atomic
 from compressbench.suite import read_suite
 
 
@@ -19,10 +20,13 @@ def bench_command(
     only: Optional[str] = typer.Option(None, "--only", help="comma-separated variant names (the first is the reference)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild variants even when cached"),
     no_profiles: bool = typer.Option(False, "--no-profiles", help="skip the per-variant per-layer profiles"),
+    fmt: str = FormatOption,
 ) -> None:
-    """Build and measure every variant of a suite; write one results JSON."""
+    """Build and measure every variant of a suite; write one results JSON, then print the comparison."""
     from compressbench.bench import run_suite
+    from compressbench.comparison.sections import comparison_sections
 
+    check_format(fmt)
     check_writable(out)
     parsed = read_suite(suite)
     if only:
@@ -30,6 +34,7 @@ def bench_command(
     results = run_suite(parsed, use_cache=not no_cache, profiles=not no_profiles)
     write_atomic(out, render_json(results))
     typer.echo(f"wrote {out}", err=True)
+    emit(results["comparison"], comparison_sections(results["comparison"]), fmt, None)
 
 
 @app.command("report")

@@ -108,7 +108,9 @@ def test_students_keep_their_blocks_in_the_same_vocabulary():
 @pytest.fixture(scope="module")
 def profiles(variants):
     return {
-        name: profile(variants[name], (1, 3, SIZE, SIZE), name=name, warmup=0, repeats=2, threads=1, show_progress=False)
+        name: profile(
+            variants[name], (1, 3, SIZE, SIZE), name=name, warmup=0, repeats=2, threads=1, show_progress=False
+        )
         for name in ("teacher", "fx-int8", "dsconv")
     }
 
