@@ -9,7 +9,7 @@ from torch import nn
 from compressbench.compression import CompressionContext, get_method
 from compressbench.models import create_model
 from compressbench.profiling import count_params, profile
-from compressbench.profiling.layout import hourglass_label, layout_for, op_family
+from compressbench.profiling.layout import forward_order, hourglass_label, layout_for, op_family
 from compressbench.provenance import derive
 from compressbench.report.markdown_report import block_bars_data
 from tests.compression.swap_helpers import frames, lively_teacher
@@ -138,3 +138,28 @@ def test_profile_records_and_bars_pair_teacher_and_variants(profiles, variants):
         layers = profiles[variant]["layers"]
         want = sum(layer["latency_ms"] for layer in layers if layer["block"] == "downblock_2")
         assert data[variant]["downblock_2"] == pytest.approx(want)
+
+
+class WholePredictor(nn.Module):
+    """Stands in for a predictor run as one piece (an ONNX Runtime session): a leaf module."""
+
+    def forward(self, x):
+        return x
+
+
+def test_a_predictor_run_as_one_piece_is_the_hourglass_block(teacher):
+    import copy
+
+    model = copy.deepcopy(teacher)
+    model.predictor = WholePredictor()
+    layout = layout_for(model)
+    assert not layout.hourglass and layout.blocks == [("hourglass", "predictor")]
+    assert layout.layer_label("predictor", model.predictor) == ("hourglass", "wholepredictor")
+    assert layout.block_members("hourglass", ["down", "predictor", "kp"]) == ["predictor"]
+
+
+def test_forward_order():
+    given = ["jacobian", "upblock_10", "upblock_2", "downblock_1", "heatmap_keypoint", "anti_alias", "encoder", "decoder"]
+    assert forward_order(given) == [
+        "anti_alias", "downblock_1", "upblock_2", "upblock_10", "encoder", "decoder", "heatmap_keypoint", "jacobian",
+    ]  # fmt: skip
