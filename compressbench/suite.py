@@ -33,6 +33,7 @@ from torch import nn
 from compressbench.compression import CompressionContext, get_method, parse_chain, stage_options
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.models import MODELS
 from compressbench.provenance import Variant, derive, load_model, provenance_of, read_model_file, save_variant
 
 MEASURE_DEFAULTS = {
@@ -120,11 +121,15 @@ def read_suite(path: str | Path) -> Suite:
         seen.add(entry["name"])
         _check_variant_types(path, entry)
         spec = VariantSpec(**entry)
-        why = cannot_run(spec)
+        try:
+            why = missing_model(spec) if spec.optional else None
+            why = why or unavailable_stage(spec)
+        except CompressbenchError as exc:  # a bad option, named with its variant before any work
+            raise CompressbenchError(f"suite file {path}: variant {spec.name!r}: {exc}") from None
         if why and spec.optional:
             skipped[spec.name] = why
             continue
-        if why and not why.startswith("model file"):  # a missing model file is reported when loaded
+        if why:
             raise CompressbenchError(f"suite file {path}: variant {spec.name!r} cannot run here: {why} (or mark it optional = true)")
         specs.append(spec)
     if not specs:
@@ -139,11 +144,16 @@ VARIANT_TYPES = {
 NON_NEGATIVE_MEASURES = ("warmup",)
 
 
-def cannot_run(spec: VariantSpec) -> str | None:
-    """Why ``spec`` cannot be built on this machine (its model file is missing, or a stage's method
-    says so, e.g. quantize's pt2e back-end without torchao), or None. Checks the options too."""
-    if spec.model.endswith((".pt", ".pth", ".tar")) and not Path(spec.model).is_file():
-        return f"model file {spec.model} does not exist"
+def missing_model(spec: VariantSpec) -> str | None:
+    """Why ``spec``'s model cannot be loaded: neither a registered name nor an existing file."""
+    if spec.model in MODELS or Path(spec.model).is_file():
+        return None
+    return f"model file {spec.model} does not exist"
+
+
+def unavailable_stage(spec: VariantSpec) -> str | None:
+    """Why a stage of ``spec``'s chain cannot run on this machine (its method says so, e.g.
+    quantize's pt2e back-end without torchao), or None. Parses the options, so a bad one is an error."""
     if not spec.method:
         return None
     chain = parse_chain(spec.method)

@@ -75,6 +75,8 @@ def test_spec_key_is_stable_and_sensitive():
         ('[[variant]]\nmodel = "teacher"\n', "variant #1 has no name"),
         ('[[variant]]\nname = "t"\ncolour = "red"\n', "unknown key(s) colour"),
         ('[[variant]]\nname = "t"\n[[variant]]\nname = "t"\n', "appears twice"),
+        ('[[variant]]\nname = "p"\nmethod = "prune"\noptions = { ratio = "half" }\n', "variant 'p': prune: option ratio expects float, got 'half'"),
+        ('[[variant]]\nname = "q"\nmethod = "quantize"\noptions = { backend = "tflite" }\n', "variant 'q': quantize: unknown backend 'tflite'"),
     ],
 )
 def test_bad_suites(tmp_path, text, message):
