@@ -39,12 +39,15 @@ GATED := teacher,exact,prune-0.5,quantize
 bench: install
 	$(BIN)/compressbench bench $(SUITE) --output $(RESULTS)
 
-# Issue-4 benchmark: every method and chain on the teacher, batch 1, 2 threads, one process.
+# The compression benchmark: every method and chain on the teacher, batch 1, 2 threads, one process.
+# The quick one runs the same variants on a reduced random teacher (a smoke test; git-ignored results).
 bench-compress: install
-	$(BIN)/python benchmarks/compress_benchmark.py
+	$(BIN)/compressbench bench benchmarks/compress.toml --output benchmarks/results/compress.json
+	$(BIN)/compressbench report benchmarks/results/compress.json -o benchmarks/results/compress.md
 
 bench-compress-quick: install
-	$(BIN)/python benchmarks/compress_benchmark.py --quick
+	$(BIN)/compressbench bench benchmarks/compress-quick.toml --output benchmarks/results/compress-quick.json
+	$(BIN)/compressbench report benchmarks/results/compress-quick.json -o benchmarks/results/compress-quick.md
 
 report: install
 	$(BIN)/compressbench report $(RESULTS) -o reports/REPORT.md

@@ -33,6 +33,8 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
         reference.module, others, eval_frames, threads=m["threads"], warmup=m["warmup"], repeats=m["repeats"],
         runtime=m["runtime"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
     )
+    # optional variants this machine cannot run are named with the reason, where the table is read
+    record["notes"] = list(record.get("notes", [])) + [f"skipped {name}: {why}" for name, why in suite.skipped.items()]
     shape = (m["batch"], 3, m["input_size"], m["input_size"])
     per_variant = {}
     if profiles:
@@ -48,6 +50,7 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
         "suite": str(suite.path),
         "measure": m,
         "specs": [asdict(spec) for spec in suite.variants],
+        "skipped": dict(suite.skipped),
         "stages": {v.name: [{"method": s.method, "options": s.options, "report": s.report} for s in v.stages] for v in variants},
         "comparison": record,
         "profiles": per_variant,

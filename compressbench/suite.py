@@ -9,9 +9,12 @@ repeats = 30
 [[variant]]
 name = "prune-0.5+quantize"
 model = "teacher"              # registered name or saved model file (default: teacher)
+config = "reduced.yaml"        # a FOMM YAML configuration for a registered model (optional)
 method = "prune,quantize"      # a chain; omit for the model as it is
 options = { ratio = 0.5 }      # common options, given to every stage that takes them
 set = { quantize = { backend = "fx" } }   # per-stage options (by method name or 1-based index)
+optional = true                # skip (with the reason in the results' notes) where it cannot run:
+                               # its model file is missing, or a stage's back-end is unavailable here
 ```
 """
 
@@ -24,11 +27,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import tomllib
+import torch
 from torch import nn
 
 from compressbench.compression import CompressionContext, get_method, parse_chain, stage_options
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.models import MODELS
 from compressbench.provenance import Variant, derive, load_model, provenance_of, read_model_file, save_variant
 
 MEASURE_DEFAULTS = {
@@ -52,10 +57,11 @@ class VariantSpec:
     name: str
     model: str = "teacher"
     checkpoint: str | None = None
+    config: str | None = None  # FOMM YAML for a registered model, e.g. a reduced teacher
     method: str | None = None
     options: dict = field(default_factory=dict)
     set: dict = field(default_factory=dict)
-    optional: bool = False  # skipped (with a note) when its model file does not exist
+    optional: bool = False  # skipped (with a note) when its model file is missing or a stage cannot run here
 
     def key(self, build_settings: dict | None = None) -> str:
         """A stable hash of everything that determines the built variant: the spec and the suite's
@@ -69,7 +75,7 @@ class Suite:
     path: Path
     variants: list[VariantSpec]
     measure: dict
-    skipped: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # optional variant -> why it was skipped
 
     def get(self, name: str) -> VariantSpec:
         for spec in self.variants:
@@ -102,7 +108,7 @@ def read_suite(path: str | Path) -> Suite:
     raw = doc.get("variant")
     if not isinstance(raw, list) or not raw:
         raise CompressbenchError(f"suite file {path} lists no [[variant]] entries")
-    specs, seen, skipped = [], set(), []
+    specs, seen, skipped = [], set(), {}
     allowed = set(VariantSpec.__dataclass_fields__)
     for i, entry in enumerate(raw, start=1):
         if not isinstance(entry, dict) or "name" not in entry:
@@ -115,18 +121,51 @@ def read_suite(path: str | Path) -> Suite:
         seen.add(entry["name"])
         _check_variant_types(path, entry)
         spec = VariantSpec(**entry)
-        if spec.optional and not Path(spec.model).is_file():
-            skipped.append(spec.name)
+        try:
+            why = missing_model(spec) if spec.optional else None
+            why = why or unavailable_stage(spec)
+        except CompressbenchError as exc:  # a bad option, named with its variant before any work
+            raise CompressbenchError(f"suite file {path}: variant {spec.name!r}: {exc}") from None
+        if why and spec.optional:
+            skipped[spec.name] = why
             continue
+        if why:
+            raise CompressbenchError(f"suite file {path}: variant {spec.name!r} cannot run here: {why} (or mark it optional = true)")
         specs.append(spec)
     if not specs:
-        raise CompressbenchError(f"suite file {path}: every variant was skipped (optional model files missing)")
+        raise CompressbenchError(f"suite file {path}: every variant was skipped ({'; '.join(skipped.values())})")
     return Suite(path, specs, measure, skipped)
 
 
 # what each variant key must hold (None: may be absent)
-VARIANT_TYPES = {"name": str, "model": str, "checkpoint": str, "method": str, "options": dict, "set": dict, "optional": bool}
+VARIANT_TYPES = {
+    "name": str, "model": str, "checkpoint": str, "config": str, "method": str, "options": dict, "set": dict, "optional": bool,
+}  # fmt: skip
 NON_NEGATIVE_MEASURES = ("warmup",)
+
+
+def missing_model(spec: VariantSpec) -> str | None:
+    """Why ``spec``'s model cannot be loaded: neither a registered name nor an existing file."""
+    if spec.model in MODELS or Path(spec.model).is_file():
+        return None
+    return f"model file {spec.model} does not exist"
+
+
+def unavailable_stage(spec: VariantSpec) -> str | None:
+    """Why a stage of ``spec``'s chain cannot run on this machine (its method says so, e.g.
+    quantize's pt2e back-end without torchao), or None. Parses the options, so a bad one is an error."""
+    if not spec.method:
+        return None
+    chain = parse_chain(spec.method)
+    for name, options in zip(chain, stage_options(chain, _common(spec), _namespaced(spec.set))):
+        why = get_method(name).unavailable(options)
+        if why:
+            return why
+    return None
+
+
+def _common(spec: VariantSpec) -> dict:
+    return {k.replace("-", "_"): v for k, v in spec.options.items()}
 
 
 def _check_measure_value(path: Path, key: str, value) -> None:
@@ -169,12 +208,14 @@ def build_variant(
     """The :class:`~compressbench.provenance.Variant` for ``spec`` (from the cache when built before
     with the same spec, the same build settings of ``measure`` and the same base weights; its name is
     then appended to ``cache_hits``)."""
-    base_model = load_model(spec.model, checkpoint=spec.checkpoint)
+    with torch.random.fork_rng():  # a model without trained weights is initialised the same every run
+        torch.manual_seed(int(measure["seed"]))
+        base_model = load_model(spec.model, checkpoint=spec.checkpoint, config=spec.config)
     start = provenance_of(spec.model, base_model)
     if not spec.method:
         return Variant(spec.name, base_model, start)
     chain = parse_chain(spec.method)
-    common = {k.replace("-", "_"): v for k, v in spec.options.items()}
+    common = _common(spec)
     takes_calib = any("calib" in get_method(name).option_names() for name in chain)
     if takes_calib and "calib" not in common:
         common["calib"] = int(measure["calib"])  # [measure] calib: the default of every stage that calibrates

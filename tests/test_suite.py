@@ -25,9 +25,39 @@ def test_committed_suite_parses():
 
 def test_defaults_and_optional_entries(tmp_path):
     suite = read_suite(write(tmp_path, '[[variant]]\nname = "t"\n[[variant]]\nname = "s"\nmodel = "missing.pt"\noptional = true\n'))
-    assert [v.name for v in suite.variants] == ["t"] and suite.skipped == ["s"]
+    assert [v.name for v in suite.variants] == ["t"] and suite.skipped == {"s": "model file missing.pt does not exist"}
     assert suite.measure == MEASURE_DEFAULTS
     assert suite.variants[0] == VariantSpec(name="t")
+
+
+UNAVAILABLE = '[[variant]]\nname = "t"\n[[variant]]\nname = "q"\nmethod = "exact,quantize"\nset = { quantize = { backend = "onnxruntime" } }\n'
+
+
+@pytest.fixture
+def no_onnxruntime(monkeypatch):
+    from compressbench.compression.quantize.backends import BACKENDS
+
+    def missing():
+        raise CompressbenchError("quantize: backend onnxruntime needs onnxruntime")
+
+    monkeypatch.setattr(BACKENDS.get("onnxruntime"), "check_available", missing)
+
+
+def test_optional_variant_a_backend_cannot_run_is_skipped_with_the_reason(tmp_path, no_onnxruntime):
+    suite = read_suite(write(tmp_path, UNAVAILABLE + "optional = true\n"))
+    assert [v.name for v in suite.variants] == ["t"]
+    assert suite.skipped == {"q": "quantize: backend onnxruntime needs onnxruntime"}
+
+
+def test_required_variant_a_backend_cannot_run_is_refused_before_any_work(tmp_path, no_onnxruntime):
+    with pytest.raises(CompressbenchError, match=r"variant 'q' cannot run here: quantize: backend onnxruntime needs onnxruntime \(or mark it optional = true\)"):
+        read_suite(write(tmp_path, UNAVAILABLE))
+
+
+def test_available_backends_and_codebooks_are_kept(tmp_path):
+    text = UNAVAILABLE + '[[variant]]\nname = "w"\nmethod = "quantize"\noptions = { weights_only = true, backend = "pt2e" }\noptional = true\n'
+    suite = read_suite(write(tmp_path, text))
+    assert [v.name for v in suite.variants] == ["t", "q", "w"] and suite.skipped == {}
 
 
 def test_spec_key_is_stable_and_sensitive():
@@ -45,6 +75,8 @@ def test_spec_key_is_stable_and_sensitive():
         ('[[variant]]\nmodel = "teacher"\n', "variant #1 has no name"),
         ('[[variant]]\nname = "t"\ncolour = "red"\n', "unknown key(s) colour"),
         ('[[variant]]\nname = "t"\n[[variant]]\nname = "t"\n', "appears twice"),
+        ('[[variant]]\nname = "p"\nmethod = "prune"\noptions = { ratio = "half" }\n', "variant 'p': prune: option ratio expects float, got 'half'"),
+        ('[[variant]]\nname = "q"\nmethod = "quantize"\noptions = { backend = "tflite" }\n', "variant 'q': quantize: unknown backend 'tflite'"),
     ],
 )
 def test_bad_suites(tmp_path, text, message):

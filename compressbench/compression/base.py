@@ -105,6 +105,11 @@ class CompressionMethod:
             resolved[name] = specs[name].parse(value, self.name)
         return resolved
 
+    def unavailable(self, options: dict) -> str | None:
+        """Why this machine cannot apply the method with ``options`` (e.g. a missing back-end), or
+        None; asked before any work starts, so a suite can skip or refuse a variant up front."""
+        return None
+
     def apply(self, model: nn.Module, options: dict, context: CompressionContext) -> StageResult:
         raise NotImplementedError
 

@@ -34,6 +34,37 @@ def _pct(part: float, whole: float) -> float:
     return 100.0 * part / whole if whole else 0.0
 
 
+def _block_row(label: str, module_name: str, members: list[str], modules: dict, shapes: dict, fv, th) -> dict:
+    """One row of the blocks table. A block whose container never runs by itself (an FX graph calls
+    its leaves directly) or does not exist (names flattened by a graph) is described by its leaves:
+    input of the first to run, output of the last, their parameters and MACs summed."""
+    ran = [n for n in shapes if n in members]  # capture order is execution order
+    if module_name in shapes:
+        shape_in, shape_out = shapes[module_name]
+    elif ran:
+        shape_in, shape_out = shapes[ran[0]][0], shapes[ran[-1]][1]
+    else:
+        shape_in, shape_out = (), ()
+
+    def macs(counted):
+        if not counted:
+            return None
+        if module_name in counted.by_module:
+            return counted.by_module[module_name]
+        return sum(counted.by_module.get(n, 0) for n in members)
+
+    module = modules.get(module_name)
+    return {
+        "name": label,
+        "module": module_name,
+        "input_shape": list(shape_in),
+        "output_shape": list(shape_out),
+        "params": count_params(module) if module is not None else sum(count_params(modules[n]) for n in members),
+        "macs": macs(fv),
+        "macs_thop": macs(th),
+    }
+
+
 def profile(
     model: nn.Module,
     input_shape: Sequence[int] = (1, 3, 256, 256),
@@ -117,18 +148,8 @@ def profile(
             )
     layers_sum = sum(row["latency_ms"] for row in layer_rows)
     modules_sum = sum(row["latency_ms"] for row in module_rows)
-    block_rows = [
-        {
-            "name": label,
-            "module": module_name,
-            "input_shape": list(shapes.get(module_name, ((), ()))[0]),
-            "output_shape": list(shapes.get(module_name, ((), ()))[1]),
-            "params": count_params(modules[module_name]),
-            "macs": fv.by_module.get(module_name, 0) if fv else None,
-            "macs_thop": th.by_module.get(module_name, 0) if th else None,
-        }
-        for label, module_name in layout.blocks
-    ]
+    block_rows = [_block_row(label, module_name, layout.block_members(label, leaves), modules, shapes, fv, th)
+                  for label, module_name in layout.blocks]
     tree_rows = [
         {
             "name": n,

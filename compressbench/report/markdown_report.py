@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from compressbench import records
+from compressbench.profiling.layout import forward_order
 from compressbench.report.output import write_atomic
 from compressbench.report.pareto import best_variant, pareto_front
 from compressbench.report.plots import layer_bars, pareto_plot, roofline_plot
@@ -84,10 +85,22 @@ def layer_sections(results: dict, names: list[str]) -> list[Section]:
 
 
 def time_per_block(profile_record: dict) -> dict[str, float]:
+    """Summed per-layer medians by block label (the teacher's names, whatever the variant)."""
     out: dict[str, float] = {}
     for layer in profile_record.get("layers", []):
         out[layer["block"]] = out.get(layer["block"], 0.0) + layer["latency_ms"]
     return out
+
+
+def block_bars_data(results: dict, names: list[str]) -> dict[str, dict[str, float]]:
+    """What the per-block chart plots: {model: {block: ms}}, blocks in the first model's order and
+    every model given each of them (0.0 where it has no such block), in the order the detector runs them."""
+    per_model = {name: time_per_block(results["profiles"][name]) for name in names}
+    order: list[str] = []
+    for values in per_model.values():
+        order += [b for b in values if b not in order]
+    order = forward_order(order)
+    return {name: {b: values.get(b, 0.0) for b in order} for name, values in per_model.items()}
 
 
 def overlay_strip(results: dict, reference: str, variant: str, path: Path) -> Path | None:
@@ -168,7 +181,7 @@ def _write_report(results: dict, out: Path, akd_budget_px: float, command: str |
     side += layer_sections(results, [reference] + ([best] if best else []))
     parts.append(render_markdown(side, heading_level=2))
     if best and results.get("profiles", {}).get(best):
-        bars = layer_bars({name: time_per_block(results["profiles"][name]) for name in (reference, best)}, out.with_name(f"{stem}-layers.png"))
+        bars = layer_bars(block_bars_data(results, [reference, best]), out.with_name(f"{stem}-layers.png"))
         written.append(bars)
         parts.append(f"## Where the time goes: `{reference}` against `{best}`\n\n![per-block time]({bars.name})\n")
     efficiency_md, efficiency_pngs = efficiency_part(results, [reference] + ([best] if best else []), out, stem)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from compressbench.profiling.layout import op_family
 from compressbench.report.render import Section
 
 ENCODER_ROWS = ["conv", "batchnorm", "relu", "avgpool"]
@@ -47,7 +48,10 @@ def layer_frame(record: dict, prefix: str, ops: list[str]) -> pd.DataFrame | Non
     blocks = sorted({r["block"] for r in layers}, key=lambda b: int(b.rsplit("_", 1)[1]))
     rows = []
     for op in ops:
-        values = {r["block"]: r["latency_ms"] for r in layers if r["op"] == op}
+        values: dict[str, float] = {}  # a swapped conv's pair (conv.depthwise + conv.pointwise) is one conv row
+        for r in layers:
+            if op_family(r["op"]) == op:
+                values[r["block"]] = values.get(r["block"], 0.0) + r["latency_ms"]
         if not values:
             continue
         row = {"layer": op, **{b: values.get(b, float("nan")) for b in blocks}}

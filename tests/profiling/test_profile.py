@@ -37,13 +37,13 @@ def test_tables_use_seed_names(record):
     rec, model = record
     assert [m["name"] for m in rec["modules"]] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian"]
     names = [b["name"] for b in rec["blocks"]]
-    assert names == [f"down_sampling_{i}" for i in (1, 2, 3)] + [f"upsampling_{i}" for i in (1, 2, 3)] + ["hour_glass"]
+    assert names == [f"downblock_{i}" for i in (1, 2, 3)] + [f"upblock_{i}" for i in (1, 2, 3)] + ["hourglass"]
     blocks = {b["name"]: b for b in rec["blocks"]}
-    assert blocks["hour_glass"]["params"] == count_params(model.predictor)
-    assert blocks["down_sampling_1"]["params"] == count_params(model.predictor.encoder.down_blocks[0])
-    assert blocks["down_sampling_1"]["input_shape"] == [3, 16, 16]
-    assert blocks["down_sampling_1"]["output_shape"] == [16, 8, 8]
-    assert blocks["upsampling_2"]["input_shape"] == [64, 4, 4]  # 32 up + 32 skip channels
+    assert blocks["hourglass"]["params"] == count_params(model.predictor)
+    assert blocks["downblock_1"]["params"] == count_params(model.predictor.encoder.down_blocks[0])
+    assert blocks["downblock_1"]["input_shape"] == [3, 16, 16]
+    assert blocks["downblock_1"]["output_shape"] == [16, 8, 8]
+    assert blocks["upblock_2"]["input_shape"] == [64, 4, 4]  # 32 up + 32 skip channels
     ops = {(layer["block"], layer["op"]) for layer in rec["layers"]}
     for op in ("conv", "batchnorm", "relu", "avgpool"):
         assert ("downblock_1", op) in ops

@@ -58,6 +58,16 @@ def test_bench_then_report(tmp_path, tiny_suite, monkeypatch):
     assert cached_rows["small-prune-int8"]["params"] == rows["small-prune-int8"]["params"]
     assert cached_rows["small-prune-int8"]["macs"] == rows["small-prune-int8"]["macs"]
 
+    import compressbench.report.markdown_report as markdown_report
+
+    plotted = {}
+
+    def layer_bars(per_block, path):  # the data the per-block chart is drawn from
+        plotted.update(per_block)
+        return real_layer_bars(per_block, path)
+
+    real_layer_bars = markdown_report.layer_bars
+    monkeypatch.setattr(markdown_report, "layer_bars", layer_bars)
     report = tmp_path / "REPORT.md"
     done = runner.invoke(app, ["report", str(results), "-o", str(report), "--akd-budget", "1.0"])
     assert done.exit_code == 0, done.output
@@ -65,6 +75,12 @@ def test_bench_then_report(tmp_path, tiny_suite, monkeypatch):
     assert "## All variants" in text and "Pareto front:" in text and "small-exact" in text
     assert "(the blog's per-module table)" in text and "(the blog's hourglass table)" in text
     assert "seed 0" not in text  # the source documents are named by what they are, not by file number
+    # teacher and best variant (the pruned int8 one is fastest within 1 px) share the teacher's block names
+    hourglass = [f"downblock_{i}" for i in (1, 2, 3)] + [f"upblock_{i}" for i in (1, 2, 3)]
+    assert plotted and list(plotted)[0] == "small"
+    for name, per_block in plotted.items():
+        assert list(per_block) == ["anti_alias", *hourglass, "heatmap_keypoint", "jacobian"], name
+        assert all(per_block[block] > 0 for block in hourglass), name
     for picture in ("report-pareto.png", "report-layers.png", "report-overlays.png"):
         assert (tmp_path / picture).stat().st_size > 1000
         assert f"]({picture})" in text

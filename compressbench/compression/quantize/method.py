@@ -38,6 +38,7 @@ from compressbench.compression.quantize.parts import (
     part_inputs,
     present_parts,
 )
+from compressbench.errors import CompressbenchError
 from compressbench.progress import progress_bar
 
 DEFAULT_BACKEND = "fx"
@@ -82,6 +83,15 @@ class Quantize(CompressionMethod):
                check=check_parts),
         Option("weights_only", bool, False, "8-bit codebook weights only (smaller file, float arithmetic)"),
     )
+
+    def unavailable(self, options: dict) -> str | None:
+        if options["weights_only"]:  # codebooks need no back-end
+            return None
+        try:
+            get_backend(options["backend"]).check_available()
+        except CompressbenchError as exc:
+            return str(exc)
+        return None
 
     # -- static int8 ---------------------------------------------------------------------------
 
