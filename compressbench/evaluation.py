@@ -97,13 +97,25 @@ def run_model(module: nn.Module, images: torch.Tensor) -> Outputs:
     return {key: (out[key].float().cpu() if out.get(key) is not None else None) for key in ("value", "jacobian", "heatmap")}
 
 
-def predict(module: nn.Module, frames: FrameBatch, batch_size: int = 16) -> Outputs:
-    """The model's outputs on all ``frames`` (in eval mode, in batches), concatenated.
-    Keeps heatmaps too: use it on a few frames (e.g. for overlays), not a whole data set."""
+OUTPUT_KEYS = ("value", "jacobian", "heatmap")
+
+
+def collect_outputs(
+    module: nn.Module, images: torch.Tensor, batch_size: int = 16, keys: tuple[str, ...] = OUTPUT_KEYS
+) -> Outputs:
+    """``module``'s outputs on all ``images``, in eval mode and in batches of ``batch_size``,
+    concatenated on the CPU (``keys`` only; an output the model lacks is None). The one loop that
+    runs a model over frames: evaluation, comparison, distillation and teacher training use it."""
     _check_batch_size(batch_size)
     with _eval_mode(module):
-        parts = [run_model(module, frames.images[start : start + batch_size]) for start in range(0, len(frames), batch_size)]
-    return {key: (torch.cat([p[key] for p in parts]) if parts and parts[0][key] is not None else None) for key in ("value", "jacobian", "heatmap")}
+        parts = [run_model(module, images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
+    return {key: (torch.cat([p[key] for p in parts]) if parts and parts[0][key] is not None else None) for key in keys}
+
+
+def predict(module: nn.Module, frames: FrameBatch, batch_size: int = 16) -> Outputs:
+    """The model's outputs on all ``frames``. Keeps heatmaps too: use it on a few frames (e.g. for
+    overlays), not a whole data set."""
+    return collect_outputs(module, frames.images, batch_size)
 
 
 def reference_points(against: str, frames: FrameBatch, teacher: Optional[nn.Module] = None, batch_size: int = 16) -> torch.Tensor:
@@ -255,4 +267,7 @@ def evaluate(
     return record
 
 
-__all__ = ["METRIC_KEYS", "REFERENCES", "Reference", "evaluate", "predict", "reference_for", "reference_points", "run_model"]
+__all__ = [
+    "METRIC_KEYS", "OUTPUT_KEYS", "REFERENCES", "Reference", "collect_outputs", "evaluate", "predict", "reference_for",
+    "reference_points", "run_model",
+]  # fmt: skip

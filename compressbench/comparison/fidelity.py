@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from compressbench import metrics
+from compressbench import evaluation, metrics
 
 CHUNK = 16  # frames per forward while collecting outputs; bounds memory, does not change the means
 
@@ -21,15 +21,9 @@ class Outputs:
 
 
 def collect_outputs(module: nn.Module, images: torch.Tensor) -> Outputs:
-    """Run ``module`` over ``images`` in chunks and keep its keypoints and jacobians."""
-    values, jacobians = [], []
-    with torch.inference_mode():
-        for start in range(0, len(images), CHUNK):
-            out = module(images[start : start + CHUNK])
-            values.append(out["value"].float())
-            jacobians.append(out.get("jacobian"))
-    has_jacobian = all(j is not None for j in jacobians)
-    return Outputs(torch.cat(values), torch.cat([j.float() for j in jacobians]) if has_jacobian else None)
+    """``module``'s keypoints and jacobians on ``images`` (see :func:`compressbench.evaluation.collect_outputs`)."""
+    out = evaluation.collect_outputs(module, images, CHUNK, ("value", "jacobian"))
+    return Outputs(out["value"], out["jacobian"])
 
 
 def fidelity(pred: Outputs, ref: Outputs, image_size: int) -> dict[str, float | None]:

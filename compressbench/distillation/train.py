@@ -20,6 +20,7 @@ from compressbench.compression import CompressionContext, get_method, parse_chai
 from compressbench.data.holdout import FrameSource
 from compressbench.distillation.losses import LOSSES, Distiller, LossWeights
 from compressbench.errors import CompressbenchError
+from compressbench.evaluation import collect_outputs
 from compressbench.models import MODELS
 from compressbench.models.students.families import STUDENTS, build_student
 from compressbench.provenance import Provenance, Stage, derive, load_model, provenance_of, save_model
@@ -237,20 +238,10 @@ def follow_device(module: nn.Module, device: torch.device) -> None:
 
 def agreement(student: nn.Module, teacher: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> dict[str, float]:
     """AKD (px) and jacobian error of ``student`` against ``teacher`` on ``images``."""
-    device = next(student.parameters()).device
-    size = images.shape[-1]
-    sums = {"akd_px": 0.0, "jacobian_error": 0.0}
-    was_training = student.training
-    student.eval()
-    with torch.no_grad():
-        for start in range(0, images.shape[0], batch_size):
-            part = images[start : start + batch_size].to(device)
-            s, t = student(part), teacher(part)
-            sums["akd_px"] += float(metrics.akd_px(s["value"], t["value"], size)) * part.shape[0]
-            if "jacobian" in s and "jacobian" in t:
-                sums["jacobian_error"] += float(metrics.jacobian_error(s["jacobian"], t["jacobian"])) * part.shape[0]
-    student.train(was_training)
-    return {k: v / images.shape[0] for k, v in sums.items()}
+    keys = ("value", "jacobian")
+    s, t = collect_outputs(student, images, batch_size, keys), collect_outputs(teacher, images, batch_size, keys)
+    jacobian = metrics.jacobian_error(s["jacobian"], t["jacobian"]) if s["jacobian"] is not None and t["jacobian"] is not None else 0.0
+    return {"akd_px": float(metrics.akd_px(s["value"], t["value"], images.shape[-1])), "jacobian_error": float(jacobian)}
 
 
 def validation_frames(options: DistillOptions) -> torch.Tensor:

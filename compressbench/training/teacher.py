@@ -19,6 +19,7 @@ from torch import nn
 
 from compressbench import metrics
 from compressbench.errors import CompressbenchError
+from compressbench.evaluation import collect_outputs
 from compressbench.models.detector import DetectorConfig, build_teacher
 from compressbench.registry import Registry
 from compressbench.training.equivariance_warps import Warp, WarpConfig, random_warp
@@ -128,22 +129,15 @@ def evaluate_teacher(model: nn.Module, frames: Any, batch_size: int = EVAL_BATCH
     """Mean landmark error (px), jacobian error and heatmap peak of ``model`` on labelled ``frames``."""
     if frames.landmarks is None:
         raise CompressbenchError("evaluating a teacher against ground truth needs synthetic frames with landmarks")
-    device = next(model.parameters()).device
-    size = frames.images.shape[-1]
-    sums = {"landmark_error_px": 0.0, "jacobian_error": 0.0, "heatmap_peak": 0.0}
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(frames), batch_size):
-            part = frames.slice(start, start + batch_size).to(device)
-            out = model(part.images)
-            count = len(part)
-            sums["landmark_error_px"] += float(metrics.landmark_error_px(out["value"], part.landmarks, size)) * count
-            sums["heatmap_peak"] += float(metrics.heatmap_peak(out["heatmap"])) * count
-            if part.jacobians is not None and "jacobian" in out:
-                sums["jacobian_error"] += float(metrics.jacobian_error(out["jacobian"], part.jacobians)) * count
-    model.train(was_training)
-    return {name: total / len(frames) for name, total in sums.items()}
+    out = collect_outputs(model, frames.images, batch_size)
+    jacobian = 0.0
+    if frames.jacobians is not None and out["jacobian"] is not None:
+        jacobian = float(metrics.jacobian_error(out["jacobian"], frames.jacobians))
+    return {
+        "landmark_error_px": float(metrics.landmark_error_px(out["value"], frames.landmarks, frames.images.shape[-1])),
+        "jacobian_error": jacobian,
+        "heatmap_peak": float(metrics.heatmap_peak(out["heatmap"])),
+    }
 
 
 def equivariance_error_px(model: nn.Module, images: torch.Tensor, warp: Warp, batch_size: int = EVAL_BATCH) -> float:
