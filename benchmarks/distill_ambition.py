@@ -38,7 +38,7 @@ from distill_common import (  # noqa: E402
     write_results,
 )
 
-from compressbench.comparison import compare, comparison_sections  # noqa: E402
+from compressbench.comparison import compare  # noqa: E402
 from compressbench.compression import CompressionContext, get_method  # noqa: E402
 from compressbench.data import FrameSource  # noqa: E402
 from compressbench.distillation.losses import LossWeights  # noqa: E402
@@ -46,6 +46,7 @@ from compressbench.distillation.train import DistillOptions, distill, save_disti
 from compressbench.errors import CompressbenchError  # noqa: E402
 from compressbench.provenance import Stage, Variant, derive, load_model, provenance_of  # noqa: E402
 from compressbench.report import render_markdown  # noqa: E402
+from compressbench.report.comparison_tables import comparison_sections  # noqa: E402
 
 TARGETS = {"fp32_speedup": 10.0, "int8_speedup": 25.0, "akd_px": 2.0}
 QUICK = {"steps": 6, "batch": 2, "pool": 8, "val_frames": 4, "val_every": 3, "test_frames": 4, "repeats": 3, "warmup": 1, "calib": 4}

@@ -33,7 +33,7 @@ def bench_command(
       compressbench bench benchmarks/suite.toml -o results.json --only teacher,quantize
     """
     from compressbench.bench import run_suite
-    from compressbench.comparison import comparison_sections
+    from compressbench.report.comparison_tables import comparison_sections
 
     prepare_output(fmt, output)
     parsed = read_suite(suite_path(suite, suite_option))

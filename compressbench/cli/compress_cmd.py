@@ -29,7 +29,7 @@ from compressbench.cli.model_options import (
     WeightsOption,
     model_from_options,
 )
-from compressbench.comparison import comparison_sections, compress_and_compare
+from compressbench.comparison import compress_and_compare
 from compressbench.comparison.runtimes import RUNTIMES
 from compressbench.comparison.saving import check_exportable, write_outputs
 from compressbench.compression import parse_chain, parse_set_options, stage_options
@@ -37,6 +37,7 @@ from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import check_savable, model_label, provenance_of, sidecar_path
 from compressbench.report import check_writable
+from compressbench.report.comparison_tables import comparison_sections
 
 
 def method_default(option: str, *methods: str) -> str:

@@ -66,12 +66,14 @@ def distill_command(
     Example:
       compressbench distill --student lednet --loss l3 --steps 3000 --out lednet.pt
     """
-    from compressbench.comparison import compare, comparison_sections
+    from compressbench.comparison import compare
     from compressbench.data import FrameSource
     from compressbench.distillation.losses import LossWeights
     from compressbench.distillation.train import DistillOptions, distill, save_distilled_record, student_label
     from compressbench.profiling import torch_threads
     from compressbench.provenance import Variant, load_model
+    from compressbench.report.comparison_tables import comparison_sections
+    from compressbench.report.training_tables import training_section
     from compressbench.training.distributed import is_main_process, resolve_device
 
     require_positive(frames=frames, threads=threads, repeats=repeats)
@@ -100,16 +102,3 @@ def distill_command(
     )  # fmt: skip
     saved = save_distilled_record(record, trained, provenance, options, result, settings=ctx.params)
     emit(record, comparison_sections(record) + [training_section(record["training"], saved)], fmt, output)
-
-
-def training_section(training: dict, saved: Path):
-    """The validation history (AKD against the teacher on held-out frames) as a table."""
-    import pandas as pd
-
-    from compressbench.report.render import Section
-
-    stopped = " (stopped early)" if training["stopped_early"] else ""
-    best = training["best_val_akd_px"]
-    best_text = f"best validation AKD {best:.3f} px at step {training['best_step']} (the weights saved)" if best is not None else "no finite validation AKD"
-    notes = [f"{training['steps']} steps in {training['seconds']:.0f} s{stopped}; {best_text}", f"student: {saved}"]
-    return Section("Distillation (validation against the teacher)", pd.DataFrame(training["history"]), notes)

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import pandas as pd
 import typer
 
 from compressbench.cli.app import app
@@ -33,7 +32,8 @@ from compressbench.regress.baseline import (
     run_check,
 )
 from compressbench.report import render_json, write_atomic
-from compressbench.report.render import Section, plural
+from compressbench.report.gate_tables import baseline_section, check_section
+from compressbench.report.render import plural
 from compressbench.suite import VariantSpec, build_variant, read_suite
 
 
@@ -86,19 +86,6 @@ def baseline_command(
     )
 
 
-def baseline_section(baseline: dict) -> Section:
-    from statistics import median
-
-    from compressbench.regress.measure import Samples
-
-    rows = [
-        {"entry": e["name"], "params": e["params"], "macs": e.get("macs"), "latency_vs_ruler": median(Samples.from_dict(e["samples"]).ratios)}
-        for e in baseline["entries"]
-    ]  # fmt: skip
-    notes = ["latency_vs_ruler: median of the entry's latency divided by the reference workload's, timed interleaved"]
-    return Section("Baseline entries", pd.DataFrame(rows), notes)
-
-
 @app.command("check")
 def check_command(
     baseline: Path = typer.Option(Path("benchmarks/baseline.json"), "--baseline", help="baseline file"),
@@ -148,37 +135,3 @@ def headline_text(doc: dict, settings) -> str | None:
     from compressbench.regress.baseline import headline
 
     return headline(doc.get("match"), settings.latency)
-
-
-def check_section(result: dict, settings) -> Section:
-    rows = []
-    for r in result["results"]:
-        lat, counts = r["latency"], r["counts"]
-        rows.append(
-            {
-                "entry": r["name"],
-                "decision": r["status"],
-                "slowdown": f"{lat['slowdown']:+.1%}",
-                "interval": f"[{lat['ci_low']:+.1%}, {lat['ci_high']:+.1%}]",
-                "p_value": lat["p_value"],
-                "remeasured": "yes" if lat["remeasured"] else "no",
-                "counts": counts["status"],
-                "why": f"{lat['reason']}; {counts['reason']}",
-            }
-        )
-    notes = [
-        f"latency relative to a reference workload timed interleaved in the same process; allowed slowdown {settings.max_slowdown:.0%}, "
-        f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {plural(settings.repeats, 'round')}, {plural(settings.threads, 'thread')}",
-        f"exit code {result['exit_code']} (0 pass, 1 regression, 3 inconclusive)",
-    ]
-    if result.get("headline"):
-        notes.insert(0, result["headline"])
-    health = result.get("health")
-    if health and health.get("warnings"):
-        notes.insert(0, "measurement health: " + "; ".join(health["warnings"]))
-    if result.get("latency_mode", settings.latency) == "advisory":
-        why = "--latency advisory" if settings.latency == "advisory" else "the baseline is not this machine's at these threads"
-        notes.append(f"latency advisory ({why}): the latency verdict is reported; params and MACs alone decide the exit code")
-    return Section("Latency check against the baseline", pd.DataFrame(rows), notes)
-
-

@@ -2,13 +2,12 @@
 
 - :func:`compare` measures rows (teacher first) and returns the JSON record;
 - :func:`compress_and_compare` applies a method chain, then compares every stage;
-- :func:`comparison_sections` renders a record; :func:`save_compressed` stores the final variant.
+- the tables that render a record are in :mod:`compressbench.report.comparison_tables`; :func:`save_compressed` stores the final variant.
 """
 
 from compressbench.comparison.pipeline import CompressRun, compress_and_compare
 from compressbench.comparison.saving import save_compressed
-from compressbench.comparison.sections import comparison_sections
 from compressbench.comparison.table import compare
 from compressbench.records import ROW_KEYS
 
-__all__ = ["ROW_KEYS", "CompressRun", "compare", "comparison_sections", "compress_and_compare", "save_compressed"]
+__all__ = ["ROW_KEYS", "CompressRun", "compare", "compress_and_compare", "save_compressed"]

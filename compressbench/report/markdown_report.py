@@ -169,7 +169,7 @@ def _write_report(results: dict, out: Path, akd_budget_px: float, command: str |
             f"AKD {best_row['akd_px']:.3f} px, jacobian error {best_row['jacobian_error']:.4f}, {best_row['params']:,} parameters, "
             f"{best_row['size_mb']:.2f} MB.\n"
         )
-    from compressbench.comparison.sections import comparison_frame
+    from compressbench.report.comparison_tables import comparison_frame
 
     sections = [environment_section(results), Section("All variants", comparison_frame(results["comparison"]), results["comparison"].get("notes", []))]
     parts.append(render_markdown(sections, heading_level=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from compressbench.comparison import comparison_sections
+from compressbench.report.comparison_tables import comparison_sections
 from compressbench.report.render import (
     Section,
     columns_of,

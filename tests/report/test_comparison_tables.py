@@ -1,8 +1,8 @@
 import math
 
-from compressbench.comparison import comparison_sections
 from compressbench.records import ROW_KEYS
 from compressbench.report import render
+from compressbench.report.comparison_tables import comparison_sections
 
 ENV = {
     "runtime": "torch", "batch": 1, "input_shape": [1, 3, 64, 64], "threads": 2, "repeats": 5, "warmup": 1,
