@@ -30,7 +30,6 @@ from compressbench.cli.model_options import (
     model_label,
 )
 from compressbench.comparison import FrameSource, comparison_sections, compress_and_compare
-from compressbench.comparison.runtimes import RUNTIMES
 from compressbench.comparison.saving import (
     check_exportable,
     check_save_target,
@@ -43,6 +42,7 @@ from compressbench.compression import parse_chain, stage_options
 from compressbench.compression.chain import parse_set_options
 from compressbench.errors import CompressbenchError
 from compressbench.report import check_writable
+from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
 
 
 def _distinct_outputs(paths: dict[str, Optional[Path]]) -> None:
@@ -96,7 +96,8 @@ def compress_command(
     data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
     frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
     input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
-    runtime: str = typer.Option("torch", "--runtime", help="torch | onnxruntime: where latency is measured"),
+    runtime: str = typer.Option("torch", "--runtime", help=f"{' | '.join(RUNTIMES)}: where every row runs"),
+    precision: str = typer.Option("fp32", "--precision", help=f"{' | '.join(PRECISIONS)}: the precision rows run in"),
     export_onnx: Optional[Path] = typer.Option(
         None, "--export-onnx", help="also export the final variant to this ONNX file"
     ),
@@ -115,7 +116,7 @@ def compress_command(
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
     prepare_output(fmt, output)
-    RUNTIMES.get(runtime)
+    check_runtime(runtime, precision)
     chain = parse_chain(method)
     common = {
         "ratio": ratio, "importance": importance, "global_pruning": global_pruning, "iterative": iterative,
@@ -143,7 +144,8 @@ def compress_command(
     run = compress_and_compare(
         module, chain, options, FrameSource(data, frames, seed, input_size),
         name=model_label(model), origin=origin, seed=seed, threads=threads, warmup=warmup,
-        repeats=repeats, runtime=runtime, batch=batch,
+        # the precision travels inside the runtime name ("openvino:bf16"), which compare() parses
+        repeats=repeats, runtime=f"{runtime}:{precision}", batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip
     final = run.variants[-1]

@@ -106,7 +106,7 @@ def save_compressed(variant: Variant, path: str | Path, record: dict, row: dict)
 
 def check_exportable(module: nn.Module) -> None:
     """Raise when ``module`` cannot be exported to ONNX (checked before the measurement)."""
-    from compressbench.runtime.onnx import export_obstacle
+    from compressbench.runtimes.onnx import export_obstacle
 
     obstacle = export_obstacle(module)
     if obstacle:
@@ -118,6 +118,6 @@ def export_onnx_file(module: nn.Module, path: str | Path, input_shape) -> Path:
     ``input_shape``; a model the exporter cannot take is one clear :class:`CompressbenchError`."""
     import torch
 
-    from compressbench.runtime.onnx import export_onnx
+    from compressbench.runtimes.onnx import export_onnx
 
     return export_onnx(module, check_writable(path), torch.zeros(*input_shape))

@@ -17,16 +17,17 @@ from compressbench.comparison.breakdown import GroupTimer, side_by_side
 from compressbench.comparison.fidelity import collect_outputs, fidelity
 from compressbench.comparison.macs import row_macs, stage_key
 from compressbench.comparison.measures import peak_memory_mb, serialized_size_mb
-from compressbench.comparison.runtimes import RUNTIMES, RuntimeUnavailable, prepare
 from compressbench.comparison.weights import count_params
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.environment import environment
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
+from compressbench.runtimes import RuntimeUnavailable, check_runtime, parse_runtime, prepare
+from compressbench.runtimes.base import default_calibration
 
 ROW_KEYS = (
     "variant", "method", "params", "macs", "macs_int8", "size_mb", "peak_mem_mb", "latency_ms",
-    "latency_p10", "latency_p90", "speedup", "akd_px", "jacobian_error", "note",
+    "latency_p10", "latency_p90", "speedup", "akd_px", "jacobian_error", "precision", "note",
 )  # fmt: skip
 
 
@@ -42,8 +43,8 @@ def _timed_batch(images: torch.Tensor, batch: int) -> torch.Tensor:
     return images[torch.arange(batch) % len(images)].contiguous()
 
 
-def _check_arguments(names: list[str], runtime: str, warmup: int, repeats: int, batch: int) -> None:
-    RUNTIMES.get(runtime)
+def _check_arguments(names: list[str], runtime: str, precision: str, warmup: int, repeats: int, batch: int) -> None:
+    check_runtime(runtime, precision)
     if repeats <= 0 or batch <= 0 or warmup < 0:
         raise CompressbenchError(
             f"repeats and batch must be positive and warmup >= 0 (got {repeats}, {batch}, {warmup})"
@@ -84,49 +85,67 @@ def compare(
     show_progress: bool = True,
     teacher_name: str = "teacher",
     breakdown: bool = True,
+    precision: str | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> dict:
     """Measure ``teacher`` and each :class:`compressbench.compression.Variant` of ``variants``.
 
     ``eval_frames`` is a FrameBatch (or an (N, 3, S, S) tensor) of held-out frames: fidelity
     (``akd_px``, ``jacobian_error``) is each row's outputs against the teacher's on all of them, and
-    the first ``batch`` of them are the input every row is timed on. ``runtime`` is ``torch`` or
-    ``onnxruntime`` (each row exported to ONNX; one that cannot be gets a note and no latency).
+    the first ``batch`` of them are the input every row is timed on. ``runtime`` names a runtime of
+    :mod:`compressbench.runtimes` (``"openvino:bf16"`` also gives the precision); ``precision`` is
+    ``fp32``, ``bf16`` or ``int8``. Each row runs there (a row the runtime or precision cannot take
+    gets a note and no latency), and its fidelity is that runner's outputs against the eager fp32
+    teacher. int8 calibrates on ``calibration`` frames (default: synthetic training-split frames,
+    never the evaluation frames).
     ``breakdown`` adds the per-module side-by-side table (always PyTorch eager, interleaved too).
     Returns the JSON record ``{"rows", "modules", "env", "notes"}``; the teacher is the first row.
     """
     images = _images(eval_frames)
     entries = [(teacher_name, teacher.eval(), None)] + [(v.name, v.module.eval(), v) for v in variants]
-    _check_arguments([e[0] for e in entries], runtime, warmup, repeats, batch)
+    runtime, precision = parse_runtime(runtime, precision)
+    _check_arguments([e[0] for e in entries], runtime, precision, warmup, repeats, batch)
     example, timed = images[:1], _timed_batch(images, batch)
+    eager_fp32 = (runtime, precision) == ("torch", "fp32")
+    if precision == "int8" and calibration is None:
+        calibration = default_calibration(images)
     with torch_threads(threads) as threads_used:
         rows: list[dict] = []
+        fns: dict[tuple[str, str], Callable[[], object]] = {}
+        runs: dict[str, dict] = {}
         with progress_bar("measuring variants", len(entries), show_progress) as advance:
             reference = collect_outputs(teacher, images)
             for name, module, variant in entries:
                 row = _static_row(name, module, variant, example, timed, rows)
-                row.update(fidelity(collect_outputs(module, images), reference, int(images.shape[-1])))
+                runner = module
+                try:
+                    fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used, precision, calibration)
+                    row["_notes"] += [prepared.note] if prepared.note else []
+                    row["precision"] = prepared.record.precision_used
+                    runs[name] = prepared.record.to_dict()
+                    runner = prepared.outputs if not eager_fp32 else module
+                except RuntimeUnavailable as exc:
+                    row["_notes"].append(str(exc))
+                row.update(fidelity(collect_outputs(runner, images), reference, int(images.shape[-1])))
                 rows.append(row)
                 advance()
-        fns: dict[tuple[str, str], Callable[[], object]] = {}
-        for (name, module, _), row in zip(entries, rows):
-            try:
-                fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used)
-                row["_notes"] += [prepared.note] if prepared.note else []
-            except RuntimeUnavailable as exc:
-                row["_notes"].append(str(exc))
+        for name, module, _ in entries:
             if breakdown:
                 fns[("modules", name)] = GroupTimer(module, timed)
-                if runtime != "torch":
+                if not eager_fp32:
                     fns[("torch", name)] = prepare("torch", module, timed, threads_used)
         with progress_bar(f"timing {len(entries)} models interleaved", repeats, show_progress) as advance:
             stats = measure_interleaved(fns, warmup, repeats, on_round=lambda _: advance())
     _add_latency(rows, stats)
     record = {
         "rows": [_public(row) for row in rows],
-        "modules": _modules(entries, fns, stats, runtime, repeats) if breakdown else [],
+        "modules": _modules(entries, fns, stats, eager_fp32, repeats) if breakdown else [],
+        "runs": runs,
         "env": {
             **environment(threads_used),
             "runtime": runtime,
+            "runtime_version": check_runtime(runtime).version(),
+            "precision": precision,
             "batch": batch,
             "input_shape": list(timed.shape),
             "eval_frames": len(images),
@@ -150,8 +169,8 @@ def _add_latency(rows: list[dict], stats: dict) -> None:
         row["speedup"] = teacher.median / s.median if s and teacher else None
 
 
-def _modules(entries, fns, stats, runtime: str, repeats: int) -> list[dict]:
-    clean = "run" if runtime == "torch" else "torch"
+def _modules(entries, fns, stats, eager_fp32: bool, repeats: int) -> list[dict]:
+    clean = "run" if eager_fp32 else "torch"
     medians = {name: fns[("modules", name)].medians(repeats) for name, _, _ in entries}
     totals = {name: stats[(clean, name)].median if (clean, name) in stats else None for name, _, _ in entries}
     return side_by_side(medians, totals)

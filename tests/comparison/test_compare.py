@@ -5,7 +5,7 @@ import torch
 
 from compressbench.comparison import ROW_KEYS, compare
 from compressbench.comparison import table as compare_module
-from compressbench.comparison.runtimes import RuntimeUnavailable
+from compressbench.runtimes import RuntimeUnavailable
 from compressbench.errors import CompressbenchError
 
 from .standins import FRAME_SIZE
@@ -24,7 +24,7 @@ def rows_by_name(record):
 
 
 def test_record_schema(record):
-    assert set(record) == {"rows", "modules", "env", "notes"}
+    assert set(record) == {"rows", "modules", "runs", "env", "notes"}
     assert [row["variant"] for row in record["rows"]] == ["teacher", "copy", "int8"]
     for row in record["rows"]:
         assert tuple(row) == ROW_KEYS
@@ -84,10 +84,10 @@ def test_per_module_table_side_by_side(record):
 def test_a_row_the_runtime_cannot_take_gets_a_note(teacher, copy_variant, frames, monkeypatch):
     real = compare_module.prepare
 
-    def picky(runtime, module, batch, threads):
+    def picky(runtime, module, *args):
         if module is copy_variant.module:
             raise RuntimeUnavailable("cannot run on onnxruntime: unsupported op")
-        return real(runtime, module, batch, threads)
+        return real(runtime, module, *args)
 
     monkeypatch.setattr(compare_module, "prepare", picky)
     record = compare(teacher, [copy_variant], frames[:1], breakdown=False, **FAST)
@@ -102,7 +102,8 @@ def test_a_row_the_runtime_cannot_take_gets_a_note(teacher, copy_variant, frames
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"runtime": "tensorrt"}, "known: onnxruntime, torch"),
+        ({"runtime": "tensorrt"}, "known: executorch, onnxruntime, openvino, torch"),
+        ({"precision": "fp16"}, "unknown precision 'fp16'; known: fp32, bf16, int8"),
         ({"repeats": 0}, "repeats and batch must be positive"),
         ({"batch": 0}, "repeats and batch must be positive"),
     ],

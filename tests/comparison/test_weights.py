@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from compressbench.comparison.weights import count_params, onnx_weight_count
-from compressbench.runtime.onnx import export_onnx_bytes
+from compressbench.runtimes.onnx import export_onnx_bytes
 
 from .standins import FRAME_SIZE, small_teacher
 from .test_measures import BATCHNORM_PARAMS, SMALL_PARAMS

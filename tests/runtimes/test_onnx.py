@@ -11,7 +11,7 @@ from torch import nn
 
 from compressbench.compression import CompressionContext, compress, get_method
 from compressbench.errors import CompressbenchError
-from compressbench.runtime import DETECTOR_OUTPUTS, OnnxModule, OnnxRunner, export_onnx, export_onnx_bytes
+from compressbench.runtimes.onnx import DETECTOR_OUTPUTS, OnnxModule, OnnxRunner, export_onnx, export_onnx_bytes
 from tests.compression.swap_helpers import REDUCED, frames, lively_teacher
 
 SIZE = 64
