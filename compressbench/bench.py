@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from compressbench.errors import CompressbenchError
 from compressbench.profiling import profile
+from compressbench.runtimes import check_runtime
 from compressbench.suite import Suite, build_variant
 
 FORMAT = "compressbench-results/1"
@@ -21,14 +22,16 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
     from compressbench.evaluation import predict
 
     m = suite.measure
-    if m["runtime"] not in ("torch", "onnxruntime"):
-        raise CompressbenchError(f"suite {suite.path}: runtime must be torch or onnxruntime, got {m['runtime']!r}")
+    try:
+        check_runtime(m["runtime"], m["precision"])
+    except CompressbenchError as exc:
+        raise CompressbenchError(f"suite {suite.path}: {exc}") from None
     variants = [build_variant(spec, m, use_cache=use_cache, show_progress=show_progress) for spec in suite.variants]
     reference, others = variants[0], variants[1:]
     eval_frames = frames_for(m["data"], m["frames"], split="test", seed=m["seed"], size=m["input_size"])
     record = compare(
         reference.module, others, eval_frames, threads=m["threads"], warmup=m["warmup"], repeats=m["repeats"],
-        runtime=m["runtime"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
+        runtime=m["runtime"], precision=m["precision"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
     )
     shape = (m["batch"], 3, m["input_size"], m["input_size"])
     per_variant = {}

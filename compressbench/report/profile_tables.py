@@ -65,7 +65,7 @@ def tree_frame(record: dict) -> pd.DataFrame:
                 "params": r["params"],
                 "macs": r["macs"],
                 "median_ms": r["latency_ms"],
-                "share_pct": 100 * r["share"],
+                "share_pct": 100 * r["share"] if r["share"] is not None else None,
             }
             for r in record["tree"]
         ]
@@ -85,6 +85,8 @@ def summary_frame(record: dict) -> pd.DataFrame:
         ("runs (after warm-up)", f"{lat['runs']} (+{record['warmup']})"),
         ("input (B, C, H, W)", shape_text(record["input_shape"])),
         ("threads", record["threads"]),
+        ("runtime", f"{env.get('runtime', 'torch')} {env.get('runtime_version', env['torch'])}"),
+        ("precision (asked / used)", f"{env.get('precision', 'fp32')} / {env.get('precision_used', 'fp32')}"),
         ("instrumentation overhead", f"{att['overhead_pct']:+.1f}% (instrumented vs clean median)"),
         ("torch", env["torch"]),
         ("cpu", env["cpu"]),

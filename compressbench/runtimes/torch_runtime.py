@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 
 import torch
 from torch import nn
@@ -23,6 +24,9 @@ from compressbench.runtimes.registry import register_runtime
 
 INT8_CHAIN = "quantize"
 INT8_OPTIONS = {"backend": "fx"}
+# FX int8 concatenations of differently-scaled inputs requantize (that is the design); torch warns
+# on every call, which would flood the terminal during timing.
+warnings.filterwarnings("ignore", message="All inputs of this cat operator")
 
 
 def autocast_bf16():
