@@ -26,6 +26,7 @@ from compressbench.cli.model_options import (
 )
 from compressbench.profiling import profile
 from compressbench.report.profile_tables import profile_sections
+from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
 
 
 @app.command("profile")
@@ -41,12 +42,18 @@ def profile_command(
     repeats: int = typer.Option(50, "--repeats", "-r", help="timed runs"),
     seed: int = typer.Option(0, "--seed", help="seed of the input frames"),
     depth: Optional[int] = typer.Option(None, "--depth", help="show the module tree to this depth"),
+    runtime: str = typer.Option("torch", "--runtime", help=f"{' | '.join(RUNTIMES)}: where the model runs"),
+    precision: str = typer.Option("fp32", "--precision", help=f"{' | '.join(PRECISIONS)}: the precision it runs in"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Per-module, per-block and per-layer latency, parameters and MACs (seed 000's tables)."""
+    """Per-module, per-block and per-layer latency, parameters and MACs (seed 000's tables).
+
+    With --runtime onnxruntime/openvino the times are that runtime's end-to-end latency and its own
+    per-op profiler's times mapped onto the same modules and blocks."""
     require_positive(batch=batch, input_size=input_size, threads=threads, repeats=repeats, depth=depth)
     require_non_negative(warmup=warmup)
+    check_runtime(runtime, precision)
     prepare_output(fmt, output)
     module = model_from_options(model, checkpoint, config, weights)
     channels = getattr(getattr(module, "config", None), "num_channels", 3)
@@ -59,5 +66,7 @@ def profile_command(
         threads=threads,
         seed=seed,
         depth=depth or 2,
+        runtime=runtime,
+        precision=precision,
     )
     emit(record, profile_sections(record, show_tree=depth is not None), fmt, output)

@@ -106,7 +106,15 @@ def attribution_line(record: dict) -> str:
 
 def profile_sections(record: dict, show_tree: bool = False) -> list[Section]:
     """The profile as report sections, in seed 000's order, then totals."""
-    sections = [Section("Per-module latency (ms)", modules_frame(record), [attribution_line(record)])]
+    notes = [attribution_line(record)]
+    env = record.get("env", {})
+    if env.get("runtime", "torch") != "torch":
+        notes.append(
+            f"per-op times from {env['runtime']}'s own profiler, mapped onto modules by the exported node names; "
+            "the gap is what the runtime spends outside its timed ops (input/output copies, reorders it does not "
+            "count, the call itself)"
+        )
+    sections = [Section("Per-module latency (ms)", modules_frame(record), notes)]
     hourglass = record.get("hourglass_layout", False)
     sections.append(Section("Per-block shapes, parameters, MACs (fvcore)" if hourglass else "Blocks", blocks_frame(record)))
     if hourglass:

@@ -179,4 +179,3 @@ def attribute(calls: list[dict[str, tuple[str, float]]]) -> dict:
         groups.append(g)
         layers.append(lay)
     return {"groups": groups, "layers": layers, "totals": [sum(ms for _, ms in c.values()) for c in calls]}
-

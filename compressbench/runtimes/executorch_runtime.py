@@ -36,6 +36,8 @@ class ExecuTorchRuntime:
 
         return version("executorch")
 
-    def prepare(self, module, batch, threads, precision, calibration=None) -> Prepared:
+    def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
         self.version()
-        raise RuntimeUnavailable("executorch runner not implemented in this build: export/run it with ExecuTorch's own tools")
+        raise RuntimeUnavailable(
+            "executorch runner not implemented in this build: export/run it with ExecuTorch's own tools"
+        )

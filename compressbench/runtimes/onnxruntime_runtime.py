@@ -59,11 +59,11 @@ def export_for_runtime(module, batch: torch.Tensor) -> bytes:
         raise RuntimeUnavailable(str(exc)) from None
 
 
-def int8_graph(module, batch, calibration, method: str = DEFAULT_CALIBRATION_METHOD) -> bytes:
+def int8_graph(module, batch, calibration, method: str | None = None) -> bytes:
     float_bytes = export_for_runtime(module, batch[:1])
     frames = calibration if calibration is not None else default_calibration(batch)
     try:
-        return quantize_qdq(float_bytes, frames, method)
+        return quantize_qdq(float_bytes, frames, method or DEFAULT_CALIBRATION_METHOD)
     except CompressbenchError as exc:
         raise RuntimeUnavailable(str(exc)) from None
 
@@ -76,7 +76,7 @@ class OnnxRuntimeRuntime:
     def version(self) -> str:
         return ort_version()
 
-    def prepare(self, module, batch, threads, precision, calibration=None) -> Prepared:
+    def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
         record = RunRecord("onnxruntime", self.version(), precision, precision, threads)
         if precision == "bf16":
             raise RuntimeUnavailable("onnxruntime has no bf16 CPU kernels; use openvino or torch for bf16")
@@ -92,9 +92,9 @@ class OnnxRuntimeRuntime:
 
             return Prepared(run_saved, batch, record)
         if precision == "int8":
-            graph = int8_graph(module, batch, calibration)
+            graph = int8_graph(module, batch, calibration, calibration_method)
             record.fallback_ops = float_ops_after_optimization(graph, threads)
-            record.notes.append(f"QDQ calibration: {DEFAULT_CALIBRATION_METHOD}")
+            record.notes.append(f"QDQ calibration: {calibration_method or DEFAULT_CALIBRATION_METHOD}")
         else:
             graph = export_for_runtime(module, batch[:1])
         try:

@@ -7,8 +7,10 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from compressbench.errors import CompressbenchError
 from compressbench.registry import Registry
 from compressbench.runtimes.base import Prepared, check_precision
+from compressbench.runtimes.qdq import CALIBRATION_METHODS
 
 
 class Runtime(Protocol):
@@ -19,7 +21,13 @@ class Runtime(Protocol):
         """The installed version; raises RuntimeMissing when the package is absent."""
 
     def prepare(
-        self, module: nn.Module, batch: torch.Tensor, threads: int, precision: str, calibration: torch.Tensor | None
+        self,
+        module: nn.Module,
+        batch: torch.Tensor,
+        threads: int,
+        precision: str,
+        calibration: torch.Tensor | None,
+        calibration_method: str | None = None,
     ) -> Prepared:
         """A runner for ``module`` on ``batch``; RuntimeUnavailable when this model/precision cannot run."""
 
@@ -52,9 +60,14 @@ def prepare(
     threads: int | None = None,
     precision: str = "fp32",
     calibration: torch.Tensor | None = None,
+    calibration_method: str | None = None,
 ) -> Prepared:
     """Compile/wrap ``module`` for runtime ``name`` at ``precision`` with ``threads`` threads
     (default: torch's current count). ``calibration`` frames are used by int8 (default: synthetic
-    training-split frames)."""
+    training-split frames); ``calibration_method`` picks the QDQ ranges (:mod:`.qdq`)."""
     runtime = check_runtime(name, precision)
-    return runtime.prepare(module.eval(), batch, threads or torch.get_num_threads(), precision, calibration)
+    if calibration_method is not None and calibration_method not in CALIBRATION_METHODS:
+        known = ", ".join(CALIBRATION_METHODS)
+        raise CompressbenchError(f"unknown calibration method {calibration_method!r}; known: {known}")
+    threads = threads or torch.get_num_threads()
+    return runtime.prepare(module.eval(), batch, threads, precision, calibration, calibration_method)

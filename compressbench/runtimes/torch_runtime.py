@@ -69,7 +69,7 @@ class TorchRuntime:
     def version(self) -> str:
         return str(torch.__version__)
 
-    def prepare(self, module, batch, threads, precision, calibration=None) -> Prepared:
+    def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
         # torch's threads are process-wide: the caller pins them (torch_threads) for the whole measurement
         record = RunRecord("torch", self.version(), precision, precision, threads)
         context = contextlib.nullcontext
