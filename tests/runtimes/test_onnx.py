@@ -80,7 +80,9 @@ def test_a_part_exports_with_one_output(teacher):
 def test_fx_quantized_variant_cannot_be_exported(teacher, tmp_path):
     context = CompressionContext(calibration_frames=lambda n: frames(n, SIZE), show_progress=False)
     options = get_method("quantize").resolve({"backend": "fx", "parts": "kp", "calib": 1})
-    variant = compress(teacher, "quantize", [options], context, base={"model": "teacher", "config": REDUCED.to_dict()})[-1]
+    variant = compress(teacher, "quantize", [options], context, base={"model": "teacher", "config": REDUCED.to_dict()})[
+        -1
+    ]
     with pytest.raises(CompressbenchError, match=r"kp\.0 is a PyTorch int8 module .*backend=fx"):
         export_onnx(variant.module, tmp_path / "fx.onnx", frames(1, SIZE))
     assert not (tmp_path / "fx.onnx").exists()
