@@ -38,8 +38,11 @@ def openvino_version() -> str:
     return openvino.__version__.split("-")[0]
 
 
-def compile_graph(graph: bytes, batch: torch.Tensor, threads: int, precision: str, perf_count: bool = False):
-    """A CPU-compiled model of ``graph`` for ``batch``'s static shape."""
+def compile_graph(
+    graph: bytes, batch: torch.Tensor, threads: int, precision: str, perf_count: bool = False, extra: dict | None = None
+):
+    """A CPU-compiled model of ``graph`` for ``batch``'s static shape (``extra``: more CPU properties,
+    e.g. the benchmark's pinning A/B)."""
     import openvino as ov
 
     core = ov.Core()
@@ -53,6 +56,7 @@ def compile_graph(graph: bytes, batch: torch.Tensor, threads: int, precision: st
             "INFERENCE_PRECISION_HINT": HINTS[precision],
             "PERF_COUNT": perf_count,
             **NOT_SPINNING,
+            **(extra or {}),
         }
         return core.compile_model(model, "CPU", config)
     except Exception as exc:  # OpenVINO raises RuntimeError/its own types from C++
