@@ -9,7 +9,9 @@ order rotated every round), AKD and jacobian error against the eager fp32 teache
 size of what runs (ONNX graph bytes, or the state dict for torch). Then "alone vs interleaved":
 each runner timed alone in blocks of --block consecutive calls (blocks of all runners rotated), its
 median set beside its median in the interleaved run; the goal is agreement within 5% (no runtime's
-idle threads slowing the next). ``--pinning-ab`` adds OpenVINO fp32 with ENABLE_CPU_PINNING=True
+idle threads slowing the next). "Idle spin" measures the cause directly: the CPU time the process
+burns in the 10 ms after a call while the caller sleeps (CPU time, so it is not inflated by other
+load on the machine). ``--pinning-ab`` adds OpenVINO fp32 with ENABLE_CPU_PINNING=True
 (the setting this project turns off) to show what it does. Writes ``runtimes.md``/``.json``
 (``runtimes-quick.*`` with --quick) to --out-dir.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -41,6 +44,7 @@ QUICK_CONFIG = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
 MODELS = {"teacher": None, "exact": (("exact",), {}), "prune-0.5": (("prune",), {"ratio": 0.5})}
 QUICK_MODELS = ("teacher", "prune-0.5")
 AGREEMENT_PCT = 5.0
+SPIN_WINDOW_S = 0.01
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -121,6 +125,19 @@ def time_alone(runners: dict, block: int, rounds: int, warmup: int) -> dict[str,
     return {key: LatencyStats.from_samples(values) for key, values in samples.items()}
 
 
+def idle_spin(fn, window_s: float = SPIN_WINDOW_S, calls: int = 15) -> float:
+    """Cores this process keeps busy while the caller sleeps ``window_s`` right after ``fn()``: its
+    idle worker threads spinning (CPU time, so other load on the machine does not inflate it).
+    Median over ``calls``."""
+    busy = []
+    for _ in range(calls):
+        fn()
+        start = time.process_time()
+        time.sleep(window_s)
+        busy.append((time.process_time() - start) / window_s)
+    return sorted(busy)[len(busy) // 2]
+
+
 def run(argv: list[str]) -> Path:
     args = parse_args(argv)
     command = shlex.join(["python", "benchmarks/runtimes_benchmark.py", *argv])
@@ -174,11 +191,14 @@ def run(argv: list[str]) -> Path:
         with progress_bar(f"timing {len(runners)} runners interleaved", args.repeats, True) as advance:
             interleaved = measure_interleaved(runners, args.warmup, args.repeats, on_round=lambda _: advance())
         alone = time_alone(runners, args.block, args.rounds, args.warmup)
+        with torch.inference_mode():
+            spin = {key: idle_spin(runner) for key, runner in runners.items()}
     eager = interleaved.get("teacher|torch|fp32")
     for row in rows:
         s, a = interleaved[row["key"]], alone[row["key"]]
         row.update(latency_ms=s.median, latency_p10=s.p10, latency_p90=s.p90, alone_ms=a.median,
                    interleaved_vs_alone_pct=100.0 * (s.median - a.median) / a.median,
+                   idle_spin_cores=spin[row["key"]],
                    speedup=eager.median / s.median if eager else None)  # fmt: skip
     record = {
         "rows": rows,
@@ -215,10 +235,12 @@ def markdown(record: dict) -> str:
         f"blocks of {env['block']} calls ({env['rounds']} rounds); goal: interleaved within {AGREEMENT_PCT:g}% of alone. "
         f"AKD (px of the {env['input_size']} px frame) and jacobian error against the eager fp32 teacher on "
         f"{env['eval_frames']} held-out frames; int8 = {env['calibration_method']} calibration on "
-        f"{env['calibration_frames']} training-split frames. Size: ONNX graph bytes, or the torch state dict (MB = 10^6 B).",
+        f"{env['calibration_frames']} training-split frames. Size: ONNX graph bytes, or the torch state dict (MB = 10^6 B). "
+        f"Idle spin: cores of CPU time the process burns in the {SPIN_WINDOW_S * 1000:g} ms after a call while the caller "
+        "sleeps (its idle threads spinning into whatever runs next; median of 15).",
         "",
-        "| model | runtime | precision (used) | speedup | interleaved ms (p10-p90) | alone ms | interleaved vs alone | akd_px | jacobian_error | size_mb |",
-        "|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|",
+        "| model | runtime | precision (used) | speedup | interleaved ms (p10-p90) | alone ms | interleaved vs alone | idle spin (cores) | akd_px | jacobian_error | size_mb |",
+        "|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in record["rows"]:
         used = (
@@ -230,7 +252,7 @@ def markdown(record: dict) -> str:
         lines.append(
             f"| {row['model']} | {row['runtime']} {row['version']} | {used} | {cell(row['speedup'], 2)}x | "
             f"{cell(row['latency_ms'])} ({cell(row['latency_p10'])}-{cell(row['latency_p90'])}) | {cell(row['alone_ms'])} | "
-            f"{row['interleaved_vs_alone_pct']:+.1f}%{flag} | {cell(row['akd_px'])} | {cell(row['jacobian_error'], 4)} | "
+            f"{row['interleaved_vs_alone_pct']:+.1f}%{flag} | {cell(row['idle_spin_cores'], 2)} | {cell(row['akd_px'])} | {cell(row['jacobian_error'], 4)} | "
             f"{cell(row['size_mb'])} |"
         )
     row_notes = [

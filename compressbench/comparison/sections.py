@@ -58,9 +58,10 @@ def modules_frame(record: dict) -> pd.DataFrame:
 def _comparison_notes(record: dict) -> list[str]:
     env = record["env"]
     notes = [
-        f"{env['runtime']}, batch {env['batch']}, input {tuple(env['input_shape'])}, {env['threads']} threads, "
+        f"{env['runtime']} {env.get('runtime_version', '')} {env.get('precision', 'fp32')}, batch {env['batch']}, input {tuple(env['input_shape'])}, {env['threads']} threads, "
         f"median of {env['repeats']} interleaved runs after {env['warmup']} warm-up rounds; {env['cpu']}, torch {env['torch']}",
-        "speedup = teacher median / row median from the same interleaved run; "
+        "speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: "
+        "against the teacher in eager fp32, same run); "
         f"akd_px and jacobian_error against the teacher on {env['eval_frames']} held-out frames",
         "macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); "
         "peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|",

@@ -27,7 +27,7 @@ from compressbench.runtimes.base import default_calibration
 
 ROW_KEYS = (
     "variant", "method", "params", "macs", "macs_int8", "size_mb", "peak_mem_mb", "latency_ms",
-    "latency_p10", "latency_p90", "speedup", "akd_px", "jacobian_error", "precision", "note",
+    "latency_p10", "latency_p90", "speedup", "akd_px", "jacobian_error", "precision", "speedup_vs_eager_fp32", "note",
 )  # fmt: skip
 
 
@@ -132,11 +132,13 @@ def compare(
         for name, module, _ in entries:
             if breakdown:
                 fns[("modules", name)] = GroupTimer(module, timed)
-                if not eager_fp32:
-                    fns[("torch", name)] = prepare("torch", module, timed, threads_used)
+            if not eager_fp32 and (breakdown or name == teacher_name):
+                # eager fp32: the per-module breakdown's clean total, and the teacher's the reference
+                # every row's speedup_vs_eager_fp32 is taken against, in the same interleaved run
+                fns[("torch", name)] = prepare("torch", module, timed, threads_used)
         with progress_bar(f"timing {len(entries)} models interleaved", repeats, show_progress) as advance:
             stats = measure_interleaved(fns, warmup, repeats, on_round=lambda _: advance())
-    _add_latency(rows, stats)
+    _add_latency(rows, stats, stats.get(("torch" if not eager_fp32 else "run", teacher_name)))
     record = {
         "rows": [_public(row) for row in rows],
         "modules": _modules(entries, fns, stats, eager_fp32, repeats) if breakdown else [],
@@ -159,9 +161,11 @@ def compare(
     return record
 
 
-def _add_latency(rows: list[dict], stats: dict) -> None:
+def _add_latency(rows: list[dict], stats: dict, eager_teacher) -> None:
     teacher = stats.get(("run", rows[0]["variant"]))
     for row in rows:
+        s = stats.get(("run", row["variant"]))
+        row["speedup_vs_eager_fp32"] = eager_teacher.median / s.median if s and eager_teacher else None
         s = stats.get(("run", row["variant"]))
         row["latency_ms"] = s.median if s else None
         row["latency_p10"] = s.p10 if s else None

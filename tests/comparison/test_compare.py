@@ -141,3 +141,25 @@ def test_onnxruntime_breakdown_is_measured_in_torch(teacher, copy_variant, frame
     assert total["module"] == "total" and total["teacher_ms"] > 0
     assert total["teacher_ms"] != record["rows"][0]["latency_ms"]  # the torch forward's median, not ORT's
     assert record["env"]["breakdown_runtime"] == "torch"
+
+
+def test_rows_on_openvino_bf16_name_what_ran(teacher, copy_variant, int8_variant, frames):
+    record = compare(
+        teacher, [copy_variant, int8_variant], frames, breakdown=False, runtime="openvino", precision="bf16", **FAST
+    )
+    env = record["env"]
+    assert (env["runtime"], env["precision"]) == ("openvino", "bf16") and env["runtime_version"]
+    rows = rows_by_name(record)
+    # fidelity is the runtime's outputs against the eager fp32 teacher: bf16 is close, not exact
+    assert 0 < rows["teacher"]["akd_px"] < 0.5 and rows["teacher"]["precision"] in ("bf16", "fp32")
+    assert rows["teacher"]["speedup"] == 1.0 and rows["teacher"]["speedup_vs_eager_fp32"] > 0
+    assert record["runs"]["teacher"]["runtime"] == "openvino"
+    # a PyTorch int8 variant does not export: a note, no latency, no run record
+    assert rows["int8"]["latency_ms"] is None and "cannot export" in rows["int8"]["note"]
+    assert "int8" not in record["runs"]
+
+
+def test_runtime_string_may_carry_the_precision(teacher, frames):
+    record = compare(teacher, [], frames[:1], breakdown=False, runtime="onnxruntime:fp32", **FAST)
+    assert (record["env"]["runtime"], record["env"]["precision"]) == ("onnxruntime", "fp32")
+    assert record["rows"][0]["akd_px"] < 1e-3
