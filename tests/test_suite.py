@@ -24,7 +24,9 @@ def test_committed_suite_parses():
 
 
 def test_defaults_and_optional_entries(tmp_path):
-    suite = read_suite(write(tmp_path, '[[variant]]\nname = "t"\n[[variant]]\nname = "s"\nmodel = "missing.pt"\noptional = true\n'))
+    suite = read_suite(
+        write(tmp_path, '[[variant]]\nname = "t"\n[[variant]]\nname = "s"\nmodel = "missing.pt"\noptional = true\n')
+    )
     assert [v.name for v in suite.variants] == ["t"] and suite.skipped == ["s"]
     assert suite.measure == MEASURE_DEFAULTS
     assert suite.variants[0] == VariantSpec(name="t")
@@ -61,7 +63,9 @@ def test_missing_suite_and_unknown_variant(tmp_path):
 
 
 def test_runtime_and_precision_measure_keys(tmp_path):
-    suite = read_suite(write(tmp_path, '[measure]\nruntime = "openvino"\nprecision = "bf16"\n[[variant]]\nname = "t"\n'))
+    suite = read_suite(
+        write(tmp_path, '[measure]\nruntime = "openvino"\nprecision = "bf16"\n[[variant]]\nname = "t"\n')
+    )
     assert (suite.measure["runtime"], suite.measure["precision"]) == ("openvino", "bf16")
     assert (MEASURE_DEFAULTS["runtime"], MEASURE_DEFAULTS["precision"]) == ("torch", "fp32")
 

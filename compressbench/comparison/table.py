@@ -119,7 +119,9 @@ def compare(
                 row = _static_row(name, module, variant, example, timed, rows)
                 runner = module
                 try:
-                    fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used, precision, calibration)
+                    fns[("run", name)] = prepared = prepare(
+                        runtime, module, timed, threads_used, precision, calibration
+                    )
                     row["_notes"] += [prepared.note] if prepared.note else []
                     row["precision"] = prepared.record.precision_used
                     runs[name] = prepared.record.to_dict()

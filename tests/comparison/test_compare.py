@@ -5,8 +5,8 @@ import torch
 
 from compressbench.comparison import ROW_KEYS, compare
 from compressbench.comparison import table as compare_module
-from compressbench.runtimes import RuntimeUnavailable
 from compressbench.errors import CompressbenchError
+from compressbench.runtimes import RuntimeUnavailable
 
 from .standins import FRAME_SIZE
 from .test_measures import BATCHNORM_PARAMS, SMALL_PARAMS
