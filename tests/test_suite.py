@@ -24,9 +24,7 @@ def test_committed_suite_parses():
 
 
 def test_defaults_and_optional_entries(tmp_path):
-    suite = read_suite(
-        write(tmp_path, '[[variant]]\nname = "t"\n[[variant]]\nname = "s"\nmodel = "missing.pt"\noptional = true\n')
-    )
+    suite = read_suite(write(tmp_path, '[[variant]]\nname = "t"\n[[variant]]\nname = "s"\nmodel = "missing.pt"\noptional = true\n'))
     assert [v.name for v in suite.variants] == ["t"] and suite.skipped == ["s"]
     assert suite.measure == MEASURE_DEFAULTS
     assert suite.variants[0] == VariantSpec(name="t")
