@@ -11,14 +11,16 @@ each runner timed alone in blocks of --block consecutive calls (blocks of all ru
 median set beside its median in the interleaved run; the goal is agreement within 5% (no runtime's
 idle threads slowing the next). "Idle spin" measures the cause directly: the CPU time the process
 burns in the 10 ms after a call while the caller sleeps (CPU time, so it is not inflated by other
-load on the machine). ``--pinning-ab`` adds OpenVINO fp32 with ENABLE_CPU_PINNING=True
-(the setting this project turns off) to show what it does. Writes ``runtimes.md``/``.json``
+load on the machine). ``--pinning-ab`` adds OpenVINO fp32 with ENABLE_CPU_PINNING=False
+(the plugin's default is on). ``--omp-passive`` re-runs the script with OMP_WAIT_POLICY=PASSIVE so
+torch's OpenMP workers sleep instead of busy-waiting after eager calls (run it with and without). Writes ``runtimes.md``/``.json``
 (``runtimes-quick.*`` with --quick) to --out-dir.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -37,6 +39,7 @@ from compressbench.profiling.timing import LatencyStats, measure_interleaved, ti
 from compressbench.progress import progress_bar
 from compressbench.report import check_writable, render_json, write_atomic
 from compressbench.runtimes import PRECISIONS, RUNTIMES, Prepared, RuntimeMissing, RuntimeUnavailable, prepare
+from compressbench.runtimes.base import openmp_wait_policy
 from compressbench.runtimes.openvino_runtime import OpenVinoRunner, compile_graph
 from compressbench.runtimes.qdq import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD
 
@@ -64,7 +67,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--calibration", default=DEFAULT_CALIBRATION_METHOD, choices=CALIBRATION_METHODS,
                         help="QDQ int8 calibration method")  # fmt: skip
     parser.add_argument("--models", default=None, help=f"comma-separated, of {', '.join(MODELS)}")
-    parser.add_argument("--pinning-ab", action="store_true", help="also OpenVINO fp32 with ENABLE_CPU_PINNING=True")
+    parser.add_argument("--pinning-ab", action="store_true", help="also OpenVINO fp32 with ENABLE_CPU_PINNING=False")
+    parser.add_argument("--omp-passive", action="store_true", help="run with OMP_WAIT_POLICY=PASSIVE (re-executes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
@@ -181,13 +185,13 @@ def run(argv: list[str]) -> Path:
                 advance()
         if args.pinning_ab and "teacher|openvino|fp32" in runners:
             base = runners["teacher|openvino|fp32"]
-            pinned = OpenVinoRunner(
-                compile_graph(base.graph, batch, threads, "fp32", extra={"ENABLE_CPU_PINNING": True})
+            unpinned = OpenVinoRunner(
+                compile_graph(base.graph, batch, threads, "fp32", extra={"ENABLE_CPU_PINNING": False})
             )
-            runners["teacher|openvino-pinned|fp32"] = Prepared(pinned, batch, base.record, graph=base.graph)
+            runners["teacher|openvino-unpinned|fp32"] = Prepared(unpinned, batch, base.record, graph=base.graph)
             rows.append({**next(r for r in rows if r.get("key") == "teacher|openvino|fp32"),
-                         "runtime": "openvino-pinned", "key": "teacher|openvino-pinned|fp32",
-                         "note": "ENABLE_CPU_PINNING=True (A/B only)"})  # fmt: skip
+                         "runtime": "openvino-unpinned", "key": "teacher|openvino-unpinned|fp32",
+                         "note": "ENABLE_CPU_PINNING=False (A/B only)"})  # fmt: skip
         with progress_bar(f"timing {len(runners)} runners interleaved", args.repeats, True) as advance:
             interleaved = measure_interleaved(runners, args.warmup, args.repeats, on_round=lambda _: advance())
         alone = time_alone(runners, args.block, args.rounds, args.warmup)
@@ -205,7 +209,8 @@ def run(argv: list[str]) -> Path:
         "notes": notes,
         "env": {**environment(threads), "batch": args.batch, "input_size": args.size, "warmup": args.warmup,
                 "repeats": args.repeats, "block": args.block, "rounds": args.rounds, "eval_frames": args.frames,
-                "calibration_frames": args.calib, "calibration_method": args.calibration, "weights": args.weights},
+                "calibration_frames": args.calib, "calibration_method": args.calibration, "weights": args.weights,
+                "omp_wait_policy": openmp_wait_policy()},
         "command": command,
     }  # fmt: skip
     write_atomic(json_path, render_json(record))
@@ -230,7 +235,7 @@ def markdown(record: dict) -> str:
         f"Command: `{record['command']}`",
         "",
         f"{env['cpu']} ({env['cpu_count']} CPUs), torch {env['torch']}, {env['threads']} threads, batch {env['batch']}, "
-        f"{env['input_size']} px, {env['weights']} weights, {env['date']}. Speed-up = eager fp32 teacher median / row "
+        f"{env['input_size']} px, {env['weights']} weights, OMP_WAIT_POLICY {env['omp_wait_policy']}, {env['date']}. Speed-up = eager fp32 teacher median / row "
         f"median from one interleaved run ({env['repeats']} rounds after {env['warmup']}). Alone = each runner in "
         f"blocks of {env['block']} calls ({env['rounds']} rounds); goal: interleaved within {AGREEMENT_PCT:g}% of alone. "
         f"AKD (px of the {env['input_size']} px frame) and jacobian error against the eager fp32 teacher on "
@@ -265,6 +270,9 @@ def markdown(record: dict) -> str:
 
 
 def main() -> None:
+    if "--omp-passive" in sys.argv[1:] and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        # libgomp reads the policy when torch is imported: only a fresh process can change it
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
     try:
         run(sys.argv[1:])
     except CompressbenchError as exc:

@@ -23,7 +23,7 @@ from compressbench.profiling.environment import environment
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, parse_runtime, prepare
-from compressbench.runtimes.base import default_calibration
+from compressbench.runtimes.base import default_calibration, openmp_spin_note, openmp_wait_policy
 
 ROW_KEYS = (
     "variant", "method", "params", "macs", "macs_int8", "size_mb", "peak_mem_mb", "latency_ms",
@@ -150,6 +150,7 @@ def compare(
             "runtime": runtime,
             "runtime_version": check_runtime(runtime).version(),
             "precision": precision,
+            "omp_wait_policy": openmp_wait_policy(),
             "batch": batch,
             "input_shape": list(timed.shape),
             "eval_frames": len(images),
@@ -160,6 +161,8 @@ def compare(
         },
     }
     record["notes"] = [f"{row['variant']}: {row['note']}" for row in record["rows"] if row["note"]]
+    if not eager_fp32 and openmp_spin_note():  # eager runs interleaved with the other runtime
+        record["notes"].append(openmp_spin_note())
     return record
 
 

@@ -22,6 +22,7 @@ from compressbench.profiling.timing import LatencyStats, measure_interleaved, to
 from compressbench.progress import progress_bar
 from compressbench.runtimes import check_runtime, parse_runtime, prepare
 from compressbench.runtimes.attribution import attribute, op_timer
+from compressbench.runtimes.base import openmp_wait_policy
 
 
 def example_input(input_shape: Sequence[int], seed: int) -> torch.Tensor:
@@ -209,5 +210,5 @@ def profile(
         "hourglass_layout": layout.hourglass,
         "runtime": prepared.record.to_dict(),
         "env": {**env, "runtime": runtime, "runtime_version": prepared.record.version, "precision": precision,
-                "precision_used": prepared.record.precision_used},
+                "precision_used": prepared.record.precision_used, "omp_wait_policy": openmp_wait_policy()},
     }

@@ -13,6 +13,7 @@ the same compiled model (for fidelity). Two ways to fail, kept apart on purpose:
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -116,3 +117,22 @@ def default_calibration(batch: torch.Tensor, count: int = DEFAULT_CALIBRATION_FR
     from compressbench.data import frames_for
 
     return frames_for("synthetic", count, split="train", seed=0, size=int(batch.shape[-1])).images
+
+
+def openmp_wait_policy() -> str:
+    """``OMP_WAIT_POLICY`` as torch's OpenMP runtime read it at start-up (``unset``: it busy-waits)."""
+    return os.environ.get("OMP_WAIT_POLICY", "unset")
+
+
+def openmp_spin_note() -> str | None:
+    """A note for records that interleave eager PyTorch with another runtime while torch's OpenMP
+    workers busy-wait: measured, they keep about 0.37 cores busy for the 10 ms after an eager call
+    (CPU time while the caller sleeps; 0.004 with OMP_WAIT_POLICY=PASSIVE), time the next runner
+    loses. libgomp reads the variable when torch is imported, so it must be set before the process
+    starts."""
+    if openmp_wait_policy().upper() == "PASSIVE":
+        return None
+    return (
+        "torch's OpenMP workers busy-wait after each eager call (OMP_WAIT_POLICY is not PASSIVE) and can slow "
+        "the runner timed next; for runtime comparisons run with OMP_WAIT_POLICY=PASSIVE"
+    )

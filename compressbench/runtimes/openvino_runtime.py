@@ -4,8 +4,12 @@ fp32 and bf16 set ``INFERENCE_PRECISION_HINT`` (f32 must be asked for explicitly
 AMX or AVX-512 bf16 the plugin's default is bf16); int8 reads the whole-graph QDQ model of
 :mod:`.qdq` (OpenVINO runs the quantized ops in int8 and, asked for f32, the rest in fp32).
 Latency settings: one stream, ``PERFORMANCE_HINT=LATENCY``, ``INFERENCE_NUM_THREADS`` = threads.
-``ENABLE_CPU_PINNING=False``: with pinning, the plugin binds its TBB workers to cores and they keep
-those cores busy between calls, slowing whatever runs next (see the README's Runtimes section).
+No OpenVINO property stops oneTBB's ``worker_wait`` (its workers busy-wait a few milliseconds after
+each call; OpenVINO's thread-scheduling guide says so). Measured as the CPU time the process burns
+while the caller sleeps 5 ms after a call (2-core Xeon, busy machine): about 0.22 cores with
+``ENABLE_CPU_PINNING=False``, 0.07-0.23 with the default pinning, so the default is kept; the
+benchmark's ``--pinning-ab`` repeats the comparison. The larger spinner next to it is torch's own
+OpenMP (see :func:`compressbench.runtimes.base.openmp_spin_note`).
 
 What ran is read back from the compiled model (its runtime graph's ``runtimePrecision`` per op):
 the precision the convolutions actually used, and the compute ops that ran in another precision.
@@ -27,7 +31,6 @@ HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 USED = {"f32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8", "f16": "fp16"}
 COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "Interpolate", "Pooling",
                   "Concatenation", "Eltwise", "Reduce", "Softmax", "Subgraph", "MVN"}  # fmt: skip
-NOT_SPINNING = {"ENABLE_CPU_PINNING": False}
 
 
 def openvino_version() -> str:
@@ -55,7 +58,6 @@ def compile_graph(
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": HINTS[precision],
             "PERF_COUNT": perf_count,
-            **NOT_SPINNING,
             **(extra or {}),
         }
         return core.compile_model(model, "CPU", config)
