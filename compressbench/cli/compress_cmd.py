@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
 
 from compressbench.cli.app import app
@@ -101,6 +102,9 @@ def compress_command(
     export_onnx: Optional[Path] = typer.Option(
         None, "--export-onnx", help="also export the final variant to this ONNX file"
     ),
+    export_pte: Optional[Path] = typer.Option(
+        None, "--export-pte", help="also export the final variant as an ExecuTorch .pte (XNNPACK delegate)"
+    ),
     out: Optional[Path] = typer.Option(
         None, "--out", help="save the final variant here (loadable with --model FILE) plus FILE.json"
     ),
@@ -130,10 +134,14 @@ def compress_command(
             "--out's sidecar": sidecar_path(out) if out else None,
             "--output": output,
             "--export-onnx": export_onnx,
+            "--export-pte": export_pte,
         }
     )
     if export_onnx is not None:
         check_writable(export_onnx)
+    if export_pte is not None:
+        check_runtime("executorch")  # installed? one line and exit 2 before any work if not
+        check_writable(export_pte)
     if data != "synthetic" and not Path(data).exists():
         raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
     module = model_from_options(model, checkpoint, config, weights)
@@ -154,6 +162,12 @@ def compress_command(
         if export_onnx is not None:
             written.append(export_onnx_file(final.module, export_onnx, run.record["env"]["input_shape"]))
             run.record["onnx"] = str(export_onnx)
+        if export_pte is not None:
+            from compressbench.runtimes.executorch_runtime import export_pte as write_pte
+
+            example = torch.zeros(run.record["env"]["input_shape"])
+            written.append(write_pte(final.module, export_pte, example))
+            run.record["pte"] = str(export_pte)
         if out is not None:
             written.extend(save_compressed(final, out, run.record, run.record["rows"][-1]))
             run.record["out"] = str(out)

@@ -1,43 +1,119 @@
-"""``executorch``: a phone target, measured on this machine as a proxy.
+"""``executorch``: the phone target, run on this machine as a proxy (XNNPACK's x86 kernels, not a phone).
 
-Only registered so ``--runtime executorch`` answers clearly: ExecuTorch is an optional extra
-(``pip install compressbench[executorch]``) that is not installed beside this project's torch
-2.13.0 CPU build. Checked without installing: executorch 1.5.1's wheel names no torch in its
-Requires-Dist, but it requires ``torchao>=0.18,<0.19``, ``numpy>=2``, coremltools 9.0,
-scikit-learn, hydra-core and more, and its compiled extensions are built against one torch
-release; installing it into the shared environment risks replacing packages others rely on, so it
-is not a default dependency. With it installed, a runner would export with ``torch.export``,
-lower with the XNNPACK partitioner to a ``.pte`` and run it in ExecuTorch's runtime: XNNPACK's x86
-kernels, a proxy for a phone, not a phone.
+The variant is exported with ``torch.export``, lowered with the XNNPACK partitioner
+(``to_edge_transform_and_lower``) and serialized to a ``.pte`` program: the file an Android/iOS app
+loads (:func:`export_pte`). The runner loads that program in ExecuTorch's runtime
+(``executorch.runtime.Runtime``) and sizes its thread pool to ``threads``. fp32 only: bf16 and int8
+(XNNPACK's quantizer) are not wired yet and answer unavailable.
+
+ExecuTorch is an optional extra (``pip install 'compressbench[executorch]'``). Checked before
+installing: executorch 1.5.1's wheel names no torch in its Requires-Dist (it pins
+``torchao>=0.18,<0.19``, which names none either), and installed into a separate directory it
+exported and ran the reduced detector beside torch 2.13.0 (outputs within 4e-7 of eager). It is not a
+default dependency because it also pulls coremltools, scikit-learn, hydra-core and more.
 """
 
 from __future__ import annotations
 
-from compressbench.runtimes.base import Prepared, RuntimeMissing, RuntimeUnavailable
+import torch
+
+from compressbench.errors import CompressbenchError
+from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, first_line
 from compressbench.runtimes.registry import register_runtime
 
-WHY = (
-    "executorch is not installed: it is an optional extra (pip install 'compressbench[executorch]') whose wheels "
-    "pin torchao 0.18 and build against their own torch release; this environment keeps torch 2.13.0 (see README, Runtimes)"
+LABEL = "XNNPACK x86 kernels, a proxy for a phone"
+WHY_MISSING = (
+    "executorch is not installed: it is an optional extra (pip install 'compressbench[executorch]'), "
+    "not installed by make install (see README, Runtimes)"
 )
+
+
+def executorch_version() -> str:
+    try:
+        import executorch  # noqa: F401
+    except ImportError:
+        raise RuntimeMissing(WHY_MISSING) from None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("executorch")
+    except PackageNotFoundError:  # importable from a path pip does not know
+        return "unknown"
+
+
+def export_pte_bytes(module: torch.nn.Module, example: torch.Tensor) -> bytes:
+    """The detector as an ExecuTorch program with the XNNPACK delegate (outputs in DETECTOR_OUTPUTS order)."""
+    executorch_version()
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    from compressbench.runtimes.onnx import _output_keys, _TupleOutputs, export_obstacle
+
+    obstacle = export_obstacle(module)
+    if obstacle:
+        raise CompressbenchError(f"cannot export to ExecuTorch: {obstacle}")
+    model = module.eval()
+    with torch.no_grad():
+        keys = _output_keys(model(example))
+    try:
+        program = torch.export.export(_TupleOutputs(model, keys).eval(), (example,))
+        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        return bytes(lowered.to_executorch().buffer)
+    except Exception as exc:  # torch.export and the lowering raise many types
+        raise CompressbenchError(f"cannot export {type(module).__name__} to ExecuTorch: {first_line(exc)}") from None
+
+
+def export_pte(module: torch.nn.Module, path, example: torch.Tensor):
+    """Write the ``.pte`` file at ``path`` (atomically); returns the path."""
+    from compressbench.report import write_atomic
+
+    return write_atomic(path, export_pte_bytes(module, example))
+
+
+class ExecuTorchRunner:
+    """``runner(images)`` -> the detector's output dict, from a loaded ExecuTorch program."""
+
+    def __init__(self, pte: bytes, keys: list[str], threads: int) -> None:
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
+
+        from compressbench.comparison.measures import _quiet_native_stderr
+
+        with _quiet_native_stderr():  # its CPU probing logs to stderr on x86
+            portable_lib._unsafe_reset_threadpool(threads)
+            # the method borrows from the program and the program from the bytes: all three stay alive
+            self.pte = pte
+            self.program = Runtime.get().load_program(pte)
+            self.method = self.program.load_method("forward")
+        self.threads = portable_lib._threadpool_get_thread_count()
+        self.keys = keys
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = self.method.execute([images.detach().float().contiguous()])
+        # clone: the outputs may live in the program's planned memory, which the next call reuses
+        return {key: out.clone() for key, out in zip(self.keys, outputs)}
 
 
 @register_runtime
 class ExecuTorchRuntime:
     name = "executorch"
-    summary = "ExecuTorch with the XNNPACK delegate (x86 kernels, a proxy for a phone); optional extra"
+    summary = f"ExecuTorch with the XNNPACK delegate ({LABEL}); optional extra"
 
     def version(self) -> str:
-        try:
-            import executorch  # noqa: F401
-        except ImportError:
-            raise RuntimeMissing(WHY) from None
-        from importlib.metadata import version
-
-        return version("executorch")
+        return executorch_version()
 
     def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
-        self.version()
-        raise RuntimeUnavailable(
-            "executorch runner not implemented in this build: export/run it with ExecuTorch's own tools"
-        )
+        record = RunRecord("executorch", self.version(), precision, precision, threads, notes=[LABEL])
+        if precision != "fp32":
+            raise RuntimeUnavailable(f"executorch {precision} (XNNPACK quantizer / bf16) is not wired yet; use fp32")
+        try:
+            pte = export_pte_bytes(module, batch)
+        except CompressbenchError as exc:
+            raise RuntimeUnavailable(str(exc)) from None
+        with torch.no_grad():
+            from compressbench.runtimes.onnx import _output_keys
+
+            keys = list(_output_keys(module(batch[:1])))
+        runner = ExecuTorchRunner(pte, keys, threads)
+        record.threads = runner.threads
+        return Prepared(runner, batch, record, graph=None)
