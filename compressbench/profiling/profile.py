@@ -21,7 +21,7 @@ from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.runtimes import check_runtime, parse_runtime, prepare
-from compressbench.runtimes.attribution import attribute, op_timer
+from compressbench.runtimes.attribution import attribute, has_op_timer, op_timer
 from compressbench.runtimes.base import openmp_wait_policy
 
 
@@ -137,11 +137,12 @@ def profile(
                 for n, ms in times.items():
                     per_module[n].append(ms)
         else:
-            instrumented = op_timer(prepared)
+            instrumented = op_timer(prepared) if has_op_timer(prepared) else None
+        timed = {"clean": prepared, **({"instrumented": instrumented} if instrumented is not None else {})}
 
         with progress_bar(f"profiling {name} on {runtime} {precision}", repeats, show_progress) as advance:
             stats = measure_interleaved(
-                {"clean": prepared, "instrumented": instrumented}, warmup, repeats, on_round=lambda _: advance()
+                timed, warmup, repeats, on_round=lambda _: advance()
             )
         for values in per_module.values():  # drop the warm-up rounds
             del values[: len(values) - repeats]
@@ -150,10 +151,24 @@ def profile(
     e2e_ms = end_to_end.median
     if runtime == "torch":
         layer_rows, module_rows = _eager_rows(layout, modules, leaves, per_module, repeats, e2e_ms)
-    else:
+    elif instrumented is not None:
         layer_rows, module_rows = _runtime_rows(attribute(instrumented.calls(repeats)), e2e_ms)
-    layers_sum = sum(row["latency_ms"] for row in layer_rows)
-    modules_sum = sum(row["latency_ms"] for row in module_rows)
+    else:  # a runtime without a per-op profiler here (executorch): end-to-end only
+        layer_rows, module_rows = [], []
+    attribution = {"end_to_end_ms": e2e_ms}
+    if instrumented is not None:
+        layers_sum = sum(row["latency_ms"] for row in layer_rows)
+        modules_sum = sum(row["latency_ms"] for row in module_rows)
+        attribution.update(
+            layers_sum_ms=layers_sum,
+            modules_sum_ms=modules_sum,
+            gap_pct=_pct(layers_sum - e2e_ms, e2e_ms),
+            modules_gap_pct=_pct(modules_sum - e2e_ms, e2e_ms),
+            instrumented_ms=stats["instrumented"].median,
+            overhead_pct=_pct(stats["instrumented"].median - e2e_ms, e2e_ms),
+        )
+    else:
+        attribution["unavailable"] = f"per-op attribution is not available for {runtime} in this build"
     block_rows = [
         {
             "name": label,
@@ -198,15 +213,7 @@ def profile(
         "blocks": block_rows,
         "layers": layer_rows,
         "tree": tree_rows,
-        "attribution": {
-            "layers_sum_ms": layers_sum,
-            "modules_sum_ms": modules_sum,
-            "end_to_end_ms": e2e_ms,
-            "gap_pct": _pct(layers_sum - e2e_ms, e2e_ms),
-            "modules_gap_pct": _pct(modules_sum - e2e_ms, e2e_ms),
-            "instrumented_ms": stats["instrumented"].median,
-            "overhead_pct": _pct(stats["instrumented"].median - e2e_ms, e2e_ms),
-        },
+        "attribution": attribution,
         "hourglass_layout": layout.hourglass,
         "runtime": prepared.record.to_dict(),
         "env": {**env, "runtime": runtime, "runtime_version": prepared.record.version, "precision": precision,

@@ -87,7 +87,7 @@ def summary_frame(record: dict) -> pd.DataFrame:
         ("threads", record["threads"]),
         ("runtime", f"{env.get('runtime', 'torch')} {env.get('runtime_version', env['torch'])}"),
         ("precision (asked / used)", f"{env.get('precision', 'fp32')} / {env.get('precision_used', 'fp32')}"),
-        ("instrumentation overhead", f"{att['overhead_pct']:+.1f}% (instrumented vs clean median)"),
+        ("instrumentation overhead", f"{att['overhead_pct']:+.1f}% (instrumented vs clean median)" if "overhead_pct" in att else "-"),
         ("torch", env["torch"]),
         ("cpu", env["cpu"]),
         ("date", env["date"]),
@@ -97,6 +97,8 @@ def summary_frame(record: dict) -> pd.DataFrame:
 
 def attribution_line(record: dict) -> str:
     att = record["attribution"]
+    if "unavailable" in att:
+        return f"attribution: {att['unavailable']}; end-to-end median {att['end_to_end_ms']:.3f} ms"
     return (
         f"attribution: sum of per-layer medians {att['layers_sum_ms']:.3f} ms ({att['gap_pct']:+.1f}%), "
         f"sum of per-module medians {att['modules_sum_ms']:.3f} ms ({att['modules_gap_pct']:+.1f}%), "
@@ -108,7 +110,7 @@ def profile_sections(record: dict, show_tree: bool = False) -> list[Section]:
     """The profile as report sections, in seed 000's order, then totals."""
     notes = [attribution_line(record)]
     env = record.get("env", {})
-    if env.get("runtime", "torch") != "torch":
+    if env.get("runtime", "torch") != "torch" and "unavailable" not in record["attribution"]:
         notes.append(
             f"per-op times from {env['runtime']}'s own profiler, mapped onto modules by the exported node names; "
             "the gap is what the runtime spends outside its timed ops (input/output copies, reorders it does not "

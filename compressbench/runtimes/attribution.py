@@ -157,6 +157,10 @@ class OpenVinoOpTimer:
 OP_TIMERS = {"onnxruntime": OrtOpTimer, "openvino": OpenVinoOpTimer}
 
 
+def has_op_timer(prepared: Prepared) -> bool:
+    return prepared.record.runtime in OP_TIMERS
+
+
 def op_timer(prepared: Prepared):
     """The per-op timer for ``prepared``'s runtime, or raise with the reason there is none."""
     runtime = prepared.record.runtime

@@ -81,7 +81,7 @@ class Prepared:
     batch: torch.Tensor
     record: RunRecord
     module: object = None  # the nn.Module that runs (torch runtime only), for eager hooks
-    graph: bytes | None = None  # the ONNX graph that runs (ONNX-reading runtimes), for attribution
+    graph: bytes | None = None  # the serialized program that runs: ONNX (attribution, size) or the .pte
     compiled: object = None  # the runtime's compiled model (openvino), for attribution
 
     def __call__(self) -> dict:

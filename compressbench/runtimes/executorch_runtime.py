@@ -15,6 +15,8 @@ default dependency because it also pulls coremltools, scikit-learn, hydra-core a
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from compressbench.errors import CompressbenchError
@@ -56,9 +58,11 @@ def export_pte_bytes(module: torch.nn.Module, example: torch.Tensor) -> bytes:
     with torch.no_grad():
         keys = _output_keys(model(example))
     try:
-        program = torch.export.export(_TupleOutputs(model, keys).eval(), (example,))
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-        return bytes(lowered.to_executorch().buffer)
+        with warnings.catch_warnings():  # torch.export and the lowering warn about their own internals
+            warnings.simplefilter("ignore")
+            program = torch.export.export(_TupleOutputs(model, keys).eval(), (example,))
+            lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+            return bytes(lowered.to_executorch().buffer)
     except Exception as exc:  # torch.export and the lowering raise many types
         raise CompressbenchError(f"cannot export {type(module).__name__} to ExecuTorch: {first_line(exc)}") from None
 
@@ -116,4 +120,4 @@ class ExecuTorchRuntime:
             keys = list(_output_keys(module(batch[:1])))
         runner = ExecuTorchRunner(pte, keys, threads)
         record.threads = runner.threads
-        return Prepared(runner, batch, record, graph=None)
+        return Prepared(runner, batch, record, graph=pte)

@@ -51,3 +51,14 @@ def test_compress_exports_a_pte_that_loads(tmp_path, reduced_yaml):
     outputs = program.load_method("forward").execute([torch.rand(1, 3, 64, 64)])
     # value, jacobian, heatmap of the reduced detector at 64 px (16 px after the anti-alias, 7x7 conv: 10 px)
     assert [tuple(o.shape) for o in outputs] == [(1, 10, 2), (1, 10, 2, 2), (1, 10, 10, 10)]
+
+
+def test_profile_on_executorch_is_end_to_end_only(detector):
+    from compressbench.profiling import profile
+
+    record = profile(
+        detector, (1, 3, 64, 64), warmup=1, repeats=2, threads=1, show_progress=False, runtime="executorch"
+    )
+    assert record["modules"] == [] and record["layers"] == []
+    assert record["attribution"]["unavailable"] == "per-op attribution is not available for executorch in this build"
+    assert record["attribution"]["end_to_end_ms"] == record["latency_ms"]["median"] > 0
