@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 
-.PHONY: install run test lint bench bench-compress bench-compress-quick report baseline check clean
+.PHONY: install run test lint bench bench-compress bench-compress-quick bench-runtimes bench-runtimes-quick report baseline check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ bench-compress: install
 
 bench-compress-quick: install
 	$(BIN)/python benchmarks/compress_benchmark.py --quick
+
+# Issue-12 benchmark: every runtime x precision, alone vs interleaved; torch's OpenMP told not to spin.
+bench-runtimes: install
+	$(BIN)/python benchmarks/runtimes_benchmark.py --omp-passive --pinning-ab
+
+bench-runtimes-quick: install
+	$(BIN)/python benchmarks/runtimes_benchmark.py --quick
 
 report: install
 	$(BIN)/compressbench report $(RESULTS) -o reports/REPORT.md
