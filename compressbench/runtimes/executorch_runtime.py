@@ -3,8 +3,9 @@
 The variant is exported with ``torch.export``, lowered with the XNNPACK partitioner
 (``to_edge_transform_and_lower``) and serialized to a ``.pte`` program: the file an Android/iOS app
 loads (:func:`export_pte`). The runner loads that program in ExecuTorch's runtime
-(``executorch.runtime.Runtime``) and sizes its thread pool to ``threads``. fp32 only: bf16 and int8
-(XNNPACK's quantizer) are not wired yet and answer unavailable.
+(``executorch.runtime.Runtime``) and sizes its thread pool to ``threads``. fp32, and int8 through
+XNNPACK's own quantizer (PT2E: per-channel symmetric int8 weights, int8 activations, calibrated on
+the calibration frames); bf16 answers unavailable.
 
 ExecuTorch is an optional extra (``pip install 'compressbench[executorch]'``). Checked before
 installing: executorch 1.5.1's wheel names no torch in its Requires-Dist (it pins
@@ -20,7 +21,15 @@ import warnings
 import torch
 
 from compressbench.errors import CompressbenchError
-from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, first_line
+from compressbench.runtimes.base import (
+    DEFAULT_CALIBRATION_FRAMES,
+    Prepared,
+    RunRecord,
+    RuntimeMissing,
+    RuntimeUnavailable,
+    default_calibration,
+    first_line,
+)
 from compressbench.runtimes.registry import register_runtime
 
 LABEL = "XNNPACK x86 kernels, a proxy for a phone"
@@ -43,8 +52,30 @@ def executorch_version() -> str:
         return "unknown"
 
 
-def export_pte_bytes(module: torch.nn.Module, example: torch.Tensor) -> bytes:
-    """The detector as an ExecuTorch program with the XNNPACK delegate (outputs in DETECTOR_OUTPUTS order)."""
+def _quantized_xnnpack(program, example: torch.Tensor, calibration: torch.Tensor):
+    """``program`` (an ExportedProgram for ``example``'s static shape) statically quantized with
+    XNNPACK's quantizer (per-channel symmetric int8 weights, int8 activations), calibrated in
+    batches of that shape, re-exported."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    observed = prepare_pt2e(program.module(), quantizer)
+    size = len(example)
+    with torch.no_grad():
+        for start in range(0, len(calibration) - size + 1, size):
+            observed(calibration[start : start + size].float())
+    return torch.export.export(convert_pt2e(observed), (example,))
+
+
+def export_pte_bytes(
+    module: torch.nn.Module, example: torch.Tensor, int8_calibration: torch.Tensor | None = None
+) -> bytes:
+    """The detector as an ExecuTorch program with the XNNPACK delegate (outputs in DETECTOR_OUTPUTS
+    order); with ``int8_calibration`` frames, quantized to int8 by XNNPACK's quantizer first."""
     executorch_version()
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -61,6 +92,8 @@ def export_pte_bytes(module: torch.nn.Module, example: torch.Tensor) -> bytes:
         with warnings.catch_warnings():  # torch.export and the lowering warn about their own internals
             warnings.simplefilter("ignore")
             program = torch.export.export(_TupleOutputs(model, keys).eval(), (example,))
+            if int8_calibration is not None:
+                program = _quantized_xnnpack(program, example, int8_calibration)
             lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
             return bytes(lowered.to_executorch().buffer)
     except Exception as exc:  # torch.export and the lowering raise many types
@@ -108,10 +141,15 @@ class ExecuTorchRuntime:
 
     def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
         record = RunRecord("executorch", self.version(), precision, precision, threads, notes=[LABEL])
-        if precision != "fp32":
-            raise RuntimeUnavailable(f"executorch {precision} (XNNPACK quantizer / bf16) is not wired yet; use fp32")
+        if precision == "bf16":
+            raise RuntimeUnavailable("executorch bf16 is not wired (XNNPACK runs fp32 or int8 here); use fp32 or int8")
+        frames = None
+        if precision == "int8":
+            frames = calibration if calibration is not None else default_calibration(batch)
+            frames = frames[:DEFAULT_CALIBRATION_FRAMES]
+            record.notes.append(f"XNNPACK quantizer: per-channel int8 weights, int8 activations, {len(frames)} frames")
         try:
-            pte = export_pte_bytes(module, batch)
+            pte = export_pte_bytes(module, batch, frames)
         except CompressbenchError as exc:
             raise RuntimeUnavailable(str(exc)) from None
         with torch.no_grad():
