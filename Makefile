@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==$(TORCH_VERSION)
 TORCH_INDEX_URL ?=
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
-.PHONY: install run test lint bench bench-compress bench-compress-quick report baseline check clean
+.PHONY: install run test lint bench bench-compress bench-compress-quick bench-runtimes bench-runtimes-quick report baseline check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ bench-compress: install
 bench-compress-quick: install
 	$(BIN)/compressbench bench benchmarks/compress-quick.toml --output benchmarks/results/compress-quick.json
 	$(BIN)/compressbench report benchmarks/results/compress-quick.json -o benchmarks/results/compress-quick.md
+
+# Issue-12 benchmark: every runtime x precision, alone vs interleaved; torch's OpenMP told not to spin.
+bench-runtimes: install
+	$(BIN)/python benchmarks/runtimes_benchmark.py --omp-passive --pinning-ab
+
+bench-runtimes-quick: install
+	$(BIN)/python benchmarks/runtimes_benchmark.py --quick
 
 report: install
 	$(BIN)/compressbench report $(RESULTS) -o reports/REPORT.md

@@ -9,6 +9,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.evaluation import predict
 from compressbench.profiling import machine_peaks, profile
 from compressbench.records import RESULTS_FORMAT
+from compressbench.runtimes import check_runtime
 from compressbench.suite import Suite, build_variant, frame_source
 
 FORMAT = RESULTS_FORMAT
@@ -23,15 +24,17 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
     """The results record: the comparison table of every variant (the first one is the reference,
     usually the teacher), each variant's per-module/per-layer profile, and keypoints for overlays."""
     m = suite.measure
-    if m["runtime"] not in ("torch", "onnxruntime"):
-        raise CompressbenchError(f"suite {suite.path}: runtime must be torch or onnxruntime, got {m['runtime']!r}")
+    try:
+        check_runtime(m["runtime"], m["precision"])
+    except CompressbenchError as exc:
+        raise CompressbenchError(f"suite {suite.path}: {exc}") from None
     cache_hits: list[str] = []
     variants = [build_variant(spec, m, use_cache, show_progress, cache_hits) for spec in suite.variants]
     reference, others = variants[0], variants[1:]
     eval_frames = frame_source(m).evaluation()
     record = compare(
         reference.module, others, eval_frames, threads=m["threads"], warmup=m["warmup"], repeats=m["repeats"],
-        runtime=m["runtime"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
+        runtime=m["runtime"], precision=m["precision"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
     )
     # optional variants this machine cannot run are named with the reason, where the table is read
     record["notes"] = list(record.get("notes", [])) + [f"skipped {name}: {why}" for name, why in suite.skipped.items()]

@@ -79,7 +79,9 @@ def reference_for(against: str, frames: FrameBatch | None = None) -> Reference:
 
 
 def _device_of(module: nn.Module) -> torch.device:
-    # quantized modules may hold no parameters but buffers; fall back to the CPU
+    # quantized modules may hold no parameters but buffers, and a runtime's runner neither: the CPU
+    if not isinstance(module, nn.Module):
+        return torch.device("cpu")
     first = next(itertools.chain(module.parameters(), module.buffers()), None)
     return torch.device("cpu") if first is None else first.device
 
@@ -130,14 +132,15 @@ def reference_points(against: str, frames: FrameBatch, teacher: Optional[nn.Modu
 @contextlib.contextmanager
 def _eval_mode(module: Optional[nn.Module]) -> Iterator[None]:
     """Put ``module`` (if any) in eval mode for a block, then restore its training flag."""
-    was_training = module is not None and module.training
-    if module is not None:
-        module.eval()
+    if not isinstance(module, nn.Module):  # nothing to switch (None, or a runtime's runner)
+        yield
+        return
+    was_training = module.training
+    module.eval()
     try:
         yield
     finally:
-        if module is not None:
-            module.train(was_training)
+        module.train(was_training)
 
 
 def _check_batch_size(batch_size: int) -> None:

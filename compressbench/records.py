@@ -40,6 +40,8 @@ class ComparisonRow:
     speedup: float | None = None
     akd_px: float | None = None
     jacobian_error: float | None = None
+    precision: str | None = None  # what the runtime actually ran in (fp32, bf16, int8)
+    speedup_vs_eager_fp32: float | None = None  # against the teacher in PyTorch eager fp32, same run
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:

@@ -5,6 +5,8 @@
 batch = 1
 threads = 2
 repeats = 30
+runtime = "openvino"           # torch | onnxruntime | openvino | executorch
+precision = "bf16"             # fp32 | bf16 | int8
 
 [[variant]]
 name = "prune-0.5+quantize"
@@ -45,7 +47,8 @@ MEASURE_DEFAULTS = {
     "calib": 64,
     "seed": 0,
     "input_size": 256,
-    "runtime": "torch",
+    "runtime": "torch",  # a name of compressbench.runtimes.RUNTIMES
+    "precision": "fp32",  # fp32 | bf16 | int8 (compressbench.runtimes.PRECISIONS)
     "data": "synthetic",
 }
 

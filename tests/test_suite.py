@@ -90,3 +90,23 @@ def test_missing_suite_and_unknown_variant(tmp_path):
     suite = read_suite(write(tmp_path, '[[variant]]\nname = "t"\n'))
     with pytest.raises(CompressbenchError, match="unknown variant 'x'.*known: t"):
         suite.get("x")
+
+
+def test_runtime_and_precision_measure_keys(tmp_path):
+    suite = read_suite(
+        write(tmp_path, '[measure]\nruntime = "openvino"\nprecision = "bf16"\n[[variant]]\nname = "t"\n')
+    )
+    assert (suite.measure["runtime"], suite.measure["precision"]) == ("openvino", "bf16")
+    assert (MEASURE_DEFAULTS["runtime"], MEASURE_DEFAULTS["precision"]) == ("torch", "fp32")
+
+
+@pytest.mark.parametrize("measure, message", [
+    ('runtime = "tflite"', "unknown runtime 'tflite'; known: executorch, onnxruntime, openvino, torch"),
+    ('precision = "fp16"', "unknown precision 'fp16'; known: fp32, bf16, int8"),
+])  # fmt: skip
+def test_bench_rejects_a_bad_runtime_or_precision_before_building(tmp_path, measure, message):
+    from compressbench.bench import run_suite
+
+    path = write(tmp_path, f'[measure]\n{measure}\n[[variant]]\nname = "t"\nmodel = "missing.pt"\n')
+    with pytest.raises(CompressbenchError, match=f"suite {path}: {message}"):
+        run_suite(read_suite(path), show_progress=False)

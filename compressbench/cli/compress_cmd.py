@@ -30,7 +30,6 @@ from compressbench.cli.model_options import (
     model_from_options,
 )
 from compressbench.comparison import compress_and_compare
-from compressbench.comparison.runtimes import RUNTIMES
 from compressbench.comparison.saving import check_exportable, write_outputs
 from compressbench.compression import parse_chain, parse_set_options, stage_options
 from compressbench.data import FrameSource
@@ -38,6 +37,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.provenance import check_savable, model_label, provenance_of, sidecar_path
 from compressbench.report import check_writable
 from compressbench.report.comparison_tables import comparison_sections
+from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
 
 
 def method_default(option: str, *methods: str) -> str:
@@ -101,9 +101,13 @@ def compress_command(
     data: str = typer.Option("synthetic", "--data", "-d", help="synthetic, or a folder of images / a video file"),
     frames: int = typer.Option(32, "--frames", "-n", help="held-out evaluation frames"),
     input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
-    runtime: str = typer.Option("torch", "--runtime", help="torch | onnxruntime: where latency is measured"),
+    runtime: str = typer.Option("torch", "--runtime", help=f"{' | '.join(RUNTIMES)}: where every row runs"),
+    precision: str = typer.Option("fp32", "--precision", help=f"{' | '.join(PRECISIONS)}: the precision rows run in"),
     export_onnx: Optional[Path] = typer.Option(
         None, "--export-onnx", help="also export the final variant to this ONNX file"
+    ),
+    export_pte: Optional[Path] = typer.Option(
+        None, "--export-pte", help="also export the final variant as an ExecuTorch .pte (XNNPACK delegate)"
     ),
     out: Optional[Path] = typer.Option(
         None, "--out", help="save the final variant here (loadable with --model FILE) plus FILE.json"
@@ -128,7 +132,7 @@ def compress_command(
     prepare_output(fmt, output)
     if out is not None:
         check_model_path(out)
-    RUNTIMES.get(runtime)
+    check_runtime(runtime, precision)
     chain = parse_chain(method)
     common = {
         "ratio": ratio, "importance": importance, "global_pruning": global_pruning, "iterative": iterative,
@@ -142,10 +146,14 @@ def compress_command(
             "--out's sidecar": sidecar_path(out) if out else None,
             "--output": output,
             "--export-onnx": export_onnx,
+            "--export-pte": export_pte,
         }
     )
     if export_onnx is not None:
         check_writable(export_onnx)
+    if export_pte is not None:
+        check_runtime("executorch")  # installed? one line and exit 2 before any work if not
+        check_writable(export_pte)
     if data != "synthetic" and not Path(data).exists():
         raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
     module = model_from_options(model, checkpoint, config, weights)
@@ -157,10 +165,10 @@ def compress_command(
     run = compress_and_compare(
         module, chain, options, FrameSource(data, frames, seed, input_size),
         name=model_label(model), provenance=start, seed=seed, threads=threads, warmup=warmup,
-        repeats=repeats, runtime=runtime, batch=batch,
+        repeats=repeats, runtime=runtime, precision=precision, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip
-    written = write_outputs(run, out, export_onnx)
+    written = write_outputs(run, out, export_onnx, export_pte)
     try:
         emit(run.record, comparison_sections(run.record), fmt, output)
     except BaseException:

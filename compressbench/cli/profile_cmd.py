@@ -26,6 +26,7 @@ from compressbench.cli.model_options import (
 from compressbench.profiling import profile
 from compressbench.provenance import model_label
 from compressbench.report.profile_tables import profile_sections
+from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
 
 
 @app.command("profile")
@@ -43,17 +44,24 @@ def profile_command(
     depth: Optional[int] = typer.Option(None, "--depth", help="show the module tree to this depth"),
     peaks: bool = typer.Option(True, "--peaks/--no-peaks", help="compare each layer with this machine's measured peaks (measured once, ~2 s, then cached)"),
     roofline: Optional[Path] = typer.Option(None, "--roofline", help="also write a roofline plot (PNG) of the layers"),
+    runtime: str = typer.Option("torch", "--runtime", help=f"{' | '.join(RUNTIMES)}: where the model runs"),
+    precision: str = typer.Option("fp32", "--precision", help=f"{' | '.join(PRECISIONS)}: the precision it runs in"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
     """Per-module, per-block and per-layer latency, parameters and MACs (the blog's per-layer tables, measured here).
 
+    With --runtime onnxruntime/openvino the times are that runtime's end-to-end latency and its own
+    per-op profiler's times mapped onto the same modules and blocks.
+
     \b
     Example:
       compressbench profile --model teacher --threads 2 --repeats 50
+      compressbench profile --model teacher --runtime openvino --precision bf16
     """
     require_positive(batch=batch, input_size=input_size, threads=threads, repeats=repeats, depth=depth)
     require_non_negative(warmup=warmup)
+    check_runtime(runtime, precision)
     prepare_output(fmt, output)
     if roofline is not None:
         from compressbench.report import check_writable
@@ -76,6 +84,8 @@ def profile_command(
         seed=seed,
         depth=depth or 2,
         peaks=machine_peaks,
+        runtime=runtime,
+        precision=precision,
     )
     if roofline is not None:
         from compressbench.report.plots import roofline_plot

@@ -20,15 +20,23 @@ def save_compressed(variant: Variant, path: str | Path, record: dict, row: dict)
     return [save_variant(variant, path, {"row": row, "env": env}, sidecar={"row": row, "env": env}), sidecar_path(path)]
 
 
-def write_outputs(run, out: str | Path | None = None, export_onnx: str | Path | None = None) -> list[Path]:
-    """Write what a compress run was asked to keep: the final variant (``out`` and its sidecar) and
-    its ONNX export; the record names them (``out``, ``onnx``). All or nothing."""
+def write_outputs(
+    run, out: str | Path | None = None, export_onnx: str | Path | None = None, export_pte: str | Path | None = None
+) -> list[Path]:
+    """Write what a compress run was asked to keep: the final variant (``out`` and its sidecar), its
+    ONNX export and its ExecuTorch program (``.pte``, XNNPACK delegate: the file a phone app loads);
+    the record names them (``out``, ``onnx``, ``pte``). All or nothing."""
     final = run.variants[-1]
     written: list[Path] = []
     try:
         if export_onnx is not None:
             written.append(export_onnx_file(final.module, export_onnx, run.record["env"]["input_shape"]))
             run.record["onnx"] = str(export_onnx)
+        if export_pte is not None:
+            from compressbench.runtimes.executorch_runtime import export_pte as write_pte
+
+            written.append(write_pte(final.module, export_pte, torch.zeros(run.record["env"]["input_shape"])))
+            run.record["pte"] = str(export_pte)
         if out is not None:
             written.extend(save_compressed(final, out, run.record, run.record["rows"][-1]))
             run.record["out"] = str(out)
@@ -41,7 +49,7 @@ def write_outputs(run, out: str | Path | None = None, export_onnx: str | Path | 
 
 def check_exportable(module: nn.Module) -> None:
     """Raise when ``module`` cannot be exported to ONNX (checked before the measurement)."""
-    from compressbench.runtime.onnx import export_obstacle
+    from compressbench.runtimes.onnx import export_obstacle
 
     obstacle = export_obstacle(module)
     if obstacle:
@@ -51,6 +59,6 @@ def check_exportable(module: nn.Module) -> None:
 def export_onnx_file(module: nn.Module, path: str | Path, input_shape) -> Path:
     """Export ``module`` to ONNX at ``path`` (atomically; dynamic batch axis) for inputs shaped like
     ``input_shape``; a model the exporter cannot take is one clear :class:`CompressbenchError`."""
-    from compressbench.runtime.onnx import export_onnx
+    from compressbench.runtimes.onnx import export_onnx
 
     return export_onnx(module, check_writable(path), torch.zeros(*input_shape))

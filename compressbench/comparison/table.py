@@ -16,7 +16,6 @@ from torch import nn
 from compressbench.comparison.breakdown import GroupTimer, side_by_side
 from compressbench.comparison.fidelity import collect_outputs, fidelity
 from compressbench.comparison.macs import row_macs, stage_key
-from compressbench.comparison.runtimes import RUNTIMES, RuntimeUnavailable, prepare
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.counting import count_params, peak_memory_mb, size_mb
 from compressbench.profiling.environment import environment
@@ -24,6 +23,8 @@ from compressbench.profiling.health import check_health
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.records import COMPARISON_FORMAT, ComparisonRow
+from compressbench.runtimes import RuntimeUnavailable, check_runtime, parse_runtime, prepare
+from compressbench.runtimes.base import default_calibration, openmp_spin_note, openmp_wait_policy
 
 
 def _images(frames) -> torch.Tensor:
@@ -38,8 +39,8 @@ def _timed_batch(images: torch.Tensor, batch: int) -> torch.Tensor:
     return images[torch.arange(batch) % len(images)].contiguous()
 
 
-def _check_arguments(names: list[str], runtime: str, warmup: int, repeats: int, batch: int) -> None:
-    RUNTIMES.get(runtime)
+def _check_arguments(names: list[str], runtime: str, precision: str, warmup: int, repeats: int, batch: int) -> None:
+    check_runtime(runtime, precision)
     if repeats <= 0 or batch <= 0 or warmup < 0:
         raise CompressbenchError(
             f"repeats and batch must be positive and warmup >= 0 (got {repeats}, {batch}, {warmup})"
@@ -80,55 +81,77 @@ def compare(
     show_progress: bool = True,
     teacher_name: str = "teacher",
     breakdown: bool = True,
+    precision: str | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> dict:
     """Measure ``teacher`` and each :class:`compressbench.compression.Variant` of ``variants``.
 
     ``eval_frames`` is a FrameBatch (or an (N, 3, S, S) tensor) of held-out frames: fidelity
     (``akd_px``, ``jacobian_error``) is each row's outputs against the teacher's on all of them, and
-    the first ``batch`` of them are the input every row is timed on. ``runtime`` is ``torch`` or
-    ``onnxruntime`` (each row exported to ONNX; one that cannot be gets a note and no latency).
+    the first ``batch`` of them are the input every row is timed on. ``runtime`` names a runtime of
+    :mod:`compressbench.runtimes` (``"openvino:bf16"`` also gives the precision); ``precision`` is
+    ``fp32``, ``bf16`` or ``int8``. Each row runs there (a row the runtime or precision cannot take
+    gets a note and no latency), and its fidelity is that runner's outputs against the eager fp32
+    teacher. int8 calibrates on ``calibration`` frames (default: synthetic training-split frames,
+    never the evaluation frames).
     ``breakdown`` adds the per-module side-by-side table (always PyTorch eager, interleaved too).
     Returns the JSON record ``{"rows", "modules", "env", "notes"}``; the teacher is the first row.
     """
     images = _images(eval_frames)
     entries = [(teacher_name, teacher.eval(), None)] + [(v.name, v.module.eval(), v) for v in variants]
-    _check_arguments([e[0] for e in entries], runtime, warmup, repeats, batch)
+    runtime, precision = parse_runtime(runtime, precision)
+    _check_arguments([e[0] for e in entries], runtime, precision, warmup, repeats, batch)
     example, timed = images[:1], _timed_batch(images, batch)
+    eager_fp32 = (runtime, precision) == ("torch", "fp32")
+    if precision == "int8" and calibration is None:
+        calibration = default_calibration(images)
     with torch_threads(threads) as threads_used:
         health = check_health(threads_used)
         rows: list[ComparisonRow] = []
         floats: dict[tuple, tuple] = {}
+        fns: dict[tuple[str, str], Callable[[], object]] = {}
+        runs: dict[str, dict] = {}
         with progress_bar("measuring variants", len(entries), show_progress) as advance:
             reference = collect_outputs(teacher, images)
             for name, module, variant in entries:
                 row = _static_row(name, module, variant, example, timed, floats)
-                agreement = fidelity(collect_outputs(module, images), reference, int(images.shape[-1]))
+                runner = module
+                try:
+                    fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used, precision, calibration)
+                    row.notes += [prepared.note] if prepared.note else []
+                    row.precision = prepared.record.precision_used
+                    runs[name] = prepared.record.to_dict()
+                    runner = prepared.outputs if not eager_fp32 else module
+                except RuntimeUnavailable as exc:
+                    row.notes.append(str(exc))
+                # fidelity of what actually runs there (e.g. OpenVINO in bf16) against the eager fp32 teacher
+                agreement = fidelity(collect_outputs(runner, images), reference, int(images.shape[-1]))
                 row.akd_px, row.jacobian_error = agreement["akd_px"], agreement["jacobian_error"]
                 if not row.macs_int8:
                     floats[stage_key(getattr(variant, "stages", None))] = (row.variant, row.macs)
                 rows.append(row)
                 advance()
-        fns: dict[tuple[str, str], Callable[[], object]] = {}
-        for (name, module, _), row in zip(entries, rows):
-            try:
-                fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used)
-                row.notes += [prepared.note] if prepared.note else []
-            except RuntimeUnavailable as exc:
-                row.notes.append(str(exc))
+        for name, module, _ in entries:
             if breakdown:
                 fns[("modules", name)] = GroupTimer(module, timed)
-                if runtime != "torch":
-                    fns[("torch", name)] = prepare("torch", module, timed, threads_used)
+            if not eager_fp32 and (breakdown or name == teacher_name):
+                # eager fp32: the per-module breakdown's clean total, and the teacher's the reference
+                # every row's speedup_vs_eager_fp32 is taken against, in the same interleaved run
+                fns[("torch", name)] = prepare("torch", module, timed, threads_used)
         with progress_bar(f"timing {len(entries)} models interleaved", repeats, show_progress) as advance:
             stats = measure_interleaved(fns, warmup, repeats, on_round=lambda _: advance())
-    _add_latency(rows, stats)
+    _add_latency(rows, stats, stats.get(("torch" if not eager_fp32 else "run", teacher_name)))
     record = {
         "format": COMPARISON_FORMAT,
         "rows": [row.to_json() for row in rows],
-        "modules": _modules(entries, fns, stats, runtime, repeats) if breakdown else [],
+        "modules": _modules(entries, fns, stats, eager_fp32, repeats) if breakdown else [],
+        "runs": runs,
         "env": {
             **environment(threads_used),
             "runtime": runtime,
+            "runtime_version": check_runtime(runtime).version(),
+            "precision": precision,
+            "omp_wait_policy": openmp_wait_policy(),
             "batch": batch,
             "input_shape": list(timed.shape),
             "eval_frames": len(images),
@@ -140,10 +163,12 @@ def compare(
     }
     record["notes"] = [f"{row['variant']}: {row['note']}" for row in record["rows"] if row["note"]]
     record["health"] = health.to_dict()
+    if not eager_fp32 and openmp_spin_note():  # eager runs interleaved with the other runtime
+        record["notes"].append(openmp_spin_note())
     return record
 
 
-def _add_latency(rows: list[ComparisonRow], stats: dict) -> None:
+def _add_latency(rows: list[ComparisonRow], stats: dict, eager_teacher) -> None:
     teacher = stats.get(("run", rows[0].variant))
     for row in rows:
         s = stats.get(("run", row.variant))
@@ -151,10 +176,11 @@ def _add_latency(rows: list[ComparisonRow], stats: dict) -> None:
         row.latency_p10 = s.p10 if s else None
         row.latency_p90 = s.p90 if s else None
         row.speedup = teacher.median / s.median if s and teacher else None
+        row.speedup_vs_eager_fp32 = eager_teacher.median / s.median if s and eager_teacher else None
 
 
-def _modules(entries, fns, stats, runtime: str, repeats: int) -> list[dict]:
-    clean = "run" if runtime == "torch" else "torch"
+def _modules(entries, fns, stats, eager_fp32: bool, repeats: int) -> list[dict]:
+    clean = "run" if eager_fp32 else "torch"
     medians = {name: fns[("modules", name)].medians(repeats) for name, _, _ in entries}
     totals = {name: stats[(clean, name)].median if (clean, name) in stats else None for name, _, _ in entries}
     return side_by_side(medians, totals)

@@ -20,10 +20,13 @@ from compressbench.profiling.counting import (
 from compressbench.profiling.efficiency import group_by_kind, layer_efficiency, traffic, why_not_faster
 from compressbench.profiling.environment import environment
 from compressbench.profiling.health import check_health, layer_health
-from compressbench.profiling.layout import layout_for
+from compressbench.profiling.layout import MODULE_GROUPS, layout_for
 from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
+from compressbench.runtimes import check_runtime, parse_runtime, prepare
+from compressbench.runtimes.attribution import attribute, has_op_timer, op_timer
+from compressbench.runtimes.base import openmp_wait_policy
 
 
 def _median(values: list[float]) -> float:
@@ -32,6 +35,27 @@ def _median(values: list[float]) -> float:
 
 def _pct(part: float, whole: float) -> float:
     return 100.0 * part / whole if whole else 0.0
+
+
+def _module_row(group: str, samples: list[float], e2e_ms: float) -> dict:
+    s = LatencyStats.from_samples(samples)
+    return {"name": group, "latency_ms": s.median, "p10": s.p10, "p90": s.p90, "share": s.median / e2e_ms}
+
+
+def _runtime_rows(attributed: dict, e2e_ms: float) -> tuple[list, list]:
+    """Per-(block, op) and per-module-group rows from a runtime's per-op times (each call's sum per
+    row, then the median over calls); ops no scope maps to are the ``other`` row, never dropped."""
+    calls = len(attributed["groups"])
+    layer_keys = sorted({key for call in attributed["layers"] for key in call})
+    layer_rows = [
+        {"block": block, "op": op, "module": f"{block}/{op}",
+         "latency_ms": _median([call.get((block, op), 0.0) for call in attributed["layers"]])}
+        for block, op in layer_keys
+    ]  # fmt: skip
+    seen = {g for call in attributed["groups"] for g in call}
+    groups = [g for g in MODULE_GROUPS if g in seen] + sorted(seen - set(MODULE_GROUPS))
+    module_rows = [_module_row(g, [call.get(g, 0.0) for call in attributed["groups"]], e2e_ms) for g in groups]
+    return layer_rows if calls else [], module_rows
 
 
 def _block_row(label: str, module_name: str, members: list[str], modules: dict, shapes: dict, fv, th) -> dict:
@@ -77,12 +101,19 @@ def profile(
     depth: int = 2,
     show_progress: bool = True,
     peaks=None,
+    runtime: str = "torch",
+    precision: str = "fp32",
 ) -> dict:
     """Profile ``model`` on a seeded input of ``input_shape``; returns the JSON record.
 
     Timing interleaves clean forwards (the end-to-end latency) with instrumented forwards (the
     per-module and per-layer times, taken in place by hooks), so both see the same machine state;
-    the instrumented forward's own end-to-end time gives the instrumentation's overhead.
+    the instrumented forward's own end-to-end time gives the instrumentation's overhead. On
+    ``runtime="torch"`` the instrumented forward is eager with module hooks (bf16: under autocast;
+    int8: the FX-quantized model, which is then the model profiled). On ``onnxruntime`` /
+    ``openvino`` the clean forward is the runtime's runner and the instrumented one a profiling copy
+    of it, whose per-op times are mapped onto the same module groups and blocks
+    (:mod:`compressbench.runtimes.attribution`).
 
     Every layer carries MACs, bytes moved, achieved GMAC/s and arithmetic intensity; with ``peaks``
     (:func:`compressbench.profiling.peaks.machine_peaks`) also % of peak and compute/memory bound.
@@ -92,43 +123,47 @@ def profile(
         raise ValueError(f"input_shape must be 4 positive sizes (B, C, H, W), got {tuple(input_shape)}")
     if repeats <= 0 or warmup < 0:
         raise ValueError("repeats must be positive and warmup non-negative")
+    runtime, precision = parse_runtime(runtime, precision)
+    check_runtime(runtime, precision)
     model = model.eval()
     if int(input_shape[-1]) == int(input_shape[-2]):
         check_input_size(model, int(input_shape[-1]))
     example = example_input(input_shape, seed)
-    layout = layout_for(model)
-    modules = dict(model.named_modules())
-    leaves = [n for n, m in modules.items() if n and not any(True for _ in m.children())]
 
     with torch_threads(threads) as threads_used:
         health = check_health(threads_used)
+        prepared = prepare(runtime, model, example, threads_used, precision)
+        if runtime == "torch":
+            model = prepared.module  # what runs: the FX-quantized model for int8
+        layout = layout_for(model)
+        modules = dict(model.named_modules())
+        leaves = [n for n, m in modules.items() if n and not any(True for _ in m.children())]
         shapes = capture_shapes(model, example)
         moved = traffic(model, example, leaves)
         fv, fv_error = try_count(macs_fvcore, model, example)
         th, th_error = try_count(macs_thop, model, example)
-        timer = ModuleTimer(model)
         per_module: dict[str, list[float]] = {n: [] for n in modules}
+        if runtime == "torch":
+            timer = ModuleTimer(model)
 
-        def clean():
-            model(example)
+            def instrumented():
+                with timer:
+                    times = timer.run(prepared)
+                for n, ms in times.items():
+                    per_module[n].append(ms)
+        else:
+            instrumented = op_timer(prepared) if has_op_timer(prepared) else None
+        timed = {"clean": prepared, **({"instrumented": instrumented} if instrumented is not None else {})}
 
-        def instrumented():
-            with timer:
-                times = timer.run(clean)
-            for n, ms in times.items():
-                per_module[n].append(ms)
-
-        with progress_bar(f"profiling {name}", repeats, show_progress) as advance:
-            stats = measure_interleaved(
-                {"clean": clean, "instrumented": instrumented}, warmup, repeats, on_round=lambda _: advance()
-            )
+        with progress_bar(f"profiling {name} on {runtime} {precision}", repeats, show_progress) as advance:
+            stats = measure_interleaved(timed, warmup, repeats, on_round=lambda _: advance())
         for values in per_module.values():  # drop the warm-up rounds
             del values[: len(values) - repeats]
 
     end_to_end = stats["clean"]
     e2e_ms = end_to_end.median
     layer_rows = []
-    for leaf in leaves:
+    for leaf in leaves if runtime == "torch" else ():
         if per_module[leaf]:
             block, op = layout.layer_label(leaf, modules[leaf])
             ms = _median(per_module[leaf])
@@ -139,15 +174,27 @@ def profile(
                                **layer_efficiency(macs, ms, bytes_moved, t.get("precision", "fp32"), peaks)})  # fmt: skip
     health = health.merged(layer_health(layer_rows))
     module_rows = []
-    for group, members in layout.module_groups.items():
-        samples = [sum(per_module[m][i] for m in members) for i in range(repeats) if all(per_module[m] for m in members)]
-        if samples:
-            s = LatencyStats.from_samples(samples)
-            module_rows.append(
-                {"name": group, "latency_ms": s.median, "p10": s.p10, "p90": s.p90, "share": s.median / e2e_ms}
-            )
-    layers_sum = sum(row["latency_ms"] for row in layer_rows)
-    modules_sum = sum(row["latency_ms"] for row in module_rows)
+    if runtime == "torch":
+        for group, members in layout.module_groups.items():
+            samples = [sum(per_module[m][i] for m in members) for i in range(repeats) if all(per_module[m] for m in members)]
+            if samples:
+                module_rows.append(_module_row(group, samples, e2e_ms))
+    elif instrumented is not None:
+        layer_rows, module_rows = _runtime_rows(attribute(instrumented.calls(repeats)), e2e_ms)
+    attribution = {"end_to_end_ms": e2e_ms}
+    if instrumented is not None:
+        layers_sum = sum(row["latency_ms"] for row in layer_rows)
+        modules_sum = sum(row["latency_ms"] for row in module_rows)
+        attribution.update(
+            layers_sum_ms=layers_sum,
+            modules_sum_ms=modules_sum,
+            gap_pct=_pct(layers_sum - e2e_ms, e2e_ms),
+            modules_gap_pct=_pct(modules_sum - e2e_ms, e2e_ms),
+            instrumented_ms=stats["instrumented"].median,
+            overhead_pct=_pct(stats["instrumented"].median - e2e_ms, e2e_ms),
+        )
+    else:  # a runtime without a per-op profiler here (executorch): end-to-end only
+        attribution["unavailable"] = f"per-op attribution is not available for {runtime} in this build"
     block_rows = [_block_row(label, module_name, layout.block_members(label, leaves), modules, shapes, fv, th)
                   for label, module_name in layout.blocks]
     tree_rows = [
@@ -157,8 +204,8 @@ def profile(
             "depth": n.count(".") + 1,
             "params": count_params(m),
             "macs": fv.by_module.get(n, 0) if fv else None,
-            "latency_ms": _median(per_module[n]),
-            "share": _median(per_module[n]) / e2e_ms,
+            "latency_ms": _median(per_module[n]) if per_module[n] else None,
+            "share": _median(per_module[n]) / e2e_ms if per_module[n] else None,
         }
         for n, m in modules.items()
         if n and n.count(".") < depth
@@ -182,15 +229,7 @@ def profile(
         "blocks": block_rows,
         "layers": layer_rows,
         "tree": tree_rows,
-        "attribution": {
-            "layers_sum_ms": layers_sum,
-            "modules_sum_ms": modules_sum,
-            "end_to_end_ms": e2e_ms,
-            "gap_pct": _pct(layers_sum - e2e_ms, e2e_ms),
-            "modules_gap_pct": _pct(modules_sum - e2e_ms, e2e_ms),
-            "instrumented_ms": stats["instrumented"].median,
-            "overhead_pct": _pct(stats["instrumented"].median - e2e_ms, e2e_ms),
-        },
+        "attribution": attribution,
         "hourglass_layout": layout.hourglass,
         "efficiency": {
             "peaks": peaks.to_dict() if peaks is not None else None,
@@ -199,5 +238,7 @@ def profile(
             "macs_source": "fvcore" if fv else "layer shapes (convolutions and linear layers only; fvcore could not trace this model)",
         },
         "health": health.to_dict(),
-        "env": env,
+        "runtime": prepared.record.to_dict(),
+        "env": {**env, "runtime": runtime, "runtime_version": prepared.record.version, "precision": precision,
+                "precision_used": prepared.record.precision_used, "omp_wait_policy": openmp_wait_policy()},
     }

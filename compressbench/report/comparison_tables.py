@@ -59,10 +59,12 @@ def _comparison_notes(record: dict) -> list[str]:
     warnings = (record.get("health") or {}).get("warnings")
     notes = ["measurement health: " + "; ".join(warnings)] if warnings else []
     notes += [
-        f"{env['runtime']}, batch {env['batch']}, input {tuple(env['input_shape'])}, {plural(env['threads'], 'thread')}, "
+        f"{' '.join(str(p) for p in (env['runtime'], env.get('runtime_version'), env.get('precision', 'fp32')) if p)}, batch {env['batch']}, "
+        f"input {tuple(env['input_shape'])}, {plural(env['threads'], 'thread')}, "
         f"median of {plural(env['repeats'], 'interleaved run')} after {plural(env['warmup'], 'warm-up round')}; "
         f"{(env.get('machine') or {}).get('label', env['cpu'])}, torch {env['torch']}",
-        "speedup = teacher median / row median from the same interleaved run; "
+        "speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: "
+        "against the teacher in eager fp32, same run); "
         f"akd_px and jac_err against the teacher on {plural(env['eval_frames'], 'held-out frame')}",
         "macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); "
         "peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|",

@@ -69,7 +69,7 @@ def tree_frame(record: dict) -> pd.DataFrame:
                 "params": r["params"],
                 "macs": r["macs"],
                 "median_ms": r["latency_ms"],
-                "share_pct": 100 * r["share"],
+                "share_pct": 100 * r["share"] if r["share"] is not None else None,
             }
             for r in record["tree"]
         ]
@@ -89,7 +89,9 @@ def summary_frame(record: dict) -> pd.DataFrame:
         ("runs (after warm-up)", f"{lat['runs']} (+{record['warmup']})"),
         ("input (B, C, H, W)", shape_text(record["input_shape"])),
         ("threads", record["threads"]),
-        ("instrumentation overhead", f"{att['overhead_pct']:+.1f}% (instrumented vs clean median)"),
+        ("runtime", f"{env.get('runtime', 'torch')} {env.get('runtime_version', env['torch'])}"),
+        ("precision (asked / used)", f"{env.get('precision', 'fp32')} / {env.get('precision_used', 'fp32')}"),
+        ("instrumentation overhead", f"{att['overhead_pct']:+.1f}% (instrumented vs clean median)" if "overhead_pct" in att else "-"),
         ("torch", env["torch"]),
         ("cpu", env["cpu"]),
         ("machine", (env.get("machine") or {}).get("label", env["cpu"])),
@@ -157,6 +159,8 @@ def efficiency_notes(record: dict) -> list[str]:
 
 def attribution_line(record: dict) -> str:
     att = record["attribution"]
+    if "unavailable" in att:
+        return f"attribution: {att['unavailable']}; end-to-end median {att['end_to_end_ms']:.3f} ms"
     return (
         f"attribution: sum of per-layer medians {att['layers_sum_ms']:.3f} ms ({att['gap_pct']:+.1f}%), "
         f"sum of per-module medians {att['modules_sum_ms']:.3f} ms ({att['modules_gap_pct']:+.1f}%), "
@@ -166,7 +170,15 @@ def attribution_line(record: dict) -> str:
 
 def profile_sections(record: dict, show_tree: bool = False) -> list[Section]:
     """The profile as report sections, in seed 000's order, then totals."""
-    sections = [Section("Per-module latency (ms)", modules_frame(record), [attribution_line(record)])]
+    notes = [attribution_line(record)]
+    env = record.get("env", {})
+    if env.get("runtime", "torch") != "torch" and "unavailable" not in record["attribution"]:
+        notes.append(
+            f"per-op times from {env['runtime']}'s own profiler, mapped onto modules by the exported node names; "
+            "the gap is what the runtime spends outside its timed ops (input/output copies, reorders it does not "
+            "count, the call itself)"
+        )
+    sections = [Section("Per-module latency (ms)", modules_frame(record), notes)]
     hourglass = record.get("hourglass_layout", False)
     sections.append(Section("Per-block shapes, parameters, MACs (fvcore)" if hourglass else "Blocks", blocks_frame(record)))
     if hourglass:

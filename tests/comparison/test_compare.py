@@ -5,9 +5,9 @@ import torch
 
 from compressbench.comparison import ROW_KEYS, compare
 from compressbench.comparison import table as compare_module
-from compressbench.comparison.runtimes import RuntimeUnavailable
 from compressbench.errors import CompressbenchError
 from compressbench.records import check_comparison
+from compressbench.runtimes import RuntimeUnavailable
 
 from ..standins import BATCHNORM_PARAMS, FRAME_SIZE, SMALL_PARAMS
 
@@ -24,7 +24,7 @@ def rows_by_name(record):
 
 
 def test_record_schema(record):
-    assert set(record) == {"format", "rows", "modules", "env", "notes", "health"}
+    assert set(record) == {"format", "rows", "modules", "runs", "env", "notes", "health"}
     assert record["format"] == "compressbench-comparison/1"
     check_comparison(record, "record")  # what reading it back checks
     assert {"healthy", "warnings", "checks"} <= set(record["health"])
@@ -88,10 +88,10 @@ def test_per_module_table_side_by_side(record):
 def test_a_row_the_runtime_cannot_take_gets_a_note(teacher, copy_variant, frames, monkeypatch):
     real = compare_module.prepare
 
-    def picky(runtime, module, batch, threads):
+    def picky(runtime, module, *args):
         if module is copy_variant.module:
             raise RuntimeUnavailable("cannot run on onnxruntime: unsupported op")
-        return real(runtime, module, batch, threads)
+        return real(runtime, module, *args)
 
     monkeypatch.setattr(compare_module, "prepare", picky)
     record = compare(teacher, [copy_variant], frames[:1], breakdown=False, **FAST)
@@ -106,7 +106,8 @@ def test_a_row_the_runtime_cannot_take_gets_a_note(teacher, copy_variant, frames
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"runtime": "tensorrt"}, "known: onnxruntime, torch"),
+        ({"runtime": "tensorrt"}, "known: executorch, onnxruntime, openvino, torch"),
+        ({"precision": "fp16"}, "unknown precision 'fp16'; known: fp32, bf16, int8"),
         ({"repeats": 0}, "repeats and batch must be positive"),
         ({"batch": 0}, "repeats and batch must be positive"),
     ],
@@ -144,3 +145,25 @@ def test_onnxruntime_breakdown_is_measured_in_torch(teacher, copy_variant, frame
     assert total["module"] == "total" and total["teacher_ms"] > 0
     assert total["teacher_ms"] != record["rows"][0]["latency_ms"]  # the torch forward's median, not ORT's
     assert record["env"]["breakdown_runtime"] == "torch"
+
+
+def test_rows_on_openvino_bf16_name_what_ran(teacher, copy_variant, int8_variant, frames):
+    record = compare(
+        teacher, [copy_variant, int8_variant], frames, breakdown=False, runtime="openvino", precision="bf16", **FAST
+    )
+    env = record["env"]
+    assert (env["runtime"], env["precision"]) == ("openvino", "bf16") and env["runtime_version"]
+    rows = rows_by_name(record)
+    # fidelity is the runtime's outputs against the eager fp32 teacher: bf16 is close, not exact
+    assert 0 < rows["teacher"]["akd_px"] < 0.5 and rows["teacher"]["precision"] in ("bf16", "fp32")
+    assert rows["teacher"]["speedup"] == 1.0 and rows["teacher"]["speedup_vs_eager_fp32"] > 0
+    assert record["runs"]["teacher"]["runtime"] == "openvino"
+    # a PyTorch int8 variant does not export: a note, no latency, no run record
+    assert rows["int8"]["latency_ms"] is None and "cannot export" in rows["int8"]["note"]
+    assert "int8" not in record["runs"]
+
+
+def test_runtime_string_may_carry_the_precision(teacher, frames):
+    record = compare(teacher, [], frames[:1], breakdown=False, runtime="onnxruntime:fp32", **FAST)
+    assert (record["env"]["runtime"], record["env"]["precision"]) == ("onnxruntime", "fp32")
+    assert record["rows"][0]["akd_px"] < 1e-3

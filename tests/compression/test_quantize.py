@@ -12,7 +12,7 @@ from compressbench.compression import CompressionContext, get_method
 from compressbench.compression.quantize import BACKENDS, DEFAULT_BACKEND, state_dict_bytes
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import derive, load_model, save_variant
-from compressbench.runtime import OnnxModule
+from compressbench.runtimes.onnx import OnnxModule
 from tests.compression.swap_helpers import REDUCED, frames, lively_teacher
 
 SIZE = 64

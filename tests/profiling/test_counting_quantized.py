@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from compressbench.profiling.counting import count_macs, count_params, onnx_weight_count, peak_memory_mb, size_mb
-from compressbench.runtime.onnx import export_onnx_bytes
+from compressbench.runtimes.onnx import export_onnx_bytes
 
 from ..standins import BATCHNORM_PARAMS, FRAME_SIZE, SMALL_PARAMS, small_teacher
 

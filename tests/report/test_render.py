@@ -66,10 +66,11 @@ teacher                 none
 teacher+exact           exact
 teacher+exact+quantize  exact,quantize
 
-torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs
-after 10 warm-up rounds; Example CPU, torch 2.13.0
-speedup = teacher median / row median from the same interleaved run; akd_px and
-jac_err against the teacher on 32 held-out frames
+torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved
+runs after 10 warm-up rounds; Example CPU, torch 2.13.0
+speedup = teacher median / row median from the same interleaved run
+(speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same
+run); akd_px and jac_err against the teacher on 32 held-out frames
 macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb:
 serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one
 inference (torch profiler); jac_err: mean |J - J_teacher|
@@ -103,8 +104,9 @@ teacher                 none
 teacher+exact           exact
 teacher+exact+quantize  exact,quantize
 
-torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
-speedup = teacher median / row median from the same interleaved run; akd_px and jac_err against the teacher on 32 held-out frames
+torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
+speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32,
+same run); akd_px and jac_err against the teacher on 32 held-out frames
 macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of
 one inference (torch profiler); jac_err: mean |J - J_teacher|
 
@@ -129,8 +131,8 @@ variant                   latency_ms    p10_ms    p90_ms    speedup    akd_px   
 teacher                        461.1     415.0     507.2       1.00     0.000          0  14,215,368  19,390,000,000  no          56.86       0.50  none
 teacher+exact                   48.1      43.3      52.9       9.58     0.000   2.00e-07  14,214,000   5,129,048,000  no          56.86       0.50  exact
 teacher+exact+quantize          30.5      27.4      33.6      15.10     0.417   4.17e-03  14,214,000   5,129,048,000  yes         56.86       0.50  exact,quantize
-torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
-speedup = teacher median / row median from the same interleaved run; akd_px and jac_err against the teacher on 32 held-out frames
+torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
+speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same run); akd_px and jac_err against the teacher on 32 held-out frames
 macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|
 
 Stage 1: exact
@@ -155,8 +157,8 @@ MARKDOWN = """\
 | teacher+exact          |         48.1 |     43.3 |     52.9 |      9.58 |    0.000 |  2.00e-07 | 14,214,000 |  5,129,048,000 | no     |     56.86 |      0.50 | exact          |
 | teacher+exact+quantize |         30.5 |     27.4 |     33.6 |     15.10 |    0.417 |  4.17e-03 | 14,214,000 |  5,129,048,000 | yes    |     56.86 |      0.50 | exact,quantize |
 
-- torch, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
-- speedup = teacher median / row median from the same interleaved run; akd_px and jac_err against the teacher on 32 held-out frames
+- torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
+- speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same run); akd_px and jac_err against the teacher on 32 held-out frames
 - macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|
 
 ### Stage 1: exact

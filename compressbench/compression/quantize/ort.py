@@ -19,7 +19,7 @@ import torch
 
 from compressbench.compression.quantize.backends import QuantBackend, error_detail, register_backend
 from compressbench.errors import CompressbenchError
-from compressbench.runtime.onnx import PART_INPUT, OnnxModule, export_onnx_bytes
+from compressbench.runtimes.onnx import PART_INPUT, OnnxModule, export_onnx_bytes
 
 
 def _reader(batches: list[torch.Tensor]):

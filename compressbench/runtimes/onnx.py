@@ -1,5 +1,7 @@
 """ONNX export of detectors (and their parts) and ONNX Runtime sessions that run them.
 
+(Moved here from ``compressbench/runtime/onnx.py``; every runtime that reads ONNX starts from this export.)
+
 - :func:`export_onnx` / :func:`export_onnx_bytes`: a detector (``forward`` returns a dict) becomes a
   graph with one input ``images`` and the outputs ``value``, ``jacobian`` (when present), ``heatmap``;
   a part (``forward`` returns one tensor) gets one output ``output``. The batch axis is dynamic.
@@ -120,9 +122,17 @@ def export_onnx(module: nn.Module, path: str | Path, example: torch.Tensor, opse
     return write_atomic(path, export_onnx_bytes(module, example, opset))
 
 
-def make_session(source: bytes | str | Path, threads: int | None = None):
+def make_session(
+    source: bytes | str | Path,
+    threads: int | None = None,
+    *,
+    optimized_path: str | Path | None = None,
+    profile_prefix: str | Path | None = None,
+):
     """An ONNX Runtime CPU session for a graph given as bytes or a file, with ``threads`` intra-op
-    threads (default: torch's current thread count, so both runtimes are compared on equal terms)."""
+    threads (default: torch's current thread count, so both runtimes are compared on equal terms).
+    ``optimized_path``: also write the graph as ORT optimized it; ``profile_prefix``: record per-op
+    times (ORT's profiler, a JSON file named from the prefix, written by ``end_profiling()``)."""
     import onnxruntime as ort
 
     if threads is not None and threads <= 0:
@@ -140,6 +150,11 @@ def make_session(source: bytes | str | Path, threads: int | None = None):
     # ORT's idle workers spin for a while after each run; in an interleaved comparison they would
     # take a core from whichever model runs next, so they sleep instead.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     try:
         return ort.InferenceSession(bytes(source), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no base
@@ -155,8 +170,8 @@ class OnnxRunner:
     """Run an exported detector: ``runner(images)`` returns a dict of torch tensors keyed by the
     graph's output names (``value``, ``jacobian``, ``heatmap`` for :func:`export_onnx` files)."""
 
-    def __init__(self, source: bytes | str | Path, threads: int | None = None) -> None:
-        self.session = make_session(source, threads)
+    def __init__(self, source: bytes | str | Path, threads: int | None = None, **session_options) -> None:
+        self.session = make_session(source, threads, **session_options)
         self.threads = self.session.get_session_options().intra_op_num_threads
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]

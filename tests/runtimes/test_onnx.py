@@ -12,7 +12,7 @@ from torch import nn
 from compressbench.compression import CompressionContext, get_method
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import derive
-from compressbench.runtime import DETECTOR_OUTPUTS, OnnxModule, OnnxRunner, export_onnx, export_onnx_bytes
+from compressbench.runtimes.onnx import DETECTOR_OUTPUTS, OnnxModule, OnnxRunner, export_onnx, export_onnx_bytes
 from tests.compression.swap_helpers import frames, lively_teacher
 
 SIZE = 64

@@ -1,0 +1,138 @@
+"""What every runtime provides: a :class:`Prepared` runner and a :class:`RunRecord` of what ran.
+
+A runtime turns (module, example batch, threads, precision) into a :class:`Prepared` runner: calling
+it runs one inference on the example batch and returns the project's output dict (``value``,
+``jacobian``, ``heatmap`` as float torch tensors); :meth:`Prepared.outputs` runs other frames through
+the same compiled model (for fidelity). Two ways to fail, kept apart on purpose:
+
+- :class:`RuntimeUnavailable`: this *model* or *precision* cannot run here (an op the exporter
+  rejects, a precision the runtime lacks). A comparison keeps going; the message becomes a row note.
+- :class:`RuntimeMissing`: the runtime itself is not installed. That is the user's set-up, so it is a
+  :class:`CompressbenchError`: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+from compressbench.errors import CompressbenchError
+
+PRECISIONS = ("fp32", "bf16", "int8")
+DEFAULT_CALIBRATION_FRAMES = 32
+
+
+class RuntimeUnavailable(Exception):
+    """This model or precision cannot run on the chosen runtime; the message says why (one line)."""
+
+
+class RuntimeMissing(CompressbenchError):
+    """The runtime's package is not installed (or cannot be imported) on this machine."""
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise CompressbenchError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    return precision
+
+
+def parse_runtime(text: str, precision: str | None = None) -> tuple[str, str]:
+    """``"openvino"`` or ``"openvino:bf16"`` (plus an explicit ``precision``, which wins) -> (name, precision)."""
+    name, _, embedded = text.partition(":")
+    return name, check_precision(precision or embedded or "fp32")
+
+
+@dataclass
+class RunRecord:
+    """What actually ran: the runtime and its version, the precision asked for and the one used,
+    and the ops that ran in another precision than asked (``fallback_ops``: "op type x count")."""
+
+    runtime: str
+    version: str
+    precision_requested: str
+    precision_used: str
+    threads: int
+    fallback_ops: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str | None:
+        """One line for a row note where the run deviated from the request, else None."""
+        parts = []
+        if self.precision_used != self.precision_requested:
+            parts.append(f"{self.runtime} ran {self.precision_used} (asked {self.precision_requested})")
+        if self.fallback_ops:
+            parts.append(f"not in {self.precision_requested}: {', '.join(self.fallback_ops)}")
+        parts += self.notes
+        return "; ".join(parts) or None
+
+
+@dataclass
+class Prepared:
+    """One inference on the example batch as a zero-argument call, the same compiled model for
+    other frames (``run_on``), and the record of what ran."""
+
+    run_on: Callable[[torch.Tensor], dict]
+    batch: torch.Tensor
+    record: RunRecord
+    module: object = None  # the nn.Module that runs (torch runtime only), for eager hooks
+    graph: bytes | None = None  # the serialized program that runs: ONNX (attribution, size) or the .pte
+    compiled: object = None  # the runtime's compiled model (openvino), for attribution
+
+    def __call__(self) -> dict:
+        return self.run_on(self.batch)
+
+    @property
+    def note(self) -> str | None:
+        return self.record.summary()
+
+    def outputs(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run ``images`` through the runner in chunks of the example batch's size (runtimes compile
+        for that static shape; the last chunk is padded by repeating frames, then cut)."""
+        size = len(self.batch)
+        pieces: dict[str, list[torch.Tensor]] = {}
+        for start in range(0, len(images), size):
+            chunk = images[start : start + size]
+            count = len(chunk)
+            if count < size:
+                chunk = chunk[torch.arange(size) % count]
+            for key, value in self.run_on(chunk.contiguous()).items():
+                pieces.setdefault(key, []).append(value[:count].float())
+        return {key: torch.cat(values) for key, values in pieces.items()}
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def default_calibration(batch: torch.Tensor, count: int = DEFAULT_CALIBRATION_FRAMES) -> torch.Tensor:
+    """Synthetic calibration frames (the training split, so never the held-out evaluation frames)
+    at the batch's image size, for int8 runs whose caller gave none."""
+    from compressbench.data import frames_for
+
+    return frames_for("synthetic", count, split="train", seed=0, size=int(batch.shape[-1])).images
+
+
+def openmp_wait_policy() -> str:
+    """``OMP_WAIT_POLICY`` as torch's OpenMP runtime read it at start-up (``unset``: it busy-waits)."""
+    return os.environ.get("OMP_WAIT_POLICY", "unset")
+
+
+def openmp_spin_note() -> str | None:
+    """A note for records that interleave eager PyTorch with another runtime while torch's OpenMP
+    workers busy-wait: measured, they keep about 0.37 cores busy for the 10 ms after an eager call
+    (CPU time while the caller sleeps; 0.004 with OMP_WAIT_POLICY=PASSIVE), time the next runner
+    loses. libgomp reads the variable when torch is imported, so it must be set before the process
+    starts."""
+    if openmp_wait_policy().upper() == "PASSIVE":
+        return None
+    return (
+        "torch's OpenMP workers busy-wait after each eager call (OMP_WAIT_POLICY is not PASSIVE) and can slow "
+        "the runner timed next; for runtime comparisons run with OMP_WAIT_POLICY=PASSIVE"
+    )

@@ -1,0 +1,121 @@
+"""``openvino``: the project's ONNX export read by OpenVINO's CPU plugin.
+
+fp32 and bf16 set ``INFERENCE_PRECISION_HINT`` (f32 must be asked for explicitly: on a CPU with
+AMX or AVX-512 bf16 the plugin's default is bf16); int8 reads the whole-graph QDQ model of
+:mod:`.qdq` (OpenVINO runs the quantized ops in int8 and, asked for f32, the rest in fp32).
+Latency settings: one stream, ``PERFORMANCE_HINT=LATENCY``, ``INFERENCE_NUM_THREADS`` = threads.
+No OpenVINO property stops oneTBB's ``worker_wait`` (its workers busy-wait a few milliseconds after
+each call; OpenVINO's thread-scheduling guide says so). Measured as the CPU time the process burns
+while the caller sleeps 5 ms after a call (2-core Xeon, busy machine): about 0.22 cores with
+``ENABLE_CPU_PINNING=False``, 0.07-0.23 with the default pinning, so the default is kept; the
+benchmark's ``--pinning-ab`` repeats the comparison. The larger spinner next to it is torch's own
+OpenMP (see :func:`compressbench.runtimes.base.openmp_spin_note`).
+
+What ran is read back from the compiled model (its runtime graph's ``runtimePrecision`` per op):
+the precision the convolutions actually used, and the compute ops that ran in another precision.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import torch
+
+from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, first_line
+from compressbench.runtimes.onnxruntime_runtime import export_for_runtime, has_onnxruntime_parts, int8_graph
+from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD
+from compressbench.runtimes.registry import register_runtime
+
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+USED = {"f32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8", "f16": "fp16"}
+COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "Interpolate", "Pooling",
+                  "Concatenation", "Eltwise", "Reduce", "Softmax", "Subgraph", "MVN"}  # fmt: skip
+
+
+def openvino_version() -> str:
+    try:
+        import openvino
+    except ImportError:
+        raise RuntimeMissing("openvino is not installed; run `make install` (pip install openvino)") from None
+    return openvino.__version__.split("-")[0]
+
+
+def compile_graph(
+    graph: bytes, batch: torch.Tensor, threads: int, precision: str, perf_count: bool = False, extra: dict | None = None
+):
+    """A CPU-compiled model of ``graph`` for ``batch``'s static shape (``extra``: more CPU properties,
+    e.g. the benchmark's pinning A/B)."""
+    import openvino as ov
+
+    core = ov.Core()
+    try:
+        model = core.read_model(graph)
+        model.reshape({model.inputs[0].get_any_name(): list(batch.shape)})
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": HINTS[precision],
+            "PERF_COUNT": perf_count,
+            **(extra or {}),
+        }
+        return core.compile_model(model, "CPU", config)
+    except Exception as exc:  # OpenVINO raises RuntimeError/its own types from C++
+        raise RuntimeUnavailable(f"OpenVINO cannot compile the graph: {first_line(exc)}") from None
+
+
+def runtime_precisions(compiled) -> collections.Counter:
+    """(layer type, runtime precision) of every op in the compiled graph."""
+    counts: collections.Counter = collections.Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        counts[(str(info["layerType"].astype(str)), str(info["runtimePrecision"].astype(str)))] += 1
+    return counts
+
+
+def precision_report(compiled, requested: str) -> tuple[str, list[str]]:
+    """(precision the convolutions used, compute ops that ran in another precision than requested)."""
+    counts = runtime_precisions(compiled)
+    convs = collections.Counter({p: n for (t, p), n in counts.items() if t == "Convolution"})
+    used = USED.get(convs.most_common(1)[0][0], convs.most_common(1)[0][0]) if convs else requested
+    fallback = collections.Counter()
+    for (layer, precision), n in counts.items():
+        if layer in COMPUTE_LAYERS and USED.get(precision, precision) != requested:
+            fallback[f"{layer} {USED.get(precision, precision)}"] += n
+    return used, [f"{name} x{n}" for name, n in sorted(fallback.items())]
+
+
+class OpenVinoRunner:
+    """``runner(images)`` -> the detector's output dict, from one infer request of ``compiled``."""
+
+    def __init__(self, compiled) -> None:
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.names = [o.get_any_name() for o in compiled.outputs]
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        result = self.request.infer({0: images.detach().float().contiguous().numpy()})
+        return {name: torch.from_numpy(np.array(result[out])) for name, out in zip(self.names, self.compiled.outputs)}
+
+
+@register_runtime
+class OpenVinoRuntime:
+    name = "openvino"
+    summary = "OpenVINO CPU plugin (fp32; bf16 = INFERENCE_PRECISION_HINT; int8 = whole-graph QDQ)"
+
+    def version(self) -> str:
+        return openvino_version()
+
+    def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
+        record = RunRecord("openvino", self.version(), precision, precision, threads)
+        if has_onnxruntime_parts(module):
+            raise RuntimeUnavailable("its parts already run in ONNX Runtime; OpenVINO needs the float model")
+        if precision == "int8":
+            graph = int8_graph(module, batch, calibration, calibration_method)
+            record.notes.append(f"QDQ calibration: {calibration_method or DEFAULT_CALIBRATION_METHOD}")
+        else:
+            graph = export_for_runtime(module, batch[:1])
+        compiled = compile_graph(graph, batch, threads, precision)
+        record.precision_used, record.fallback_ops = precision_report(compiled, precision)
+        return Prepared(OpenVinoRunner(compiled), batch, record, graph=graph, compiled=compiled)
