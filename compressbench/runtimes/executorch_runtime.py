@@ -114,7 +114,7 @@ class ExecuTorchRunner:
         from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
-        from compressbench.comparison.measures import _quiet_native_stderr
+        from compressbench.profiling.counting import _quiet_native_stderr
 
         with _quiet_native_stderr():  # its CPU probing logs to stderr on x86
             portable_lib._unsafe_reset_threadpool(threads)
