@@ -66,7 +66,9 @@ def quantize_qdq(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     calibrate_method = _method(method)
-    with tempfile.TemporaryDirectory(prefix="compressbench-qdq-") as tmp:
+    # ONNX Runtime's shape inference writes a temporary model into the current folder when it gives
+    # up (sym_shape_infer_temp.onnx); working inside the temporary folder keeps the user's folder clean
+    with tempfile.TemporaryDirectory(prefix="compressbench-qdq-") as tmp, contextlib.chdir(tmp):
         float_path, pre_path, int8_path = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
         float_path.write_bytes(float_bytes)
         try:

@@ -11,51 +11,18 @@ quantizing the whole detector as one QDQ graph (those included) ran slower than 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-import numpy as np
 import torch
 
 from compressbench.compression.quantize.backends import QuantBackend, error_detail, register_backend
 from compressbench.errors import CompressbenchError
 from compressbench.runtimes.onnx import PART_INPUT, OnnxModule, export_onnx_bytes
-
-
-def _reader(batches: list[torch.Tensor]):
-    """A CalibrationDataReader over ``batches`` (onnxruntime is imported lazily: it is slow to load)."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class Frames(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.feeds = iter([{PART_INPUT: b.detach().to(torch.float32).numpy()} for b in batches])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.feeds, None)
-
-    return Frames()
+from compressbench.runtimes.qdq import quantize_qdq
 
 
 def quantize_onnx(float_bytes: bytes, calibration: list[torch.Tensor]) -> bytes:
-    """QDQ int8 version of a float ONNX graph with input ``input``, calibrated on ``calibration``."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    with tempfile.TemporaryDirectory(prefix="compressbench-ort-") as tmp:
-        float_path, pre_path, int8_path = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
-        float_path.write_bytes(float_bytes)
-        # symbolic shape inference stops on the dynamic batch axis; ONNX's own inference suffices
-        quant_pre_process(str(float_path), str(pre_path), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre_path),
-            str(int8_path),
-            _reader(calibration),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-        )
-        return int8_path.read_bytes()
+    """QDQ int8 version of a part's float ONNX graph (input ``input``), calibrated on ``calibration``
+    with min/max ranges (the whole-graph path's quantizer, :func:`compressbench.runtimes.qdq.quantize_qdq`)."""
+    return quantize_qdq(float_bytes, torch.cat(calibration), method="minmax", input_name=PART_INPUT)
 
 
 @register_backend
