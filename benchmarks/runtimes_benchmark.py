@@ -27,16 +27,17 @@ import time
 from pathlib import Path
 
 import torch
-from compressbench.comparison.measures import serialized_size_mb
 
 from compressbench.comparison.fidelity import collect_outputs, fidelity
 from compressbench.compression import CompressionContext, apply_chain, stage_options
 from compressbench.data import frames_for
 from compressbench.errors import CompressbenchError
-from compressbench.models import DetectorConfig, load_model
+from compressbench.models import DetectorConfig
+from compressbench.profiling.counting import size_mb as state_size_mb
 from compressbench.profiling.environment import environment
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, time_once_ms, torch_threads
 from compressbench.progress import progress_bar
+from compressbench.provenance import load_model
 from compressbench.report import check_writable, render_json, write_atomic
 from compressbench.runtimes import PRECISIONS, RUNTIMES, Prepared, RuntimeMissing, RuntimeUnavailable, prepare
 from compressbench.runtimes.base import openmp_wait_policy
@@ -109,7 +110,7 @@ def build_models(args) -> dict[str, torch.nn.Module]:
 def size_mb(prepared: Prepared) -> float:
     if prepared.graph is not None:
         return len(prepared.graph) / 1e6
-    return serialized_size_mb(prepared.module)
+    return state_size_mb(prepared.module)
 
 
 def time_alone(runners: dict, block: int, rounds: int, warmup: int) -> dict[str, LatencyStats]:
