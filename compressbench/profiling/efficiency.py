@@ -13,6 +13,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
+from compressbench.profiling.module_timer import run_with_forward_hooks
 from compressbench.profiling.peaks import Peaks
 
 
@@ -82,13 +83,10 @@ def conv_macs(module: nn.Module, output) -> int | None:
 def traffic(model: nn.Module, example: torch.Tensor, names: list[str]) -> dict[str, dict]:
     """Per module in ``names``: bytes of inputs, outputs and weights, precision, kind, and the MACs of
     convolutions and linear layers counted from their shapes (one forward)."""
-    modules = dict(model.named_modules())
     out: dict[str, dict] = {}
-    handles = []
-    for name in names:
-        module = modules[name]
 
-        def hook(mod, inputs, output, name=name):
+    def record(name: str):
+        def hook(mod, inputs, output):
             if name not in out:
                 precision = precision_of(mod)
                 if precision == "fp32" and isinstance(output, torch.Tensor) and output.is_quantized:
@@ -99,13 +97,9 @@ def traffic(model: nn.Module, example: torch.Tensor, names: list[str]) -> dict[s
                     "macs": conv_macs(mod, output),
                 }  # fmt: skip
 
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.inference_mode():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
+        return hook
+
+    run_with_forward_hooks(model, example, record, names)
     return out
 
 

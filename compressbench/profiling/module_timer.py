@@ -10,7 +10,7 @@ instrumented and clean forwards and reports the overhead next to the results.
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -66,7 +66,6 @@ class ModuleTimer:
 def capture_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[tuple, tuple]]:
     """(input shape, output shape) without the batch dimension, per module, from its first call."""
     shapes: dict[str, tuple[tuple, tuple]] = {}
-    handles = []
 
     def first_tensor(value):
         if isinstance(value, torch.Tensor):
@@ -87,16 +86,27 @@ def capture_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[t
         tensor = first_tensor(value)
         return tuple(tensor.shape[1:]) if tensor is not None else ()
 
-    for name, module in model.named_modules():
-        def hook(_module, inputs, output, name=name):
+    def record(name: str):
+        def hook(_module, inputs, output):
             if name not in shapes:
                 shapes[name] = (shape_of(inputs), shape_of(output))
 
-        handles.append(module.register_forward_hook(hook))
+        return hook
+
+    run_with_forward_hooks(model, example, record)
+    return shapes
+
+
+def run_with_forward_hooks(
+    model: nn.Module, example: torch.Tensor, hook_for: Callable[[str], Callable], names: Iterable[str] | None = None
+) -> None:
+    """One forward of ``model`` on ``example`` with ``hook_for(name)`` as the forward hook of each
+    named module (``names``, default all), removed again afterwards whatever happens."""
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(hook_for(name)) for name in (modules if names is None else names)]
     try:
         with torch.inference_mode():
             model(example)
     finally:
         for handle in handles:
             handle.remove()
-    return shapes
