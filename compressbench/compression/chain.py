@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from torch import nn
 
 from compressbench.compression.base import CompressionContext
+from compressbench.compression.order import order_stages
 from compressbench.compression.registry import get_method
 from compressbench.errors import CompressbenchError
 from compressbench.models.saved import register_architecture, save_model
@@ -90,6 +91,8 @@ def compress(
     if len(options) != len(names):
         raise ValueError("one options dict per stage is required")
     context = context or CompressionContext()
+    context = context if context.teacher is not None else replace(context, teacher=model)
+    names, options, moves = order_stages(names, options)
     current = copy.deepcopy(model).eval()
     stages: list[dict] = []
     variants = []
@@ -98,7 +101,8 @@ def compress(
         result = get_method(method_name).apply(current, stage_opts, context)
         current = result.module.eval()
         int8 = int8 or result.int8
-        stages.append({"method": method_name, "options": dict(stage_opts), "structure": result.structure, "report": result.report})
+        report = {**result.report, **moves.get(len(stages), {})}
+        stages.append({"method": method_name, "options": dict(stage_opts), "structure": result.structure, "report": report})
         label = name + "+" + "+".join(s["method"] for s in stages)
         variants.append(Variant(label, current, copy.deepcopy(stages), int8, dict(base or {})))
     return variants

@@ -5,4 +5,5 @@ from compressbench.compression import (
     exact,  # noqa: F401
     prune,  # noqa: F401
     quantize,  # noqa: F401
+    recover,  # noqa: F401
 )
