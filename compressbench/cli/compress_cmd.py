@@ -30,6 +30,7 @@ from compressbench.cli.model_options import (
     model_label,
 )
 from compressbench.comparison import FrameSource, comparison_sections, compress_and_compare
+from compressbench.comparison.hints import DEFAULT_MAX_AKD, annotate, check_bound
 from compressbench.comparison.runtimes import RUNTIMES
 from compressbench.comparison.saving import (
     check_exportable,
@@ -107,6 +108,9 @@ def compress_command(
     warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds first"),
     repeats: int = typer.Option(30, "--repeats", "-r", help="timed interleaved rounds"),
     seed: int = typer.Option(0, "--seed", help="seed of frames, calibration and methods"),
+    max_akd: float = typer.Option(
+        DEFAULT_MAX_AKD, "--max-akd", help="AKD bound (px): rows above it get a note with the recover command"
+    ),
     batch: int = typer.Option(1, "--batch", "-b", help="batch size of the timed input"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
@@ -114,6 +118,7 @@ def compress_command(
     """Compress a model with a chain of methods and compare every stage with it."""
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
+    check_bound(max_akd)
     prepare_output(fmt, output)
     RUNTIMES.get(runtime)
     chain = parse_chain(method)
@@ -146,6 +151,7 @@ def compress_command(
         repeats=repeats, runtime=runtime, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip
+    annotate(run.record, max_akd, model=model)
     final = run.variants[-1]
     written: list[Path] = []
     try:

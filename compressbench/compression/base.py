@@ -92,6 +92,7 @@ class CompressionMethod:
     summary: str = ""
     options: tuple[Option, ...] = ()
     int8: bool = False
+    structural: bool = False  # changes the architecture and so loses agreement: ``recover`` pays after it
 
     def option_names(self) -> list[str]:
         return [o.name for o in self.options]

@@ -100,6 +100,7 @@ def _accumulate_taylor_gradients(model: nn.Module, frames: torch.Tensor, referen
 @register_method
 class Prune(CompressionMethod):
     name = "prune"
+    structural = True
     summary = "structured channel pruning (torch-pruning): narrower convolutions, skips kept consistent"
     options = (
         Option("ratio", float, 0.5, "fraction of channels removed, in (0, 1)", check=_check_ratio),
