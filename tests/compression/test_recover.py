@@ -128,3 +128,16 @@ def test_bad_options_are_one_sentence(given, message):
 def test_batch_larger_than_the_pool_is_refused(teacher):
     with pytest.raises(CompressbenchError, match="batch 16 is larger than pool 8"):
         run(teacher, "recover", {"batch": 16, "pool": 8})
+
+
+def test_quantize_after_recover_saves_and_reloads_with_identical_outputs(tmp_path, teacher):
+    names = ["prune", "recover", "quantize"]
+    given = {"recover": {**SHORT, "steps": 2, "val_every": 2}, "quantize": {"backend": "fx", "calib": 4}}
+    resolved = [get_method(n).resolve(given.get(n, {})) for n in names]
+    final = compress(teacher, names, resolved, context(), base=BASE)[-1]
+    assert final.int8 and [s["method"] for s in final.stages] == names
+    loaded = load_model(save_variant(final, tmp_path / "int8.pt"))
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        want, got = final.module(x), loaded(x)
+    assert all(torch.equal(got[k], want[k]) for k in want)
