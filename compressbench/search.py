@@ -119,7 +119,9 @@ class SearchOptions:
                 raise CompressbenchError(
                     f"unknown compression method {name!r} in the candidates; known: {', '.join(METHODS.names())}"
                 )
-        get_method("recover").resolve({k: v for k, v in self.recover.items() if k != "steps"})
+        if "steps" in self.recover:
+            raise CompressbenchError("recover.steps is what the search decides; bound it with --min-steps and --max-steps")
+        get_method("recover").resolve(self.recover)
         if self.data != "synthetic" and not Path(self.data).exists():
             raise CompressbenchError(f"--data {self.data} does not exist; give 'synthetic', a folder of images or a video file")
         return seconds
