@@ -5,7 +5,8 @@
 
 Variants: exact; prune 0.3/0.5/0.7; quantize with every int8 backend this machine can run, and
 weight-only codebooks; asym and dsconv (SVD initialisation) at a few ranks; prune 0.5 + quantize;
-exact + prune 0.5 + quantize. Writes ``compress.md`` (speed-up, AKD, jacobian error, parameters,
+exact + prune 0.5 + quantize (run as prune, exact, quantize: chains fold BatchNorm after pruning);
+prune 0.5 and 0.7 recovered (``recover``, 300 steps; 2 with --quick), and prune 0.5 + recover + quantize. Writes ``compress.md`` (speed-up, AKD, jacobian error, parameters,
 size) and ``compress.json`` (the full comparison record) to ``--out-dir``, the command in the header
 (``compress-quick.*`` with ``--quick``).
 """
@@ -29,6 +30,8 @@ from compressbench.models import DetectorConfig, load_model
 from compressbench.report import check_writable, render_json, write_atomic
 
 QUICK_CONFIG = DetectorConfig(block_expansion=8, max_features=64, num_blocks=3)
+RECOVER = {"steps": 300}
+QUICK_RECOVER = {"steps": 2, "pool": 8, "batch": 4, "val_frames": 4, "val_every": 1}
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ def specs(quick: bool) -> list[Spec]:
     rows.append(Spec("exact+quantize", ("exact", "quantize"), {}))
     rows.append(Spec("prune-0.5+quantize", ("prune", "quantize"), {"ratio": 0.5}))
     rows.append(Spec("exact+prune-0.5+quantize", ("exact", "prune", "quantize"), {"ratio": 0.5}))
+    recover = {"recover": QUICK_RECOVER if quick else RECOVER}
+    rows += [Spec(f"prune-{r}+recover", ("prune", "recover"), {"ratio": r}, recover) for r in (0.5, 0.7)]
+    rows.append(Spec("prune-0.5+recover+quantize", ("prune", "recover", "quantize"), {"ratio": 0.5}, recover))
     return rows
 
 
