@@ -30,7 +30,7 @@ from compressbench.cli.model_options import (
     model_label,
 )
 from compressbench.comparison import FrameSource, comparison_sections, compress_and_compare
-from compressbench.comparison.hints import DEFAULT_MAX_AKD, annotate, check_bound
+from compressbench.comparison.hints import DEFAULT_MAX_AKD, annotate, check_bound, model_arguments
 from compressbench.comparison.runtimes import RUNTIMES
 from compressbench.comparison.saving import (
     check_exportable,
@@ -151,7 +151,10 @@ def compress_command(
         repeats=repeats, runtime=runtime, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip
-    annotate(run.record, max_akd, model=model)
+    model_args = model_arguments(
+        model, config=config, checkpoint=checkpoint, weights=weights if weights != "default" else None
+    )
+    annotate(run.record, max_akd, model_args)
     final = run.variants[-1]
     written: list[Path] = []
     try:

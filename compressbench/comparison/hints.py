@@ -46,19 +46,30 @@ def _non_default(stage: dict) -> dict:
     return chosen
 
 
-def compress_command(stages: list[dict], model: str = "teacher", data: str = SYNTHETIC, seed: int = 0) -> str:
+def model_arguments(model: str = "teacher", **flags) -> str:
+    """``--model M`` (left out for the default teacher) followed by ``--flag value`` for every
+    flag given (e.g. ``config``, ``checkpoint``, ``weights``): how a command names its model."""
+    parts = [] if model == "teacher" else [f"--model {model}"]
+    parts += [f"--{name.replace('_', '-')} {value}" for name, value in flags.items() if value is not None]
+    return " ".join(parts)
+
+
+def compress_command(stages: list[dict], model_args: str = "", data: str = SYNTHETIC, seed: int = 0, size: int = 256) -> str:
     """The ``compressbench compress`` line that builds ``stages`` (options that differ from the
-    defaults as ``--set``; a method that occurs twice is named by its 1-based position)."""
+    defaults as ``--set``; a method that occurs twice is named by its 1-based position).
+    ``model_args`` names the model (see :func:`model_arguments`)."""
     names = [s["method"] for s in stages]
     parts = ["compressbench compress"]
-    if model != "teacher":
-        parts.append(f"--model {model}")
+    if model_args:
+        parts.append(model_args)
     parts.append(f"--method {','.join(names)}")
     for index, stage in enumerate(stages, start=1):
         target = stage["method"] if names.count(stage["method"]) == 1 else str(index)
         parts += [f"--set {target}.{key}={_value(value)}" for key, value in _non_default(stage).items()]
     if data != SYNTHETIC:
         parts.append(f"--data {data}")
+    if size != 256:
+        parts.append(f"--input-size {size}")
     if seed:
         parts.append(f"--seed {seed}")
     return " ".join(parts)
@@ -80,15 +91,16 @@ def recover_note(report: dict) -> str:
     )
 
 
-def annotate(record: dict, max_akd: float = DEFAULT_MAX_AKD, model: str | None = None) -> dict:
+def annotate(record: dict, max_akd: float = DEFAULT_MAX_AKD, model_args: str | None = None) -> dict:
     """Add the notes to ``record`` (a compress record: ``rows`` with the teacher first, one row per
     stage of ``stages``) in place and return it: every row that ends in a recover stage says what the
     recovery did; every row above ``max_akd`` that recovery could help names the command to try.
-    ``model`` is how the command names the model (default: the record's model name)."""
+    ``model_args`` is how the command names the model (default: ``--model`` and the record's model)."""
     check_bound(max_akd)
     rows, stages = record.get("rows", []), record.get("stages", [])
-    model = model or record.get("model", "teacher")
+    model_args = model_args if model_args is not None else model_arguments(record.get("model", "teacher"))
     data, seed = record.get("data", SYNTHETIC), int(record.get("seed") or 0)
+    size = int((record.get("env") or {}).get("image_size") or 256)
     for index, row in enumerate(rows[1:]):
         if index >= len(stages):
             break
@@ -99,7 +111,7 @@ def annotate(record: dict, max_akd: float = DEFAULT_MAX_AKD, model: str | None =
         if akd is not None and akd > max_akd:
             fixed = with_recover(stages[: index + 1])
             if fixed is not None:
-                command = compress_command(fixed, model, data, seed)
+                command = compress_command(fixed, model_args, data, seed, size)
                 notes.append(f"AKD {akd:.3g} px > {max_akd:g} px: fine-tune it back with `{command}`")
         if notes:
             row["note"] = "; ".join(([row["note"]] if row.get("note") else []) + notes)
@@ -107,4 +119,4 @@ def annotate(record: dict, max_akd: float = DEFAULT_MAX_AKD, model: str | None =
     return record
 
 
-__all__ = ["DEFAULT_MAX_AKD", "annotate", "check_bound", "compress_command", "with_recover"]
+__all__ = ["DEFAULT_MAX_AKD", "annotate", "check_bound", "compress_command", "model_arguments", "with_recover"]

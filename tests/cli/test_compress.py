@@ -185,7 +185,10 @@ def test_prune_recover_notes_its_curve_hints_above_the_bound_and_saves(reduced_y
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     pruned, recovered = record["rows"][1], record["rows"][2]
-    assert "`compressbench compress --method prune,recover --set recover.steps=300`" in pruned["note"]
+    assert (
+        f"`compressbench compress --config {reduced_yaml_module} --weights random --method prune,recover "
+        "--set recover.steps=300 --input-size 64`" in pruned["note"]
+    )
     assert recovered["note"].startswith("recover: 2 steps in ")
     assert "--set recover.steps=8" in recovered["note"]  # already recovered: four times the steps
     report = record["stages"][1]["report"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compressbench.comparison.hints import annotate, compress_command, with_recover
+from compressbench.comparison.hints import annotate, compress_command, model_arguments, with_recover
 from compressbench.compression import get_method
 from compressbench.errors import CompressbenchError
 
@@ -47,7 +47,7 @@ def test_a_recover_row_reports_its_curve_and_above_the_bound_asks_for_four_times
         "steps_run": 300, "seconds": 88.0, "device": "cpu", "val_akd_before_px": 20.9, "val_akd_after_px": 2.02,
         "validation": [{"step": 0, "val_akd_px": 20.9}, {"step": 100, "val_akd_px": 2.92}, {"step": 300, "val_akd_px": 2.02}],
     }  # fmt: skip
-    rec = annotate(record([stage("prune"), stage("recover", report)], [20.9, 2.4]), 1.0, model="my.pt")
+    rec = annotate(record([stage("prune"), stage("recover", report)], [20.9, 2.4]), 1.0, "--model my.pt")
     note = rec["rows"][2]["note"]
     assert note.startswith("recover: 300 steps in 88 s on cpu, validation AKD 20.9 -> 2.02 px (px@step: 20.9@0, 2.92@100, 2.02@300)")
     assert note.endswith("`compressbench compress --model my.pt --method prune,recover --set recover.steps=1200`")
@@ -56,10 +56,12 @@ def test_a_recover_row_reports_its_curve_and_above_the_bound_asks_for_four_times
 def test_commands_name_repeated_methods_by_position_and_carry_data_and_seed():
     stages = with_recover([stage("prune", ratio=0.3), stage("prune", importance="l1")])
     assert [s["method"] for s in stages] == ["prune", "prune", "recover"]
-    assert compress_command(stages, data="clips/", seed=3) == (
+    assert compress_command(stages, data="clips/", seed=3, size=128) == (
         "compressbench compress --method prune,prune,recover --set 1.ratio=0.3 --set 2.importance=l1 "
-        "--set recover.steps=300 --data clips/ --seed 3"
+        "--set recover.steps=300 --data clips/ --input-size 128 --seed 3"
     )
+    assert model_arguments("teacher", config="r.yaml", checkpoint=None) == "--config r.yaml"
+    assert model_arguments("my.pt") == "--model my.pt"
 
 
 @pytest.mark.parametrize("bound", [0, -1.0])
