@@ -102,7 +102,13 @@ class Recover(CompressionMethod):
                 "recover cannot train this module (int8 or otherwise without gradients); put recover before quantize"
             )
         teacher = copy.deepcopy(context.teacher).cpu().eval()
-        frames = context.frames(options["val_frames"] + options["pool"])
+        try:
+            frames = context.frames(options["val_frames"] + options["pool"])
+        except CompressbenchError as exc:
+            raise CompressbenchError(
+                f"recover: {exc} (recover uses val_frames + pool = {options['val_frames'] + options['pool']} "
+                "calibration frames; lower them with --set recover.pool=N --set recover.val_frames=M)"
+            ) from None
         if len(frames) < options["val_frames"] + options["pool"]:
             raise CompressbenchError(
                 f"recover needs {options['val_frames'] + options['pool']} calibration frames "

@@ -141,3 +141,14 @@ def test_quantize_after_recover_saves_and_reloads_with_identical_outputs(tmp_pat
     with torch.no_grad():
         want, got = final.module(x), loaded(x)
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_too_few_user_frames_name_the_recover_options_to_lower(teacher, tmp_path):
+    import imageio.v3 as iio
+
+    for index in range(6):
+        iio.imwrite(tmp_path / f"{index}.png", (torch.rand(SIZE, SIZE, 3) * 255).to(torch.uint8).numpy())
+    frames = FrameSource(str(tmp_path), 2, 0, SIZE)
+    ctx = CompressionContext(frames.calibration, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False)
+    with pytest.raises(CompressbenchError, match=r"val_frames \+ pool = 64 calibration frames; lower them"):
+        run(teacher, "recover", ctx=ctx)
