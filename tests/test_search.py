@@ -101,3 +101,24 @@ def test_default_candidates_follow_the_allowed_methods():
     names = [c.name for c in default_candidates(("prune", "exact", "recover"))]
     assert names == ["prune-0.3", "prune-0.3+exact", "prune-0.5", "prune-0.5+exact", "prune-0.7", "prune-0.7+exact", "exact"]
     assert [c.name for c in default_candidates(("prune", "exact"))] == ["exact"]  # no recover: pruning is not worth trying
+
+
+def test_ctrl_c_during_training_stops_and_measures_what_it_has(tmp_path, monkeypatch):
+    from compressbench import search as search_module
+
+    original = search_module._Search.build
+    calls = {"trainings": 0}
+
+    def interrupting(self, candidate, stages):
+        if any(s["method"] == "recover" for s in stages):
+            calls["trainings"] += 1
+            if calls["trainings"] == 2:
+                raise KeyboardInterrupt
+        return original(self, candidate, stages)
+
+    monkeypatch.setattr(search_module._Search, "build", interrupting)
+    # structural candidates only and a bound none meets: each is worth training, none is skipped for latency
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1e-3), BASE, CANDIDATES[1:])
+    assert record["interrupted"] is True and len(record["trained"]) == 1
+    assert [row["variant"] for row in record["rows"][1:]] == [record["trained"][0].split("@")[0]]
+    assert record["winner"] is None
