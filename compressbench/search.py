@@ -166,7 +166,12 @@ def teacher_key(teacher: nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(teacher.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes() if tensor.dtype != torch.bfloat16 else b"")
+        if not isinstance(tensor, torch.Tensor):
+            digest.update(repr(tensor).encode())
+            continue
+        values = tensor.detach().cpu()
+        values = values.int_repr() if values.is_quantized else values
+        digest.update(values.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 

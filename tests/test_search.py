@@ -122,3 +122,10 @@ def test_ctrl_c_during_training_stops_and_measures_what_it_has(tmp_path, monkeyp
     assert record["interrupted"] is True and len(record["trained"]) == 1
     assert [row["variant"] for row in record["rows"][1:]] == [record["trained"][0].split("@")[0]]
     assert record["winner"] is None
+
+
+def test_the_cache_key_follows_the_teachers_weights():
+    from compressbench.search import teacher_key
+    from tests.compression.swap_helpers import lively_teacher
+
+    assert teacher_key(lively_teacher()) == teacher_key(lively_teacher()) != teacher_key(lively_teacher(seed=1))
