@@ -18,6 +18,7 @@ held-out evaluation frames, which no candidate ever trained or was selected on b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -246,11 +247,17 @@ class _Search:
         self.budget_s = budget_s
         self.spent_s = 0.0
         self.frames = FrameSource(options.data, options.frames, options.seed, options.size)
+        # every candidate's recover and quantize stages ask for the same frames: make them once
+        made = functools.lru_cache(maxsize=4)(self.frames.calibration)
+
+        def calibration(count: int) -> torch.Tensor:
+            return made(count).clone()  # a stage may change what it is given; the cached copy stays
+
         self.context = CompressionContext(
-            calibration_frames=self.frames.calibration, input_shape=(1, 3, options.size, options.size),
+            calibration_frames=calibration, input_shape=(1, 3, options.size, options.size),
             seed=options.seed, show_progress=False, teacher=self.teacher,
         )  # fmt: skip
-        self.val_images = self.frames.calibration(options.val_frames)[: options.val_frames].float()
+        self.val_images = calibration(options.val_frames)[: options.val_frames].float()
         self.timed = self.val_images[: options.batch]
         self.cache = CandidateCache(
             options.cache,
