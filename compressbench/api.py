@@ -202,6 +202,31 @@ def distill(
 
 
 @_speaks_python
+def search(
+    model: str | Path | nn.Module = "teacher",
+    *,
+    max_akd: float = 1.0,
+    budget: str | float = "60m",
+    show_progress: bool = False,
+    **options: Any,
+) -> tuple[dict, Variant | None]:
+    """The fastest variant of ``model`` within ``max_akd`` px of it, spending at most ``budget`` of
+    recovery training (``"60m"``, seconds as a number): ``(results record, winning Variant or None)``.
+    ``options`` are :class:`~compressbench.variant_search.SearchOptions` fields (``methods=``,
+    ``include=``, ``data=``, ``seed=``...)."""
+    from compressbench.variant_search import SearchOptions
+    from compressbench.variant_search import search as run_search
+
+    known = set(SearchOptions.__dataclass_fields__) - {"max_akd", "budget", "progress"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise CompressbenchError(f"unknown search option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    module, start, _ = _model_and_provenance(model)
+    settings = SearchOptions(max_akd=max_akd, budget=budget, progress=show_progress, **options)
+    return run_search(module, settings, start=start)
+
+
+@_speaks_python
 def save(variant: Variant | nn.Module, path: str | Path, metadata: dict | None = None) -> Path:
     """Save a variant (or a model of known origin) so that ``load_model(path)`` rebuilds it."""
     if isinstance(variant, nn.Module):

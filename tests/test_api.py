@@ -78,3 +78,12 @@ def test_errors_name_python_arguments():
     with pytest.raises(CompressbenchError, match="option.s. ratoi apply to none of the methods prune"):
         compressbench.compress(small_teacher(), "prune", ratoi=0.5)
     assert python_names("--max-akd must be positive; try --data DIR") == "max_akd= must be positive; try data= DIR"
+
+
+def test_search_validates_before_any_training():
+    with pytest.raises(CompressbenchError, match=r"^max_akd= must be a positive number of pixels, got 0$"):
+        compressbench.search(small_teacher(), max_akd=0)
+    with pytest.raises(CompressbenchError, match=r"budget= 'soon' is not a duration"):
+        compressbench.search(small_teacher(), budget="soon")
+    with pytest.raises(CompressbenchError, match="unknown search option.s. budgett"):
+        compressbench.search(small_teacher(), budgett="1m")

@@ -30,6 +30,7 @@ from compressbench.cli.model_options import (
     model_from_options,
 )
 from compressbench.comparison import compress_and_compare
+from compressbench.comparison.hints import DEFAULT_MAX_AKD, annotate, check_bound, model_arguments
 from compressbench.comparison.saving import check_exportable, write_outputs
 from compressbench.compression import parse_chain, parse_set_options, stage_options
 from compressbench.data import FrameSource
@@ -116,6 +117,9 @@ def compress_command(
     warmup: int = typer.Option(10, "--warmup", help="untimed interleaved rounds first"),
     repeats: int = typer.Option(30, "--repeats", "-r", help="timed interleaved rounds"),
     seed: int = typer.Option(0, "--seed", help="seed of frames, calibration and methods"),
+    max_akd: float = typer.Option(
+        DEFAULT_MAX_AKD, "--max-akd", help="AKD bound (px): rows above it get a note with the recover command"
+    ),
     batch: int = typer.Option(1, "--batch", "-b", help="batch size of the timed input"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
@@ -129,6 +133,7 @@ def compress_command(
     """
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
+    check_bound(max_akd)
     prepare_output(fmt, output)
     if out is not None:
         check_model_path(out)
@@ -168,6 +173,10 @@ def compress_command(
         repeats=repeats, runtime=runtime, precision=precision, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
     )  # fmt: skip
+    model_args = model_arguments(
+        model, config=config, checkpoint=checkpoint, weights=weights if weights != "default" else None
+    )
+    annotate(run.record, max_akd, model_args)
     written = write_outputs(run, out, export_onnx, export_pte)
     try:
         emit(run.record, comparison_sections(run.record), fmt, output)

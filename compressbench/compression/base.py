@@ -55,12 +55,15 @@ class Option:
 
 @dataclass
 class CompressionContext:
-    """What methods may need beyond the model: frames for calibration or importance, a seed."""
+    """What methods may need beyond the model: frames for calibration or importance, a seed, the
+    chain's teacher (what ``recover`` fine-tunes towards) and a device to train on."""
 
     calibration_frames: Callable[[int], torch.Tensor] | None = None  # n -> (n, 3, S, S) in [0, 1]
     input_shape: tuple[int, ...] = (1, 3, 256, 256)
     seed: int = 0
     show_progress: bool = True
+    teacher: nn.Module | None = None  # None: compress() fills in the model the chain starts from
+    device: str = "cpu"
 
     def frames(self, count: int) -> torch.Tensor:
         if self.calibration_frames is None:
@@ -89,6 +92,7 @@ class CompressionMethod:
     summary: str = ""
     options: tuple[Option, ...] = ()
     int8: bool = False
+    structural: bool = False  # changes the architecture and so loses agreement: ``recover`` pays after it
 
     def option_names(self) -> list[str]:
         return [o.name for o in self.options]
@@ -116,6 +120,14 @@ class CompressionMethod:
     def rebuild(self, model: nn.Module, options: dict, structure: dict) -> nn.Module:
         """Recreate the module's shape (weights arbitrary) from ``structure``, for loading."""
         raise NotImplementedError
+
+    def folds_batchnorm(self, options: dict) -> bool:
+        """Whether this stage removes BatchNorm layers (so it runs after channel pruning; see order.py)."""
+        return False
+
+    def scores_channels(self, options: dict) -> bool:
+        """Whether this stage ranks channels by weights/BatchNorm (so BatchNorm folding waits for it)."""
+        return False
 
 
 def named_children_recursive(module: nn.Module, types: tuple[type, ...]) -> Iterator[tuple[str, nn.Module]]:

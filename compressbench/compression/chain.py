@@ -7,11 +7,13 @@ a stage is described by a plain dict ``{"method", "options", "structure", "repor
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 from torch import nn
 
 from compressbench.compression.base import CompressionContext
 from compressbench.compression.methods import get_method
+from compressbench.compression.order import order_stages
 from compressbench.errors import CompressbenchError
 
 
@@ -74,19 +76,24 @@ def apply_chain(
     model: nn.Module, chain: str | list[str], options: list[dict] | None = None, context: CompressionContext | None = None
 ) -> list[tuple[nn.Module, dict]]:
     """Apply the chain left to right: ``(module, stage)`` after every stage. ``model`` is never
-    modified; options are merged with each method's defaults, so ``[{"ratio": 0.5}]`` is enough."""
+    modified; options are merged with each method's defaults, so ``[{"ratio": 0.5}]`` is enough.
+    Stages run in the order :func:`compressbench.compression.order.order_stages` decides (a moved
+    stage's report says so); ``recover`` stages agree with ``context.teacher``, by default ``model``."""
     names = parse_chain(chain)
     resolved = resolve_options(names, options)
     context = context or CompressionContext()
+    context = context if context.teacher is not None else replace(context, teacher=model)  # what recover agrees with
+    names, resolved, moves = order_stages(names, resolved)  # e.g. BatchNorm folding after channel pruning
     current = copy.deepcopy(model).eval()
     steps = []
     for method_name, stage_opts in zip(names, resolved):
         method = get_method(method_name)
         result = method.apply(current, stage_opts, context)
         current = result.module.eval()
+        report = {**result.report, **moves.get(len(steps), {})}
         stage = {
             "method": method_name, "options": dict(stage_opts), "structure": result.structure,
-            "report": result.report, "int8": bool(result.int8),
+            "report": report, "int8": bool(result.int8),
         }  # fmt: skip
         steps.append((current, stage))
     return steps

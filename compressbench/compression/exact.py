@@ -259,6 +259,9 @@ class Exact(CompressionMethod):
         structure = {"folded": [{"conv": c, "norm": n} for c, n in pairs], "anti_alias": anti_alias}
         return StageResult(rewritten, structure, report)
 
+    def folds_batchnorm(self, options: dict) -> bool:
+        return bool(options.get("fold_bn"))
+
     def rebuild(self, model: nn.Module, options: dict, structure: dict) -> nn.Module:
         """Apply the recorded rewrites' structure to ``model`` (in place)."""
         try:

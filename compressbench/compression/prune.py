@@ -100,6 +100,7 @@ def _accumulate_taylor_gradients(model: nn.Module, frames: torch.Tensor, referen
 @register_method
 class Prune(CompressionMethod):
     name = "prune"
+    structural = True
     summary = "structured channel pruning (torch-pruning): narrower convolutions, skips kept consistent"
     options = (
         Option("ratio", float, 0.5, "fraction of channels removed, in (0, 1)", check=_check_ratio),
@@ -118,6 +119,11 @@ class Prune(CompressionMethod):
 
     def apply(self, model: nn.Module, options: dict, context: CompressionContext) -> StageResult:
         spec = IMPORTANCES.get(options["importance"])
+        if options["importance"] == "bn-scale" and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            raise CompressbenchError(
+                "prune: importance bn-scale needs BatchNorm layers and this model has none (folded by exact?); "
+                "prune before exact, or use importance l1/l2/taylor"
+            )
         pruned = copy.deepcopy(model).eval()
         protected = _protected_layers(pruned)
         for parameter in pruned.parameters():
@@ -182,6 +188,9 @@ class Prune(CompressionMethod):
             ],
         }
         return StageResult(pruned, {"shapes": record_shapes(pruned)}, report)
+
+    def scores_channels(self, options: dict) -> bool:
+        return options.get("importance") != "random"  # random draws ignore weights and BatchNorm
 
     def rebuild(self, model: nn.Module, options: dict, structure: dict) -> nn.Module:
         """Resize ``model``'s layers (in place) to the recorded pruned shapes."""

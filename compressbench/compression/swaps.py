@@ -114,6 +114,8 @@ def conv_params(in_channels: int, out_channels: int, bias: bool) -> int:
 class ConvSwapMethod(CompressionMethod):
     """A compression method that swaps each 3x3 convolution of the predictor for a cheaper pair."""
 
+    structural = True
+
     setting_key: str = ""  # the per-layer setting saved in ``structure`` ("rank", "multiplier")
     progress_label: str = ""
 

@@ -150,6 +150,13 @@ class Distiller(nn.Module):
             if s_shape != t_shape:
                 self.adapter = EncoderAdapter(s_shape[0], tuple(t_shape))
 
+    def release_taps(self) -> None:
+        """Remove the encoder hooks (after training, so the student leaves with no hook attached)."""
+        if self._taps:
+            for tap in self._taps:
+                tap.remove()
+            self._taps = None
+
     def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
         self.teacher.eval()  # batch-norm statistics of the teacher never move

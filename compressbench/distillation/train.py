@@ -159,16 +159,46 @@ def teacher_provenance(name: str, teacher: nn.Module) -> Provenance:
     return provenance
 
 
-def _batch_source(options: DistillOptions, user_frames: Any) -> Callable[[int], torch.Tensor]:
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """How one student is fine-tuned against one teacher: what :func:`finetune` needs, shared by
+    :func:`distill` and the ``recover`` compression stage."""
+
+    steps: int = 300
+    batch: int = 16
+    lr: float = 5e-4
+    lr_schedule: str = "cosine"
+    loss: str = "l1"
+    weights: LossWeights = LossWeights()
+    pool: int = 0  # > 0: label this many training frames with the teacher once and draw batches from them
+    seed: int = 0
+    device: str = "cpu"
+    val_every: int = 100
+    patience: int | None = 5
+    size: int = 256
+    progress: bool = True
+    checkpoint: Path | None = None
+    resume: Path | None = None
+    meta: dict = field(default_factory=dict)
+    description: str = "fine-tuning"
+    label: str = "student"  # how errors name the student
+
+
+def _frame_images(frames: Any) -> torch.Tensor | None:
+    """A FrameBatch or an (N, 3, S, S) tensor -> the tensor (None stays None: synthetic frames)."""
+    return getattr(frames, "images", frames)
+
+
+def _batch_source(settings: FinetuneSettings, images: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
     from compressbench.data import synthetic_frames
 
     def batch_at(index: int) -> torch.Tensor:
-        seed = batch_seed(options.seed, index, DISTILL_FRAMES)
-        if user_frames is None:
-            return synthetic_frames(options.batch, split="train", seed=seed, size=options.size).images
+        seed = batch_seed(settings.seed, index, DISTILL_FRAMES)
+        if images is None:
+            return synthetic_frames(settings.batch, split="train", seed=seed, size=settings.size).images
         generator = torch.Generator().manual_seed(seed)
-        picks = torch.randint(len(user_frames), (options.batch,), generator=generator)
-        return user_frames.images[picks]
+        picks = torch.randint(len(images), (settings.batch,), generator=generator)
+        return images[picks].float()
 
     return batch_at
 
@@ -187,44 +217,49 @@ class LabelledPool:
         return {"images": self.images[picks].float() / 255.0, "targets": {k: v[picks] for k, v in self.targets.items()}}
 
 
-def _pool_images(options: DistillOptions, user_frames: Any, first: int, count: int) -> torch.Tensor:
-    from compressbench.data import synthetic_frames
-
-    if user_frames is None:
-        seed = batch_seed(options.seed, first // POOL_CHUNK, POOL_FRAMES)
-        images = synthetic_frames(count, split="train", seed=seed, size=options.size).images
-    else:
-        images = user_frames.images[first : first + count]
+def _as_uint8(images: torch.Tensor) -> torch.Tensor:
+    if images.dtype == torch.uint8:
+        return images
     return (images.clamp(0, 1) * 255.0).round().to(torch.uint8)
 
 
-def label_pool(distiller: Distiller, options: DistillOptions, user_frames: Any) -> LabelledPool:
-    """Make (or take from the user's frames) ``options.pool`` training frames and run the teacher on
+def _pool_images(settings: FinetuneSettings, images: torch.Tensor | None, first: int, count: int) -> torch.Tensor:
+    from compressbench.data import synthetic_frames
+
+    if images is None:
+        seed = batch_seed(settings.seed, first // POOL_CHUNK, POOL_FRAMES)
+        return _as_uint8(synthetic_frames(count, split="train", seed=seed, size=settings.size).images)
+    return _as_uint8(images[first : first + count])
+
+
+def label_pool(distiller: Distiller, settings: FinetuneSettings, images: torch.Tensor | None) -> LabelledPool:
+    """Make (or take from the given training frames) ``settings.pool`` frames and run the teacher on
     them once. Offline distillation: each step then costs only the student's forward and backward,
     which for a small student is several times cheaper than the teacher's forward."""
     from compressbench.progress import progress_bar
 
-    if user_frames is not None and options.pool > len(user_frames):
+    if images is not None and settings.pool > len(images):
         raise CompressbenchError(
-            f"--pool {options.pool} asks for more frames than the {len(user_frames)} training frames of --data {options.data}"
+            f"--pool {settings.pool} asks for more frames than the {len(images)} training frames given"
         )
-    images, targets = [], {}
-    with progress_bar("labelling the pool with the teacher", options.pool, enabled=options.progress) as advance:
-        for first in range(0, options.pool, POOL_CHUNK):
-            count = min(POOL_CHUNK, options.pool - first)
-            chunk = _pool_images(options, user_frames, first, count)
-            labels = distiller.teacher_targets(chunk.float() / 255.0)
-            images.append(chunk)
+    device = next(distiller.teacher.parameters()).device
+    chunks, targets = [], {}
+    with progress_bar("labelling the pool with the teacher", settings.pool, enabled=settings.progress) as advance:
+        for first in range(0, settings.pool, POOL_CHUNK):
+            count = min(POOL_CHUNK, settings.pool - first)
+            chunk = _pool_images(settings, images, first, count)
+            labels = distiller.teacher_targets(chunk.to(device).float() / 255.0)
+            chunks.append(chunk)
             for key, value in labels.items():
                 targets.setdefault(key, []).append(value.detach().cpu())
             advance(count)
-    return LabelledPool(torch.cat(images), {key: torch.cat(parts) for key, parts in targets.items()})
+    return LabelledPool(torch.cat(chunks), {key: torch.cat(parts) for key, parts in targets.items()})
 
 
-def _pool_source(options: DistillOptions, pool: LabelledPool) -> Callable[[int], dict]:
+def _pool_source(settings: FinetuneSettings, pool: LabelledPool) -> Callable[[int], dict]:
     def batch_at(index: int) -> dict:
-        generator = torch.Generator().manual_seed(batch_seed(options.seed, index, DISTILL_FRAMES))
-        return pool.batch(torch.randint(len(pool), (options.batch,), generator=generator))
+        generator = torch.Generator().manual_seed(batch_seed(settings.seed, index, DISTILL_FRAMES))
+        return pool.batch(torch.randint(len(pool), (settings.batch,), generator=generator))
 
     return batch_at
 
@@ -301,13 +336,13 @@ def check_resume_identity(path: Path, options: DistillOptions) -> None:
         )
 
 
-def check_runs(student: nn.Module, example: torch.Tensor, options: DistillOptions) -> None:
+def check_runs(student: nn.Module, example: torch.Tensor, label: str, batch: int = 2) -> None:
     """Fail with one sentence (not a traceback mid-training) when the student cannot take the frames,
-    in eval mode or in training mode at ``options.batch`` frames per step (BatchNorm needs more than
-    one value per channel to train, which one frame at a 1x1 bottleneck does not give)."""
-    name = options.method or options.student
+    in eval mode or in training mode at ``batch`` frames per step (BatchNorm needs more than one
+    value per channel to train, which one frame at a 1x1 bottleneck does not give)."""
+    size = example.shape[-1]
     probe = copy.deepcopy(student)  # a training-mode forward updates BatchNorm statistics
-    for training, frames in ((False, example), (True, example.expand(options.batch, *example.shape[1:]))):
+    for training, frames in ((False, example), (True, example.expand(batch, *example.shape[1:]))):
         probe.train(training)
         try:
             with torch.no_grad():
@@ -316,13 +351,80 @@ def check_runs(student: nn.Module, example: torch.Tensor, options: DistillOption
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if training and "more than 1 value per channel" in detail:
                 raise CompressbenchError(
-                    f"--batch {options.batch} cannot train {name}: a BatchNorm layer sees a 1x1 map there and needs "
+                    f"--batch {batch} cannot train {label}: a BatchNorm layer sees a 1x1 map there and needs "
                     "more than one value per channel per step; use --batch 2 or more"
                 ) from None
             raise CompressbenchError(
-                f"student {name} cannot run on {options.size}x{options.size} frames ({detail}); "
-                "use 256x256 frames or another student"
+                f"student {label} cannot run on {size}x{size} frames ({detail}); use 256x256 frames or another student"
             ) from None
+
+
+def finetune(
+    student: nn.Module,
+    teacher: nn.Module,
+    settings: FinetuneSettings,
+    val_images: torch.Tensor,
+    train_frames: Any = None,
+) -> TrainResult:
+    """Fine-tune ``student`` (in place) to agree with ``teacher``: the one training loop behind
+    :func:`distill` and the ``recover`` compression stage.
+
+    ``train_frames`` (a FrameBatch or an (N, 3, S, S) tensor, float in [0, 1] or uint8) are the
+    frames the teacher labels; None draws synthetic training frames from the seed. ``val_images``
+    decide the best weights and early stopping (validation AKD); they must not be evaluation frames.
+    The teacher is neither trained nor moved back; the returned result's ``model`` is the Distiller
+    whose ``student`` holds the best weights, on ``settings.device``."""
+    LOSSES.get(settings.loss)
+    schedule = LR_SCHEDULES.get(settings.lr_schedule)
+    train_images = _frame_images(train_frames)
+    check_runs(student, val_images[:1], settings.label, settings.batch)
+    with torch.random.fork_rng(devices=[]):  # the L3 adapter's initial weights come from the seed
+        torch.manual_seed(batch_seed(settings.seed, 0, ADAPTER_INIT))
+        distiller = Distiller(teacher, student, settings.loss, settings.weights, example=val_images[:1])
+    if settings.pool:
+        batches = _pool_source(settings, label_pool(distiller, settings, train_images))
+    else:
+        batches = _batch_source(settings, train_images)
+    config = TrainConfig(
+        steps=settings.steps,
+        seed=settings.seed,
+        device=settings.device,
+        val_every=settings.val_every,
+        monitor="akd_px",
+        mode="min",
+        patience=settings.patience,
+        checkpoint=settings.checkpoint,
+        meta=dict(settings.meta),
+        progress=settings.progress,
+        description=settings.description,
+        lr_scale=lambda step: schedule(step, settings.steps),
+    )
+
+    # The teacher is outside the module tree, so the trainer does not move it: it follows the
+    # batches (under torchrun each rank has its own device, known only inside the trainer).
+    def loss_fn(model: nn.Module, batch: torch.Tensor | dict):
+        if isinstance(batch, dict):  # a pool batch: the teacher's outputs come with it
+            return model(batch["images"], batch["targets"])
+        follow_device(teacher, batch.device)
+        return model(batch)
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        inner = getattr(model, "module", model)
+        follow_device(teacher, next(inner.student.parameters()).device)
+        return agreement(inner.student, teacher, val_images)
+
+    try:
+        return train(
+            distiller,
+            loss_fn,
+            lambda parameters: torch.optim.Adam(parameters, lr=settings.lr),
+            indexed(batches),
+            validate,
+            config,
+            resume=settings.resume,
+        )
+    finally:
+        distiller.release_taps()
 
 
 def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[nn.Module, TrainResult, Provenance]:
@@ -341,57 +443,21 @@ def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[
         train_frames, val_images = None, validation_frames(options)
     else:
         train_frames, val_images = _user_frames(options)
-    check_runs(student, val_images[:1], options)
-    with torch.random.fork_rng(devices=[]):  # the L3 adapter's initial weights come from the seed
-        torch.manual_seed(batch_seed(options.seed, 0, ADAPTER_INIT))
-        distiller = Distiller(teacher, student, options.loss, options.weights, example=val_images[:1])
-    schedule = LR_SCHEDULES.get(options.lr_schedule)
-    if options.pool:
-        batches = _pool_source(options, label_pool(distiller, options, train_frames))
-    else:
-        batches = _batch_source(options, train_frames)
-    config = TrainConfig(
-        steps=options.steps,
-        seed=options.seed,
-        device=options.device,
-        val_every=options.val_every,
-        monitor="akd_px",
-        mode="min",
-        patience=options.patience,
-        checkpoint=options.checkpoint,
+    settings = FinetuneSettings(
+        steps=options.steps, batch=options.batch, lr=options.lr, lr_schedule=options.lr_schedule,
+        loss=options.loss, weights=options.weights, pool=options.pool, seed=options.seed, device=options.device,
+        val_every=options.val_every, patience=options.patience, size=options.size, progress=options.progress,
+        checkpoint=options.checkpoint, resume=options.resume,
         meta={
             **options.meta, "distill": options.identity(), "teacher": str(options.teacher), "batch": options.batch,
             "lr": options.lr, "lr_schedule": options.lr_schedule, "init": options.init, "data": options.data,
             "size": options.size, "pool": options.pool,
-        },  # fmt: skip
-        progress=options.progress,
+        },
         description=f"distilling {options.method or options.student} ({options.loss})",
-        lr_scale=lambda step: schedule(step, options.steps),
-    )
-
-    # The teacher is outside the module tree, so the trainer does not move it: it follows the
-    # batches (under torchrun each rank has its own device, known only inside the trainer).
-    def loss_fn(model: nn.Module, batch: torch.Tensor | dict):
-        if isinstance(batch, dict):  # a pool batch: the teacher's outputs come with it
-            return model(batch["images"], batch["targets"])
-        follow_device(teacher, batch.device)
-        return model(batch)
-
-    def validate(model: nn.Module) -> dict[str, float]:
-        inner = getattr(model, "module", model)
-        follow_device(teacher, next(inner.student.parameters()).device)
-        return agreement(inner.student, teacher, val_images)
-
-    result = train(
-        distiller,
-        loss_fn,
-        lambda parameters: torch.optim.Adam(parameters, lr=options.lr),
-        indexed(batches),
-        validate,
-        config,
-        resume=options.resume,
-    )
-    return distiller.student.eval(), result, provenance.then(distill_stage(options, result))
+        label=str(options.method or options.student),
+    )  # fmt: skip
+    result = finetune(student, teacher, settings, val_images, train_frames)
+    return result.model.student.eval(), result, provenance.then(distill_stage(options, result))
 
 
 def distill_stage(options: DistillOptions, result: TrainResult | None = None) -> Stage:
@@ -438,4 +504,7 @@ def save_distilled_record(
     return saved
 
 
-__all__ = ["INITS", "DistillOptions", "agreement", "distill", "distill_stage", "save_distilled", "save_distilled_record", "training_record"]
+__all__ = [
+    "INITS", "DistillOptions", "FinetuneSettings", "agreement", "distill", "distill_stage", "finetune", "save_distilled",
+    "save_distilled_record", "training_record",
+]  # fmt: skip

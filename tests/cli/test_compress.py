@@ -129,6 +129,8 @@ def test_markdown_sections(reduced_yaml, tmp_path):
         (["--method", "prune", "--runtime", "tflite"], "unknown runtime 'tflite'"),
         (["--method", "prune", "--frames", "0"], "--frames must be a positive integer"),
         (["--method", "prune", "--data", "no/such/folder"], "--data no/such/folder does not exist"),
+        (["--method", "prune", "--max-akd", "0"], "--max-akd must be a positive number of pixels, got 0"),
+        (["--method", "prune,recover", "--set", "recover.loss=l9"], "recover: unknown loss 'l9'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(reduced_yaml_module, tmp_path, args, fragment):
@@ -181,3 +183,39 @@ def test_model_path_ending_in_json_is_refused(tmp_path):
     result = run("compress", *FAST, "--method", "prune", "--out", target)
     assert_usage_error(result, "is the saved model")
     assert not target.exists()
+
+
+RECOVER_QUICK = [
+    "--set", "recover.steps=2", "--set", "recover.pool=8", "--set", "recover.batch=4",
+    "--set", "recover.val_frames=4", "--set", "recover.val_every=1",
+]  # fmt: skip
+
+
+def test_prune_recover_notes_its_curve_hints_above_the_bound_and_saves(reduced_yaml_module, tmp_path):
+    out = tmp_path / "recovered.pt"
+    result = run(
+        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune,recover", *RECOVER_QUICK,
+        "--max-akd", "1e-9", "--out", out, "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    pruned, recovered = record["rows"][1], record["rows"][2]
+    assert (
+        f"`compressbench compress --config {reduced_yaml_module} --weights random --method prune,recover "
+        "--set recover.steps=300 --input-size 64`" in pruned["note"]
+    )
+    assert recovered["note"].startswith("recover: 2 steps in ")
+    assert "--set recover.steps=8" in recovered["note"]  # already recovered: four times the steps
+    report = record["stages"][1]["report"]
+    assert [row["step"] for row in report["validation"]] == [0, 1, 2] and report["seconds"] > 0
+    profiled = run("profile", "--model", out, "--input-size", "64", "--repeats", "2", "--warmup", "0", "--format", "json")
+    assert profiled.exit_code == 0, profiled.output
+    assert json.loads(profiled.stdout)["params"] == recovered["params"]
+
+
+def test_rows_within_the_bound_get_no_hint(saved, reduced_yaml_module):
+    result = run(
+        "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", "--max-akd", "1e9", "--format", "json"
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"][1]["note"] is None

@@ -1,0 +1,105 @@
+"""``compressbench search``: the fastest variant within an AKD bound (see compressbench.variant_search).
+
+All input is checked before any training (bound, budget, methods, recover options, --include files,
+output paths); the winner and the results JSON are written atomically after the measurement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from compressbench.cli.app import app
+from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.model_options import (
+    CheckpointOption,
+    ConfigOption,
+    ModelOption,
+    WeightsOption,
+    model_from_options,
+)
+from compressbench.compression import parse_set_options
+from compressbench.errors import CompressbenchError
+from compressbench.provenance import check_savable, provenance_of, sidecar_path
+from compressbench.report import check_writable, render_json, write_atomic
+from compressbench.report.render import Section
+from compressbench.variant_search import DEFAULT_METHODS, SearchOptions, check_include, save_winner, search
+
+FRONT_COLUMNS = ("variant", "method", "recover_steps", "latency_ms", "speedup", "akd_px", "val_akd_px", "params")
+
+
+def search_sections(record: dict) -> list[Section]:
+    rows = {row["variant"]: row for row in record["rows"]}
+    front = pd.DataFrame([{k: rows[name].get(k) for k in FRONT_COLUMNS} for name in record["front"]], columns=list(FRONT_COLUMNS))
+    every = pd.DataFrame([{k: row.get(k) for k in FRONT_COLUMNS} for row in record["rows"]], columns=list(FRONT_COLUMNS))
+    winner = record["winner"]
+    notes = [
+        f"fastest within {record['max_akd']:g} px: {winner}" if winner else f"no variant within {record['max_akd']:g} px",
+        f"training budget {record['budget_s']:.0f} s, spent {record['spent_s']:.0f} s"
+        + (" (interrupted: results so far)" if record["interrupted"] else ""),
+        "latency_ms and akd_px from one interleaved run with the teacher on held-out frames; val_akd_px on calibration frames",
+    ]
+    return [
+        Section("Pareto front (latency against AKD)", front, notes),
+        Section("Every measured candidate", every),
+    ]
+
+
+@app.command("search")
+def search_command(
+    max_akd: float = typer.Option(1.0, "--max-akd", help="AKD bound in pixels"),
+    budget: str = typer.Option("60m", "--budget", help="training budget, e.g. 90s, 60m, 1.5h"),
+    model: str = ModelOption,
+    checkpoint: Optional[Path] = CheckpointOption,
+    config: Optional[Path] = ConfigOption,
+    weights: str = WeightsOption,
+    data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
+    include: list[Path] = typer.Option([], "--include", help="a saved model to consider as it is; repeatable"),
+    methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods", help="methods candidates may use"),
+    min_steps: int = typer.Option(100, "--min-steps", help="recover steps of the first halving round"),
+    max_steps: int = typer.Option(3200, "--max-steps", help="recover steps of the longest round"),
+    set_options: list[str] = typer.Option([], "--set", help="recover.OPTION=VALUE for every recover stage; repeatable"),
+    frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
+    input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
+    seed: int = typer.Option(0, "--seed", help="seed of frames, methods and training"),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
+    warmup: int = typer.Option(5, "--warmup", help="untimed interleaved rounds first"),
+    repeats: int = typer.Option(20, "--repeats", "-r", help="timed interleaved rounds"),
+    cache: Path = typer.Option(Path.home() / ".cache" / "compressbench" / "search", "--cache", help="resumable cache of candidates"),
+    out: Optional[Path] = typer.Option(None, "--out", help="save the fastest variant within the bound here"),
+    results: Optional[Path] = typer.Option(None, "--results", help="write the full results JSON here"),
+    fmt: str = FormatOption,
+    output: Optional[Path] = OutputOption,
+) -> None:
+    """Find the fastest compressed variant whose AKD against the model stays within --max-akd."""
+    require_positive(frames=frames, input_size=input_size, repeats=repeats, threads=threads)
+    prepare_output(fmt, output)
+    namespaced = parse_set_options(set_options)
+    stray = sorted(set(namespaced) - {"recover"})
+    if stray:
+        raise CompressbenchError(f"--set applies to recover only (recover.OPTION=VALUE), got {', '.join(stray)}")
+    options = SearchOptions(
+        max_akd=max_akd, budget=budget, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        include=tuple(str(p) for p in include), data=data, frames=frames, size=input_size, seed=seed,
+        min_steps=min_steps, max_steps=max_steps, recover=namespaced.get("recover", {}), threads=threads,
+        warmup=warmup, repeats=repeats, cache=cache,
+    )  # fmt: skip
+    options.validate()
+    for path in options.include:
+        check_include(path)
+    if results is not None:
+        check_writable(results)
+    module = model_from_options(model, checkpoint, config, weights)
+    start = provenance_of(model, module)
+    if out is not None:
+        check_savable(start, out)
+        check_writable(sidecar_path(out))
+
+    record, winner = search(module, options, start=start)
+    if out is not None and winner is not None:
+        save_winner(record, winner, out)
+    if results is not None:
+        write_atomic(results, render_json(record))
+    emit(record, search_sections(record), fmt, output)

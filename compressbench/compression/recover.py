@@ -1,0 +1,153 @@
+"""``recover``: fine-tune the current module to agree with the chain's teacher again.
+
+Structural stages (prune, asym, dsconv) lose agreement; a short distillation against the model the
+chain started from buys most of it back (prune 0.5 on the default teacher: 20.9 px -> about 2 px in
+300 steps). The stage runs :func:`compressbench.distillation.train.finetune`, the loop ``distill`` uses:
+the teacher labels a pool of calibration frames once (frames the evaluation never sees), the student
+trains on them with a distillation loss and a cosine schedule, validation AKD on other calibration
+frames keeps the best weights and stops early.
+
+Its structure is empty: the module's shape is the previous stage's, and a saved variant gets the
+recovered weights from its state dict, so :meth:`Recover.rebuild` is the identity.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
+from compressbench.compression.methods import register_method
+from compressbench.distillation.losses import LOSSES
+from compressbench.errors import CompressbenchError
+
+
+def _positive(value) -> str | None:
+    return None if value > 0 else f"must be positive, got {value}"
+
+
+def _non_negative(value) -> str | None:
+    return None if value >= 0 else f"must be zero (never stop early) or positive, got {value}"
+
+
+def _device(value: str) -> str | None:
+    if value in ("", "cpu") or value.startswith("cuda"):
+        return None
+    return f"must be cpu or cuda[:N] (empty: the context's device), got {value!r}"
+
+
+INT8_DTYPES = (torch.int8, torch.uint8, torch.qint8, torch.quint8)
+
+
+def _has_int8_parts(module: nn.Module) -> bool:
+    """Quantized modules or 8-bit weights anywhere (fx, pt2e and codebook back-ends all leave one)."""
+    if any(".quantized" in type(m).__module__ for m in module.modules()):
+        return True
+    state = module.state_dict()
+    return any(isinstance(t, torch.Tensor) and (t.is_quantized or t.dtype in INT8_DTYPES) for t in state.values())
+
+
+def _trainable(module: nn.Module, example: torch.Tensor) -> bool:
+    """Whether the whole module can be trained: float weights only, and gradients reach its outputs."""
+    if _has_int8_parts(module) or not any(p.is_floating_point() for p in module.parameters()):
+        return False
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.enable_grad():
+            for parameter in module.parameters():
+                parameter.requires_grad_(True)
+            value = module(example)["value"]
+    except (RuntimeError, NotImplementedError):
+        return False
+    finally:
+        module.train(was_training)
+    return bool(value.requires_grad)
+
+
+@register_method
+class Recover(CompressionMethod):
+    name = "recover"
+    summary = "fine-tune the module to agree with the chain's teacher again (distillation on calibration frames)"
+    options = (
+        Option("steps", int, 300, "training steps", check=_positive),
+        Option("lr", float, 5e-4, "Adam learning rate (cosine schedule)", check=_positive),
+        Option("loss", str, "l1", "distillation loss (l1: keypoints + jacobians; l2: + heatmaps; l3: + encoder attention)",
+               choices=tuple(LOSSES.names())),
+        Option("pool", int, 1024, "calibration frames the teacher labels once and training draws from", check=_positive),
+        Option("batch", int, 16, "frames per step", check=_positive),
+        Option("patience", int, 5, "validations without improvement before stopping (0: never stop early)",
+               check=_non_negative),
+        Option("val_every", int, 100, "steps between validations", check=_positive),
+        Option("val_frames", int, 64, "calibration frames for validation (never trained on, never evaluated on)",
+               check=_positive),
+        Option("device", str, "", "cpu or cuda (empty: the context's device)", check=_device),
+    )  # fmt: skip
+
+    def apply(self, model: nn.Module, options: dict, context: CompressionContext) -> StageResult:
+        from compressbench.distillation.train import FinetuneSettings, agreement, finetune
+
+        if context.teacher is None:
+            raise CompressbenchError("recover needs the chain's teacher; give CompressionContext(teacher=...)")
+        if options["batch"] > options["pool"]:
+            raise CompressbenchError(f"recover: batch {options['batch']} is larger than pool {options['pool']}")
+        device = options["device"] or context.device
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise CompressbenchError(f"recover: device {device} asked for, but torch sees no CUDA device")
+        student = copy.deepcopy(model).cpu()
+        if not _trainable(student, context.example()[:1]):
+            raise CompressbenchError(
+                "recover cannot train this module (int8 or otherwise without gradients); put recover before quantize"
+            )
+        teacher = copy.deepcopy(context.teacher).cpu().eval()
+        try:
+            frames = context.frames(options["val_frames"] + options["pool"])
+        except CompressbenchError as exc:
+            raise CompressbenchError(
+                f"recover: {exc} (recover uses val_frames + pool = {options['val_frames'] + options['pool']} "
+                "calibration frames; lower them with --set recover.pool=N --set recover.val_frames=M)"
+            ) from None
+        if len(frames) < options["val_frames"] + options["pool"]:
+            raise CompressbenchError(
+                f"recover needs {options['val_frames'] + options['pool']} calibration frames "
+                f"(val_frames + pool), got {len(frames)}"
+            )
+        val_images = frames[: options["val_frames"]].float()
+        train_images = (frames[options["val_frames"] :].clamp(0, 1) * 255.0).round().to(torch.uint8)
+        del frames
+        size = int(val_images.shape[-1])
+        with torch.no_grad():
+            before = agreement(student, teacher, val_images)
+        settings = FinetuneSettings(
+            steps=options["steps"], batch=options["batch"], lr=options["lr"], loss=options["loss"],
+            pool=options["pool"], seed=context.seed, device=device, val_every=min(options["val_every"], options["steps"]),
+            patience=options["patience"] or None, size=size, progress=context.show_progress,
+            description=f"recover ({options['loss']}, {options['steps']} steps)", label="the module before recover",
+        )  # fmt: skip
+        teacher.to(device)  # labels the pool where the training runs
+        result = finetune(student, teacher, settings, val_images, train_images)
+        recovered = result.model.student.cpu().eval()
+        curve = [
+            {"step": 0, "loss": None, "val_akd_px": before["akd_px"], "val_jacobian_error": before["jacobian_error"]}
+        ] + [
+            {"step": int(row["step"]), "loss": row.get("loss"), "val_akd_px": row.get("akd_px"),
+             "val_jacobian_error": row.get("jacobian_error")}
+            for row in result.history
+        ]  # fmt: skip
+        report = {
+            "steps_run": result.step,
+            "best_step": result.best_step,
+            "stopped_early": result.stopped_early,
+            "val_akd_before_px": before["akd_px"],
+            "val_akd_after_px": result.best_value,
+            "seconds": result.seconds,
+            "device": device,
+            "validation": curve,
+        }
+        return StageResult(recovered, {}, report)
+
+    def rebuild(self, model: nn.Module, options: dict, structure: dict) -> nn.Module:
+        """Identity: recovery changes weights, not structure (the weights come from the saved state dict)."""
+        return model

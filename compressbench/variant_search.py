@@ -1,0 +1,444 @@
+"""``search``: the fastest variant of a model that still agrees with it within an AKD bound.
+
+Candidates are chains of registered methods (prune ratios and importances, exact, quantize,
+convolution swaps) plus saved models given with ``include``. Every structural candidate gets a
+``recover`` stage after its structural stages. The training budget goes where it pays, by
+successive halving: every candidate that could still beat the fastest variant known to be within the
+bound is recovered for a few steps, the better half by validation AKD gets twice the steps, and so on;
+a candidate whose latency cannot beat that fastest variant is not trained at all (``recover``
+changes weights, not structure, so its latency is known before training). The survivors are measured
+interleaved with the teacher in one :func:`compressbench.comparison.compare` run, which gives the
+Pareto front (latency against AKD) and the fastest variant within the bound.
+
+Everything a candidate's weights depend on (teacher weights, chain, options, recover steps, seed,
+data, frame size) keys a cache of saved variants, so an interrupted search resumes without
+redoing finished candidates. Validation AKD uses calibration frames; the final AKD uses the
+held-out evaluation frames, which no candidate ever trained or was selected on before the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from compressbench.compression import METHODS, CompressionContext, get_method
+from compressbench.data.holdout import FrameSource
+from compressbench.errors import CompressbenchError
+from compressbench.progress import progress_bar
+from compressbench.provenance import (
+    Provenance,
+    Variant,
+    derive,
+    load_model,
+    provenance_of,
+    read_model_file,
+    save_variant,
+)
+
+DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "recover")
+PRUNE_RATIOS = (0.3, 0.5, 0.7)
+PRUNE_IMPORTANCES = ("l2",)
+ASYM_RANK_RATIOS = (0.5,)
+DSCONV_MULTIPLIERS = (1,)
+LATENCY_ROUNDS = (2, 8)  # warm-up and timed interleaved rounds of the latency probe before training
+CACHE_VERSION = 1
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+def parse_budget(text: str | float | int) -> float:
+    """``"60m"`` -> 3600.0 seconds (``s``, ``m``, ``h``; a bare number is seconds); must be positive."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        match = _BUDGET.match(str(text))
+        if not match:
+            raise CompressbenchError(f"--budget {text!r} is not a duration; give e.g. 90s, 60m or 1.5h")
+        seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise CompressbenchError(f"--budget must be a positive duration, got {text!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One chain to try (``stages``: ``{"method", "options"}`` without recover) or a saved model."""
+
+    name: str
+    stages: tuple = ()
+    include: str | None = None
+
+    @property
+    def structural(self) -> bool:
+        return any(get_method(s["method"]).structural for s in self.stages)
+
+    def with_recover(self, steps: int, recover: dict) -> list[dict]:
+        """The stages with ``recover`` (``steps`` steps) after the last structural stage."""
+        stages = [dict(s) for s in self.stages]
+        last = max(i for i, s in enumerate(stages) if get_method(s["method"]).structural)
+        options = get_method("recover").resolve({**recover, "steps": steps})
+        return stages[: last + 1] + [{"method": "recover", "options": options}] + stages[last + 1 :]
+
+
+@dataclass
+class SearchOptions:
+    """Everything that decides a search."""
+
+    max_akd: float = 1.0
+    budget: str | float = "60m"
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    include: tuple[str, ...] = ()
+    data: str = "synthetic"
+    frames: int = 32  # held-out evaluation frames
+    size: int = 256
+    seed: int = 0
+    min_steps: int = 100  # the first round's recover steps
+    max_steps: int = 3200  # no round trains longer than this
+    recover: dict = field(default_factory=dict)  # recover options other than steps (pool, lr, ...)
+    val_frames: int = 64
+    threads: int | None = None
+    warmup: int = 5
+    repeats: int = 20
+    batch: int = 1
+    cache: Path | None = None
+    progress: bool = True
+
+    def validate(self) -> float:
+        """Reject bad input before any work; returns the budget in seconds."""
+        if not (isinstance(self.max_akd, (int, float)) and self.max_akd > 0):
+            raise CompressbenchError(f"--max-akd must be a positive number of pixels, got {self.max_akd}")
+        seconds = parse_budget(self.budget)
+        for name in ("frames", "size", "min_steps", "max_steps", "val_frames", "repeats", "batch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.max_steps < self.min_steps:
+            raise CompressbenchError(f"--max-steps {self.max_steps} is below --min-steps {self.min_steps}")
+        for name in self.methods:
+            if name not in METHODS.names():
+                raise CompressbenchError(
+                    f"unknown compression method {name!r} in the candidates; known: {', '.join(METHODS.names())}"
+                )
+        if "steps" in self.recover:
+            raise CompressbenchError("recover.steps is what the search decides; bound it with --min-steps and --max-steps")
+        get_method("recover").resolve(self.recover)
+        if self.data != "synthetic" and not Path(self.data).exists():
+            raise CompressbenchError(f"--data {self.data} does not exist; give 'synthetic', a folder of images or a video file")
+        return seconds
+
+
+def _stage(method: str, **options) -> dict:
+    return {"method": method, "options": get_method(method).resolve(options)}
+
+
+def default_candidates(methods: tuple[str, ...]) -> list[Candidate]:
+    """The grid the registered methods suggest, limited to ``methods``: each structural variant (prune
+    ratios and importances, asym ranks, dsconv multipliers) alone, folded (exact) and in int8, and the
+    exact/quantize chains of the unchanged model."""
+    allowed = set(methods)
+    tails: list[tuple[str, list[dict]]] = [("", [])]
+    if "exact" in allowed:
+        tails.append(("+exact", [_stage("exact")]))
+    if "quantize" in allowed:
+        tails.append(("+int8", [_stage("quantize")]))
+        if "exact" in allowed:
+            tails.append(("+exact+int8", [_stage("exact"), _stage("quantize")]))
+    heads: list[tuple[str, list[dict]]] = []
+    if "prune" in allowed:
+        heads += [
+            (f"prune-{ratio}" + ("" if importance == "l2" else f"-{importance}"), [_stage("prune", ratio=ratio, importance=importance)])
+            for ratio in PRUNE_RATIOS
+            for importance in PRUNE_IMPORTANCES
+        ]
+    if "asym" in allowed:
+        heads += [(f"asym-{r}", [_stage("asym", rank_ratio=r)]) for r in ASYM_RANK_RATIOS]
+    if "dsconv" in allowed:
+        heads += [(f"dsconv-{m}", [_stage("dsconv", multiplier=m)]) for m in DSCONV_MULTIPLIERS]
+    out = []
+    if "recover" in allowed:  # structural candidates are only worth trying with recovery
+        out += [Candidate(head + tail, tuple(h + t)) for head, h in heads for tail, t in tails]
+    out += [Candidate(tail.lstrip("+"), tuple(t)) for tail, t in tails if t]
+    return out
+
+
+def teacher_key(teacher: nn.Module) -> str:
+    """A digest of the teacher's weights: a cached candidate belongs to exactly these weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(teacher.state_dict().items()):
+        digest.update(name.encode())
+        if not isinstance(tensor, torch.Tensor):
+            digest.update(repr(tensor).encode())
+            continue
+        values = tensor.detach().cpu()
+        values = values.int_repr() if values.is_quantized else values
+        digest.update(values.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class CandidateCache:
+    """Saved variants keyed by everything that changes them (``None`` folder: no cache)."""
+
+    def __init__(self, folder: Path | None, context: dict) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.context = context
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def key(self, stages: list[dict]) -> str:
+        payload = json.dumps({"v": CACHE_VERSION, "stages": stages, **self.context}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+    def get(self, stages: list[dict]) -> tuple[nn.Module, Provenance, dict] | None:
+        if self.folder is None:
+            return None
+        key = self.key(stages)
+        model, meta = self.folder / f"{key}.pt", self.folder / f"{key}.json"
+        if not (model.is_file() and meta.is_file()):
+            return None
+        module, provenance, _ = read_model_file(model)
+        return module, provenance, json.loads(meta.read_text())
+
+    def put(self, stages: list[dict], variant: Variant, info: dict) -> None:
+        if self.folder is None:
+            return
+        key = self.key(stages)
+        model, meta = self.folder / f"{key}.pt", self.folder / f"{key}.json"
+        temporary = self.folder / f".{key}.pt.tmp"
+        save_variant(variant, temporary)
+        temporary.replace(model)
+        meta.write_text(json.dumps(info, default=str))  # written last: its presence marks a finished entry
+
+
+@dataclass
+class Trial:
+    """A candidate at one recovery budget: its variant, validation AKD and probe latency."""
+
+    candidate: Candidate
+    steps: int
+    variant: Variant
+    val_akd_px: float
+    latency_ms: float
+    train_seconds: float = 0.0
+    cached: bool = False
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Rows not dominated in (latency_ms, akd_px): nothing else is at least as fast and as close
+    while strictly better in one. Sorted by latency."""
+    usable = [r for r in rows if r.get("latency_ms") is not None and r.get("akd_px") is not None]
+    front = [
+        r for r in usable
+        if not any(
+            o is not r and o["latency_ms"] <= r["latency_ms"] and o["akd_px"] <= r["akd_px"]
+            and (o["latency_ms"] < r["latency_ms"] or o["akd_px"] < r["akd_px"])
+            for o in usable
+        )
+    ]  # fmt: skip
+    return sorted(front, key=lambda r: r["latency_ms"])
+
+
+class _Search:
+    def __init__(self, teacher: nn.Module, options: SearchOptions, start: Provenance, budget_s: float) -> None:
+        self.teacher = teacher.eval()
+        self.options = options
+        self.start = start
+        self.budget_s = budget_s
+        self.spent_s = 0.0
+        self.frames = FrameSource(options.data, options.frames, options.seed, options.size)
+        # every candidate's recover and quantize stages ask for the same frames: make them once
+        made = functools.lru_cache(maxsize=4)(self.frames.calibration)
+
+        def calibration(count: int) -> torch.Tensor:
+            return made(count).clone()  # a stage may change what it is given; the cached copy stays
+
+        self.context = CompressionContext(
+            calibration_frames=calibration, input_shape=(1, 3, options.size, options.size),
+            seed=options.seed, show_progress=False, teacher=self.teacher,
+        )  # fmt: skip
+        self.val_images = calibration(options.val_frames)[: options.val_frames].float()
+        self.timed = self.val_images[: options.batch]
+        self.cache = CandidateCache(
+            options.cache,
+            {"teacher": teacher_key(teacher), "start": start.to_json(with_reports=False), "seed": options.seed,
+             "data": options.data, "size": options.size},
+        )
+        self.variants: dict[str, Variant] = {}
+        self.trained: list[str] = []  # "name@steps" actually trained in this run (not from the cache)
+        self.log: list[dict] = []
+
+    # --- building and scoring -------------------------------------------------------------------
+    def build(self, candidate: Candidate, stages: list[dict]) -> tuple[Variant, float, bool]:
+        """The candidate's variant (from the cache when there), seconds spent, whether cached."""
+        if candidate.include is not None:
+            module = load_model(candidate.include).eval()
+            return Variant(candidate.name, module, provenance_of(candidate.include, module)), 0.0, True
+        hit = self.cache.get(stages)
+        if hit is not None:
+            module, provenance, _ = hit
+            return Variant(candidate.name, module.eval(), provenance), 0.0, True
+        started = time.perf_counter()
+        names = [s["method"] for s in stages]
+        variant = derive(self.teacher, names, [s["options"] for s in stages], self.context, provenance=self.start)[-1]
+        variant.name = candidate.name
+        seconds = time.perf_counter() - started
+        self.cache.put(stages, variant, {"seconds": seconds})
+        return variant, seconds, False
+
+    def score(self, variant: Variant) -> float:
+        from compressbench.comparison.fidelity import collect_outputs, fidelity
+
+        reference = collect_outputs(self.teacher, self.val_images)
+        got = collect_outputs(variant.module, self.val_images)
+        return float(fidelity(got, reference, int(self.val_images.shape[-1]))["akd_px"])
+
+    def latencies(self, variants: list[Variant]) -> dict[str, float]:
+        """Median ms of each variant (and the teacher), one short interleaved probe."""
+        from compressbench.profiling.timing import measure_interleaved, torch_threads
+
+        fns: dict[str, Callable] = {"__teacher__": lambda: self.teacher(self.timed)}
+        for v in variants:
+            fns[v.name] = (lambda m: lambda: m(self.timed))(v.module.eval())
+        with torch_threads(self.options.threads):
+            stats = measure_interleaved(fns, *LATENCY_ROUNDS)
+        return {name: s.median for name, s in stats.items()}
+
+    # --- the search -----------------------------------------------------------------------------
+    def run(self, candidates: list[Candidate]) -> dict:
+        opts = self.options
+        interrupted = False
+        untrained = {c.name: self.build(c, list(c.stages))[0] if not c.include else self.build(c, [])[0] for c in candidates}
+        latency = self.latencies(list(untrained.values()))
+        final: dict[str, Trial] = {}
+        for c in candidates:
+            if not c.structural or c.include:
+                v = untrained[c.name]
+                final[c.name] = Trial(c, 0, v, self.score(v), latency[c.name], cached=True)
+        best = self._best_latency(final.values())
+        contenders = sorted((c for c in candidates if c.structural and not c.include), key=lambda c: latency[c.name])
+        steps = opts.min_steps
+        per_step_s: float | None = None
+        with progress_bar(f"search (budget {self.budget_s:.0f} s)", int(math.ceil(self.budget_s)), opts.progress) as advance:
+            try:
+                while contenders and steps <= opts.max_steps:
+                    round_trials = []
+                    for c in contenders:
+                        if latency[c.name] >= best:
+                            self.log.append({"candidate": c.name, "steps": steps, "skipped": "cannot beat the fastest within the bound"})
+                            continue
+                        if per_step_s is not None and self.spent_s + per_step_s * steps > self.budget_s:
+                            self.log.append({"candidate": c.name, "steps": steps, "skipped": "budget"})
+                            continue
+                        stages = c.with_recover(steps, opts.recover)
+                        variant, seconds, cached = self.build(c, stages)
+                        if not cached:
+                            self.spent_s += seconds
+                            advance(int(seconds), spent_s=round(self.spent_s), left_s=round(max(self.budget_s - self.spent_s, 0)))
+                            self.trained.append(f"{c.name}@{steps}")
+                            per_step_s = seconds / steps if per_step_s is None else max(per_step_s, seconds / steps)
+                        trial = Trial(c, steps, variant, self.score(variant), latency[c.name], seconds, cached)
+                        round_trials.append(trial)
+                        final[c.name] = trial
+                        self.log.append({"candidate": c.name, "steps": steps, "val_akd_px": trial.val_akd_px, "cached": cached})
+                        if trial.val_akd_px <= opts.max_akd:
+                            best = min(best, trial.latency_ms)
+                    if len(round_trials) <= 1:
+                        break
+                    round_trials.sort(key=lambda t: (t.val_akd_px, t.latency_ms))
+                    contenders = [t.candidate for t in round_trials[: max(1, len(round_trials) // 2)]]
+                    steps *= 2
+            except KeyboardInterrupt:
+                interrupted = True
+        return self._measure(final, interrupted)
+
+    def _best_latency(self, trials) -> float:
+        within = [t.latency_ms for t in trials if t.val_akd_px <= self.options.max_akd]
+        return min(within) if within else math.inf
+
+    def _measure(self, final: dict[str, Trial], interrupted: bool) -> dict:
+        from compressbench.comparison import compare
+
+        opts = self.options
+        variants = [t.variant for t in final.values()]
+        self.variants = {v.name: v for v in variants}
+        record = compare(
+            self.teacher, variants, self.frames.evaluation(), threads=opts.threads, warmup=opts.warmup,
+            repeats=opts.repeats, batch=opts.batch, show_progress=opts.progress, breakdown=False,
+        )  # fmt: skip
+        rows = record["rows"]
+        for row in rows[1:]:
+            trial = final[row["variant"]]
+            row["recover_steps"] = trial.steps
+            row["val_akd_px"] = trial.val_akd_px
+        front = pareto_front(rows[1:])
+        within = [r for r in rows[1:] if r.get("akd_px") is not None and r["akd_px"] <= opts.max_akd and r.get("latency_ms")]
+        winner = min(within, key=lambda r: r["latency_ms"]) if within else None
+        return {
+            "max_akd": opts.max_akd,
+            "budget_s": self.budget_s,
+            "spent_s": self.spent_s,
+            "interrupted": interrupted,
+            "seed": opts.seed,
+            "data": opts.data,
+            "trained": list(self.trained),
+            "log": self.log,
+            "front": [r["variant"] for r in front],
+            "winner": winner["variant"] if winner else None,
+            **record,
+        }
+
+
+def check_include(path: str) -> None:
+    """An ``include`` must be a saved keypoint model; refused (one line) before any training."""
+    if not Path(path).is_file():
+        raise CompressbenchError(f"--include {path} does not exist")
+    try:
+        module = load_model(path)
+    except CompressbenchError as exc:
+        raise CompressbenchError(f"--include {path} is not a compressbench model ({exc})") from None
+    if not isinstance(getattr(module, "kp", None), nn.Module):
+        raise CompressbenchError(f"--include {path} is not a keypoint detector")
+
+
+def search(
+    teacher: nn.Module, options: SearchOptions, start: Provenance | None = None, candidates: list[Candidate] | None = None
+) -> tuple[dict, Variant | None]:
+    """Run the search; returns ``(results record, the winning Variant or None)``. ``start`` is where
+    ``teacher`` comes from (default: inferred from the module), so the winner can be saved and reloaded."""
+    budget_s = options.validate()
+    for path in options.include:
+        check_include(path)
+    candidates = list(candidates) if candidates is not None else default_candidates(tuple(options.methods))
+    candidates += [Candidate(Path(p).stem, (), include=str(p)) for p in options.include]
+    names = [c.name for c in candidates]
+    if len(set(names)) != len(names):
+        raise CompressbenchError(f"candidate names must be unique; repeated: {sorted({n for n in names if names.count(n) > 1})}")
+    if not candidates:
+        raise CompressbenchError("no candidates: --methods allows none of the registered methods' chains")
+    runner = _Search(teacher, options, start if start is not None else provenance_of(teacher), budget_s)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(options.seed)
+        record = runner.run(candidates)
+    return record, runner.variants.get(record["winner"]) if record["winner"] is not None else None
+
+
+def save_winner(record: dict, winner: Variant, path: str | Path) -> Path:
+    """Save the winning variant (and its sidecar with its measured row), loadable everywhere; the
+    record names the file (``out``)."""
+    from compressbench.comparison.saving import save_compressed
+
+    row = next(r for r in record["rows"] if r["variant"] == winner.name)
+    save_compressed(winner, path, record, row)
+    record["out"] = str(path)
+    return Path(path)
+
+
+__all__ = ["Candidate", "SearchOptions", "default_candidates", "parse_budget", "pareto_front", "save_winner", "search"]

@@ -1,0 +1,68 @@
+"""``compressbench search`` through the CLI: a tiny real run, and every bad input before any training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from compressbench.cli import app
+
+runner = CliRunner()
+TINY = [
+    "--weights", "random", "--input-size", "64", "--frames", "2", "--repeats", "2", "--warmup", "0", "--threads", "1",
+    "--methods", "prune,exact,recover", "--min-steps", "1", "--max-steps", "1", "--budget", "10m",
+    "--set", "recover.pool=8", "--set", "recover.batch=4", "--set", "recover.val_frames=4", "--set", "recover.val_every=1",
+]  # fmt: skip
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_a_tiny_search_writes_the_winner_and_the_results(reduced_yaml, tmp_path):
+    out, results = tmp_path / "best.pt", tmp_path / "results.json"
+    result = run(
+        "search", "--config", reduced_yaml, *TINY, "--max-akd", "1000", "--cache", tmp_path / "cache",
+        "--out", out, "--results", results, "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(results.read_text())
+    assert record["winner"] in record["front"] and record["max_akd"] == 1000.0
+    assert json.loads(result.stdout)["winner"] == record["winner"]
+    profiled = run("profile", "--model", out, "--input-size", "64", "--repeats", "2", "--warmup", "0", "--format", "json")
+    assert profiled.exit_code == 0, profiled.output
+    winner = next(r for r in record["rows"] if r["variant"] == record["winner"])
+    assert json.loads(profiled.stdout)["params"] == winner["params"]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--max-akd", "0"], "--max-akd must be a positive number of pixels"),
+        (["--max-akd", "-1"], "--max-akd must be a positive number of pixels"),
+        (["--budget", "0"], "--budget must be a positive duration"),
+        (["--budget", "an hour"], "--budget 'an hour' is not a duration"),
+        (["--methods", "prune,nosuch"], "unknown compression method 'nosuch' in the candidates"),
+        (["--set", "recover.steps=300"], "recover.steps is what the search decides"),
+        (["--set", "recover.lr=fast"], "recover: option lr expects float"),
+        (["--out", "no/such/folder/best.pt"], "folder no/such/folder does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(reduced_yaml, tmp_path, args, fragment):
+    cache = tmp_path / "cache"
+    result = run("search", "--config", reduced_yaml, *TINY, "--cache", cache, *args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert not cache.exists()
+
+
+def test_an_include_that_is_not_a_model_is_refused(reduced_yaml, tmp_path):
+    bogus = tmp_path / "notes.pt"
+    bogus.write_text("not a model")
+    result = run("search", "--config", reduced_yaml, *TINY, "--cache", tmp_path / "cache", "--include", bogus)
+    assert result.exit_code == 2, result.output
+    assert "--include" in result.stderr and str(bogus) in result.stderr
+    assert not (tmp_path / "cache").exists()

@@ -1,0 +1,153 @@
+"""recover: fine-tuning a compressed reduced teacher back towards the chain's teacher."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from compressbench.compression import CompressionContext, get_method
+from compressbench.data import FrameSource
+from compressbench.distillation.train import agreement
+from compressbench.errors import CompressbenchError
+from compressbench.provenance import derive, load_model, save_variant
+from tests.compression.swap_helpers import lively_teacher
+
+SIZE = 64
+FRAMES = FrameSource("synthetic", 16, 0, SIZE)
+SHORT = {"steps": 20, "pool": 48, "batch": 8, "val_frames": 16, "val_every": 10, "lr": 1e-3}
+
+
+def context(**extra) -> CompressionContext:
+    return CompressionContext(FRAMES.calibration, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False, **extra)
+
+
+def run(teacher: nn.Module, chain: str, recover: dict | None = None, prune: dict | None = None, ctx=None):
+    names = chain.split(",")
+    given = {"recover": {**SHORT, **(recover or {})}, "prune": {"ratio": 0.5, **(prune or {})}}
+    resolved = [get_method(n).resolve(given.get(n, {})) for n in names]
+    return derive(teacher, names, resolved, ctx or context())
+
+
+def calibrated_teacher(seed: int = 0) -> nn.Module:
+    """The lively reduced teacher with BatchNorm statistics measured on synthetic frames, as a trained
+    teacher's are (random statistics would make a student trained in BatchNorm's train mode drift
+    away from a teacher that never used them)."""
+    model = lively_teacher(seed)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the frames
+    model.train()
+    with torch.no_grad():
+        model(FrameSource("synthetic", 64, 9, SIZE).evaluation().images)
+    for norm in norms:
+        norm.momentum = 0.1
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def teacher() -> nn.Module:
+    return calibrated_teacher()
+
+
+@pytest.fixture(scope="module")
+def recovered(teacher):
+    return run(teacher, "prune,recover")
+
+
+def held_out_akd(module: nn.Module, teacher: nn.Module) -> float:
+    return agreement(module, teacher, FRAMES.evaluation().images)["akd_px"]
+
+
+def test_recover_lowers_the_akd_of_a_pruned_detector_on_held_out_frames(teacher, recovered):
+    pruned, final = recovered
+    before, after = held_out_akd(pruned.module, teacher), held_out_akd(final.module, teacher)
+    assert after < 0.8 * before, (before, after)
+    report = final.stages[-1].report
+    assert report["steps_run"] == 20 and report["seconds"] > 0
+    assert [row["step"] for row in report["validation"]] == [0, 10, 20]
+    assert report["val_akd_after_px"] < report["val_akd_before_px"] == report["validation"][0]["val_akd_px"]
+    assert report["val_akd_after_px"] == min(row["val_akd_px"] for row in report["validation"][1:])
+
+
+def test_recover_changes_weights_not_structure_and_leaves_its_input_alone(teacher, recovered):
+    pruned, final = recovered
+    shapes = {k: v.shape for k, v in pruned.module.state_dict().items()}
+    assert {k: v.shape for k, v in final.module.state_dict().items()} == shapes
+    assert final.stages[-1].structure == {}
+    assert get_method("recover").rebuild(pruned.module, {}, {}) is pruned.module
+    # the pruned stage's module is not the trained one
+    assert any(not torch.equal(a, b) for a, b in zip(pruned.module.state_dict().values(), final.module.state_dict().values()))
+
+
+def test_recover_is_deterministic_by_seed(teacher):
+    a = run(teacher, "prune,recover", {"steps": 3, "val_every": 3})[-1].module.state_dict()
+    b = run(teacher, "prune,recover", {"steps": 3, "val_every": 3})[-1].module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_recovered_variant_saves_and_reloads_with_identical_outputs(tmp_path, recovered):
+    final = recovered[-1]
+    loaded = load_model(save_variant(final, tmp_path / "recovered.pt"))
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want, got = final.module(x), loaded(x)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_the_teacher_defaults_to_the_chains_input_and_can_be_chosen(teacher):
+    other = lively_teacher(seed=5)
+    chosen = run(teacher, "recover", {"steps": 2, "val_every": 2}, ctx=context(teacher=other))[-1]
+    default = run(teacher, "recover", {"steps": 2, "val_every": 2})[-1]
+    # recovering the teacher towards itself starts at zero disagreement; towards another it does not
+    assert default.stages[0].report["val_akd_before_px"] == 0.0
+    assert chosen.stages[0].report["val_akd_before_px"] > 1.0
+
+
+def test_recover_after_int8_is_refused_with_the_fix(teacher):
+    with pytest.raises(CompressbenchError, match="put recover before quantize"):
+        run(teacher, "quantize,recover")
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"steps": 0}, "steps must be positive"),
+        ({"loss": "l9"}, "unknown loss 'l9'"),
+        ({"device": "tpu"}, "must be cpu or cuda"),
+        ({"patience": -1}, "patience must be zero"),
+    ],
+)
+def test_bad_options_are_one_sentence(given, message):
+    with pytest.raises(CompressbenchError, match=message):
+        get_method("recover").resolve(given)
+
+
+def test_batch_larger_than_the_pool_is_refused(teacher):
+    with pytest.raises(CompressbenchError, match="batch 16 is larger than pool 8"):
+        run(teacher, "recover", {"batch": 16, "pool": 8})
+
+
+def test_quantize_after_recover_saves_and_reloads_with_identical_outputs(tmp_path, teacher):
+    names = ["prune", "recover", "quantize"]
+    given = {"recover": {**SHORT, "steps": 2, "val_every": 2}, "quantize": {"backend": "fx", "calib": 4}}
+    resolved = [get_method(n).resolve(given.get(n, {})) for n in names]
+    final = derive(teacher, names, resolved, context())[-1]
+    assert final.int8 and [s.method for s in final.stages] == names
+    loaded = load_model(save_variant(final, tmp_path / "int8.pt"))
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        want, got = final.module(x), loaded(x)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_too_few_user_frames_name_the_recover_options_to_lower(teacher, tmp_path):
+    import imageio.v3 as iio
+
+    for index in range(6):
+        iio.imwrite(tmp_path / f"{index}.png", (torch.rand(SIZE, SIZE, 3) * 255).to(torch.uint8).numpy())
+    frames = FrameSource(str(tmp_path), 2, 0, SIZE)
+    ctx = CompressionContext(frames.calibration, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False)
+    with pytest.raises(CompressbenchError, match=r"val_frames \+ pool = 64 calibration frames; lower them"):
+        run(teacher, "recover", ctx=ctx)

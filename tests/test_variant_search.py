@@ -1,0 +1,137 @@
+"""search on a tiny teacher: a non-dominated front within the bound, resumable, bad input refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from compressbench.compression import get_method
+from compressbench.errors import CompressbenchError
+from compressbench.variant_search import (
+    Candidate,
+    SearchOptions,
+    default_candidates,
+    pareto_front,
+    parse_budget,
+    search,
+)
+from tests.compression.test_recover import calibrated_teacher
+
+RECOVER = {"pool": 16, "batch": 4, "val_frames": 8, "val_every": 2, "lr": 1e-3}
+
+
+def stage(method: str, **options) -> dict:
+    return {"method": method, "options": get_method(method).resolve(options)}
+
+
+CANDIDATES = [
+    Candidate("exact", (stage("exact"),)),
+    Candidate("prune-0.3", (stage("prune", ratio=0.3),)),
+    Candidate("prune-0.6", (stage("prune", ratio=0.6),)),
+    Candidate("prune-0.6+exact", (stage("prune", ratio=0.6), stage("exact"))),
+]
+
+
+def options(tmp_path, **extra) -> SearchOptions:
+    given = dict(
+        max_akd=40.0, budget="10m", frames=4, size=64, min_steps=2, max_steps=4, recover=RECOVER, val_frames=8,
+        warmup=0, repeats=2, cache=tmp_path / "cache", progress=False,
+    )  # fmt: skip
+    return SearchOptions(**{**given, **extra})
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("search")
+    record, winner = search(calibrated_teacher(), options(folder), None, CANDIDATES)
+    return folder, record, winner
+
+
+def test_the_front_is_non_dominated_and_the_winner_is_the_fastest_within_the_bound(first):
+    _, record, winner = first
+    rows = {row["variant"]: row for row in record["rows"][1:]}
+    front = [rows[name] for name in record["front"]]
+    assert front and all(
+        not (o["latency_ms"] <= r["latency_ms"] and o["akd_px"] <= r["akd_px"] and o is not r and (o["latency_ms"], o["akd_px"]) != (r["latency_ms"], r["akd_px"]))
+        for r in front for o in rows.values()
+    )  # fmt: skip
+    within = [r for r in rows.values() if r["akd_px"] <= 40.0]
+    assert record["winner"] == min(within, key=lambda r: r["latency_ms"])["variant"] == winner.name
+    assert rows["exact"]["recover_steps"] == 0 and rows["exact"]["akd_px"] < 1e-3
+    trained = [name for name, row in rows.items() if row["recover_steps"]]
+    assert all(row["recover_steps"] in (2, 4) for row in rows.values() if row["recover_steps"])
+    assert set(f"{n}@{rows[n]['recover_steps']}" for n in trained) <= set(record["trained"])
+
+
+def test_a_second_run_reuses_every_finished_candidate(first):
+    folder, record, _ = first
+    again, _ = search(calibrated_teacher(), options(folder), None, CANDIDATES)
+    assert not set(again["trained"]) & set(record["trained"])
+    repeated = {row["variant"]: row["val_akd_px"] for row in again["rows"][1:]}
+    for row in record["rows"][1:]:
+        if row["variant"] in repeated and row["recover_steps"]:
+            assert repeated[row["variant"]] == row["val_akd_px"]  # same weights from the cache
+
+
+def test_pareto_front_by_hand():
+    rows = [
+        {"variant": "a", "latency_ms": 1.0, "akd_px": 5.0},
+        {"variant": "b", "latency_ms": 2.0, "akd_px": 1.0},
+        {"variant": "c", "latency_ms": 2.0, "akd_px": 2.0},  # dominated by b
+        {"variant": "d", "latency_ms": 3.0, "akd_px": 0.5},
+        {"variant": "e", "latency_ms": 4.0, "akd_px": 0.5},  # dominated by d
+    ]
+    assert [r["variant"] for r in pareto_front(rows)] == ["a", "b", "d"]
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90.0), ("60m", 3600.0), ("1.5h", 5400.0), ("45", 45.0)])
+def test_budgets(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"max_akd": 0}, "--max-akd must be a positive number"),
+        ({"budget": "0m"}, "--budget must be a positive duration"),
+        ({"budget": "soon"}, "--budget 'soon' is not a duration"),
+        ({"methods": ("prune", "nosuch")}, "unknown compression method 'nosuch' in the candidates"),
+    ],
+)
+def test_bad_input_is_refused_before_any_work(tmp_path, extra, message):
+    with pytest.raises(CompressbenchError, match=message):
+        search(calibrated_teacher(), options(tmp_path, **extra), None, CANDIDATES)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_default_candidates_follow_the_allowed_methods():
+    names = [c.name for c in default_candidates(("prune", "exact", "recover"))]
+    assert names == ["prune-0.3", "prune-0.3+exact", "prune-0.5", "prune-0.5+exact", "prune-0.7", "prune-0.7+exact", "exact"]
+    assert [c.name for c in default_candidates(("prune", "exact"))] == ["exact"]  # no recover: pruning is not worth trying
+
+
+def test_ctrl_c_during_training_stops_and_measures_what_it_has(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    original = search_module._Search.build
+    calls = {"trainings": 0}
+
+    def interrupting(self, candidate, stages):
+        if any(s["method"] == "recover" for s in stages):
+            calls["trainings"] += 1
+            if calls["trainings"] == 2:
+                raise KeyboardInterrupt
+        return original(self, candidate, stages)
+
+    monkeypatch.setattr(search_module._Search, "build", interrupting)
+    # structural candidates only and a bound none meets: each is worth training, none is skipped for latency
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1e-3), None, CANDIDATES[1:])
+    assert record["interrupted"] is True and len(record["trained"]) == 1
+    assert [row["variant"] for row in record["rows"][1:]] == [record["trained"][0].split("@")[0]]
+    assert record["winner"] is None
+
+
+def test_the_cache_key_follows_the_teachers_weights():
+    from compressbench.variant_search import teacher_key
+    from tests.compression.swap_helpers import lively_teacher
+
+    assert teacher_key(lively_teacher()) == teacher_key(lively_teacher()) != teacher_key(lively_teacher(seed=1))
