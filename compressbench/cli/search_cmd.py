@@ -55,13 +55,13 @@ def search_command(
     checkpoint: Optional[Path] = CheckpointOption,
     config: Optional[Path] = ConfigOption,
     weights: str = WeightsOption,
-    data: str = typer.Option("synthetic", "--data", help="synthetic, or a folder of images / a video file"),
+    data: str = typer.Option("synthetic", "--data", "-d", help="synthetic, or a folder of images / a video file"),
     include: list[Path] = typer.Option([], "--include", help="a saved model to consider as it is; repeatable"),
     methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods", help="methods candidates may use"),
     min_steps: int = typer.Option(100, "--min-steps", help="recover steps of the first halving round"),
     max_steps: int = typer.Option(3200, "--max-steps", help="recover steps of the longest round"),
     set_options: list[str] = typer.Option([], "--set", help="recover.OPTION=VALUE for every recover stage; repeatable"),
-    frames: int = typer.Option(32, "--frames", help="held-out evaluation frames"),
+    frames: int = typer.Option(32, "--frames", "-n", help="held-out evaluation frames"),
     input_size: int = typer.Option(256, "--input-size", help="frame height and width in pixels"),
     seed: int = typer.Option(0, "--seed", help="seed of frames, methods and training"),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
@@ -73,7 +73,12 @@ def search_command(
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
-    """Find the fastest compressed variant whose AKD against the model stays within --max-akd."""
+    """Find the fastest compressed variant whose AKD against the model stays within --max-akd.
+
+    \b
+    Example:
+      compressbench search --max-akd 1.0 --budget 60m --out best.pt --results search.json
+    """
     require_positive(frames=frames, input_size=input_size, repeats=repeats, threads=threads)
     prepare_output(fmt, output)
     namespaced = parse_set_options(set_options)
