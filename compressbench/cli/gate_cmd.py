@@ -34,7 +34,7 @@ from compressbench.regress.baseline import (
 from compressbench.report import render_json, write_atomic
 from compressbench.report.gate_tables import baseline_section, check_section
 from compressbench.report.render import plural
-from compressbench.suite import VariantSpec, build_variant, read_suite
+from compressbench.suite import MEASURE_DEFAULTS, VariantSpec, build_variant, read_suite
 
 
 @app.command("baseline")
@@ -86,6 +86,13 @@ def baseline_command(
     )
 
 
+def build_measure(baseline: dict, settings) -> dict:
+    """How the baseline's variants were built (its suite's [measure], recorded since baseline format
+    2; the suite defaults before), on synthetic frames at the check's size and seed."""
+    recorded = baseline.get("measure") or {}
+    return {**MEASURE_DEFAULTS, **recorded, "data": "synthetic", "input_size": settings.input_size, "seed": settings.seed}
+
+
 @app.command("check")
 def check_command(
     baseline: Path = typer.Option(Path("benchmarks/baseline.json"), "--baseline", help="baseline file"),
@@ -122,8 +129,8 @@ def check_command(
         chosen = pick_entry(doc, module, model_label(model), entry)
         modules = {chosen["name"]: module}
     else:
-        measure = {**doc.get("settings", {}), "data": "synthetic", "calib": 64, "input_size": settings.input_size, "seed": settings.seed}
-        modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), measure).module for e in doc["entries"] if e.get("spec")}
+        modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), build_measure(doc, settings)).module
+                   for e in doc["entries"] if e.get("spec")}  # fmt: skip
     result = run_check(doc, settings, modules)
     result["health"] = health.merged(Health(tuple(result["ruler_warnings"]))).to_dict()
     emit(result, [check_section(result, settings)], fmt, output)

@@ -52,7 +52,10 @@ def create_baseline(suite, settings: CheckSettings, show_progress: bool = True) 
         variant = build_variant(spec, suite.measure, show_progress=show_progress)
         entries.append(baseline_entry(spec.name, asdict(spec), variant.module, settings, show_progress))
     env = environment(settings.threads)
-    one = {"ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__, "machine": env["machine"], "env": env, "entries": entries}
+    one = {
+        "ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__, "measure": dict(suite.measure),
+        "machine": env["machine"], "env": env, "entries": entries,
+    }  # fmt: skip
     return {"format": FORMAT, "baselines": [one]}
 
 

@@ -72,3 +72,25 @@ def test_add_to_a_broken_file_fails_before_measuring(fake, tmp_path):
     out.write_text("{broken")
     result = record(out, "--add")
     assert result.exit_code == 2 and "is not valid JSON" in result.stderr
+
+
+def test_check_rebuilds_every_entry_from_its_spec_with_the_recorded_build_settings(tmp_path, monkeypatch):
+    """``check`` without --model rebuilds each entry from its suite spec (what CI runs): the build
+    settings come from the baseline (format 2) or the suite defaults (older files)."""
+    monkeypatch.setenv("COMPRESSBENCH_CACHE", str(tmp_path / "cache"))
+    suite = tmp_path / "suite.toml"
+    config = Path(__file__).parents[2] / "benchmarks" / "configs" / "teacher-reduced.yaml"
+    suite.write_text(
+        f'[measure]\ninput_size = 64\ncalib = 2\nframes = 2\n\n[[variant]]\nname = "small"\nconfig = "{config}"\n\n'
+        f'[[variant]]\nname = "small-prune"\nconfig = "{config}"\nmethod = "prune"\n'
+    )
+    out = tmp_path / "baseline.json"
+    recorded = runner.invoke(app, ["baseline", str(suite), "-o", str(out), "--repeats", "3", "--force", "--format", "json"])
+    assert recorded.exit_code == 0, recorded.output
+    baseline = json.loads(out.read_text())["baselines"][0]
+    assert baseline["measure"]["calib"] == 2 and baseline["measure"]["input_size"] == 64
+    assert gate_cmd.build_measure(baseline, type("S", (), {"input_size": 64, "seed": 0}))["calib"] == 2
+    checked = runner.invoke(app, ["check", "--baseline", str(out), "--repeats", "3", "--latency", "advisory", "--format", "json"])
+    assert checked.exit_code == 0, checked.output
+    results = json.loads(checked.stdout)["results"]
+    assert [r["name"] for r in results] == ["small", "small-prune"] and all(r["counts"]["status"] == "pass" for r in results)
