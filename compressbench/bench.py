@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from compressbench.comparison import compare
+from compressbench.comparison.hints import annotate_variants, model_arguments
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import predict
 from compressbench.profiling import machine_peaks, profile
@@ -38,6 +39,14 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
     )
     # optional variants this machine cannot run are named with the reason, where the table is read
     record["notes"] = list(record.get("notes", [])) + [f"skipped {name}: {why}" for name, why in suite.skipped.items()]
+    # rows above the AKD bound name the command that would fine-tune them back; recover rows their curve
+    specs = {spec.name: spec for spec in suite.variants}
+    annotate_variants(
+        record,
+        {v.name: [{"method": s.method, "options": s.options, "report": s.report} for s in v.stages] for v in variants},
+        {name: model_arguments(spec.model, config=spec.config, checkpoint=spec.checkpoint) for name, spec in specs.items()},
+        data=m["data"], seed=m["seed"],
+    )  # fmt: skip
     shape = (m["batch"], 3, m["input_size"], m["input_size"])
     per_variant = {}
     if profiles:

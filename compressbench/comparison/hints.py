@@ -4,7 +4,7 @@ inserted after the structural stages), so a user never has to guess the fix."""
 
 from __future__ import annotations
 
-from compressbench.compression import get_method
+from compressbench.compression import METHODS, get_method
 from compressbench.errors import CompressbenchError
 
 DEFAULT_MAX_AKD = 1.0
@@ -104,19 +104,41 @@ def annotate(record: dict, max_akd: float = DEFAULT_MAX_AKD, model_args: str | N
     for index, row in enumerate(rows[1:]):
         if index >= len(stages):
             break
-        notes = []
-        if stages[index]["method"] == "recover":
-            notes.append(recover_note(stages[index].get("report") or {}))
-        akd = row.get("akd_px")
-        if akd is not None and akd > max_akd:
-            fixed = with_recover(stages[: index + 1])
-            if fixed is not None:
-                command = compress_command(fixed, model_args, data, seed, size)
-                notes.append(f"AKD {akd:.3g} px > {max_akd:g} px: fine-tune it back with `{command}`")
-        if notes:
-            row["note"] = "; ".join(([row["note"]] if row.get("note") else []) + notes)
-            record.setdefault("notes", []).extend(f"{row['variant']}: {note}" for note in notes)
+        _annotate_row(record, row, stages[: index + 1], max_akd, model_args, data, seed, size)
     return record
 
 
-__all__ = ["DEFAULT_MAX_AKD", "annotate", "check_bound", "compress_command", "model_arguments", "with_recover"]
+def annotate_variants(
+    record: dict, stages_by_variant: dict[str, list[dict]], model_args_by_variant: dict[str, str],
+    max_akd: float = DEFAULT_MAX_AKD, data: str = SYNTHETIC, seed: int = 0,
+) -> dict:
+    """:func:`annotate` for a record whose rows are independent variants (a bench suite): each row's
+    own chain (``stages_by_variant``) and model (``model_args_by_variant``) name the command."""
+    check_bound(max_akd)
+    size = int((record.get("env") or {}).get("image_size") or 256)
+    for row in record.get("rows", [])[1:]:
+        stages = stages_by_variant.get(row["variant"]) or []
+        if stages:
+            _annotate_row(record, row, stages, max_akd, model_args_by_variant.get(row["variant"], ""), data, seed, size)
+    return record
+
+
+def _annotate_row(record: dict, row: dict, stages: list[dict], max_akd: float, model_args: str, data: str, seed: int, size: int) -> None:
+    notes = []
+    if stages[-1]["method"] == "recover":
+        notes.append(recover_note(stages[-1].get("report") or {}))
+    akd = row.get("akd_px")
+    replayable = all(stage["method"] in METHODS for stage in stages)  # a training record (distill) is no command
+    if akd is not None and akd > max_akd and replayable:
+        fixed = with_recover(stages)
+        if fixed is not None:
+            command = compress_command(fixed, model_args, data, seed, size)
+            notes.append(f"AKD {akd:.3g} px > {max_akd:g} px: fine-tune it back with `{command}`")
+    if notes:
+        row["note"] = "; ".join(([row["note"]] if row.get("note") else []) + notes)
+        record.setdefault("notes", []).extend(f"{row['variant']}: {note}" for note in notes)
+
+
+__all__ = [
+    "DEFAULT_MAX_AKD", "annotate", "annotate_variants", "check_bound", "compress_command", "model_arguments", "with_recover",
+]  # fmt: skip

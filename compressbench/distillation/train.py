@@ -38,7 +38,7 @@ POOL_CHUNK = 32  # frames made and labelled at a time while filling a pool
 
 INITS: Registry[str] = Registry("student initialisation")
 INITS.register("random", "the student's own random initialisation")
-INITS.register("transfer", "pre-train on the supervised synthetic landmark task first (seed 001)")
+INITS.register("transfer", "pre-train on the supervised synthetic landmark task first (the distillation part of the blog)")
 INITS.register("svd", "for a teacher after dsconv/asym: the closed-form SVD initialisation of --method")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compressbench.comparison.hints import annotate, compress_command, model_arguments, with_recover
+from compressbench.comparison.hints import annotate, annotate_variants, compress_command, model_arguments, with_recover
 from compressbench.compression import get_method
 from compressbench.errors import CompressbenchError
 
@@ -62,6 +62,28 @@ def test_commands_name_repeated_methods_by_position_and_carry_data_and_seed():
     )
     assert model_arguments("teacher", config="r.yaml", checkpoint=None) == "--config r.yaml"
     assert model_arguments("my.pt") == "--model my.pt"
+
+
+def test_suite_rows_are_annotated_from_their_own_chain_and_model_and_distilled_rows_get_no_command():
+    rec = {
+        "env": {"image_size": 128},
+        "rows": [
+            {"variant": "teacher", "akd_px": 0.0, "note": None},
+            {"variant": "p5", "akd_px": 20.9, "note": None},
+            {"variant": "student", "akd_px": 9.0, "note": None},
+            {"variant": "q", "akd_px": 0.2, "note": None},
+        ],
+    }
+    stages = {"p5": [stage("prune", ratio=0.7)], "student": [{"method": "distill", "options": {}, "report": {}}], "q": [stage("quantize")]}
+    annotate_variants(rec, stages, {"p5": "--model p.pt", "student": "--model s.pt", "q": ""}, data="clips/", seed=2)
+    assert [row["note"] for row in rec["rows"]] == [
+        None,
+        "AKD 20.9 px > 1 px: fine-tune it back with `compressbench compress --model p.pt --method prune,recover "
+        "--set prune.ratio=0.7 --set recover.steps=300 --data clips/ --input-size 128 --seed 2`",
+        None,
+        None,
+    ]
+    assert rec["notes"] == [f"p5: {rec['rows'][1]['note']}"]
 
 
 @pytest.mark.parametrize("bound", [0, -1.0])
