@@ -1,12 +1,15 @@
 """Calibrate `compressbench check`: how often does it cry wolf, and how often does it catch a real slowdown?
 
 - A/A: the teacher is checked against its own baseline COUNT times (every check measures afresh).
-- Regression: the teacher with its jacobian head computed twice (about 15% slower, the teacher's own
-  kind of work; its parameters unchanged) is checked COUNT times against the same baseline, with the
-  latency decision alone.
+- Regression: the teacher with its jacobian head computed three times (about 25-30% slower, the
+  teacher's own kind of work; its parameters unchanged) is checked COUNT times against the same
+  baseline, with the latency decision alone: well above the allowed 10%, it must be caught.
+- At the allowance: the head computed twice (11-15% slower, depending on the CPU), checked COUNT
+  times: a slowdown within noise of the allowance, where "inconclusive" is the honest answer and
+  either verdict is defensible; the table shows which the gate gives.
 
 - Cross-machine (``--cross-machine``): the baseline is recorded here and filed under another
-  machine's fingerprint (an AMD EPYC without AVX-512 or AMX, made by editing this machine's);
+  machine's fingerprint (an AMD EPYC without AVX-512 or AMX, or on an AMD an Intel Xeon with AMX, made by editing this machine's);
   the teacher (A/A) and the slowed teacher are checked against it COUNT times each through the
   gate's own path (select the baseline for this machine, run the check). The gate must say
   "other CPU" first and not fail the check on latency: 0 false alarms across a CPU change.
@@ -43,21 +46,23 @@ OUT = Path(__file__).parent / "results"
 
 
 class Slowed(nn.Module):
-    """The teacher with its jacobian head computed twice (the second result discarded): the same
-    outputs, parameters and MACs as counted by the gate, about 15% more time (seed 000: the head is
-    15.1% of the teacher's forward at batch 1, 2 threads). The extra work is the teacher's own kind
+    """The teacher with its jacobian head computed ``1 + extra_passes`` times (the extra results
+    discarded): the same outputs, parameters and MACs as counted by the gate, about 15% more time per
+    extra pass (the blog's per-layer table: the head is 15.1% of the teacher's forward at batch 1,
+    2 threads; 11% on an Intel Xeon with AMX). The extra work is the teacher's own kind
     of work, so it slows down and speeds up with the machine exactly as the teacher does; extra
     passes of an unrelated small convolution did not (their share moved from +14% to +9% between
     calibration and check on a busy machine)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, extra_passes: int = 2) -> None:
         super().__init__()
         self.model = model
+        self.extra_passes = extra_passes
         model.jacobian.register_forward_hook(self._again)
 
-    @staticmethod
-    def _again(module: nn.Module, inputs: tuple, _output) -> None:
-        module.forward(*inputs)
+    def _again(self, module: nn.Module, inputs: tuple, _output) -> None:
+        for _ in range(self.extra_passes):
+            module.forward(*inputs)
 
     def forward(self, x):
         return self.model(x)
@@ -84,10 +89,12 @@ def run(count: int, settings: CheckSettings, quick: bool = False) -> dict:
     teacher = the_teacher(quick)
     started = time.perf_counter()
     baseline = measure_relative(teacher, settings).ratios
-    slowed = Slowed(copy.deepcopy(teacher)).eval()
+    slowed = Slowed(copy.deepcopy(teacher), extra_passes=2).eval()
+    at_allowance = Slowed(copy.deepcopy(teacher), extra_passes=1).eval()
     measured = measured_slowdown(teacher, slowed, settings)
-    outcomes: dict[str, list[dict]] = {"aa": [], "regression": []}
-    for label, module in (("aa", teacher), ("regression", slowed)):
+    measured_at_allowance = measured_slowdown(teacher, at_allowance, settings)
+    outcomes: dict[str, list[dict]] = {"aa": [], "regression": [], "at_allowance": []}
+    for label, module in (("aa", teacher), ("regression", slowed), ("at_allowance", at_allowance)):
         for i in range(count):
             decision, _ = decide_with_remeasure(baseline, lambda m=module: measure_relative(m, settings), settings)
             outcomes[label].append({"status": decision.status_name, "slowdown": decision.slowdown, "ci": [decision.ci_low, decision.ci_high], "p_value": decision.p_value, "remeasured": decision.remeasured})
@@ -95,12 +102,14 @@ def run(count: int, settings: CheckSettings, quick: bool = False) -> dict:
     return {
         "settings": settings.__dict__,
         "env": environment(settings.threads),
-        "target_slowdown": 0.15,
+        "target_slowdown": 0.30,
         "measured_slowdown": measured,
+        "measured_slowdown_at_allowance": measured_at_allowance,
         "false_alarms": sum(o["status"] == "regression" for o in outcomes["aa"]),
         "aa_inconclusive": sum(o["status"] == "inconclusive" for o in outcomes["aa"]),
         "detections": sum(o["status"] == "regression" for o in outcomes["regression"]),
         "regression_inconclusive": sum(o["status"] == "inconclusive" for o in outcomes["regression"]),
+        "at_allowance": {status: sum(o["status"] == status for o in outcomes["at_allowance"]) for status in ("regression", "inconclusive", "pass")},
         "count": count,
         "median_aa_slowdown": statistics.median(o["slowdown"] for o in outcomes["aa"]),
         "median_detected_slowdown": statistics.median(o["slowdown"] for o in outcomes["regression"]),
@@ -124,7 +133,12 @@ def markdown(result: dict, command: str) -> str:
         "| experiment | checks | regression | inconclusive | pass | median measured slowdown |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for label, key in (("A/A (teacher vs its own baseline)", "aa"), ("teacher with its jacobian head run twice (~15% slower)", "regression")):
+    experiments = (
+        ("A/A (teacher vs its own baseline)", "aa"),
+        ("teacher with its jacobian head run three times (regression)", "regression"),
+        ("teacher with its jacobian head run twice (at the 10% allowance)", "at_allowance"),
+    )
+    for label, key in experiments:
         statuses = [o["status"] for o in result["outcomes"][key]]
         median = statistics.median(o["slowdown"] for o in result["outcomes"][key])
         lines.append(f"| {label} | {len(statuses)} | {statuses.count('regression')} | {statuses.count('inconclusive')} | {statuses.count('pass')} | {median:+.1%} |")
@@ -132,8 +146,10 @@ def markdown(result: dict, command: str) -> str:
         "",
         f"**False alarms: {result['false_alarms']}/{result['count']}. Detections: {result['detections']}/{result['count']}.**",
         "",
-        "The slowed teacher computes its jacobian head twice per forward (15.1% of the teacher in seed 000's profile); "
-        f"timed interleaved with the teacher in this process it is {result['measured_slowdown']:+.1%} slower. Its parameters "
+        "The slowed teacher computes its jacobian head three times per forward (the head is 15.1% of the teacher in the "
+        f"blog's per-layer table); timed interleaved with the teacher in this process it is {result['measured_slowdown']:+.1%} "
+        f"slower. Computed twice, it is {result['measured_slowdown_at_allowance']:+.1%} slower: within noise of the allowed "
+        "10%, where 'inconclusive' is the honest answer (a detection there is a bonus, not the goal). Parameters "
         "are the teacher's; the calibration asks the latency decision alone. "
         "Total time: {:.0f} s.".format(result["seconds"]),
     ]
@@ -141,9 +157,10 @@ def markdown(result: dict, command: str) -> str:
 
 
 def foreign_machine(here: MachineFingerprint) -> MachineFingerprint:
-    """This machine's fingerprint edited into another CPU: an AMD EPYC with AVX2 and no AVX-512/AMX."""
+    """This machine's fingerprint edited into another CPU: an AMD EPYC with AVX2 and no AVX-512/AMX,
+    or, on an AMD machine, an Intel Xeon with AMX."""
     features = tuple(f for f in here.features if f in ("avx2", "fma", "f16c"))
-    if here.cpu_model.startswith("AMD EPYC 7B13"):  # already that machine: edit it into an Intel with AMX
+    if here.vendor == "AMD":  # already an AMD: edit it into an Intel with AMX
         return MachineFingerprint(**{**here.__dict__, "cpu_model": "Intel(R) Xeon(R) Platinum 8480+", "vendor": "Intel",
                                      "features": features + ("avx512f", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16")})
     return MachineFingerprint(**{**here.__dict__, "cpu_model": "AMD EPYC 7B13 64-Core Processor", "vendor": "AMD", "features": features})
@@ -152,7 +169,7 @@ def foreign_machine(here: MachineFingerprint) -> MachineFingerprint:
 def run_cross_machine(count: int, settings: CheckSettings, quick: bool = False) -> dict:
     """Baseline recorded here, filed under another fingerprint; checks go through the gate's own path."""
     teacher = the_teacher(quick)
-    slowed = Slowed(copy.deepcopy(teacher)).eval()
+    slowed = Slowed(copy.deepcopy(teacher), extra_passes=2).eval()
     started = time.perf_counter()
     here = this_machine(settings.threads)
     foreign = foreign_machine(here)
@@ -191,7 +208,7 @@ def cross_machine_markdown(result: dict, command: str) -> str:
         "| experiment | checks | said 'other CPU' first | failed the check (exit != 0) | latency verdict 'regression' (reported) | median slowdown |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for label, rows in (("A/A (teacher)", aa), ("teacher with its jacobian head run twice (~15% slower)", slow)):
+    for label, rows in (("A/A (teacher)", aa), ("teacher with its jacobian head run three times", slow)):
         said = sum((o["headline"] or "").startswith("other CPU") for o in rows)
         failed = sum(o["exit_code"] != 0 for o in rows)
         reported = sum(o["latency_verdict"] == "regression" for o in rows)
