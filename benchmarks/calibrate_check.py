@@ -4,9 +4,9 @@
 - Regression: the teacher with its jacobian head computed three times (about 25-30% slower, the
   teacher's own kind of work; its parameters unchanged) is checked COUNT times against the same
   baseline, with the latency decision alone: well above the allowed 10%, it must be caught.
-- At the allowance: the head computed twice (11-15% slower, depending on the CPU), checked COUNT
-  times: a slowdown within noise of the allowance, where "inconclusive" is the honest answer and
-  either verdict is defensible; the table shows which the gate gives.
+- The issue's 15% slowdown: the head computed twice (15% slower in the blog's table, 11% on an Intel
+  Xeon with AMX), checked COUNT times: close to the allowance, where "inconclusive" is an honest
+  answer when the measured slowdown lies within noise of 10%; the table shows what the gate gives.
 
 - Cross-machine (``--cross-machine``): the baseline is recorded here and filed under another
   machine's fingerprint (an AMD EPYC without AVX-512 or AMX, or on an AMD an Intel Xeon with AMX, made by editing this machine's);
@@ -136,7 +136,7 @@ def markdown(result: dict, command: str) -> str:
     experiments = (
         ("A/A (teacher vs its own baseline)", "aa"),
         ("teacher with its jacobian head run three times (regression)", "regression"),
-        ("teacher with its jacobian head run twice (at the 10% allowance)", "at_allowance"),
+        ("teacher with its jacobian head run twice (~15%, the blog's share)", "at_allowance"),
     )
     for label, key in experiments:
         statuses = [o["status"] for o in result["outcomes"][key]]
@@ -144,12 +144,14 @@ def markdown(result: dict, command: str) -> str:
         lines.append(f"| {label} | {len(statuses)} | {statuses.count('regression')} | {statuses.count('inconclusive')} | {statuses.count('pass')} | {median:+.1%} |")
     lines += [
         "",
-        f"**False alarms: {result['false_alarms']}/{result['count']}. Detections: {result['detections']}/{result['count']}.**",
+        f"**False alarms: {result['false_alarms']}/{result['count']}. Detections: {result['detections']}/{result['count']} "
+        f"of the {result['measured_slowdown']:+.0%} slowdown, {result['at_allowance']['regression']}/{result['count']} "
+        f"of the {result['measured_slowdown_at_allowance']:+.0%} one.**",
         "",
         "The slowed teacher computes its jacobian head three times per forward (the head is 15.1% of the teacher in the "
         f"blog's per-layer table); timed interleaved with the teacher in this process it is {result['measured_slowdown']:+.1%} "
-        f"slower. Computed twice, it is {result['measured_slowdown_at_allowance']:+.1%} slower: within noise of the allowed "
-        "10%, where 'inconclusive' is the honest answer (a detection there is a bonus, not the goal). Parameters "
+        f"slower. Computed twice, it is {result['measured_slowdown_at_allowance']:+.1%} slower; where that lies within noise of "
+        "the allowed 10%, 'inconclusive' is the gate's honest answer. Parameters "
         "are the teacher's; the calibration asks the latency decision alone. "
         "Total time: {:.0f} s.".format(result["seconds"]),
     ]

@@ -3,7 +3,8 @@
     python benchmarks/runtimes_benchmark.py            # the full run (trained teacher, 256 px)
     python benchmarks/runtimes_benchmark.py --quick    # a reduced random model, 64 px, few repeats: a smoke test
 
-For every model (teacher, exact, prune-0.5; --quick: teacher, prune-0.5) and every runtime x
+For every model (teacher, exact, prune-0.5, and saved files given with --include NAME=FILE;
+--quick: teacher, prune-0.5) and every runtime x
 precision that runs here: speed-up over eager fp32 teacher from one interleaved run (all runners,
 order rotated every round), AKD and jacobian error against the eager fp32 teacher on held-out frames,
 size of what runs (ONNX graph bytes, or the state dict for torch). Then "alone vs interleaved":
@@ -68,6 +69,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--calibration", default=DEFAULT_CALIBRATION_METHOD, choices=CALIBRATION_METHODS,
                         help="QDQ int8 calibration method")  # fmt: skip
     parser.add_argument("--models", default=None, help=f"comma-separated, of {', '.join(MODELS)}")
+    parser.add_argument("--include", action="append", default=[], metavar="NAME=FILE",
+                        help="also a saved model file (e.g. a recovered variant), measured as NAME; repeatable")
     parser.add_argument("--pinning-ab", action="store_true", help="also OpenVINO fp32 with ENABLE_CPU_PINNING=False")
     parser.add_argument("--omp-passive", action="store_true", help="run with OMP_WAIT_POLICY=PASSIVE (re-executes)")
     parser.add_argument("--seed", type=int, default=0)
@@ -86,6 +89,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         raise CompressbenchError(f"--models: unknown {', '.join(unknown)}; known: {', '.join(MODELS)}")
     args.model_names = names
+    args.included = {}
+    for item in args.include:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            raise CompressbenchError(f"--include: expected NAME=FILE with an existing file, got {item!r}")
+        args.included[name] = path
     return args
 
 
@@ -104,6 +113,8 @@ def build_models(args) -> dict[str, torch.nn.Module]:
         chain, common = MODELS[name]
         torch.manual_seed(args.seed)
         models[name] = apply_chain(teacher, list(chain), stage_options(list(chain), common, {}), context)[-1][0].eval()
+    for name, path in args.included.items():
+        models[name] = load_model(path).eval()
     return models
 
 
