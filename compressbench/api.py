@@ -31,6 +31,7 @@ from compressbench.compression import parse_chain, stage_options
 from compressbench.data import FrameSource, frames_for
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import Provenance, Variant, load_model, model_label, provenance_of, save_variant
+from compressbench.records import ProfileRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CLI_OPTION = re.compile(r"--([a-z][a-z0-9-]*)")
@@ -166,8 +167,9 @@ def profile(
     model: str | Path | nn.Module,
     input_shape: Sequence[int] = (1, 3, 256, 256),
     **settings: Any,
-) -> dict:
-    """The per-module, per-block and per-layer profile of ``model`` (see :func:`compressbench.profiling.profile`)."""
+) -> ProfileRecord:
+    """The per-module, per-block and per-layer profile of ``model`` as a typed record (see
+    :func:`compressbench.profiling.profile`; ``.to_json()`` gives what ``compressbench profile`` writes)."""
     module, _, label = _model_and_provenance(model)
     settings.setdefault("name", label)
     settings.setdefault("show_progress", False)

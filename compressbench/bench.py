@@ -54,7 +54,8 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
         for variant in variants:
             full = profile(variant.module, shape, name=variant.name, warmup=m["warmup"], repeats=max(5, m["repeats"] // 2),
                            threads=m["threads"], seed=m["seed"], show_progress=show_progress, peaks=peaks)
-            per_variant[variant.name] = {key: full[key] for key in PROFILE_KEYS}
+            written = full.to_json()
+            per_variant[variant.name] = {key: written[key] for key in PROFILE_KEYS}
     shown = eval_frames.slice(0, OVERLAY_FRAMES)
     points = {v.name: predict(v.module, shown)["value"].tolist() for v in variants}
     return {

@@ -18,6 +18,14 @@ from compressbench.errors import CompressbenchError
 
 COMPARISON_FORMAT = "compressbench-comparison/1"
 RESULTS_FORMAT = "compressbench-results/1"
+PROFILE_FORMAT = "compressbench-profile/1"
+
+# format tag -> what a file with that tag is, for the error when it is given where another is wanted
+WRITTEN_BY = {
+    COMPARISON_FORMAT: "a comparison written by 'compressbench compress'",
+    RESULTS_FORMAT: "a results file written by 'compressbench bench'",
+    PROFILE_FORMAT: "a profile written by 'compressbench profile'",
+}
 
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
@@ -94,9 +102,10 @@ def check_comparison(record: Any, where: str) -> None:
         check_sections(row, ROW_SCHEMA, f"{where}, row {index}")
 
 
-def read_json_record(path: str | Path, fmt: str, what: str, wanted: str) -> dict:
+def read_json_record(path: str | Path, fmt: str, what: str, wanted: str, untagged_ok: bool = False) -> dict:
     """Read a JSON record file and check its format tag; every problem is one clear error that ends
-    with ``wanted`` (which file to give instead)."""
+    with ``wanted`` (which file to give instead). ``untagged_ok`` lets a file written before its
+    record had a tag through; the caller's section checks then decide."""
     path = Path(path)
     if not path.is_file():
         raise CompressbenchError(f"{what} {path} does not exist; {wanted}")
@@ -105,11 +114,15 @@ def read_json_record(path: str | Path, fmt: str, what: str, wanted: str) -> dict
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CompressbenchError(f"{what} {path} is not valid JSON ({exc}); {wanted}") from None
     found = doc.get("format") if isinstance(doc, dict) else None
-    if found != fmt:
-        if isinstance(doc, dict) and (found == COMPARISON_FORMAT or {"rows", "chain"} <= set(doc)):
-            raise CompressbenchError(f"{path} is a comparison written by 'compressbench compress', not a {what}; {wanted}")
-        raise CompressbenchError(f"{path} is not a {what} (format {found!r}, expected {fmt!r}); {wanted}")
-    return doc
+    if found == fmt:
+        return doc
+    # comparisons written before they carried a tag are still recognised by their sections
+    known = WRITTEN_BY.get(found) or (WRITTEN_BY[COMPARISON_FORMAT] if isinstance(doc, dict) and {"rows", "chain"} <= set(doc) else None)
+    if known:
+        raise CompressbenchError(f"{path} is {known}, not a {what}; {wanted}")
+    if found is None and untagged_ok and isinstance(doc, dict):
+        return doc
+    raise CompressbenchError(f"{path} is not a {what} (format {found!r}, expected {fmt!r}); {wanted}")
 
 
 def read_results(path: str | Path) -> dict:
@@ -119,3 +132,91 @@ def read_results(path: str | Path) -> dict:
     check_sections(doc, RESULTS_SCHEMA, f"results file {path}")
     check_comparison(doc["comparison"], f"results file {path}: comparison")
     return doc
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """End-to-end latency of the clean forwards (ms): median and spread over ``runs`` timed rounds."""
+
+    median: float
+    p10: float
+    p90: float
+    iqr: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """What ``profile()`` measured: totals, the blog's per-module / per-block / per-layer tables, and
+    the context that makes it comparable later. The tables stay lists of JSON rows (their columns
+    differ by runtime and with machine peaks); :func:`compressbench.report.profile_tables` renders them."""
+
+    model: str
+    params: int
+    macs_fvcore: int | None
+    macs_thop: int | None
+    macs_notes: list[str]  # why fvcore and thop disagree, or why one of them could not count
+    size_mb: float
+    latency_ms: LatencySummary
+    batch: int
+    input_size: int
+    input_shape: list[int]
+    threads: int
+    warmup: int
+    seed: int
+    modules: list[dict]
+    blocks: list[dict]
+    layers: list[dict]
+    tree: list[dict]
+    attribution: dict
+    hourglass_layout: bool
+    efficiency: dict
+    health: dict
+    runtime: dict
+    env: dict
+
+    def to_json(self) -> dict:
+        """The record as written to files: the format tag, then the sections in field order."""
+        return {"format": PROFILE_FORMAT, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "profile record") -> ProfileRecord:
+        """Check ``data`` section by section (one error naming ``where`` and the key at fault) and
+        build the record. A record without a format tag (written before profiles had one) is read if
+        its sections are right; a different tag is refused. Sections beyond these are ignored."""
+        found = data.get("format") if isinstance(data, dict) else None
+        if found is not None and found != PROFILE_FORMAT:
+            raise CompressbenchError(f"{where} is not a compressbench profile (format {found!r}, expected {PROFILE_FORMAT!r})")
+        check_sections(data, PROFILE_SCHEMA, where)
+        for key, kinds in PROFILE_ITEMS.items():
+            check_items(data[key], kinds, f"{where}: '{key}'")
+        check_sections(data["latency_ms"], LATENCY_SCHEMA, f"{where}: latency_ms")
+        sections = {key: data[key] for key in PROFILE_SCHEMA}
+        sections["latency_ms"] = LatencySummary(**{key: data["latency_ms"][key] for key in LATENCY_SCHEMA})
+        return cls(**sections)
+
+
+LATENCY_SCHEMA = {"median": NUMBER, "p10": NUMBER, "p90": NUMBER, "iqr": NUMBER, "runs": int}
+PROFILE_SCHEMA = {
+    "model": str, "params": int, "macs_fvcore": (int, type(None)), "macs_thop": (int, type(None)), "macs_notes": list,
+    "size_mb": NUMBER, "latency_ms": dict, "batch": int, "input_size": int, "input_shape": list, "threads": int,
+    "warmup": int, "seed": int, "modules": list, "blocks": list, "layers": list, "tree": list, "attribution": dict,
+    "hourglass_layout": bool, "efficiency": dict, "health": dict, "runtime": dict, "env": dict,
+}  # fmt: skip
+# list section -> the type each of its entries must hold
+PROFILE_ITEMS = {"macs_notes": str, "input_shape": int, "modules": dict, "blocks": dict, "layers": dict, "tree": dict}
+
+
+def check_items(values: list, expected, where: str) -> None:
+    """Raise one :class:`CompressbenchError` naming the first entry of ``values`` that is not ``expected``."""
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    for index, value in enumerate(values, start=1):
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise CompressbenchError(f"{where} entry {index} must be {_type_names(expected)}, got {json.dumps(value)[:40]}")
+
+
+def read_profile(path: str | Path) -> ProfileRecord:
+    """A profile JSON written by ``compressbench profile --format json``, checked section by section."""
+    wanted = "give the JSON written by 'compressbench profile' (e.g. compressbench profile --format json -o profile.json)"
+    doc = read_json_record(path, PROFILE_FORMAT, "compressbench profile file", wanted, untagged_ok=True)
+    return ProfileRecord.from_json(doc, f"profile file {path}")

@@ -12,6 +12,7 @@ from torch import nn
 import compressbench
 from compressbench.api import python_names
 from compressbench.errors import CompressbenchError
+from compressbench.records import ProfileRecord
 
 from .standins import BATCHNORM_PARAMS, FRAME_SIZE, SMALL_PARAMS, small_teacher
 
@@ -68,6 +69,14 @@ def test_compare_and_evaluate_take_modules():
     assert [r["variant"] for r in record["rows"]] == ["model", "same"] and record["rows"][1]["akd_px"] == 0.0
     result = compressbench.evaluate(small_teacher(), teacher=teacher, frames=2, input_size=FRAME_SIZE)
     assert result["akd_px"] == 0.0 and result["frames"] == 2
+
+
+def test_profile_returns_the_typed_record_a_file_holds():
+    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
+    record = compressbench.profile(model, (1, 3, 8, 8), warmup=0, repeats=2)
+    assert isinstance(record, ProfileRecord)
+    assert (record.model, record.params, record.macs_fvcore, record.latency_ms.runs) == ("model", 3 * 2 + 2, 2 * 64 * 3, 2)
+    assert ProfileRecord.from_json(record.to_json()) == record
 
 
 def test_errors_name_python_arguments():

@@ -90,5 +90,7 @@ def profile_command(
     if roofline is not None:
         from compressbench.report.plots import roofline_plot
 
-        record["roofline_png"] = str(roofline_plot(record["layers"], record["efficiency"]["peaks"], roofline, title=record["model"]))
-    emit(record, profile_sections(record, show_tree=depth is not None), fmt, output)
+        written = roofline_plot(record.layers, record.efficiency["peaks"], roofline, title=record.model)
+        typer.echo(f"wrote {written}", err=True)  # plain: a long path must not be wrapped or read as markup
+    doc = record.to_json()
+    emit(doc, profile_sections(doc, show_tree=depth is not None), fmt, output)

@@ -24,6 +24,7 @@ from compressbench.profiling.layout import MODULE_GROUPS, layout_for
 from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
+from compressbench.records import LatencySummary, ProfileRecord
 from compressbench.runtimes import check_runtime, parse_runtime, prepare
 from compressbench.runtimes.attribution import attribute, has_op_timer, op_timer
 from compressbench.runtimes.base import openmp_wait_policy
@@ -103,8 +104,9 @@ def profile(
     peaks=None,
     runtime: str = "torch",
     precision: str = "fp32",
-) -> dict:
-    """Profile ``model`` on a seeded input of ``input_shape``; returns the JSON record.
+) -> ProfileRecord:
+    """Profile ``model`` on a seeded input of ``input_shape``; returns the typed record
+    (``.to_json()`` is what ``compressbench profile --format json`` writes).
 
     Timing interleaves clean forwards (the end-to-end latency) with instrumented forwards (the
     per-module and per-layer times, taken in place by hooks), so both see the same machine state;
@@ -211,34 +213,34 @@ def profile(
         if n and n.count(".") < depth
     ]
     env = environment(threads_used)
-    return {
-        "model": name,
-        "params": count_params(model),
-        "macs_fvcore": fv.total if fv else None,
-        "macs_thop": th.total if th else None,
-        "macs_notes": explain_mac_difference(model, fv, th) if fv and th else [e for e in (fv_error, th_error) if e],
-        "size_mb": size_mb(model),
-        "latency_ms": {"median": e2e_ms, "p10": end_to_end.p10, "p90": end_to_end.p90, "iqr": end_to_end.iqr, "runs": end_to_end.runs},
-        "batch": int(input_shape[0]),
-        "input_size": int(input_shape[-1]),
-        "input_shape": [int(d) for d in input_shape],
-        "threads": threads_used,
-        "warmup": warmup,
-        "seed": seed,
-        "modules": module_rows,
-        "blocks": block_rows,
-        "layers": layer_rows,
-        "tree": tree_rows,
-        "attribution": attribution,
-        "hourglass_layout": layout.hourglass,
-        "efficiency": {
+    return ProfileRecord(
+        model=name,
+        params=count_params(model),
+        macs_fvcore=fv.total if fv else None,
+        macs_thop=th.total if th else None,
+        macs_notes=explain_mac_difference(model, fv, th) if fv and th else [e for e in (fv_error, th_error) if e],
+        size_mb=size_mb(model),
+        latency_ms=LatencySummary(**end_to_end.to_dict()),
+        batch=int(input_shape[0]),
+        input_size=int(input_shape[-1]),
+        input_shape=[int(d) for d in input_shape],
+        threads=threads_used,
+        warmup=warmup,
+        seed=seed,
+        modules=module_rows,
+        blocks=block_rows,
+        layers=layer_rows,
+        tree=tree_rows,
+        attribution=attribution,
+        hourglass_layout=layout.hourglass,
+        efficiency={
             "peaks": peaks.to_dict() if peaks is not None else None,
             "by_kind": group_by_kind(layer_rows),
             "why_not_faster": why_not_faster(layer_rows),
             "macs_source": "fvcore" if fv else "layer shapes (convolutions and linear layers only; fvcore could not trace this model)",
         },
-        "health": health.to_dict(),
-        "runtime": prepared.record.to_dict(),
-        "env": {**env, "runtime": runtime, "runtime_version": prepared.record.version, "precision": precision,
-                "precision_used": prepared.record.precision_used, "omp_wait_policy": openmp_wait_policy()},
-    }
+        health=health.to_dict(),
+        runtime=prepared.record.to_dict(),
+        env={**env, "runtime": runtime, "runtime_version": prepared.record.version, "precision": precision,
+             "precision_used": prepared.record.precision_used, "omp_wait_policy": openmp_wait_policy()},
+    )

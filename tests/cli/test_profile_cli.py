@@ -11,6 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from compressbench.cli import app
+from compressbench.records import PROFILE_FORMAT, ProfileRecord, read_profile
 
 runner = CliRunner()
 FAST = ["--weights", "random", "--input-size", "64", "--repeats", "2", "--warmup", "0"]
@@ -32,6 +33,8 @@ def test_profile_json_contract(reduced_yaml):
     result = run("profile", "--config", reduced_yaml, *FAST, "--format", "json")
     assert result.exit_code == 0, result.output
     rec = json.loads(result.stdout)
+    # exactly the library's record: the command adds no keys of its own
+    assert list(rec) == ["format", *ProfileRecord.__dataclass_fields__] and rec["format"] == PROFILE_FORMAT
     assert rec["model"] == "teacher" and rec["input_size"] == 64
     assert [m["name"] for m in rec["modules"]] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian"]
     for key in ("layers_sum_ms", "modules_sum_ms", "end_to_end_ms", "gap_pct"):
@@ -48,6 +51,13 @@ def test_profile_formats_to_file(tmp_path, reduced_yaml, fmt, marker):
     text = out.read_text()
     assert marker in text and "downblock_1" in text
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_profile_written_as_json_reads_back(tmp_path, reduced_yaml):
+    out = tmp_path / "profile.json"
+    assert run("profile", "--config", reduced_yaml, *FAST, "--format", "json", "--output", out).exit_code == 0
+    record = read_profile(out)
+    assert (record.model, record.input_shape, record.latency_ms.runs) == ("teacher", [1, 3, 64, 64], 2)
 
 
 def test_models_lists_teacher_with_exact_params():
@@ -122,5 +132,6 @@ def test_profile_efficiency_health_and_roofline(reduced_yaml, tmp_path):
     assert conv["macs"] > 0 and conv["bound"] in ("compute", "memory") and conv["pct_of_peak"] > 0
     assert conv["gmacs_per_s"] == conv["macs"] / (conv["latency_ms"] * 1e6)
     assert (tmp_path / "roof.png").is_file() and rec["env"]["machine"]["threads"] == 1
+    assert f"wrote {tmp_path / 'roof.png'}" in result.stderr and "roofline_png" not in rec  # said, not added to the record
     bare = json.loads(run("profile", "--config", reduced_yaml, *FAST, "--no-peaks", "--format", "json").stdout)
     assert bare["efficiency"]["peaks"] is None and all(layer["pct_of_peak"] is None for layer in bare["layers"])

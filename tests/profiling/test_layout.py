@@ -110,7 +110,7 @@ def profiles(variants):
     return {
         name: profile(
             variants[name], (1, 3, SIZE, SIZE), name=name, warmup=0, repeats=2, threads=1, show_progress=False
-        )
+        ).to_json()  # as bench results hold it, which block_bars_data reads
         for name in ("teacher", "fx-int8", "dsconv")
     }
 

@@ -85,22 +85,22 @@ def test_per_op_times_add_up_per_call(runtime, precision, detector, batch, calib
 def test_profile_record_on_a_runtime(detector):
     record = profile(detector, (1, 3, 64, 64), warmup=1, repeats=3, threads=1, show_progress=False,
                      runtime="openvino", precision="fp32")  # fmt: skip
-    assert [m["name"] for m in record["modules"]][:4] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian"]
-    att = record["attribution"]
-    assert att["modules_sum_ms"] == pytest.approx(sum(m["latency_ms"] for m in record["modules"]))
+    assert [m["name"] for m in record.modules][:4] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian"]
+    att = record.attribution
+    assert att["modules_sum_ms"] == pytest.approx(sum(m["latency_ms"] for m in record.modules))
     assert att["modules_gap_pct"] == pytest.approx(
         100 * (att["modules_sum_ms"] - att["end_to_end_ms"]) / att["end_to_end_ms"]
     )
-    assert {(r["block"], r["op"]) for r in record["layers"]} >= {
+    assert {(r["block"], r["op"]) for r in record.layers} >= {
         ("downblock_1", "conv"),
         ("upblock_3", "interpolation"),
     }
-    env = record["env"]
+    env = record.env
     assert (env["runtime"], env["precision"], env["precision_used"]) == ("openvino", "fp32", "fp32")
-    assert env["runtime_version"] == record["runtime"]["version"]
+    assert env["runtime_version"] == record.runtime["version"]
 
 
 def test_profile_torch_bf16_uses_eager_hooks(detector):
     record = profile(detector, (1, 3, 64, 64), warmup=1, repeats=3, threads=1, show_progress=False, precision="bf16")
-    assert [m["name"] for m in record["modules"]] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian"]
-    assert record["env"]["precision_used"] == "bf16" and record["runtime"]["runtime"] == "torch"
+    assert [m["name"] for m in record.modules] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian"]
+    assert record.env["precision_used"] == "bf16" and record.runtime["runtime"] == "torch"

@@ -70,6 +70,6 @@ def test_profile_on_executorch_is_end_to_end_only(detector):
     record = profile(
         detector, (1, 3, 64, 64), warmup=1, repeats=2, threads=1, show_progress=False, runtime="executorch"
     )
-    assert record["modules"] == [] and record["layers"] == []
-    assert record["attribution"]["unavailable"] == "per-op attribution is not available for executorch in this build"
-    assert record["attribution"]["end_to_end_ms"] == record["latency_ms"]["median"] > 0
+    assert record.modules == [] and record.layers == []
+    assert record.attribution["unavailable"] == "per-op attribution is not available for executorch in this build"
+    assert record.attribution["end_to_end_ms"] == record.latency_ms.median > 0
