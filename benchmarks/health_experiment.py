@@ -72,8 +72,8 @@ def run(count: int, quick: bool) -> dict:
         with BackgroundLoad(load):
             for i in range(count):
                 record = profile(teacher, (1, 3, size, size), name="teacher", warmup=warmup, repeats=repeats, threads=THREADS, show_progress=False)
-                health = record["health"]
-                runs.append({"flagged": not health["healthy"], "warnings": health["warnings"], "e2e_ms": record["latency_ms"]["median"],
+                health = record.health
+                runs.append({"flagged": not health["healthy"], "warnings": health["warnings"], "e2e_ms": record.latency_ms.median,
                              "busy_cores": health["checks"].get("busy_cores"), "probe_ms": health["checks"].get("probe_ms")})  # fmt: skip
                 print(f"load {load}: run {i + 1}/{count}: {'flagged' if runs[-1]['flagged'] else 'ok'} {runs[-1]['e2e_ms']:.1f} ms {health['warnings']}", file=sys.stderr)
         rows.append({"load_cores": load, "runs": runs})
