@@ -25,6 +25,7 @@ from compressbench.provenance import load_model, model_label
 from compressbench.regress import parse_fraction, read_settings
 from compressbench.regress.baseline import (
     add_baseline,
+    check_entry_runtimes,
     create_baseline,
     pick_entry,
     read_baseline,
@@ -34,6 +35,7 @@ from compressbench.regress.baseline import (
 from compressbench.report import render_json, write_atomic
 from compressbench.report.gate_tables import baseline_section, check_section
 from compressbench.report.render import plural
+from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
 from compressbench.suite import MEASURE_DEFAULTS, VariantSpec, build_variant, read_suite
 
 
@@ -50,12 +52,19 @@ def baseline_command(
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads"),
     add: bool = typer.Option(False, "--add", help="add this machine's baseline to --output, keeping other machines' (replaces this machine's)"),
     force: bool = typer.Option(False, "--force", help="record even when the machine measures unhealthy (busy, throttled)"),
+    runtime: Optional[str] = typer.Option(
+        None, "--runtime", help=f"{' | '.join(RUNTIMES)}: where latency is measured (default: the suite's [measure] runtime)"
+    ),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help=f"{' | '.join(PRECISIONS)}: what it computes in (default: the suite's [measure] precision)"
+    ),
 ) -> None:
     """Record ruler-relative latency samples, params and MACs of a suite's variants on this machine (the CI gate's reference).
 
     \b
     Example:
       compressbench baseline benchmarks/suite.toml --only teacher,quantize -o my-baseline.json
+      compressbench baseline --runtime openvino --precision int8 --add
     """
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
@@ -63,13 +72,16 @@ def baseline_command(
     parsed = read_suite(suite_path(suite, suite_option))
     if only:
         parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
+    runtime = runtime or parsed.measure["runtime"]
+    precision = precision or parsed.measure["precision"]
+    check_runtime(runtime, precision)
     settings = read_settings(repeats=repeats, threads=threads)
     health = check_health(settings.threads)
     if not health.healthy:
         if not force:
             raise CompressbenchError(f"not recording a baseline: {health.line()}; wait for a quiet machine or pass --force")
         typer.echo(f"note: {health.line()} (recording anyway: --force)", err=True)
-    doc = create_baseline(parsed, settings)
+    doc = create_baseline(parsed, settings, runtime=runtime, precision=precision)
     doc["baselines"][0]["health"] = health.to_dict()
     notes: list[str] = []
     if add:
@@ -106,6 +118,12 @@ def check_command(
         help="gate (default): a latency regression fails when the baseline is this CPU's at these threads, else advisory; "
         "strict: fails always; advisory: reported, only params/MACs decide",
     ),
+    runtime: Optional[str] = typer.Option(
+        None, "--runtime", help=f"{' | '.join(RUNTIMES)}: check the baseline measured there (default: the first that fits)"
+    ),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help=f"{' | '.join(PRECISIONS)}: with --runtime (default fp32)"
+    ),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
@@ -114,12 +132,20 @@ def check_command(
     \b
     Example:
       compressbench check --baseline my-baseline.json --format md -o check.md
+      compressbench check --runtime openvino --precision int8
+
+    Each entry is measured on the runtime and precision it records (entries without: torch fp32).
     """
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
     slowdown = parse_fraction(max_slowdown) if max_slowdown is not None else None
     settings = read_settings(max_slowdown=slowdown, repeats=repeats, threads=threads, latency=latency)
-    doc = read_baseline(baseline, threads=settings.threads)
+    wanted = None
+    if runtime is not None or precision is not None:
+        wanted = (runtime or "torch", precision or "fp32")
+        check_runtime(*wanted)
+    doc = read_baseline(baseline, threads=settings.threads, runtime=wanted)
+    check_entry_runtimes(doc["entries"])  # a runtime not installed here: one line, before building anything
     health = check_health(settings.threads)
     top = headline_text(doc, settings)
     if top:

@@ -12,7 +12,14 @@ from compressbench.errors import CompressbenchError
 from compressbench.profiling import count_macs, count_params, environment
 from compressbench.profiling.machine import MachineFingerprint, MachineMatch, compare_machines, this_machine
 from compressbench.progress import progress_bar
-from compressbench.regress.measure import RULER, Samples, architecture_fingerprint, measure_relative
+from compressbench.regress.measure import (
+    EAGER_FP32,
+    RULER,
+    Samples,
+    architecture_fingerprint,
+    measure_relative,
+    timed_call,
+)
 from compressbench.regress.settings import CheckSettings
 from compressbench.regress.stats import INCONCLUSIVE, PASS, REGRESSION, STATUS_NAMES, decide_with_remeasure, gate_counts
 
@@ -28,21 +35,47 @@ def deterministic_counts(module: nn.Module, settings: CheckSettings) -> dict:
     return {"params": count_params(module), "macs": count_macs(module, example)}
 
 
-def baseline_entry(name: str, spec: dict, module: nn.Module, settings: CheckSettings, show_progress: bool = True) -> dict:
+def entry_runtime(entry: dict) -> tuple[str, str]:
+    """(runtime, precision) a baseline entry was measured with; entries recorded before runtimes
+    were recorded were measured in eager fp32."""
+    recorded = entry.get("runtime")
+    if not recorded:
+        return EAGER_FP32
+    return recorded["runtime"], recorded["precision_requested"]
+
+
+def baseline_runtimes(baseline: dict) -> list[tuple[str, str]]:
+    """The (runtime, precision) pairs a baseline's entries were measured with, in entry order."""
+    return list(dict.fromkeys(entry_runtime(e) for e in baseline["entries"]))
+
+
+def runtime_label(pair: tuple[str, str]) -> str:
+    return " ".join(pair)
+
+
+def baseline_entry(
+    name: str, spec: dict, module: nn.Module, settings: CheckSettings, show_progress: bool = True,
+    runtime: str = "torch", precision: str = "fp32",
+) -> dict:  # fmt: skip
+    """One entry: ``module`` measured on ``runtime`` at ``precision``, which the entry records."""
+    call, record = timed_call(module, settings, runtime, precision, label=name)
     with progress_bar(f"baseline {name}", settings.warmup + settings.repeats, show_progress) as advance:
-        samples = measure_relative(module, settings, on_round=lambda _: advance())
+        samples = measure_relative(module, settings, on_round=lambda _: advance(), call=call)
     return {
         "name": name,
         "spec": spec,
         "fingerprint": architecture_fingerprint(module),
         **deterministic_counts(module, settings),
+        "runtime": record.to_dict(),
         "samples": samples.to_dict(),
     }
 
 
-def create_baseline(suite, settings: CheckSettings, show_progress: bool = True) -> dict:
-    """Build every variant of ``suite`` and record its ruler-relative latency samples: a baseline
-    file holding one baseline, this machine's."""
+def create_baseline(
+    suite, settings: CheckSettings, show_progress: bool = True, runtime: str = "torch", precision: str = "fp32"
+) -> dict:
+    """Build every variant of ``suite`` and record its ruler-relative latency samples on ``runtime``
+    at ``precision``: a baseline file holding one baseline, this machine's."""
     from dataclasses import asdict
 
     from compressbench.suite import build_variant
@@ -50,10 +83,11 @@ def create_baseline(suite, settings: CheckSettings, show_progress: bool = True) 
     entries = []
     for spec in suite.variants:
         variant = build_variant(spec, suite.measure, show_progress=show_progress)
-        entries.append(baseline_entry(spec.name, asdict(spec), variant.module, settings, show_progress))
+        entries.append(baseline_entry(spec.name, asdict(spec), variant.module, settings, show_progress, runtime, precision))
     env = environment(settings.threads)
+    measure = {**suite.measure, "runtime": runtime, "precision": precision}
     one = {
-        "ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__, "measure": dict(suite.measure),
+        "ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__, "measure": measure,
         "machine": env["machine"], "env": env, "entries": entries,
     }  # fmt: skip
     return {"format": FORMAT, "baselines": [one]}
@@ -64,18 +98,19 @@ def machine_key(baseline: dict) -> str | None:
 
 
 def add_baseline(existing: dict | None, new: dict) -> tuple[dict, list[str]]:
-    """``existing``'s baselines with ``new``'s added, replacing any of the same machine fingerprint.
+    """``existing``'s baselines with ``new``'s added, replacing any of the same machine fingerprint
+    measured on the same runtimes and precisions (a machine keeps one baseline per runtime).
     Baselines measured against another ruler are dropped (their ratios compare with nothing).
     Returns the file and notes on what was replaced or dropped."""
     notes = []
     added = new["baselines"]
-    keys = {machine_key(b) for b in added}
+    keys = {(machine_key(b), tuple(baseline_runtimes(b))) for b in added}
     kept = []
     for old in (existing or {}).get("baselines", []):
         label = (old.get("machine") or {}).get("label") or (old.get("env") or {}).get("cpu", "an unknown machine")
         if old.get("ruler") != RULER:
             notes.append(f"dropped the baseline of {label} (measured against ruler {old.get('ruler') or 'of an earlier version'})")
-        elif machine_key(old) in keys:
+        elif (machine_key(old), tuple(baseline_runtimes(old))) in keys:
             notes.append(f"replaced the baseline of {label}")
         else:
             kept.append(old)
@@ -113,10 +148,14 @@ def read_baseline_file(path: str | Path) -> dict:
     return {"format": FORMAT, "baselines": baselines, "legacy": doc.get("format") == FORMAT_V1}
 
 
-def select_baseline(doc: dict, machine: MachineFingerprint, threads: int, path: str | Path = "baseline") -> dict:
-    """The baseline of ``doc`` to check against on ``machine`` with ``threads``: this machine's
-    fingerprint (and thread count) when the file has it, else the first, marked as from another
-    machine. The result is one baseline with ``"match"`` (:class:`MachineMatch` as a dict) added."""
+def select_baseline(
+    doc: dict, machine: MachineFingerprint, threads: int, path: str | Path = "baseline",
+    runtime: tuple[str, str] | None = None,
+) -> dict:  # fmt: skip
+    """The baseline of ``doc`` to check against on ``machine`` with ``threads`` (and, when given,
+    measured on ``runtime``, a (runtime, precision) pair): this machine's fingerprint (and thread
+    count) when the file has it, else the first, marked as from another machine. The result is one
+    baseline with ``"match"`` (:class:`MachineMatch` as a dict) added."""
     usable = [b for b in doc["baselines"] if b.get("ruler") == RULER]
     if not usable:
         ruler = next((b.get("ruler") for b in doc["baselines"] if b.get("ruler")), None)
@@ -124,6 +163,15 @@ def select_baseline(doc: dict, machine: MachineFingerprint, threads: int, path: 
             f"{path} holds ratios to the ruler {ruler or 'of earlier versions'}, and this compressbench "
             f"measures against {RULER}; record the baseline again with 'compressbench baseline'"
         )
+    if runtime is not None:
+        recorded = list(dict.fromkeys(pair for b in usable for pair in baseline_runtimes(b)))
+        usable = [b for b in usable if runtime in baseline_runtimes(b)]
+        if not usable:
+            raise CompressbenchError(
+                f"{path} holds no baseline measured on {runtime_label(runtime)} (it holds: "
+                f"{', '.join(map(runtime_label, recorded))}); record one with 'compressbench baseline "
+                f"--runtime {runtime[0]} --precision {runtime[1]} --add'"
+            )
     mine = [b for b in usable if machine_key(b) == machine.key]
     same_threads = [b for b in mine if int(b.get("settings", {}).get("threads", threads)) == threads]
     chosen = (same_threads or mine or usable)[0]
@@ -134,16 +182,21 @@ def select_baseline(doc: dict, machine: MachineFingerprint, threads: int, path: 
         labels = ", ".join((b.get("machine") or {}).get("label") or (b.get("env") or {}).get("cpu", "?") for b in usable)
         notes.append(f"no baseline for this machine among {len(usable)} ({labels}); add one with 'compressbench baseline --add'")
     match = MachineMatch(match.same_cpu, match.same_threads, tuple(notes))
-    return {**chosen, "match": match.to_dict()}
+    entries = [e for e in chosen["entries"] if runtime is None or entry_runtime(e) == runtime]
+    return {**chosen, "entries": entries, "match": match.to_dict()}
 
 
-def read_baseline(path: str | Path, machine: MachineFingerprint | None = None, threads: int | None = None) -> dict:
-    """The baseline in ``path`` that fits ``machine`` (this one by default) at ``threads``."""
+def read_baseline(
+    path: str | Path, machine: MachineFingerprint | None = None, threads: int | None = None,
+    runtime: tuple[str, str] | None = None,
+) -> dict:  # fmt: skip
+    """The baseline in ``path`` that fits ``machine`` (this one by default) at ``threads`` (and
+    ``runtime``, a (runtime, precision) pair, when given)."""
     import torch
 
     threads = threads if threads is not None else torch.get_num_threads()
     machine = machine if machine is not None else this_machine(threads)
-    return select_baseline(read_baseline_file(path), machine, threads, path)
+    return select_baseline(read_baseline_file(path), machine, threads, path, runtime)
 
 
 def effective_latency(mode: str, match: dict | None) -> str:
@@ -194,13 +247,15 @@ def pick_entry(baseline: dict, module: nn.Module, label: str, entry_name: str | 
 
 
 def check_module(entry: dict, module: nn.Module, settings: CheckSettings, show_progress: bool = True) -> dict:
-    """Decide one entry: exact gate on counts, then the latency decision with re-measurement."""
+    """Decide one entry: exact gate on counts, then the latency decision with re-measurement, on
+    the runtime and precision the entry was measured with."""
     counts = deterministic_counts(module, settings)
     count_status, count_reason = gate_counts(entry, counts)
+    call, record = timed_call(module, settings, *entry_runtime(entry), label=entry["name"])
 
     def measure() -> Samples:
         with progress_bar(f"check {entry['name']}", settings.warmup + settings.repeats, show_progress) as advance:
-            return measure_relative(module, settings, on_round=lambda _: advance())
+            return measure_relative(module, settings, on_round=lambda _: advance(), call=call)
 
     baseline_ratios = Samples.from_dict(entry["samples"]).ratios
     decision, samples = decide_with_remeasure(baseline_ratios, measure, settings)
@@ -214,8 +269,18 @@ def check_module(entry: dict, module: nn.Module, settings: CheckSettings, show_p
         "exit_code": status,
         "counts": {"status": STATUS_NAMES[count_status], "reason": count_reason, **counts, "baseline_params": entry["params"], "baseline_macs": entry.get("macs")},
         "latency": decision.to_dict(),
+        "runtime": record.to_dict(),
         "samples": [s.to_dict() for s in samples],
     }
+
+
+def check_entry_runtimes(entries: list[dict]) -> None:
+    """Every runtime the entries were measured with is known and installed here, before any work
+    (unknown: the registry's error; not installed: RuntimeMissing, exit 2)."""
+    from compressbench.runtimes import check_runtime
+
+    for runtime, precision in dict.fromkeys(map(entry_runtime, entries)):
+        check_runtime(runtime, precision)
 
 
 def overall_exit(results: list[dict]) -> int:
@@ -235,6 +300,7 @@ def run_check(baseline: dict, settings: CheckSettings, modules: dict[str, nn.Mod
     match = baseline.get("match")
     effective = replace(settings, latency=effective_latency(settings.latency, match))
     by_name = {e["name"]: e for e in baseline["entries"]}
+    check_entry_runtimes([by_name[name] for name in modules])
     results = [check_module(by_name[name], module, effective, show_progress) for name, module in modules.items()]
     warnings = []
     if match is None or match.get("same_cpu"):  # the ruler's milliseconds compare on the same kind of machine only

@@ -9,10 +9,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from compressbench.errors import CompressbenchError
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.regress.settings import CheckSettings
+from compressbench.runtimes import RunRecord, RuntimeUnavailable, prepare
 
 RULER = "hourglass-v2"  # stored in baselines: ratios to another ruler are not comparable
+EAGER_FP32 = ("torch", "fp32")  # (runtime, precision) of baseline entries that record none (recorded before runtimes)
 
 
 def _ruler_layers() -> nn.Module:
@@ -70,13 +73,36 @@ class Samples:
         return cls([float(v) for v in data["model_ms"]], [float(v) for v in data["ruler_ms"]])
 
 
-def measure_relative(module: nn.Module, settings: CheckSettings, on_round=None) -> Samples:
-    """Time ``module`` and the ruler interleaved, round by round."""
+def example_batch(settings: CheckSettings) -> torch.Tensor:
     generator = torch.Generator().manual_seed(settings.seed)
-    example = torch.rand(settings.batch, 3, settings.input_size, settings.input_size, generator=generator)
+    return torch.rand(settings.batch, 3, settings.input_size, settings.input_size, generator=generator)
+
+
+def timed_call(module: nn.Module, settings: CheckSettings, runtime: str = "torch", precision: str = "fp32",
+               label: str = "the model") -> tuple[Callable[[], object], RunRecord]:  # fmt: skip
+    """The zero-argument call a measurement times (``module`` on the example batch, on ``runtime`` at
+    ``precision``) and the record of what runs. Prepared once: int8 calibrates and compiles here, not
+    in every re-measurement. A model the runtime cannot take is a usage error naming ``label``."""
     module = module.eval()
+    example = example_batch(settings)
+    if (runtime, precision) == EAGER_FP32:
+        # eager fp32 stays the plain call it always was (grad mode on, outside inference_mode): the
+        # ratios of every baseline recorded before runtimes were recorded come from this call
+        return (lambda: module(example)), RunRecord("torch", str(torch.__version__), "fp32", "fp32", settings.threads)
+    try:
+        with torch_threads(settings.threads):
+            prepared = prepare(runtime, module, example, settings.threads, precision)
+    except RuntimeUnavailable as exc:
+        raise CompressbenchError(f"{label} cannot be measured on {runtime} {precision}: {exc}") from None
+    return prepared, prepared.record
+
+
+def measure_relative(
+    module: nn.Module, settings: CheckSettings, on_round=None, call: Callable[[], object] | None = None
+) -> Samples:
+    """Time ``module`` and the ruler interleaved, round by round; ``call`` (from :func:`timed_call`)
+    times ``module`` on another runtime, by default its eager fp32 call."""
+    call = call or timed_call(module, settings)[0]
     with torch_threads(settings.threads):
-        stats = measure_interleaved(
-            {"model": lambda: module(example), "ruler": ruler()}, settings.warmup, settings.repeats, on_round=on_round
-        )
+        stats = measure_interleaved({"model": call, "ruler": ruler()}, settings.warmup, settings.repeats, on_round=on_round)
     return Samples(list(stats["model"].samples_ms), list(stats["ruler"].samples_ms))

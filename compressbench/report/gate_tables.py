@@ -6,13 +6,15 @@ from statistics import median
 
 import pandas as pd
 
+from compressbench.regress.baseline import entry_runtime
 from compressbench.regress.measure import Samples
 from compressbench.report.render import Section, plural
 
 
 def baseline_section(baseline: dict) -> Section:
     rows = [
-        {"entry": e["name"], "params": e["params"], "macs": e.get("macs"), "latency_vs_ruler": median(Samples.from_dict(e["samples"]).ratios)}
+        {"entry": e["name"], "runtime": " ".join(entry_runtime(e)), "params": e["params"], "macs": e.get("macs"),
+         "latency_vs_ruler": median(Samples.from_dict(e["samples"]).ratios)}
         for e in baseline["entries"]
     ]  # fmt: skip
     notes = ["latency_vs_ruler: median of the entry's latency divided by the reference workload's, timed interleaved"]
@@ -26,6 +28,7 @@ def check_section(result: dict, settings) -> Section:
         rows.append(
             {
                 "entry": r["name"],
+                "runtime": " ".join(entry_runtime(r)),
                 "decision": r["status"],
                 "slowdown": f"{lat['slowdown']:+.1%}",
                 "interval": f"[{lat['ci_low']:+.1%}, {lat['ci_high']:+.1%}]",

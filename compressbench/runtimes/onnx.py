@@ -61,12 +61,19 @@ class _TupleOutputs(nn.Module):
 
     def __init__(self, model: nn.Module, keys: tuple[str, ...]) -> None:
         super().__init__()
-        self.model = model
+        self.model = model  # its name is the first scope of every node name (detector_node_scope)
         self.keys = keys
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model(x)
         return tuple(out[key] for key in self.keys)
+
+
+def detector_node_scope(module_name: str) -> str:
+    """The prefix the exporter gives the ONNX node names of submodule ``module_name`` (a dotted
+    ``named_modules`` name) of a detector exported by :func:`export_onnx_bytes`, e.g.
+    ``jacobian_pool`` -> ``/model/jacobian_pool/``."""
+    return "/" + "/".join(["model", *module_name.split(".")]) + "/"
 
 
 def _output_keys(outputs) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ import torch
 from compressbench.errors import CompressbenchError
 from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, default_calibration
 from compressbench.runtimes.onnx import OnnxRunner, export_onnx_bytes, make_session
-from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, quantize_qdq
+from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, quantize_qdq
 from compressbench.runtimes.registry import register_runtime
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
@@ -63,7 +63,7 @@ def int8_graph(module, batch, calibration, method: str | None = None) -> bytes:
     float_bytes = export_for_runtime(module, batch[:1])
     frames = calibration if calibration is not None else default_calibration(batch)
     try:
-        return quantize_qdq(float_bytes, frames, method or DEFAULT_CALIBRATION_METHOD)
+        return quantize_qdq(float_bytes, frames, method or DEFAULT_CALIBRATION_METHOD, keep_float=float_scopes(module))
     except CompressbenchError as exc:
         raise RuntimeUnavailable(str(exc)) from None
 

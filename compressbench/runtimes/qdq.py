@@ -6,6 +6,15 @@ ranges calibrated on calibration frames. ONNX Runtime fuses the pairs into integ
 OpenVINO reads the same QDQ file and runs its int8 kernels. The calibration method decides the
 activation ranges: ``minmax`` (the observed extremes), ``percentile`` (clips the rarest 0.01%),
 ``entropy`` (the range that keeps the histogram's KL divergence smallest).
+
+The heatmap-weighted jacobian pooling (:class:`~compressbench.models.heads.HeatmapWeightedJacobian`:
+heatmap x jacobian maps, summed over the pixels) stays in float (:func:`float_scopes`). Quantized,
+OpenVINO's CPU plugin computed it wrongly: every pooled jacobian entry of every keypoint came back
+as one constant (-389.8 on the default teacher: jacobian error 411.7 against fp32, while its
+keypoints were within 1.1 px). With the Multiply's output exposed as a graph output, that product
+was right and the values after its QuantizeLinear/DequantizeLinear pair were not; ONNX Runtime ran
+the same file correctly (jacobian error 0.013). The pooling is a few thousand multiply-adds per
+keypoint, so float costs nothing measurable.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ import numpy as np
 import torch
 
 from compressbench.errors import CompressbenchError
+from compressbench.models.heads import HeatmapWeightedJacobian
 from compressbench.runtimes.base import first_line
-from compressbench.runtimes.onnx import INPUT_NAME
+from compressbench.runtimes.onnx import INPUT_NAME, detector_node_scope
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 # Chosen by keypoint error against fp32 on 16 held-out synthetic frames, calibrated on 32 training-split
@@ -30,6 +40,28 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 # --calibration compares them on the full teacher.
 DEFAULT_CALIBRATION_METHOD = "percentile"
 CALIBRATION_CHUNK = 8
+# modules whose ONNX nodes the whole-graph QDQ model leaves in float (why: the module docstring)
+FLOAT_MODULE_TYPES = (HeatmapWeightedJacobian,)
+
+
+def float_scopes(detector: torch.nn.Module) -> tuple[str, ...]:
+    """ONNX node-name prefixes of the ``detector``'s modules that stay in float in its QDQ model."""
+    return tuple(detector_node_scope(name) for name, m in detector.named_modules() if isinstance(m, FLOAT_MODULE_TYPES))
+
+
+def nodes_under(graph_path: Path, scopes: tuple[str, ...]) -> list[str]:
+    """Names of the nodes under ``scopes``; every scope must name at least one node (a renamed
+    export would otherwise silently quantize what must stay float)."""
+    import onnx
+
+    names = [node.name for node in onnx.load(str(graph_path)).graph.node]
+    found = []
+    for scope in scopes:
+        matched = [name for name in names if name.startswith(scope)]
+        if not matched:
+            raise CompressbenchError(f"QDQ int8: no ONNX node under {scope!r}, which must stay in float")
+        found += matched
+    return found
 
 
 def _method(name: str):
@@ -60,8 +92,10 @@ def quantize_qdq(
     calibration: torch.Tensor,
     method: str = DEFAULT_CALIBRATION_METHOD,
     input_name: str = INPUT_NAME,
+    keep_float: tuple[str, ...] = (),
 ) -> bytes:
-    """The QDQ int8 version of a float ONNX graph, calibrated on ``calibration`` (N, 3, S, S)."""
+    """The QDQ int8 version of a float ONNX graph, calibrated on ``calibration`` (N, 3, S, S);
+    the nodes whose names start with a ``keep_float`` prefix stay in float (:func:`float_scopes`)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -74,6 +108,7 @@ def quantize_qdq(
         try:
             # symbolic shape inference stops on the dynamic batch axis; ONNX's own inference suffices
             quant_pre_process(str(float_path), str(pre_path), skip_symbolic_shape=True)
+            float_nodes = nodes_under(pre_path, tuple(keep_float))
             with contextlib.redirect_stdout(io.StringIO()):  # its calibrators print progress on stdout
                 quantize_static(
                     str(pre_path),
@@ -84,8 +119,11 @@ def quantize_qdq(
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
                     calibrate_method=calibrate_method,
+                    nodes_to_exclude=float_nodes,
                     extra_options={"CalibTensorRangeSymmetric": False},
                 )
+        except CompressbenchError:
+            raise
         except Exception as exc:  # onnxruntime.quantization raises plain Exceptions and pybind errors
             raise CompressbenchError(f"QDQ int8 quantization failed: {first_line(exc)}") from None
         return int8_path.read_bytes()

@@ -141,3 +141,20 @@ def test_advisory_latency_leaves_the_exit_code_to_the_counts(baseline, small_tea
     assert advisory["latency"]["status_name"] == "regression" and advisory["exit_code"] == 0
     wider = build_teacher(DetectorConfig(block_expansion=12, max_features=64, num_blocks=3)).eval()
     assert check_module(entry, wider, replace(SETTINGS, latency="advisory"), show_progress=False)["exit_code"] == 1
+
+
+def test_an_entry_without_a_recorded_runtime_is_checked_in_eager_fp32(baseline, small_teacher, monkeypatch):
+    from dataclasses import replace
+
+    from compressbench.regress import baseline as baseline_module
+    from compressbench.regress.baseline import entry_runtime
+
+    recorded = baseline["entries"][0]
+    assert entry_runtime(recorded) == ("torch", "fp32") and recorded["runtime"]["precision_used"] == "fp32"
+    old = {k: v for k, v in recorded.items() if k != "runtime"}  # as written before runtimes were recorded
+    assert entry_runtime(old) == ("torch", "fp32")
+    asked = []
+    real = baseline_module.timed_call
+    monkeypatch.setattr(baseline_module, "timed_call", lambda m, s, *pair, **k: asked.append(pair) or real(m, s, *pair, **k))
+    result = check_module(old, small_teacher, replace(SETTINGS, latency="advisory"), show_progress=False)
+    assert asked == [("torch", "fp32")] and result["runtime"]["runtime"] == "torch"

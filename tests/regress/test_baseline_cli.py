@@ -1,4 +1,5 @@
-"""``compressbench baseline``: refuses an unhealthy machine unless forced; ``--add`` keeps other machines'."""
+"""``compressbench baseline``: refuses an unhealthy machine unless forced; ``--add`` keeps other machines'
+(and this machine's other runtimes); ``--runtime``/``--precision`` on baseline and check."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ def fake(monkeypatch):
     """No measuring: the baseline recorded is one entry on the machine in ``state['machine']``."""
     state = {"machine": INTEL, "health": Health()}
 
-    def create(suite, settings, show_progress=True):
-        entry = {"name": "teacher", "fingerprint": "f", "params": 1, "macs": 1, "samples": {"model_ms": [1.0], "ruler_ms": [1.0]}}
+    def create(suite, settings, show_progress=True, runtime="torch", precision="fp32"):
+        state["measured_on"] = (runtime, precision)
+        entry = {"name": "teacher", "fingerprint": "f", "params": 1, "macs": 1, "samples": {"model_ms": [1.0], "ruler_ms": [1.0]},
+                 "runtime": {"runtime": runtime, "precision_requested": precision}}  # fmt: skip
         one = {"ruler": RULER, "settings": settings.__dict__, "machine": state["machine"].to_dict(), "env": {}, "entries": [entry]}
         return {"format": FORMAT, "baselines": [one]}
 
@@ -94,3 +97,95 @@ def test_check_rebuilds_every_entry_from_its_spec_with_the_recorded_build_settin
     assert checked.exit_code == 0, checked.output
     results = json.loads(checked.stdout)["results"]
     assert [r["name"] for r in results] == ["small", "small-prune"] and all(r["counts"]["status"] == "pass" for r in results)
+
+
+def test_runtime_defaults_to_the_suite_and_the_options_override_it(fake, tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text('[measure]\nruntime = "onnxruntime"\nprecision = "int8"\n\n[[variant]]\nname = "teacher"\n')
+    out = tmp_path / "b.json"
+    assert runner.invoke(app, ["baseline", str(suite), "-o", str(out)]).exit_code == 0
+    assert fake["measured_on"] == ("onnxruntime", "int8")
+    assert runner.invoke(app, ["baseline", str(suite), "-o", str(out), "--runtime", "torch", "--precision", "fp32"]).exit_code == 0
+    assert fake["measured_on"] == ("torch", "fp32")
+
+
+@pytest.mark.parametrize("command", ["baseline", "check"])
+def test_an_unknown_runtime_or_precision_is_refused_with_the_known_ones(fake, tmp_path, command):
+    args = ["baseline", "--suite", str(SUITE), "-o", str(tmp_path / "b.json")] if command == "baseline" else ["check", "--baseline", str(tmp_path / "b.json")]
+    if command == "check":
+        assert record(tmp_path / "b.json").exit_code == 0
+    unknown = runner.invoke(app, [*args, "--runtime", "tflite"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr == "error: unknown runtime 'tflite'; known: executorch, onnxruntime, openvino, torch\n"
+    bad = runner.invoke(app, [*args, "--runtime", "torch", "--precision", "fp8"])
+    assert bad.exit_code == 2 and bad.stderr == "error: unknown precision 'fp8'; known: fp32, bf16, int8\n"
+    assert "measured_on" not in fake or command == "check"  # refused before any measuring
+
+
+@pytest.fixture
+def openvino_missing(monkeypatch):
+    from compressbench.runtimes import RuntimeMissing, get_runtime
+
+    def missing():
+        raise RuntimeMissing("openvino is not installed; run `make install` (pip install openvino)")
+
+    monkeypatch.setattr(get_runtime("openvino"), "version", missing)
+
+
+def test_a_runtime_not_installed_is_one_line_and_exit_2(fake, tmp_path, openvino_missing):
+    out = tmp_path / "b.json"
+    result = record(out, "--runtime", "openvino")
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr == "error: openvino is not installed; run `make install` (pip install openvino)\n"
+
+
+def test_check_refuses_an_entry_measured_on_a_runtime_not_installed_before_building(fake, tmp_path, monkeypatch, openvino_missing):
+    out = tmp_path / "b.json"
+    entry = {"name": "teacher", "spec": {"name": "teacher"}, "fingerprint": "f", "params": 1, "macs": 1,
+             "samples": {"model_ms": [1.0], "ruler_ms": [1.0]}, "runtime": {"runtime": "openvino", "precision_requested": "int8"}}  # fmt: skip
+    out.write_text(json.dumps({"format": FORMAT, "baselines": [{"ruler": RULER, "machine": INTEL.to_dict(), "entries": [entry]}]}))
+    monkeypatch.setattr(gate_cmd, "build_variant", lambda *a, **k: pytest.fail("built a variant before refusing"))
+    result = runner.invoke(app, ["check", "--baseline", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "error: openvino is not installed; run `make install` (pip install openvino)"
+
+
+def test_add_keeps_one_baseline_per_runtime_of_a_machine_and_check_picks_by_runtime(fake, tmp_path):
+    out = tmp_path / "b.json"
+    assert record(out).exit_code == 0
+    assert record(out, "--add", "--runtime", "onnxruntime", "--precision", "int8").exit_code == 0
+    again = record(out, "--add", "--runtime", "onnxruntime", "--precision", "int8")
+    assert "replaced the baseline of" in again.stderr
+    doc = json.loads(out.read_text())
+    assert [b["entries"][0]["runtime"]["runtime"] for b in doc["baselines"]] == ["torch", "onnxruntime"]
+    from compressbench.regress.baseline import read_baseline
+
+    chosen = read_baseline(out, INTEL, 2, runtime=("onnxruntime", "int8"))
+    assert chosen["entries"][0]["runtime"]["precision_requested"] == "int8"
+    assert read_baseline(out, INTEL, 2)["entries"][0]["runtime"]["runtime"] == "torch"  # without a runtime: the first
+    missing = runner.invoke(app, ["check", "--baseline", str(out), "--runtime", "openvino", "--precision", "bf16"])
+    assert missing.exit_code == 2
+    assert missing.stderr == (f"error: {out} holds no baseline measured on openvino bf16 (it holds: torch fp32, onnxruntime int8); "
+                              "record one with 'compressbench baseline --runtime openvino --precision bf16 --add'\n")  # fmt: skip
+
+
+def test_check_measures_each_entry_on_the_runtime_its_baseline_recorded(tmp_path, monkeypatch):
+    """Recorded on ONNX Runtime int8 (a reduced teacher, 3 rounds), checked without --runtime: the
+    check measures on ONNX Runtime int8 too, and both records say so."""
+    monkeypatch.setenv("COMPRESSBENCH_CACHE", str(tmp_path / "cache"))
+    suite = tmp_path / "suite.toml"
+    config = Path(__file__).parents[2] / "benchmarks" / "configs" / "teacher-reduced.yaml"
+    suite.write_text(f'[measure]\ninput_size = 64\ncalib = 2\nframes = 2\n\n[[variant]]\nname = "small"\nconfig = "{config}"\n')
+    out = tmp_path / "baseline.json"
+    args = ["-o", str(out), "--repeats", "3", "--force", "--format", "json", "--runtime", "onnxruntime", "--precision", "int8"]
+    recorded = runner.invoke(app, ["baseline", str(suite), *args])
+    assert recorded.exit_code == 0, recorded.output
+    baseline = json.loads(out.read_text())["baselines"][0]
+    entry = baseline["entries"][0]["runtime"]
+    assert (entry["runtime"], entry["precision_requested"], entry["precision_used"]) == ("onnxruntime", "int8", "int8")
+    assert (baseline["measure"]["runtime"], baseline["measure"]["precision"]) == ("onnxruntime", "int8")
+    checked = runner.invoke(app, ["check", "--baseline", str(out), "--repeats", "3", "--latency", "advisory", "--format", "json"])
+    assert checked.exit_code == 0, checked.output
+    (result,) = json.loads(checked.stdout)["results"]
+    assert (result["runtime"]["runtime"], result["runtime"]["precision_requested"]) == ("onnxruntime", "int8")
+    assert result["counts"]["status"] == "pass"
