@@ -219,6 +219,13 @@ def this_machine(threads: int | None = None) -> MachineFingerprint:
     return MachineFingerprint(**{**base.__dict__, "threads": threads if threads is not None else torch.get_num_threads()})
 
 
+def has_vnni() -> bool:
+    """True when this x86 CPU multiplies u8 x s8 with VNNI (32-bit sums). Without it int8 kernels
+    sum products in pairs into int16 (vpmaddubsw), which saturates with full-range 8-bit operands:
+    PyTorch's x86 backend then uses 7-bit activations, ONNX Runtime's remedy is 7-bit weights."""
+    return this_machine().has("avx512_vnni", "avx_vnni", "amx_int8")
+
+
 @dataclass(frozen=True)
 class MachineMatch:
     """How a measurement's machine and threads relate to a reference's (a baseline's)."""

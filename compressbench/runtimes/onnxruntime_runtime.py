@@ -17,7 +17,7 @@ import torch
 from compressbench.errors import CompressbenchError
 from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, default_calibration
 from compressbench.runtimes.onnx import OnnxRunner, export_onnx_bytes, make_session
-from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, quantize_qdq
+from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, int8_notes, quantize_qdq
 from compressbench.runtimes.registry import register_runtime
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
@@ -94,7 +94,7 @@ class OnnxRuntimeRuntime:
         if precision == "int8":
             graph = int8_graph(module, batch, calibration, calibration_method)
             record.fallback_ops = float_ops_after_optimization(graph, threads)
-            record.notes.append(f"QDQ calibration: {calibration_method or DEFAULT_CALIBRATION_METHOD}")
+            record.notes += int8_notes(calibration_method)
         else:
             graph = export_for_runtime(module, batch[:1])
         try:

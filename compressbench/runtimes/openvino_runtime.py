@@ -24,7 +24,7 @@ import torch
 
 from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, first_line
 from compressbench.runtimes.onnxruntime_runtime import export_for_runtime, has_onnxruntime_parts, int8_graph
-from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD
+from compressbench.runtimes.qdq import int8_notes
 from compressbench.runtimes.registry import register_runtime
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
@@ -113,7 +113,7 @@ class OpenVinoRuntime:
             raise RuntimeUnavailable("its parts already run in ONNX Runtime; OpenVINO needs the float model")
         if precision == "int8":
             graph = int8_graph(module, batch, calibration, calibration_method)
-            record.notes.append(f"QDQ calibration: {calibration_method or DEFAULT_CALIBRATION_METHOD}")
+            record.notes += int8_notes(calibration_method)
         else:
             graph = export_for_runtime(module, batch[:1])
         compiled = compile_graph(graph, batch, threads, precision)

@@ -29,6 +29,7 @@ import torch
 
 from compressbench.errors import CompressbenchError
 from compressbench.models.heads import HeatmapWeightedJacobian
+from compressbench.profiling.machine import has_vnni
 from compressbench.runtimes.base import first_line
 from compressbench.runtimes.onnx import INPUT_NAME, detector_node_scope
 
@@ -87,15 +88,29 @@ def _reader(frames: torch.Tensor, input_name: str):
     return Frames()
 
 
+def int8_notes(method: str | None) -> list[str]:
+    """What a run record says about how its QDQ int8 graph was made on this machine."""
+    notes = [f"QDQ calibration: {method or DEFAULT_CALIBRATION_METHOD}"]
+    if not has_vnni():
+        notes.append("7-bit weights (reduce_range): this CPU has no VNNI, whose int16 pair sums saturate")
+    return notes
+
+
 def quantize_qdq(
     float_bytes: bytes,
     calibration: torch.Tensor,
     method: str = DEFAULT_CALIBRATION_METHOD,
     input_name: str = INPUT_NAME,
     keep_float: tuple[str, ...] = (),
+    reduce_range: bool | None = None,
 ) -> bytes:
     """The QDQ int8 version of a float ONNX graph, calibrated on ``calibration`` (N, 3, S, S);
-    the nodes whose names start with a ``keep_float`` prefix stay in float (:func:`float_scopes`)."""
+    the nodes whose names start with a ``keep_float`` prefix stay in float (:func:`float_scopes`).
+    ``reduce_range`` (7-bit weights) defaults to this CPU lacking VNNI (:func:`has_vnni`): on the
+    reduced test detector on an AVX2-only AMD EPYC it halved the int8 error (AKD 0.88 -> 0.45 px in
+    ONNX Runtime, 1.05 -> 0.43 px in OpenVINO)."""
+    if reduce_range is None:
+        reduce_range = not has_vnni()
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -116,6 +131,7 @@ def quantize_qdq(
                     _reader(calibration, input_name),
                     quant_format=QuantFormat.QDQ,
                     per_channel=True,
+                    reduce_range=reduce_range,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
                     calibrate_method=calibrate_method,

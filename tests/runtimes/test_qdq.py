@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import onnx
+import onnx.numpy_helper
 import pytest
 
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, build_teacher
+from compressbench.runtimes import qdq
 from compressbench.runtimes.onnx import export_onnx_bytes
 from compressbench.runtimes.qdq import float_scopes, quantize_qdq
 
@@ -38,3 +40,24 @@ def test_the_pooling_multiply_stays_float_and_the_rest_is_quantized(detector, fl
 def test_a_scope_that_names_no_node_is_refused(float_bytes, calibration):
     with pytest.raises(CompressbenchError, match="no ONNX node under '/model/renamed/'"):
         quantize_qdq(float_bytes, calibration[:8], keep_float=("/model/renamed/",))
+
+
+def int8_weight_range(graph_bytes: bytes) -> tuple[int, int]:
+    graph = onnx.load_from_string(graph_bytes)
+    values = [onnx.numpy_helper.to_array(t) for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    return int(min(v.min() for v in values)), int(max(v.max() for v in values))
+
+
+def test_reduce_range_keeps_weights_to_seven_bits_and_full_range_uses_eight(float_bytes, calibration):
+    low, high = int8_weight_range(quantize_qdq(float_bytes, calibration[:4], reduce_range=True))
+    assert max(-low, high) == 64  # symmetric 7-bit: ONNX Runtime maps the largest weight to +-64
+    low, high = int8_weight_range(quantize_qdq(float_bytes, calibration[:4], reduce_range=False))
+    assert low == -127 or high == 127  # per-channel symmetric: each channel's largest weight maps to +-127
+
+
+@pytest.mark.parametrize("vnni, seven_bit", [(True, False), (False, True)])
+def test_seven_bit_weights_by_default_exactly_where_the_cpu_lacks_vnni(monkeypatch, vnni, seven_bit):
+    monkeypatch.setattr(qdq, "has_vnni", lambda: vnni)
+    notes = qdq.int8_notes(None)
+    assert notes[0] == f"QDQ calibration: {qdq.DEFAULT_CALIBRATION_METHOD}"
+    assert any(n.startswith("7-bit weights (reduce_range)") for n in notes) == seven_bit

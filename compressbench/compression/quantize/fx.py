@@ -26,14 +26,14 @@ from torch import nn
 
 from compressbench.compression.quantize.backends import QuantBackend, error_detail, register_backend
 from compressbench.errors import CompressbenchError
+from compressbench.profiling.machine import has_vnni
 
 QCONFIG_BACKEND = "x86"
 
 
 def full_range_activations() -> bool:
     """True when this CPU has VNNI, so uint8 activations may use their whole range."""
-    has_vnni = getattr(torch.cpu, "_is_vnni_supported", None)  # private; absent on older torch
-    return bool(has_vnni is not None and has_vnni())
+    return has_vnni()
 
 
 def qconfig_mapping(reduce_range: bool):
