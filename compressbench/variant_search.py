@@ -44,12 +44,14 @@ from compressbench.provenance import (
     read_model_file,
     save_variant,
 )
+from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
 
 DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "recover")
 PRUNE_RATIOS = (0.3, 0.5, 0.7)
 PRUNE_IMPORTANCES = ("l2",)
 ASYM_RANK_RATIOS = (0.5,)
 DSCONV_MULTIPLIERS = (1,)
+CALIBRATION_FRAMES = 64  # int8 runtimes calibrate on these (never on the evaluation frames)
 LATENCY_ROUNDS = (2, 8)  # warm-up and timed interleaved rounds of the latency probe before training
 CACHE_VERSION = 1
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
@@ -109,6 +111,8 @@ class SearchOptions:
     warmup: int = 5
     repeats: int = 20
     batch: int = 1
+    runtime: str = "torch"  # where candidates are timed: the fastest variant depends on it
+    precision: str = "fp32"
     cache: Path | None = None
     progress: bool = True
 
@@ -117,6 +121,7 @@ class SearchOptions:
         if not (isinstance(self.max_akd, (int, float)) and self.max_akd > 0):
             raise CompressbenchError(f"--max-akd must be a positive number of pixels, got {self.max_akd}")
         seconds = parse_budget(self.budget)
+        check_runtime(self.runtime, self.precision)  # unknown or not installed: one line, before any work
         for name in ("frames", "size", "min_steps", "max_steps", "val_frames", "repeats", "batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -301,15 +306,22 @@ class _Search:
         return float(fidelity(got, reference, int(self.val_images.shape[-1]))["akd_px"])
 
     def latencies(self, variants: list[Variant]) -> dict[str, float]:
-        """Median ms of each variant (and the teacher), one short interleaved probe."""
+        """Median ms of each variant (and the teacher) on the search's runtime, one short interleaved
+        probe. A variant the runtime cannot run (e.g. FX int8 in OpenVINO) gets infinity: it cannot win."""
         from compressbench.profiling.timing import measure_interleaved, torch_threads
 
-        fns: dict[str, Callable] = {"__teacher__": lambda: self.teacher(self.timed)}
-        for v in variants:
-            fns[v.name] = (lambda m: lambda: m(self.timed))(v.module.eval())
-        with torch_threads(self.options.threads):
-            stats = measure_interleaved(fns, *LATENCY_ROUNDS)
-        return {name: s.median for name, s in stats.items()}
+        opts = self.options
+        fns: dict[str, Callable] = {}
+        with torch_threads(opts.threads) as threads:
+            calibration = self.context.calibration_frames(CALIBRATION_FRAMES) if opts.precision == "int8" else None
+            for name, module in [("__teacher__", self.teacher)] + [(v.name, v.module.eval()) for v in variants]:
+                try:
+                    fns[name] = prepare(opts.runtime, module, self.timed, threads, opts.precision, calibration)
+                except RuntimeUnavailable:
+                    continue
+            with torch.inference_mode():
+                stats = measure_interleaved(fns, *LATENCY_ROUNDS)
+        return {name: stats[name].median if name in stats else math.inf for name in ["__teacher__", *(v.name for v in variants)]}
 
     # --- the search -----------------------------------------------------------------------------
     def run(self, candidates: list[Candidate]) -> dict:
@@ -372,6 +384,8 @@ class _Search:
         record = compare(
             self.teacher, variants, self.frames.evaluation(), threads=opts.threads, warmup=opts.warmup,
             repeats=opts.repeats, batch=opts.batch, show_progress=opts.progress, breakdown=False,
+            runtime=opts.runtime, precision=opts.precision,
+            calibration=self.context.calibration_frames(CALIBRATION_FRAMES) if opts.precision == "int8" else None,
         )  # fmt: skip
         rows = record["rows"]
         for row in rows[1:]:
@@ -383,6 +397,8 @@ class _Search:
         winner = min(within, key=lambda r: r["latency_ms"]) if within else None
         return {
             "max_akd": opts.max_akd,
+            "runtime": opts.runtime,
+            "precision": opts.precision,
             "budget_s": self.budget_s,
             "spent_s": self.spent_s,
             "interrupted": interrupted,

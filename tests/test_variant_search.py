@@ -95,6 +95,8 @@ def test_budgets(text, seconds):
         ({"budget": "0m"}, "--budget must be a positive duration"),
         ({"budget": "soon"}, "--budget 'soon' is not a duration"),
         ({"methods": ("prune", "nosuch")}, "unknown compression method 'nosuch' in the candidates"),
+        ({"runtime": "tensorrt"}, "unknown runtime 'tensorrt'"),
+        ({"precision": "int4"}, "int4"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(tmp_path, extra, message):
@@ -135,3 +137,14 @@ def test_the_cache_key_follows_the_teachers_weights():
     from tests.compression.swap_helpers import lively_teacher
 
     assert teacher_key(lively_teacher()) == teacher_key(lively_teacher()) != teacher_key(lively_teacher(seed=1))
+
+
+def test_candidates_are_timed_and_measured_on_the_runtime_asked_for(tmp_path):
+    pytest.importorskip("openvino")
+    record, winner = search(
+        calibrated_teacher(), options(tmp_path, runtime="openvino", precision="int8"), None, CANDIDATES[:2]
+    )
+    assert (record["runtime"], record["precision"]) == ("openvino", "int8")
+    assert set(record["runs"]) == {row["variant"] for row in record["rows"]} >= {"teacher", "exact"}
+    assert all(run["runtime"] == "openvino" and run["precision_used"] == "int8" for run in record["runs"].values())
+    assert winner is not None and record["winner"] == winner.name

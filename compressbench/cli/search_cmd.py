@@ -25,6 +25,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.provenance import check_savable, provenance_of, sidecar_path
 from compressbench.report import check_writable, render_json, write_atomic
 from compressbench.report.render import Section
+from compressbench.runtimes import PRECISIONS, RUNTIMES
 from compressbench.variant_search import DEFAULT_METHODS, SearchOptions, check_include, save_winner, search
 
 FRONT_COLUMNS = ("variant", "method", "recover_steps", "latency_ms", "speedup", "akd_px", "val_akd_px", "params")
@@ -39,7 +40,8 @@ def search_sections(record: dict) -> list[Section]:
         f"fastest within {record['max_akd']:g} px: {winner}" if winner else f"no variant within {record['max_akd']:g} px",
         f"training budget {record['budget_s']:.0f} s, spent {record['spent_s']:.0f} s"
         + (" (interrupted: results so far)" if record["interrupted"] else ""),
-        "latency_ms and akd_px from one interleaved run with the teacher on held-out frames; val_akd_px on calibration frames",
+        f"latency_ms and akd_px from one interleaved run with the teacher on held-out frames, on {record.get('runtime', 'torch')} "
+        f"{record.get('precision', 'fp32')}; val_akd_px on calibration frames",
     ]
     return [
         Section("Pareto front (latency against AKD)", front, notes),
@@ -67,6 +69,8 @@ def search_command(
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
     warmup: int = typer.Option(5, "--warmup", help="untimed interleaved rounds first"),
     repeats: int = typer.Option(20, "--repeats", "-r", help="timed interleaved rounds"),
+    runtime: str = typer.Option("torch", "--runtime", help=f"{' | '.join(RUNTIMES)}: where candidates are timed"),
+    precision: str = typer.Option("fp32", "--precision", help=f"{' | '.join(PRECISIONS)}: the precision candidates run in"),
     cache: Path = typer.Option(Path.home() / ".cache" / "compressbench" / "search", "--cache", help="resumable cache of candidates"),
     out: Optional[Path] = typer.Option(None, "--out", help="save the fastest variant within the bound here"),
     results: Optional[Path] = typer.Option(None, "--results", help="write the full results JSON here"),
@@ -78,6 +82,7 @@ def search_command(
     \b
     Example:
       compressbench search --max-akd 1.0 --budget 60m --out best.pt --results search.json
+      compressbench search --max-akd 1.0 --budget 30m --runtime openvino --precision int8
     """
     require_positive(frames=frames, input_size=input_size, repeats=repeats, threads=threads)
     prepare_output(fmt, output)
@@ -89,7 +94,7 @@ def search_command(
         max_akd=max_akd, budget=budget, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         include=tuple(str(p) for p in include), data=data, frames=frames, size=input_size, seed=seed,
         min_steps=min_steps, max_steps=max_steps, recover=namespaced.get("recover", {}), threads=threads,
-        warmup=warmup, repeats=repeats, cache=cache,
+        warmup=warmup, repeats=repeats, cache=cache, runtime=runtime, precision=precision,
     )  # fmt: skip
     options.validate()
     for path in options.include:
