@@ -31,9 +31,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from compressbench.comparison import compare
+from compressbench.comparison.fidelity import collect_outputs, fidelity
+from compressbench.comparison.saving import save_compressed
 from compressbench.compression import METHODS, CompressionContext, get_method
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.provenance import (
     Provenance,
@@ -294,16 +298,12 @@ class _Search:
         return variant, seconds, False
 
     def score(self, variant: Variant) -> float:
-        from compressbench.comparison.fidelity import collect_outputs, fidelity
-
         reference = collect_outputs(self.teacher, self.val_images)
         got = collect_outputs(variant.module, self.val_images)
         return float(fidelity(got, reference, int(self.val_images.shape[-1]))["akd_px"])
 
     def latencies(self, variants: list[Variant]) -> dict[str, float]:
         """Median ms of each variant (and the teacher), one short interleaved probe."""
-        from compressbench.profiling.timing import measure_interleaved, torch_threads
-
         fns: dict[str, Callable] = {"__teacher__": lambda: self.teacher(self.timed)}
         for v in variants:
             fns[v.name] = (lambda m: lambda: m(self.timed))(v.module.eval())
@@ -364,8 +364,6 @@ class _Search:
         return min(within) if within else math.inf
 
     def _measure(self, final: dict[str, Trial], interrupted: bool) -> dict:
-        from compressbench.comparison import compare
-
         opts = self.options
         variants = [t.variant for t in final.values()]
         self.variants = {v.name: v for v in variants}
@@ -433,8 +431,6 @@ def search(
 def save_winner(record: dict, winner: Variant, path: str | Path) -> Path:
     """Save the winning variant (and its sidecar with its measured row), loadable everywhere; the
     record names the file (``out``)."""
-    from compressbench.comparison.saving import save_compressed
-
     row = next(r for r in record["rows"] if r["variant"] == winner.name)
     save_compressed(winner, path, record, row)
     record["out"] = str(path)
