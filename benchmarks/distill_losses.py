@@ -34,8 +34,9 @@ from distill_common import (  # noqa: E402
 
 from compressbench.data import FrameSource  # noqa: E402
 from compressbench.distillation import LOSSES  # noqa: E402
+from compressbench.distillation.finetune import agreement  # noqa: E402
 from compressbench.distillation.losses import LossWeights  # noqa: E402
-from compressbench.distillation.train import DistillOptions, agreement, distill  # noqa: E402
+from compressbench.distillation.train import DistillOptions, distill  # noqa: E402
 from compressbench.profiling.environment import environment  # noqa: E402
 from compressbench.report import Section, render_markdown  # noqa: E402
 

@@ -29,9 +29,13 @@ from compressbench import comparison, evaluation, profiling
 from compressbench.comparison.pipeline import CompressRun
 from compressbench.compression import parse_chain, stage_options
 from compressbench.data import FrameSource, frames_for
+from compressbench.distillation.train import DistillOptions
+from compressbench.distillation.train import distill as run_distillation
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import Provenance, Variant, load_model, model_label, provenance_of, save_variant
 from compressbench.records import ProfileRecord
+from compressbench.variant_search import SearchOptions
+from compressbench.variant_search import search as run_search
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CLI_OPTION = re.compile(r"--([a-z][a-z0-9-]*)")
@@ -188,9 +192,6 @@ def distill(
     the teacher) to agree with the teacher; returns it as a :class:`Variant` whose provenance ends
     with the ``distill`` stage (its report holds the training summary). ``options`` are
     :class:`~compressbench.distillation.train.DistillOptions` fields (``steps=``, ``loss=``, ``pool=``...)."""
-    from compressbench.distillation.train import DistillOptions
-    from compressbench.distillation.train import distill as run_distillation
-
     known = set(DistillOptions.__dataclass_fields__) - {"student", "teacher", "progress"}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -216,9 +217,6 @@ def search(
     recovery training (``"60m"``, seconds as a number): ``(results record, winning Variant or None)``.
     ``options`` are :class:`~compressbench.variant_search.SearchOptions` fields (``methods=``,
     ``include=``, ``data=``, ``seed=``...)."""
-    from compressbench.variant_search import SearchOptions
-    from compressbench.variant_search import search as run_search
-
     known = set(SearchOptions.__dataclass_fields__) - {"max_akd", "budget", "progress"}
     unknown = sorted(set(options) - known)
     if unknown:

@@ -11,18 +11,17 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import torch
 from torch import nn
 
 from compressbench import metrics
+from compressbench.data import FrameBatch
 from compressbench.errors import CompressbenchError
+from compressbench.models import build_model_with_weights
 from compressbench.progress import progress_bar
 from compressbench.registry import Registry
-
-if TYPE_CHECKING:  # the data package is only needed for the type
-    from compressbench.data import FrameBatch
 
 Outputs = dict[str, Optional[torch.Tensor]]
 
@@ -151,10 +150,8 @@ def _check_batch_size(batch_size: int) -> None:
 def _teacher_if_needed(reference: Reference, teacher: Optional[nn.Module]) -> Optional[nn.Module]:
     if not reference.needs_teacher:
         return None
-    if teacher is None:
-        from compressbench.provenance import load_model  # the default teacher, only when none is given
-
-        teacher = load_model("teacher")
+    if teacher is None:  # the registered teacher with its shipped weights, as load_model("teacher") builds it
+        teacher = build_model_with_weights("teacher").eval()
     return teacher
 
 

@@ -31,9 +31,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from compressbench.comparison import compare
+from compressbench.comparison.fidelity import collect_outputs, fidelity
+from compressbench.comparison.saving import save_compressed
 from compressbench.compression import METHODS, CompressionContext, get_method
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.provenance import (
     Provenance,
@@ -299,8 +303,6 @@ class _Search:
         return variant, seconds, False
 
     def score(self, variant: Variant) -> float:
-        from compressbench.comparison.fidelity import collect_outputs, fidelity
-
         reference = collect_outputs(self.teacher, self.val_images)
         got = collect_outputs(variant.module, self.val_images)
         return float(fidelity(got, reference, int(self.val_images.shape[-1]))["akd_px"])
@@ -308,8 +310,6 @@ class _Search:
     def latencies(self, variants: list[Variant]) -> dict[str, float]:
         """Median ms of each variant (and the teacher) on the search's runtime, one short interleaved
         probe. A variant the runtime cannot run (e.g. FX int8 in OpenVINO) gets infinity: it cannot win."""
-        from compressbench.profiling.timing import measure_interleaved, torch_threads
-
         opts = self.options
         fns: dict[str, Callable] = {}
         with torch_threads(opts.threads) as threads:
@@ -376,8 +376,6 @@ class _Search:
         return min(within) if within else math.inf
 
     def _measure(self, final: dict[str, Trial], interrupted: bool) -> dict:
-        from compressbench.comparison import compare
-
         opts = self.options
         variants = [t.variant for t in final.values()]
         self.variants = {v.name: v for v in variants}
@@ -449,8 +447,6 @@ def search(
 def save_winner(record: dict, winner: Variant, path: str | Path) -> Path:
     """Save the winning variant (and its sidecar with its measured row), loadable everywhere; the
     record names the file (``out``)."""
-    from compressbench.comparison.saving import save_compressed
-
     row = next(r for r in record["rows"] if r["variant"] == winner.name)
     save_compressed(winner, path, record, row)
     record["out"] = str(path)

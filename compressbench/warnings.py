@@ -8,7 +8,9 @@ inside :func:`collected_warnings`; known warnings are counted and explained once
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import warnings
 from collections import Counter
 from contextlib import contextmanager
@@ -102,3 +104,20 @@ def collected_warnings(report: Callable[[str], None]) -> Iterator[list]:
         finally:
             for line in summary_lines(caught):
                 report(line)
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for the block: native libraries (torch's profiler, ExecuTorch's CPU
+    probing) log there directly, where Python's warning filters cannot reach."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

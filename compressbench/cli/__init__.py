@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The command modules import some of the library inside their command functions, on purpose: what
+# only one command needs (bench, the Markdown report and its matplotlib plots, the training tables)
+# stays unloaded for `compressbench --help` and every other command. The library itself imports at
+# its modules' tops, except optional dependencies and the few imports that would close a cycle.
 from compressbench.cli import bench_cmd as _bench_cmd  # noqa: F401
 from compressbench.cli import compress_cmd as _compress_cmd  # noqa: F401
 from compressbench.cli import distill_cmd as _distill_cmd  # noqa: F401

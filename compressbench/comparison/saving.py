@@ -11,6 +11,8 @@ from torch import nn
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import Variant, save_variant, sidecar_path
 from compressbench.report import check_writable
+from compressbench.runtimes.executorch_runtime import export_pte as write_pte
+from compressbench.runtimes.onnx import export_obstacle, export_onnx
 
 
 def save_compressed(variant: Variant, path: str | Path, record: dict, row: dict) -> list[Path]:
@@ -33,8 +35,6 @@ def write_outputs(
             written.append(export_onnx_file(final.module, export_onnx, run.record["env"]["input_shape"]))
             run.record["onnx"] = str(export_onnx)
         if export_pte is not None:
-            from compressbench.runtimes.executorch_runtime import export_pte as write_pte
-
             written.append(write_pte(final.module, export_pte, torch.zeros(run.record["env"]["input_shape"])))
             run.record["pte"] = str(export_pte)
         if out is not None:
@@ -49,8 +49,6 @@ def write_outputs(
 
 def check_exportable(module: nn.Module) -> None:
     """Raise when ``module`` cannot be exported to ONNX (checked before the measurement)."""
-    from compressbench.runtimes.onnx import export_obstacle
-
     obstacle = export_obstacle(module)
     if obstacle:
         raise CompressbenchError(f"--export-onnx: the final variant cannot be exported: {obstacle}")
@@ -59,6 +57,4 @@ def check_exportable(module: nn.Module) -> None:
 def export_onnx_file(module: nn.Module, path: str | Path, input_shape) -> Path:
     """Export ``module`` to ONNX at ``path`` (atomically; dynamic batch axis) for inputs shaped like
     ``input_shape``; a model the exporter cannot take is one clear :class:`CompressbenchError`."""
-    from compressbench.runtimes.onnx import export_onnx
-
     return export_onnx(module, check_writable(path), torch.zeros(*input_shape))

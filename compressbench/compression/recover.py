@@ -2,7 +2,7 @@
 
 Structural stages (prune, asym, dsconv) lose agreement; a short distillation against the model the
 chain started from buys most of it back (prune 0.5 on the default teacher: 20.9 px -> about 2 px in
-300 steps). The stage runs :func:`compressbench.distillation.train.finetune`, the loop ``distill`` uses:
+300 steps). The stage runs :func:`compressbench.distillation.finetune.finetune`, the loop ``distill`` uses:
 the teacher labels a pool of calibration frames once (frames the evaluation never sees), the student
 trains on them with a distillation loss and a cosine schedule, validation AKD on other calibration
 frames keeps the best weights and stops early.
@@ -20,6 +20,7 @@ from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
 from compressbench.compression.methods import register_method
+from compressbench.distillation.finetune import FinetuneSettings, agreement, finetune
 from compressbench.distillation.losses import LOSSES
 from compressbench.errors import CompressbenchError
 
@@ -87,8 +88,6 @@ class Recover(CompressionMethod):
     )  # fmt: skip
 
     def apply(self, model: nn.Module, options: dict, context: CompressionContext) -> StageResult:
-        from compressbench.distillation.train import FinetuneSettings, agreement, finetune
-
         if context.teacher is None:
             raise CompressbenchError("recover needs the chain's teacher; give CompressionContext(teacher=...)")
         if options["batch"] > options["pool"]:

@@ -10,31 +10,28 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from compressbench import metrics
 from compressbench.compression import CompressionContext, get_method, parse_chain, stage_options
+from compressbench.data import frames_for, load_frames
 from compressbench.data.holdout import FrameSource
-from compressbench.distillation.losses import LOSSES, Distiller, LossWeights
+from compressbench.distillation.finetune import FinetuneSettings, finetune
+from compressbench.distillation.losses import LOSSES, LossWeights
 from compressbench.errors import CompressbenchError
-from compressbench.evaluation import collect_outputs
 from compressbench.models import MODELS
+from compressbench.models.checkpoint import read_checkpoint
 from compressbench.models.students.families import STUDENTS, build_student
 from compressbench.provenance import Provenance, Stage, derive, load_model, provenance_of, save_model
 from compressbench.registry import Registry
 from compressbench.report.output import check_writable
 from compressbench.training.distributed import is_main_process
-from compressbench.training.teacher import LR_SCHEDULES, batch_seed
-from compressbench.training.trainer import TrainConfig, TrainResult, indexed, train
+from compressbench.training.teacher import LR_SCHEDULES, TeacherTrainOptions, train_teacher
+from compressbench.training.teacher_losses import TeacherLossWeights
+from compressbench.training.trainer import TrainResult
 
 SYNTHETIC = "synthetic"
-EVAL_BATCH = 32
-# what a derived seed is for (see compressbench.training.teacher.batch_seed); 0 and 1 are teacher training's
-DISTILL_FRAMES, ADAPTER_INIT, POOL_FRAMES = 2, 3, 4
-POOL_CHUNK = 32  # frames made and labelled at a time while filling a pool
 
 INITS: Registry[str] = Registry("student initialisation")
 INITS.register("random", "the student's own random initialisation")
@@ -159,137 +156,13 @@ def teacher_provenance(name: str, teacher: nn.Module) -> Provenance:
     return provenance
 
 
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """How one student is fine-tuned against one teacher: what :func:`finetune` needs, shared by
-    :func:`distill` and the ``recover`` compression stage."""
-
-    steps: int = 300
-    batch: int = 16
-    lr: float = 5e-4
-    lr_schedule: str = "cosine"
-    loss: str = "l1"
-    weights: LossWeights = LossWeights()
-    pool: int = 0  # > 0: label this many training frames with the teacher once and draw batches from them
-    seed: int = 0
-    device: str = "cpu"
-    val_every: int = 100
-    patience: int | None = 5
-    size: int = 256
-    progress: bool = True
-    checkpoint: Path | None = None
-    resume: Path | None = None
-    meta: dict = field(default_factory=dict)
-    description: str = "fine-tuning"
-    label: str = "student"  # how errors name the student
-
-
-def _frame_images(frames: Any) -> torch.Tensor | None:
-    """A FrameBatch or an (N, 3, S, S) tensor -> the tensor (None stays None: synthetic frames)."""
-    return getattr(frames, "images", frames)
-
-
-def _batch_source(settings: FinetuneSettings, images: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
-    from compressbench.data import synthetic_frames
-
-    def batch_at(index: int) -> torch.Tensor:
-        seed = batch_seed(settings.seed, index, DISTILL_FRAMES)
-        if images is None:
-            return synthetic_frames(settings.batch, split="train", seed=seed, size=settings.size).images
-        generator = torch.Generator().manual_seed(seed)
-        picks = torch.randint(len(images), (settings.batch,), generator=generator)
-        return images[picks].float()
-
-    return batch_at
-
-
-@dataclass
-class LabelledPool:
-    """Training frames (stored as 8-bit, as frames on disk are) with the teacher's outputs for them."""
-
-    images: torch.Tensor  # uint8, N x 3 x H x W
-    targets: dict[str, torch.Tensor]
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def batch(self, picks: torch.Tensor) -> dict:
-        return {"images": self.images[picks].float() / 255.0, "targets": {k: v[picks] for k, v in self.targets.items()}}
-
-
-def _as_uint8(images: torch.Tensor) -> torch.Tensor:
-    if images.dtype == torch.uint8:
-        return images
-    return (images.clamp(0, 1) * 255.0).round().to(torch.uint8)
-
-
-def _pool_images(settings: FinetuneSettings, images: torch.Tensor | None, first: int, count: int) -> torch.Tensor:
-    from compressbench.data import synthetic_frames
-
-    if images is None:
-        seed = batch_seed(settings.seed, first // POOL_CHUNK, POOL_FRAMES)
-        return _as_uint8(synthetic_frames(count, split="train", seed=seed, size=settings.size).images)
-    return _as_uint8(images[first : first + count])
-
-
-def label_pool(distiller: Distiller, settings: FinetuneSettings, images: torch.Tensor | None) -> LabelledPool:
-    """Make (or take from the given training frames) ``settings.pool`` frames and run the teacher on
-    them once. Offline distillation: each step then costs only the student's forward and backward,
-    which for a small student is several times cheaper than the teacher's forward."""
-    from compressbench.progress import progress_bar
-
-    if images is not None and settings.pool > len(images):
-        raise CompressbenchError(
-            f"--pool {settings.pool} asks for more frames than the {len(images)} training frames given"
-        )
-    device = next(distiller.teacher.parameters()).device
-    chunks, targets = [], {}
-    with progress_bar("labelling the pool with the teacher", settings.pool, enabled=settings.progress) as advance:
-        for first in range(0, settings.pool, POOL_CHUNK):
-            count = min(POOL_CHUNK, settings.pool - first)
-            chunk = _pool_images(settings, images, first, count)
-            labels = distiller.teacher_targets(chunk.to(device).float() / 255.0)
-            chunks.append(chunk)
-            for key, value in labels.items():
-                targets.setdefault(key, []).append(value.detach().cpu())
-            advance(count)
-    return LabelledPool(torch.cat(chunks), {key: torch.cat(parts) for key, parts in targets.items()})
-
-
-def _pool_source(settings: FinetuneSettings, pool: LabelledPool) -> Callable[[int], dict]:
-    def batch_at(index: int) -> dict:
-        generator = torch.Generator().manual_seed(batch_seed(settings.seed, index, DISTILL_FRAMES))
-        return pool.batch(torch.randint(len(pool), (settings.batch,), generator=generator))
-
-    return batch_at
-
-
-def follow_device(module: nn.Module, device: torch.device) -> None:
-    """Move ``module`` to ``device`` unless it is already there."""
-    first = next(module.parameters(), None)
-    if first is not None and first.device != device:
-        module.to(device)
-
-
-def agreement(student: nn.Module, teacher: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> dict[str, float]:
-    """AKD (px) and jacobian error of ``student`` against ``teacher`` on ``images``."""
-    keys = ("value", "jacobian")
-    s, t = collect_outputs(student, images, batch_size, keys), collect_outputs(teacher, images, batch_size, keys)
-    jacobian = metrics.jacobian_error(s["jacobian"], t["jacobian"]) if s["jacobian"] is not None and t["jacobian"] is not None else 0.0
-    return {"akd_px": float(metrics.akd_px(s["value"], t["value"], images.shape[-1])), "jacobian_error": float(jacobian)}
-
-
 def validation_frames(options: DistillOptions) -> torch.Tensor:
-    from compressbench.data import frames_for
-
     return frames_for(options.data, options.val_frames, split="val", seed=options.seed, size=options.size).images
 
 
 def _user_frames(options: DistillOptions):
     """User frames: the first ``eval_frames`` are held out for the final comparison (as
     :class:`compressbench.comparison.FrameSource` does), the next ``val_frames`` validate, the rest train."""
-    from compressbench.data import load_frames
-
     frames = load_frames(options.data, size=options.size)
     held_out = options.eval_frames + options.val_frames
     if len(frames) <= held_out:
@@ -304,9 +177,6 @@ def transfer_initialise(student: nn.Module, options: DistillOptions) -> None:
     """Seed 001's transfer initialisation: train the student on the supervised synthetic landmark
     task (keypoints and jacobians against ground truth) before distilling. The equivariance terms
     are off, as for the default teacher: the labels make them unnecessary and they double the cost."""
-    from compressbench.training.teacher import TeacherTrainOptions, train_teacher
-    from compressbench.training.teacher_losses import TeacherLossWeights
-
     transfer = TeacherTrainOptions(
         steps=options.transfer_steps, batch=options.batch, lr=options.lr, seed=options.seed, device=options.device,
         val_frames=min(options.val_frames, 32), val_every=options.transfer_steps, size=options.size,
@@ -318,8 +188,6 @@ def transfer_initialise(student: nn.Module, options: DistillOptions) -> None:
 
 
 def check_resume_identity(path: Path, options: DistillOptions) -> None:
-    from compressbench.models.checkpoint import read_checkpoint
-
     payload = read_checkpoint(path)
     meta = payload.get("meta", {}) if isinstance(payload, dict) else {}
     found = meta.get("distill")
@@ -334,97 +202,6 @@ def check_resume_identity(path: Path, options: DistillOptions) -> None:
             f"--resume {path} belongs to another distillation run ({differences}); resume with the same "
             "--student, --method, --width and --loss, or start afresh without --resume"
         )
-
-
-def check_runs(student: nn.Module, example: torch.Tensor, label: str, batch: int = 2) -> None:
-    """Fail with one sentence (not a traceback mid-training) when the student cannot take the frames,
-    in eval mode or in training mode at ``batch`` frames per step (BatchNorm needs more than one
-    value per channel to train, which one frame at a 1x1 bottleneck does not give)."""
-    size = example.shape[-1]
-    probe = copy.deepcopy(student)  # a training-mode forward updates BatchNorm statistics
-    for training, frames in ((False, example), (True, example.expand(batch, *example.shape[1:]))):
-        probe.train(training)
-        try:
-            with torch.no_grad():
-                probe(frames)
-        except (RuntimeError, ValueError) as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if training and "more than 1 value per channel" in detail:
-                raise CompressbenchError(
-                    f"--batch {batch} cannot train {label}: a BatchNorm layer sees a 1x1 map there and needs "
-                    "more than one value per channel per step; use --batch 2 or more"
-                ) from None
-            raise CompressbenchError(
-                f"student {label} cannot run on {size}x{size} frames ({detail}); use 256x256 frames or another student"
-            ) from None
-
-
-def finetune(
-    student: nn.Module,
-    teacher: nn.Module,
-    settings: FinetuneSettings,
-    val_images: torch.Tensor,
-    train_frames: Any = None,
-) -> TrainResult:
-    """Fine-tune ``student`` (in place) to agree with ``teacher``: the one training loop behind
-    :func:`distill` and the ``recover`` compression stage.
-
-    ``train_frames`` (a FrameBatch or an (N, 3, S, S) tensor, float in [0, 1] or uint8) are the
-    frames the teacher labels; None draws synthetic training frames from the seed. ``val_images``
-    decide the best weights and early stopping (validation AKD); they must not be evaluation frames.
-    The teacher is neither trained nor moved back; the returned result's ``model`` is the Distiller
-    whose ``student`` holds the best weights, on ``settings.device``."""
-    LOSSES.get(settings.loss)
-    schedule = LR_SCHEDULES.get(settings.lr_schedule)
-    train_images = _frame_images(train_frames)
-    check_runs(student, val_images[:1], settings.label, settings.batch)
-    with torch.random.fork_rng(devices=[]):  # the L3 adapter's initial weights come from the seed
-        torch.manual_seed(batch_seed(settings.seed, 0, ADAPTER_INIT))
-        distiller = Distiller(teacher, student, settings.loss, settings.weights, example=val_images[:1])
-    if settings.pool:
-        batches = _pool_source(settings, label_pool(distiller, settings, train_images))
-    else:
-        batches = _batch_source(settings, train_images)
-    config = TrainConfig(
-        steps=settings.steps,
-        seed=settings.seed,
-        device=settings.device,
-        val_every=settings.val_every,
-        monitor="akd_px",
-        mode="min",
-        patience=settings.patience,
-        checkpoint=settings.checkpoint,
-        meta=dict(settings.meta),
-        progress=settings.progress,
-        description=settings.description,
-        lr_scale=lambda step: schedule(step, settings.steps),
-    )
-
-    # The teacher is outside the module tree, so the trainer does not move it: it follows the
-    # batches (under torchrun each rank has its own device, known only inside the trainer).
-    def loss_fn(model: nn.Module, batch: torch.Tensor | dict):
-        if isinstance(batch, dict):  # a pool batch: the teacher's outputs come with it
-            return model(batch["images"], batch["targets"])
-        follow_device(teacher, batch.device)
-        return model(batch)
-
-    def validate(model: nn.Module) -> dict[str, float]:
-        inner = getattr(model, "module", model)
-        follow_device(teacher, next(inner.student.parameters()).device)
-        return agreement(inner.student, teacher, val_images)
-
-    try:
-        return train(
-            distiller,
-            loss_fn,
-            lambda parameters: torch.optim.Adam(parameters, lr=settings.lr),
-            indexed(batches),
-            validate,
-            config,
-            resume=settings.resume,
-        )
-    finally:
-        distiller.release_taps()
 
 
 def distill(options: DistillOptions, teacher: nn.Module | None = None) -> tuple[nn.Module, TrainResult, Provenance]:
@@ -505,6 +282,6 @@ def save_distilled_record(
 
 
 __all__ = [
-    "INITS", "DistillOptions", "FinetuneSettings", "agreement", "distill", "distill_stage", "finetune", "save_distilled",
+    "INITS", "DistillOptions", "distill", "distill_stage", "save_distilled",
     "save_distilled_record", "training_record",
 ]  # fmt: skip

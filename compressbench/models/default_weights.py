@@ -14,6 +14,7 @@ from torch import nn
 
 from compressbench.models.checkpoint import load_state_dict_strict, read_checkpoint
 from compressbench.models.detector import DetectorConfig
+from compressbench.models.heads import AntiAliasInterpolation2d
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -39,8 +40,6 @@ def has_default_weights(name: str, config: DetectorConfig | None = None) -> bool
 
 def computed_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     """Buffers that are a fixed function of the architecture, not learned: the anti-alias Gaussian."""
-    from compressbench.models.heads import AntiAliasInterpolation2d
-
     return {
         f"{name}.weight" if name else "weight": module.weight.detach().clone()
         for name, module in model.named_modules()

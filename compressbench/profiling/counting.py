@@ -18,19 +18,18 @@ statistics are buffers, not parameters. A float model's count equals ``parameter
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import logging
 import math
-import os
-import sys
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
+
+from compressbench.warnings import quiet_native_stderr
 
 BYTES_PER_MB = 1_000_000  # MB means 10^6 bytes throughout compressbench
 EIGHT_BIT = (torch.uint8, torch.int8)
@@ -86,22 +85,6 @@ def size_mb(module: nn.Module) -> float:
     return buffer.tell() / BYTES_PER_MB
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 for the block: the profiler's C++ side logs start/stop lines there."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-
-
 def peak_memory_mb(run: Callable[[], object]) -> float | None:
     """Peak CPU memory allocated while ``run()`` executes, in MB (10^6 bytes).
 
@@ -114,7 +97,7 @@ def peak_memory_mb(run: Callable[[], object]) -> float | None:
 
     with torch.inference_mode():
         run()  # once untraced, so one-time allocations (lazy initialisation, caches) are not counted
-    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         with torch.inference_mode():
             run()
     results = getattr(getattr(prof, "profiler", None), "kineto_results", None)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from compressbench.profiling.machine import available_cores
+
 # A ReLU on 64x32x32 floats takes tens of microseconds on any current CPU; 1 ms means the thread
 # waited for a core.
 PROBE_FLOOR_MS = 1.0
@@ -203,8 +205,6 @@ def assess(threads: int, cores: int, load1: float | None, probe: float | None, g
 
 def check_health(threads: int | None = None) -> Health:
     """Health of this machine now, for timing with ``threads`` (torch's count by default)."""
-    from compressbench.profiling.machine import available_cores
-
     threads = threads if threads is not None else torch.get_num_threads()
     try:
         load1 = os.getloadavg()[0]

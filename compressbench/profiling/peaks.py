@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from compressbench.profiling.health import check_health
 from compressbench.profiling.machine import MachineFingerprint, this_machine
 from compressbench.profiling.timing import torch_threads
 
@@ -141,8 +142,6 @@ def machine_peaks(threads: int | None = None, *, refresh: bool = False, machine:
     measured while the machine is unhealthy (busy) are returned marked ``healthy=False`` and not
     cached, so one busy moment does not become the machine's peak for good."""
     from dataclasses import replace
-
-    from compressbench.profiling.health import check_health
 
     threads = threads if threads is not None else torch.get_num_threads()
     machine = machine if machine is not None else this_machine(threads)

@@ -10,6 +10,7 @@ from torch import nn
 
 from compressbench.errors import CompressbenchError
 from compressbench.profiling import count_macs, count_params, environment
+from compressbench.profiling.health import ruler_warning
 from compressbench.profiling.machine import MachineFingerprint, MachineMatch, compare_machines, this_machine
 from compressbench.progress import progress_bar
 from compressbench.regress.measure import (
@@ -22,6 +23,7 @@ from compressbench.regress.measure import (
 )
 from compressbench.regress.settings import CheckSettings
 from compressbench.regress.stats import INCONCLUSIVE, PASS, REGRESSION, STATUS_NAMES, decide_with_remeasure, gate_counts
+from compressbench.suite import build_variant
 
 FORMAT = "compressbench-baseline/2"  # {"format", "baselines": [one per machine fingerprint]}
 FORMAT_V1 = "compressbench-baseline/1"  # one baseline, no fingerprint; still read
@@ -77,8 +79,6 @@ def create_baseline(
     """Build every variant of ``suite`` and record its ruler-relative latency samples on ``runtime``
     at ``precision``: a baseline file holding one baseline, this machine's."""
     from dataclasses import asdict
-
-    from compressbench.suite import build_variant
 
     entries = []
     for spec in suite.variants:
@@ -304,8 +304,6 @@ def run_check(baseline: dict, settings: CheckSettings, modules: dict[str, nn.Mod
     results = [check_module(by_name[name], module, effective, show_progress) for name, module in modules.items()]
     warnings = []
     if match is None or match.get("same_cpu"):  # the ruler's milliseconds compare on the same kind of machine only
-        from compressbench.profiling.health import ruler_warning
-
         then = [v for name in modules for v in by_name[name]["samples"]["ruler_ms"]]
         now = [v for r in results for s in r["samples"] for v in s["ruler_ms"]]
         warnings = [w for w in (ruler_warning(then, now),) if w]

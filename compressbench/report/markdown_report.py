@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 
 from compressbench import records
+from compressbench.data import frames_for
 from compressbench.profiling.layout import forward_order
+from compressbench.report.comparison_tables import comparison_frame
 from compressbench.report.output import write_atomic
+from compressbench.report.overlays import overlay, to_uint8_hwc, with_legend
 from compressbench.report.pareto import best_variant, pareto_front
 from compressbench.report.plots import layer_bars, pareto_plot, roofline_plot
 from compressbench.report.profile_tables import DECODER_ROWS, ENCODER_ROWS, layer_frame, shape_text
@@ -105,9 +108,6 @@ def block_bars_data(results: dict, names: list[str]) -> dict[str, dict[str, floa
 
 def overlay_strip(results: dict, reference: str, variant: str, path: Path) -> Path | None:
     """Frames with the variant's keypoints (red discs) and the reference's (cyan rings) side by side, a legend beneath."""
-    from compressbench.data import frames_for
-    from compressbench.report.overlays import overlay, to_uint8_hwc, with_legend
-
     spec = results.get("overlays") or {}
     points = spec.get("points", {})
     if variant not in points or reference not in points or not spec.get("count"):
@@ -169,8 +169,6 @@ def _write_report(results: dict, out: Path, akd_budget_px: float, command: str |
             f"AKD {best_row['akd_px']:.3f} px, jacobian error {best_row['jacobian_error']:.4f}, {best_row['params']:,} parameters, "
             f"{best_row['size_mb']:.2f} MB.\n"
         )
-    from compressbench.report.comparison_tables import comparison_frame
-
     sections = [environment_section(results), Section("All variants", comparison_frame(results["comparison"]), results["comparison"].get("notes", []))]
     parts.append(render_markdown(sections, heading_level=2))
     parts.append(f"## Latency against fidelity\n\n![Pareto plot]({pareto_png.name})\n\nPareto front: {', '.join(f'`{n}`' for n in front)}.\n")

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from compressbench.report.labels import place_labels  # noqa: E402
 from compressbench.report.output import write_atomic  # noqa: E402
 
 
@@ -33,8 +34,6 @@ def pareto_plot(rows: list[dict], front: list[str], best: str | None, path: Path
     """Latency against AKD for every variant; the Pareto front joined and highlighted; labels placed
     so they never overlap, the legend outside the axes so it covers no point or label."""
     from matplotlib.lines import Line2D
-
-    from compressbench.report.labels import place_labels
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     usable = [r for r in rows if r.get("latency_ms") is not None and r.get("akd_px") is not None]

@@ -30,6 +30,8 @@ from pathlib import Path
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.layout import DECODER_OPS, ENCODER_OPS, HEAD_LAYERS, MODULE_GROUPS
 from compressbench.runtimes.base import Prepared
+from compressbench.runtimes.onnx import OnnxRunner
+from compressbench.runtimes.openvino_runtime import compile_graph
 
 _SCOPE = re.compile(r"(?:^|/|_)model[/.]([A-Za-z_]\w*)")
 _DOWN = re.compile(r"model[/.]predictor[/.]encoder[/.]down_blocks\.(\d+)(?:[/.]([A-Za-z_]\w*))?")
@@ -85,8 +87,6 @@ class OrtOpTimer:
     timed call, ``{node: (op_type, ms)}`` from ONNX Runtime's profile."""
 
     def __init__(self, prepared: Prepared) -> None:
-        from compressbench.runtimes.onnx import OnnxRunner
-
         if prepared.graph is None:
             raise CompressbenchError("ONNX Runtime attribution needs the prepared ONNX graph")
         self._tmp = tempfile.TemporaryDirectory(prefix="compressbench-ortprof-")
@@ -128,8 +128,6 @@ class OpenVinoOpTimer:
     """Runs a PERF_COUNT copy of the prepared OpenVINO model; per call, ``{layer: (type, ms)}``."""
 
     def __init__(self, prepared: Prepared) -> None:
-        from compressbench.runtimes.openvino_runtime import compile_graph
-
         record = prepared.record
         self.compiled = compile_graph(prepared.graph, prepared.batch, record.threads, record.precision_requested, True)
         self.request = self.compiled.create_infer_request()

@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from compressbench.data import frames_for
 from compressbench.errors import CompressbenchError
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -114,8 +115,6 @@ def first_line(exc: BaseException) -> str:
 def default_calibration(batch: torch.Tensor, count: int = DEFAULT_CALIBRATION_FRAMES) -> torch.Tensor:
     """Synthetic calibration frames (the training split, so never the held-out evaluation frames)
     at the batch's image size, for int8 runs whose caller gave none."""
-    from compressbench.data import frames_for
-
     return frames_for("synthetic", count, split="train", seed=0, size=int(batch.shape[-1])).images
 
 

@@ -21,6 +21,7 @@ import warnings
 import torch
 
 from compressbench.errors import CompressbenchError
+from compressbench.report import write_atomic
 from compressbench.runtimes.base import (
     DEFAULT_CALIBRATION_FRAMES,
     Prepared,
@@ -30,7 +31,9 @@ from compressbench.runtimes.base import (
     default_calibration,
     first_line,
 )
+from compressbench.runtimes.onnx import _output_keys, _TupleOutputs, export_obstacle
 from compressbench.runtimes.registry import register_runtime
+from compressbench.warnings import quiet_native_stderr
 
 LABEL = "XNNPACK x86 kernels, a proxy for a phone"
 WHY_MISSING = (
@@ -80,8 +83,6 @@ def export_pte_bytes(
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    from compressbench.runtimes.onnx import _output_keys, _TupleOutputs, export_obstacle
-
     obstacle = export_obstacle(module)
     if obstacle:
         raise CompressbenchError(f"cannot export to ExecuTorch: {obstacle}")
@@ -102,8 +103,6 @@ def export_pte_bytes(
 
 def export_pte(module: torch.nn.Module, path, example: torch.Tensor):
     """Write the ``.pte`` file at ``path`` (atomically); returns the path."""
-    from compressbench.report import write_atomic
-
     return write_atomic(path, export_pte_bytes(module, example))
 
 
@@ -114,9 +113,7 @@ class ExecuTorchRunner:
         from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
-        from compressbench.profiling.counting import _quiet_native_stderr
-
-        with _quiet_native_stderr():  # its CPU probing logs to stderr on x86
+        with quiet_native_stderr():  # its CPU probing logs to stderr on x86
             portable_lib._unsafe_reset_threadpool(threads)
             # the method borrows from the program and the program from the bytes: all three stay alive
             self.pte = pte
@@ -153,8 +150,6 @@ class ExecuTorchRuntime:
         except CompressbenchError as exc:
             raise RuntimeUnavailable(str(exc)) from None
         with torch.no_grad():
-            from compressbench.runtimes.onnx import _output_keys
-
             keys = list(_output_keys(module(batch[:1])))
         runner = ExecuTorchRunner(pte, keys, threads)
         record.threads = runner.threads

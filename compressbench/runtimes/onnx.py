@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from compressbench.errors import CompressbenchError
+from compressbench.report import write_atomic
 
 DETECTOR_OUTPUTS = ("value", "jacobian", "heatmap")
 INPUT_NAME = "images"
@@ -124,8 +125,6 @@ def export_onnx_bytes(module: nn.Module, example: torch.Tensor, opset: int = DEF
 
 def export_onnx(module: nn.Module, path: str | Path, example: torch.Tensor, opset: int = DEFAULT_OPSET) -> Path:
     """Write ``module`` as an ONNX file at ``path`` (atomically); returns the path."""
-    from compressbench.report import write_atomic
-
     return write_atomic(path, export_onnx_bytes(module, example, opset))
 
 

@@ -45,6 +45,7 @@ def _is_quantized(module: nn.Module) -> bool:
 
 
 def _int8_module(module: nn.Module, batch: torch.Tensor, calibration: torch.Tensor | None) -> nn.Module:
+    # here, not at the top: compression's ort quantize backend imports runtimes (compression -> runtimes -> here)
     from compressbench.compression import CompressionContext, apply_chain, get_method
 
     if _is_quantized(module):

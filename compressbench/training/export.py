@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from compressbench.data import synthetic_frames
 from compressbench.errors import CompressbenchError
 from compressbench.models.checkpoint import extract_state_dict, load_state_dict_strict
 from compressbench.models.default_weights import to_float32
@@ -32,8 +33,6 @@ def export_teacher(
     """Write ``out`` (float16 state dict of the checkpoint's best weights) and ``out`` with a ``.json``
     suffix: the training command, seed, steps, torch version and the shipped weights' test metrics
     (measured after the float16 round trip, on ``test_frames`` synthetic frames of split "test")."""
-    from compressbench.data import synthetic_frames
-
     if test_frames <= 0:
         raise CompressbenchError(f"--test-frames must be a positive integer, got {test_frames}")
     out = check_writable(out)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from compressbench import metrics
+from compressbench.data import load_frames, synthetic_frames
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import collect_outputs
 from compressbench.models.detector import DetectorConfig, build_teacher
@@ -108,8 +109,6 @@ def batch_seed(seed: int, index: int, purpose: int) -> int:
 
 def teacher_batch_source(options: TeacherTrainOptions, user_frames: Any = None) -> Callable[[int], TeacherBatch]:
     """``batch_at(i)``: the i-th training batch (synthetic frames, or a random draw of user frames)."""
-    from compressbench.data import synthetic_frames
-
     def batch_at(index: int) -> TeacherBatch:
         generator = torch.Generator().manual_seed(batch_seed(options.seed, index, WARPS))
         warp = random_warp(options.batch, generator, options.warp)
@@ -156,8 +155,6 @@ def equivariance_error_px(model: nn.Module, images: torch.Tensor, warp: Warp, ba
 
 
 def _synthetic_validation(options: TeacherTrainOptions) -> Callable[[nn.Module], dict[str, float]]:
-    from compressbench.data import synthetic_frames
-
     frames = synthetic_frames(options.val_frames, split="val", seed=options.seed, num_kp=options.detector.num_kp, size=options.size)
     return lambda model: evaluate_teacher(model, frames)
 
@@ -170,8 +167,6 @@ def _user_validation(options: TeacherTrainOptions, frames: Any) -> Callable[[nn.
 
 def _split_user_frames(options: TeacherTrainOptions) -> tuple[Any, Any]:
     """User frames: the last ``val_frames`` are held out for validation, the rest train."""
-    from compressbench.data import load_frames
-
     frames = load_frames(options.data, size=options.size)
     if len(frames) <= options.val_frames:
         raise CompressbenchError(

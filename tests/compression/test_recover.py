@@ -8,7 +8,7 @@ from torch import nn
 
 from compressbench.compression import CompressionContext, get_method
 from compressbench.data import FrameSource
-from compressbench.distillation.train import agreement
+from compressbench.distillation.finetune import agreement
 from compressbench.errors import CompressbenchError
 from compressbench.provenance import derive, load_model, save_variant
 from tests.compression.swap_helpers import lively_teacher

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from compressbench.api import save
-from compressbench.distillation.train import DistillOptions, agreement, distill, save_distilled, validation_frames
+from compressbench.distillation.finetune import agreement
+from compressbench.distillation.train import DistillOptions, distill, save_distilled, validation_frames
 from compressbench.errors import CompressbenchError
 from compressbench.models import build_teacher
 from compressbench.provenance import load_model
@@ -170,8 +171,8 @@ def test_resume_of_another_students_checkpoint_is_refused(teacher_file, tmp_path
 
 
 def test_pool_labels_are_the_teachers_outputs_on_the_stored_frames(teacher_file):
+    from compressbench.distillation.finetune import label_pool
     from compressbench.distillation.losses import Distiller
-    from compressbench.distillation.train import label_pool
 
     teacher = load_model(str(teacher_file)).eval()
     opts = options(teacher_file, pool=5, loss="l2")

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from compressbench.profiling import health as health_module
 from compressbench.profiling import peaks as peaks_module
 from compressbench.profiling.health import Health
 from compressbench.profiling.machine import fingerprint_from_text
@@ -25,7 +24,7 @@ def counted(monkeypatch, tmp_path):
         return Peaks(10.0 * threads, 9.0, None, None, 5.0, threads, machine.key)
 
     monkeypatch.setattr(peaks_module, "measure_peaks", fake)
-    monkeypatch.setattr(health_module, "check_health", lambda threads=None: Health())  # a quiet machine
+    monkeypatch.setattr(peaks_module, "check_health", lambda threads=None: Health())  # a quiet machine
     return calls
 
 
@@ -44,7 +43,7 @@ def test_cached_and_reused(counted, tmp_path):
 
 
 def test_peaks_of_a_busy_moment_are_not_cached(counted, monkeypatch):
-    monkeypatch.setattr(health_module, "check_health", lambda threads=None: Health(("oversubscribed",)))
+    monkeypatch.setattr(peaks_module, "check_health", lambda threads=None: Health(("oversubscribed",)))
     busy = machine_peaks(2, machine=MACHINE)
     assert busy.healthy is False and not cache_path(MACHINE.key, 2).exists()
     machine_peaks(2, machine=MACHINE)
