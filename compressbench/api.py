@@ -32,7 +32,16 @@ from compressbench.data import FrameSource, frames_for
 from compressbench.distillation.train import DistillOptions
 from compressbench.distillation.train import distill as run_distillation
 from compressbench.errors import CompressbenchError
-from compressbench.provenance import Provenance, Variant, load_model, model_label, provenance_of, save_variant
+from compressbench.profiling.timing import torch_threads
+from compressbench.provenance import (
+    Provenance,
+    Variant,
+    load_model,
+    model_label,
+    provenance_of,
+    save_variant,
+    untrained_note,
+)
 from compressbench.records import ProfileRecord
 from compressbench.variant_search import SearchOptions
 from compressbench.variant_search import search as run_search
@@ -151,19 +160,26 @@ def evaluate(
     seed: int = 0,
     batch: int = 16,
     input_size: int = 256,
+    threads: int | None = None,
+    overlays: str | Path | None = None,
     show_progress: bool = False,
 ) -> dict:
     """AKD (px), jacobian error, heatmap similarity, and (with ground truth) landmark error of
-    ``model`` on held-out test frames, against the teacher or the frames' ground truth."""
-    _check_counts(frames=frames, batch=batch, input_size=input_size)
+    ``model`` on held-out test frames, against the teacher or the frames' ground truth.
+    ``overlays``, a folder, receives PNGs of the first frames with both sets of keypoints drawn."""
+    _check_counts(frames=frames, batch=batch, input_size=input_size, threads=threads)
     reference = evaluation.reference_for(against)
-    module, _, label = _model_and_provenance(model)
     batch_frames = frames_for(data, count=frames, split="test", seed=seed, size=input_size)
+    evaluation.reference_for(against, batch_frames)  # ground truth needs landmarks: fail before loading models
+    module, _, label = _model_and_provenance(model)
     teacher_module = _model_and_provenance(teacher)[0] if reference.needs_teacher else None
-    return evaluation.evaluate(
-        module, batch_frames, against=against, teacher=teacher_module, batch_size=batch, model_name=label,
-        data_name=data, show_progress=show_progress,
-    )  # fmt: skip
+    note = untrained_note(model) if isinstance(model, (str, Path)) else None
+    with torch_threads(threads):
+        return evaluation.evaluate(
+            module, batch_frames, against=against, teacher=teacher_module, batch_size=batch, model_name=label,
+            data_name=data, show_progress=show_progress, seed=seed if data == "synthetic" else None, notes=[note],
+            overlays=overlays,
+        )  # fmt: skip
 
 
 @_speaks_python

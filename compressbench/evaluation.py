@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -22,6 +23,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.models import build_model_with_weights
 from compressbench.progress import progress_bar
 from compressbench.registry import Registry
+from compressbench.report.overlays import check_overlay_dir, write_overlays
 
 Outputs = dict[str, Optional[torch.Tensor]]
 
@@ -219,6 +221,10 @@ def evaluate(
     show_progress: bool = True,
     model_name: Optional[str] = None,
     data_name: str = "frames",
+    seed: Optional[int] = None,
+    notes: Sequence[str] = (),
+    overlays: Optional[str | Path] = None,
+    overlay_limit: int = 8,
 ) -> dict:
     """Fidelity of ``model`` on ``frames`` against a reference, as a JSON-ready record.
 
@@ -227,7 +233,11 @@ def evaluate(
     then None). ``landmark_error_px`` and ``nmae`` are filled whenever the frames have ground truth.
     Pixel metrics use ``image_size`` (default: the frames' side). Metrics are means over all
     frames; a metric that cannot be computed (the model or reference lacks that output) is None.
+    ``seed`` (of synthetic frames) and ``notes`` go into the record as given; ``overlays``, a
+    folder, receives PNGs of the first ``overlay_limit`` frames with both sets of keypoints drawn.
     """
+    if overlays is not None:
+        check_overlay_dir(overlays)
     _check_batch_size(batch_size)
     reference = reference_for(against, frames)
     if len(frames) == 0:
@@ -235,7 +245,7 @@ def evaluate(
     image_size = image_size or int(frames.images.shape[-1])
     teacher = _teacher_if_needed(reference, teacher)
     means = _Means()
-    notes: list[str] = []
+    found: list[str] = []
     num_batches = -(-len(frames) // batch_size)
     with (
         torch.inference_mode(),
@@ -248,7 +258,7 @@ def evaluate(
             pred = run_model(model, batch.images)
             ref = reference.outputs(batch, teacher)
             if start == 0:
-                notes = _notes(pred, ref, against)
+                found = _notes(pred, ref, against)
             means.add(_batch_metrics(pred, ref, batch, image_size), len(batch))
             advance(akd_px=means.mean("akd_px"))
     record = {
@@ -258,12 +268,22 @@ def evaluate(
         "against": against,
         "image_size": image_size,
         "batch_size": batch_size,
+        "seed": seed,
     }
     record.update({key: means.mean(key) for key in METRIC_KEYS})
     skipped = int(getattr(frames, "skipped", 0) or 0)
     if skipped:
-        notes.append(f"{skipped} unreadable input files were skipped")
-    record["notes"] = notes
+        found.append(f"{skipped} unreadable input files were skipped")
+    record["notes"] = [*found, *(note for note in notes if note)]
+    record["overlays"] = None
+    if overlays is not None:
+        shown = frames.slice(0, overlay_limit)
+        write_overlays(
+            overlays, shown, predict(model, shown, batch_size=batch_size)["value"],
+            reference_points(against, shown, teacher, batch_size), overlay_limit, model_name=record["model"],
+            reference_name=against,
+        )  # fmt: skip
+        record["overlays"] = str(overlays)
     return record
 
 

@@ -37,7 +37,7 @@ from torch import nn
 
 from compressbench.compression import METHODS, CompressionContext, apply_chain, parse_chain, replay
 from compressbench.errors import CompressbenchError
-from compressbench.models import BASE_BUILDERS, MODELS, base_of_module, build_model_with_weights
+from compressbench.models import BASE_BUILDERS, MODELS, base_of_module, build_model_with_weights, has_default_weights
 from compressbench.models.checkpoint import extract_state_dict, load_state_dict_strict, read_checkpoint
 from compressbench.models.detector import DetectorConfig
 from compressbench.models.fomm_config import read_fomm_config
@@ -369,6 +369,21 @@ def load_model(
         state = raw["state_dict"] if is_model_file(raw) else extract_state_dict(raw, checkpoint)
         load_state_dict_strict(model, state, checkpoint)
     return model.eval()
+
+
+def untrained_note(name_or_path: str | Path, weights: str = "default", checkpoint: str | Path | None = None) -> str | None:
+    """A note for a registered model that runs without trained weights (its AKD is that of noise);
+    None for trained ones, saved files (what the user made) and models given a checkpoint."""
+    name = str(name_or_path)
+    if name not in MODELS or checkpoint is not None:
+        return None
+    if weights == "random" or not has_default_weights(name):
+        return (
+            f"{name} runs with random weights (it has no trained weights{' loaded' if weights == 'random' else ''}): "
+            f"this AKD measures an untrained network; train it first, e.g. compressbench distill --student {name} "
+            f"--out {name}.pt, then evaluate --model {name}.pt"
+        )
+    return None
 
 
 def model_label(name_or_path: str | Path) -> str:

@@ -163,3 +163,24 @@ def test_skipped_input_files_are_noted():
     frames.skipped = 2
     record = evaluate(FakeDetector(), frames, teacher=FakeDetector(), show_progress=False)
     assert "2 unreadable input files were skipped" in record["notes"]
+
+
+def test_the_record_carries_seed_notes_and_overlays_written_by_the_library(tmp_path):
+    frames = make_frames(3)
+    record = evaluate(FakeDetector(), frames, against="ground-truth", batch_size=2, show_progress=False, seed=7,
+                      notes=[None, "hand-made note"], overlays=tmp_path / "shown", overlay_limit=2)  # fmt: skip
+    assert record["seed"] == 7 and record["overlays"] == str(tmp_path / "shown")
+    assert record["notes"][-1] == "hand-made note" and None not in record["notes"]
+    assert sorted(p.name for p in (tmp_path / "shown").iterdir()) == ["overlay_000.png", "overlay_001.png"]
+    plain = evaluate(FakeDetector(), frames, against="ground-truth", show_progress=False)
+    assert plain["seed"] is None and plain["overlays"] is None
+
+
+def test_an_overlay_folder_that_is_a_file_fails_before_any_frame_is_run(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    calls = []
+    detector = FakeDetector()
+    detector.register_forward_hook(lambda *args: calls.append(1))
+    with pytest.raises(CompressbenchError, match="is a file"):
+        evaluate(detector, make_frames(2), against="ground-truth", show_progress=False, overlays=tmp_path / "taken")
+    assert calls == []

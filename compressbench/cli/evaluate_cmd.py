@@ -18,30 +18,14 @@ from compressbench.cli.model_options import (
     model_from_options,
 )
 from compressbench.errors import CompressbenchError
-from compressbench.evaluation import evaluate, predict, reference_for, reference_points
-from compressbench.models import list_models
-from compressbench.models.default_weights import has_default_weights
+from compressbench.evaluation import evaluate, reference_for
 from compressbench.profiling.timing import torch_threads
-from compressbench.provenance import WEIGHTS_CHOICES, load_model, model_label
+from compressbench.provenance import WEIGHTS_CHOICES, load_model, model_label, untrained_note
 from compressbench.report.fidelity_tables import fidelity_sections
-from compressbench.report.overlays import check_overlay_dir, write_overlays
+from compressbench.report.overlays import check_overlay_dir
 from compressbench.report.render import plural
 
 OVERLAY_LIMIT = 8
-
-
-def untrained_note(model: str, weights: str) -> str | None:
-    """A note for a registered model evaluated without trained weights (its AKD is that of noise)."""
-    registered = {entry.name for entry in list_models()}
-    if model not in registered:
-        return None  # a saved file: trained or not, it is what the user made
-    if weights == "random" or not has_default_weights(model):
-        return (
-            f"{model} runs with random weights (it has no trained weights{' loaded' if weights == 'random' else ''}): "
-            f"this AKD measures an untrained network; train it first, e.g. compressbench distill --student {model} "
-            f"--out {model}.pt, then evaluate --model {model}.pt"
-        )
-    return None
 
 
 @app.command("evaluate")
@@ -85,19 +69,10 @@ def evaluate_command(
     teacher = load_model("teacher") if reference.needs_teacher else None
     with torch_threads(threads):
         record = evaluate(
-            module, test_frames, against=against, teacher=teacher, batch_size=batch, model_name=model_label(model), data_name=data
-        )
-    record["seed"] = seed if data == "synthetic" else None
-    if untrained_note(model, weights):
-        record["notes"] = [*(record.get("notes") or []), untrained_note(model, weights)]
-    record["overlays"] = None
+            module, test_frames, against=against, teacher=teacher, batch_size=batch, model_name=model_label(model),
+            data_name=data, seed=seed if data == "synthetic" else None, notes=[untrained_note(model, weights, checkpoint)],
+            overlays=overlays, overlay_limit=OVERLAY_LIMIT,
+        )  # fmt: skip
     if overlays is not None:
-        shown = test_frames.slice(0, OVERLAY_LIMIT)
-        points = predict(module, shown, batch_size=batch)["value"]
-        written = write_overlays(
-            overlays, shown, points, reference_points(against, shown, teacher, batch), OVERLAY_LIMIT,
-            model_name=model_label(model), reference_name=against,
-        )
-        record["overlays"] = str(overlays)
-        Console(stderr=True).print(f"wrote {plural(len(written), 'overlay')} to {overlays} (model: red discs, {against}: cyan rings)")
+        Console(stderr=True).print(f"wrote overlays of {plural(min(OVERLAY_LIMIT, len(test_frames)), 'frame')} to {overlays} (model: red discs, {against}: cyan rings)")
     emit(record, fidelity_sections(record), fmt, output)

@@ -5,7 +5,7 @@ import json
 from typer.testing import CliRunner
 
 from compressbench.cli import app
-from compressbench.cli.evaluate_cmd import untrained_note
+from compressbench.provenance import untrained_note
 
 
 def test_models_marks_untrained_students():
