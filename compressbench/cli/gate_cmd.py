@@ -19,17 +19,15 @@ from compressbench.cli.common import (
     require_positive,
     suite_path,
 )
-from compressbench.errors import CompressbenchError
-from compressbench.profiling.health import Health, check_health
+from compressbench.profiling.health import check_health
 from compressbench.provenance import load_model, model_label
 from compressbench.regress import parse_fraction, read_settings
 from compressbench.regress.baseline import (
-    add_baseline,
     check_entry_runtimes,
-    create_baseline,
     pick_entry,
     read_baseline,
     read_baseline_file,
+    record_baseline,
     run_check,
 )
 from compressbench.report import render_json, write_atomic
@@ -76,24 +74,15 @@ def baseline_command(
     precision = precision or parsed.measure["precision"]
     check_runtime(runtime, precision)
     settings = read_settings(repeats=repeats, threads=threads)
-    health = check_health(settings.threads)
-    if not health.healthy:
-        if not force:
-            raise CompressbenchError(f"not recording a baseline: {health.line()}; wait for a quiet machine or pass --force")
-        typer.echo(f"note: {health.line()} (recording anyway: --force)", err=True)
-    doc = create_baseline(parsed, settings, runtime=runtime, precision=precision)
-    doc["baselines"][0]["health"] = health.to_dict()
-    notes: list[str] = []
-    if add:
-        doc, notes = add_baseline(existing, doc)
+    doc, notes = record_baseline(parsed, settings, runtime=runtime, precision=precision, force=force, add_to=existing, add=add)
     write_atomic(output, render_json(doc))
     emit(doc, [baseline_section(doc["baselines"][-1])], fmt, None)
     machine = doc["baselines"][-1]["machine"]["label"]
-    extra = "; ".join(notes)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(
         f"wrote {output} ({plural(len(parsed.variants), 'entry', 'entries')} for {machine}; "
-        f"{plural(len(doc['baselines']), 'machine', 'machines')} in the file{'; ' + extra if extra else ''}); "
-        f"next: compressbench check --baseline {output}",
+        f"{plural(len(doc['baselines']), 'machine', 'machines')} in the file); next: compressbench check --baseline {output}",
         err=True,
     )
 
@@ -157,8 +146,7 @@ def check_command(
     else:
         modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), build_measure(doc, settings)).module
                    for e in doc["entries"] if e.get("spec")}  # fmt: skip
-    result = run_check(doc, settings, modules)
-    result["health"] = health.merged(Health(tuple(result["ruler_warnings"]))).to_dict()
+    result = run_check(doc, settings, modules, health=health)
     emit(result, [check_section(result, settings)], fmt, output)
     sys.exit(result["exit_code"])
 

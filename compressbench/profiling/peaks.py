@@ -165,3 +165,12 @@ def machine_peaks(threads: int | None = None, *, refresh: bool = False, machine:
     except OSError:
         pass  # an unwritable cache costs a re-measure next time, nothing more
     return peaks
+
+
+def describe_machine(threads: int | None = None, *, measure: bool = True, refresh: bool = False) -> dict:
+    """What timings here are comparable with: this machine's fingerprint, its measurement health
+    now, and (``measure``) its peaks, from the cache unless ``refresh``."""
+    fingerprint = this_machine(threads)
+    health = check_health(fingerprint.threads)
+    peaks = machine_peaks(fingerprint.threads, refresh=refresh, machine=fingerprint) if measure else None
+    return {"machine": fingerprint.to_dict(), "health": health.to_dict(), "peaks": peaks.to_dict() if peaks else None}

@@ -10,7 +10,7 @@ from torch import nn
 
 from compressbench.errors import CompressbenchError
 from compressbench.profiling import count_macs, count_params, environment
-from compressbench.profiling.health import ruler_warning
+from compressbench.profiling.health import Health, check_health, ruler_warning
 from compressbench.profiling.machine import MachineFingerprint, MachineMatch, compare_machines, this_machine
 from compressbench.progress import progress_bar
 from compressbench.regress.measure import (
@@ -74,10 +74,12 @@ def baseline_entry(
 
 
 def create_baseline(
-    suite, settings: CheckSettings, show_progress: bool = True, runtime: str = "torch", precision: str = "fp32"
+    suite, settings: CheckSettings, show_progress: bool = True, runtime: str = "torch", precision: str = "fp32",
+    health: Health | None = None,
 ) -> dict:
     """Build every variant of ``suite`` and record its ruler-relative latency samples on ``runtime``
-    at ``precision``: a baseline file holding one baseline, this machine's."""
+    at ``precision``: a baseline file holding one baseline, this machine's, with the ``health`` of
+    the machine it was measured on (checked here when not given)."""
     from dataclasses import asdict
 
     entries = []
@@ -89,8 +91,29 @@ def create_baseline(
     one = {
         "ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__, "measure": measure,
         "machine": env["machine"], "env": env, "entries": entries,
+        "health": (health or check_health(settings.threads)).to_dict(),
     }  # fmt: skip
     return {"format": FORMAT, "baselines": [one]}
+
+
+def record_baseline(
+    suite, settings: CheckSettings, *, runtime: str = "torch", precision: str = "fp32", force: bool = False,
+    add_to: dict | None = None, add: bool = False, show_progress: bool = True,
+) -> tuple[dict, list[str]]:
+    """Check this machine's health, then :func:`create_baseline`; with ``add``, the result joins the
+    baselines of ``add_to`` (another machine's stay, this machine's is replaced). An unhealthy
+    machine (busy, throttled) is refused unless ``force``. Returns the file and notes for the user."""
+    health = check_health(settings.threads)
+    notes = []
+    if not health.healthy:
+        if not force:
+            raise CompressbenchError(f"not recording a baseline: {health.line()}; wait for a quiet machine or pass --force")
+        notes.append(f"{health.line()} (recorded anyway: --force)")
+    doc = create_baseline(suite, settings, show_progress, runtime, precision, health=health)
+    if add:
+        doc, replaced = add_baseline(add_to, doc)
+        notes += replaced
+    return doc, notes
 
 
 def machine_key(baseline: dict) -> str | None:
@@ -292,9 +315,13 @@ def overall_exit(results: list[dict]) -> int:
     return PASS
 
 
-def run_check(baseline: dict, settings: CheckSettings, modules: dict[str, nn.Module], show_progress: bool = True) -> dict:
+def run_check(
+    baseline: dict, settings: CheckSettings, modules: dict[str, nn.Module], show_progress: bool = True,
+    health: Health | None = None,
+) -> dict:
     """Check ``modules`` ({entry name: module}) against their baseline entries. ``baseline`` is one
-    baseline (from :func:`read_baseline`); its ``match`` decides whether latency gates or advises."""
+    baseline (from :func:`read_baseline`); its ``match`` decides whether latency gates or advises.
+    ``health`` is the machine's before timing (the ruler's drift since the baseline is added)."""
     from dataclasses import replace
 
     match = baseline.get("match")
@@ -307,8 +334,9 @@ def run_check(baseline: dict, settings: CheckSettings, modules: dict[str, nn.Mod
         then = [v for name in modules for v in by_name[name]["samples"]["ruler_ms"]]
         now = [v for r in results for s in r["samples"] for v in s["ruler_ms"]]
         warnings = [w for w in (ruler_warning(then, now),) if w]
+    measured = (health or Health()).merged(Health(tuple(warnings)))
     return {
-        "ruler_warnings": warnings,
+        "ruler_warnings": warnings, "health": measured.to_dict(),
         "results": results, "exit_code": overall_exit(results), "settings": settings.__dict__,
         "latency_mode": effective.latency, "machine_match": match, "headline": headline(match, settings.latency),
         "env": environment(settings.threads),

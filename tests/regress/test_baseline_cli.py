@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from compressbench.cli import app, gate_cmd
 from compressbench.profiling.health import Health
 from compressbench.profiling.machine import fingerprint_from_text
+from compressbench.regress import baseline
 from compressbench.regress.baseline import FORMAT
 from compressbench.regress.measure import RULER
 
@@ -26,14 +27,16 @@ def fake(monkeypatch):
     """No measuring: the baseline recorded is one entry on the machine in ``state['machine']``."""
     state = {"machine": INTEL, "health": Health()}
 
-    def create(suite, settings, show_progress=True, runtime="torch", precision="fp32"):
+    def create(suite, settings, show_progress=True, runtime="torch", precision="fp32", health=None):
         state["measured_on"] = (runtime, precision)
         entry = {"name": "teacher", "fingerprint": "f", "params": 1, "macs": 1, "samples": {"model_ms": [1.0], "ruler_ms": [1.0]},
                  "runtime": {"runtime": runtime, "precision_requested": precision}}  # fmt: skip
-        one = {"ruler": RULER, "settings": settings.__dict__, "machine": state["machine"].to_dict(), "env": {}, "entries": [entry]}
+        one = {"ruler": RULER, "settings": settings.__dict__, "machine": state["machine"].to_dict(), "env": {}, "entries": [entry],
+               "health": health.to_dict()}  # fmt: skip
         return {"format": FORMAT, "baselines": [one]}
 
-    monkeypatch.setattr(gate_cmd, "create_baseline", create)
+    monkeypatch.setattr(baseline, "create_baseline", create)
+    monkeypatch.setattr(baseline, "check_health", lambda threads=None: state["health"])
     monkeypatch.setattr(gate_cmd, "check_health", lambda threads=None: state["health"])
     return state
 
