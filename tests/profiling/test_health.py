@@ -106,3 +106,6 @@ def test_busy_cores_decide_over_the_load_average():
     crowded = assess(threads=2, cores=2, load1=0.2, probe=0.02, governor=None, busy=1.3)
     assert crowded.warnings == ("oversubscribed: other processes kept 1.3 of 2 cores busy, leaving 0.7 for 2 threads",)
     assert busy_warning(1.3, threads=1, cores=2) is None
+    # half a core busy beside 2 threads on 2 cores slowed the teacher by 68%: flagged; a quiet tenth is not
+    assert busy_warning(0.48, threads=2, cores=2) == "oversubscribed: other processes kept 0.5 of 2 cores busy, leaving 1.5 for 2 threads"
+    assert busy_warning(0.1, threads=2, cores=2) is None
