@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from compressbench.profiling.health import Health
 from compressbench.profiling.peaks import Peaks
 from compressbench.report.render import Section
 
@@ -31,7 +32,6 @@ def machine_section(record: dict) -> Section:
             ("memory bandwidth (GB/s)", _rate(peaks.bandwidth_gbs, "-")), ("fp32 ridge (MACs/byte)", f"{peaks.ridge('fp32'):.1f}"),
             ("peaks", "cached" if peaks.healthy else "measured on a busy machine: not cached, likely below the real ones"),
         ]  # fmt: skip
-    health = record["health"]
-    line = "measurement health: ok" if health["healthy"] else "measurement health: " + "; ".join(health["warnings"])
+    health = Health(tuple(record["health"]["warnings"]))
     frame = pd.DataFrame([{"item": k, "value": str(v)} for k, v in items])
-    return Section("This machine", frame, [line])
+    return Section("This machine", frame, [health.line()])
