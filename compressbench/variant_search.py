@@ -4,20 +4,23 @@ Candidates are chains of registered methods (prune ratios and importances, exact
 convolution swaps) plus saved models given with ``include``. Every structural candidate gets a
 ``recover`` stage after its structural stages. The training budget goes where it pays, by
 successive halving: every candidate that could still beat the fastest variant known to be within the
-bound is recovered for a few steps, the better half by validation AKD gets twice the steps, and so on;
-a candidate whose latency cannot beat that fastest variant is not trained at all (``recover``
+bound is recovered for a few steps, the better half by validation AKD gets twice the steps, and so on
+(a lone survivor goes on doubling while the budget lasts); candidates that differ only after
+``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are train-free) share one
+recovery. A candidate whose latency cannot beat that fastest variant is not trained at all (``recover``
 changes weights, not structure, so its latency is known before training). The survivors are measured
 interleaved with the teacher in one :func:`compressbench.comparison.compare` run, which gives the
 Pareto front (latency against AKD) and the fastest variant within the bound.
 
-Everything a candidate's weights depend on (teacher weights, chain, options, recover steps, seed,
-data, frame size) keys a cache of saved variants, so an interrupted search resumes without
+Everything a trained head's weights depend on (teacher weights, stages up to recover, options,
+recover steps, seed, data, frame size) keys a cache of saved variants, so an interrupted search resumes without
 redoing finished candidates. Validation AKD uses calibration frames; the final AKD uses the
 held-out evaluation frames, which no candidate ever trained or was selected on before the end.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -57,7 +60,7 @@ ASYM_RANK_RATIOS = (0.5,)
 DSCONV_MULTIPLIERS = (1,)
 CALIBRATION_FRAMES = 64  # int8 runtimes calibrate on these (never on the evaluation frames)
 LATENCY_ROUNDS = (2, 8)  # warm-up and timed interleaved rounds of the latency probe before training
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: only the trained head (structural stages + recover) is cached
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
 
@@ -206,6 +209,12 @@ class CandidateCache:
         payload = json.dumps({"v": CACHE_VERSION, "stages": stages, **self.context}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
+    def has(self, stages: list[dict]) -> bool:
+        if self.folder is None:
+            return False
+        key = self.key(stages)
+        return (self.folder / f"{key}.pt").is_file() and (self.folder / f"{key}.json").is_file()
+
     def get(self, stages: list[dict]) -> tuple[nn.Module, Provenance, dict] | None:
         if self.folder is None:
             return None
@@ -238,6 +247,7 @@ class Trial:
     latency_ms: float
     train_seconds: float = 0.0
     cached: bool = False
+    recovered_by: str = ""  # "candidate@steps" whose recovery this trial's head is (tails share it)
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:
@@ -281,26 +291,57 @@ class _Search:
              "data": options.data, "size": options.size},
         )
         self.variants: dict[str, Variant] = {}
+        self.heads: dict[str, tuple[Variant, str]] = {}  # recovered heads of this round, shared by their tails
         self.trained: list[str] = []  # "name@steps" actually trained in this run (not from the cache)
         self.log: list[dict] = []
 
     # --- building and scoring -------------------------------------------------------------------
-    def build(self, candidate: Candidate, stages: list[dict]) -> tuple[Variant, float, bool]:
-        """The candidate's variant (from the cache when there), seconds spent, whether cached."""
+    def build(self, candidate: Candidate, stages: list[dict]) -> tuple[Variant, float, bool, str]:
+        """The candidate's variant, the training seconds it cost, whether its training was reused, and
+        which "candidate@steps" trained its head ("" without recover).
+
+        Only the stages up to ``recover`` are trained and cached: candidates that share them (a head
+        and its ``+exact``/``+int8`` tails) share one recovery, and the train-free tail is applied on
+        top of it."""
         if candidate.include is not None:
             module = load_model(candidate.include).eval()
-            return Variant(candidate.name, module, provenance_of(candidate.include, module)), 0.0, True
-        hit = self.cache.get(stages)
-        if hit is not None:
-            module, provenance, _ = hit
-            return Variant(candidate.name, module.eval(), provenance), 0.0, True
-        started = time.perf_counter()
-        names = [s["method"] for s in stages]
-        variant = derive(self.teacher, names, [s["options"] for s in stages], self.context, provenance=self.start)[-1]
+            return Variant(candidate.name, module, provenance_of(candidate.include, module)), 0.0, True, ""
+        cut = max((i + 1 for i, s in enumerate(stages) if s["method"] == "recover"), default=0)
+        head, tail = stages[:cut], stages[cut:]
+        seconds, reused, trainer = 0.0, True, ""
+        if head:
+            (base, trainer), seconds, reused = self._recovered(candidate, head)
+        else:
+            base = Variant(candidate.name, self.teacher, self.start)
+        if tail:
+            base = derive(base.module, [s["method"] for s in tail], [s["options"] for s in tail], self.context, provenance=base.provenance)[-1]
+        variant = copy.copy(base)
         variant.name = candidate.name
+        return variant, seconds, reused, trainer
+
+    def _head_ready(self, stages: list[dict]) -> bool:
+        """Whether the stages' trained head is in memory or in the cache (no training needed)."""
+        cut = max((i + 1 for i, s in enumerate(stages) if s["method"] == "recover"), default=0)
+        return cut == 0 or self.cache.key(stages[:cut]) in self.heads or self.cache.has(stages[:cut])
+
+    def _recovered(self, candidate: Candidate, head: list[dict]) -> tuple[tuple[Variant, str], float, bool]:
+        """The trained head (structural stages + recover) and who trained it: from memory, the cache,
+        or trained now."""
+        key = self.cache.key(head)
+        steps = head[-1]["options"]["steps"]
+        if key in self.heads:
+            return self.heads[key], 0.0, True
+        hit = self.cache.get(head)
+        if hit is not None:
+            module, provenance, info = hit
+            self.heads[key] = (Variant(candidate.name, module.eval(), provenance), info.get("trained_by", f"{candidate.name}@{steps}"))
+            return self.heads[key], 0.0, True
+        started = time.perf_counter()
+        variant = derive(self.teacher, [s["method"] for s in head], [s["options"] for s in head], self.context, provenance=self.start)[-1]
         seconds = time.perf_counter() - started
-        self.cache.put(stages, variant, {"seconds": seconds})
-        return variant, seconds, False
+        self.cache.put(head, variant, {"seconds": seconds, "trained_by": f"{candidate.name}@{steps}"})
+        self.heads[key] = (variant, f"{candidate.name}@{steps}")
+        return self.heads[key], seconds, False
 
     def score(self, variant: Variant) -> float:
         reference = collect_outputs(self.teacher, self.val_images)
@@ -342,28 +383,30 @@ class _Search:
             try:
                 while contenders and steps <= opts.max_steps:
                     round_trials = []
+                    self.heads.clear()  # tails share their head's recovery within a round
                     for c in contenders:
                         if latency[c.name] >= best:
                             self.log.append({"candidate": c.name, "steps": steps, "skipped": "cannot beat the fastest within the bound"})
                             continue
-                        if per_step_s is not None and self.spent_s + per_step_s * steps > self.budget_s:
+                        stages = c.with_recover(steps, opts.recover)
+                        must_train = not self._head_ready(stages)
+                        if must_train and per_step_s is not None and self.spent_s + per_step_s * steps > self.budget_s:
                             self.log.append({"candidate": c.name, "steps": steps, "skipped": "budget"})
                             continue
-                        stages = c.with_recover(steps, opts.recover)
-                        variant, seconds, cached = self.build(c, stages)
+                        variant, seconds, cached, trainer = self.build(c, stages)
                         if not cached:
                             self.spent_s += seconds
                             advance(int(seconds), spent_s=round(self.spent_s), left_s=round(max(self.budget_s - self.spent_s, 0)))
                             self.trained.append(f"{c.name}@{steps}")
                             per_step_s = seconds / steps if per_step_s is None else max(per_step_s, seconds / steps)
-                        trial = Trial(c, steps, variant, self.score(variant), latency[c.name], seconds, cached)
+                        trial = Trial(c, steps, variant, self.score(variant), latency[c.name], seconds, cached, trainer)
                         round_trials.append(trial)
                         final[c.name] = trial
                         self.log.append({"candidate": c.name, "steps": steps, "val_akd_px": trial.val_akd_px, "cached": cached})
                         if trial.val_akd_px <= opts.max_akd:
                             best = min(best, trial.latency_ms)
-                    if len(round_trials) <= 1:
-                        break
+                    if not round_trials:
+                        break  # a lone survivor goes on doubling its steps while the budget lasts
                     round_trials.sort(key=lambda t: (t.val_akd_px, t.latency_ms))
                     contenders = [t.candidate for t in round_trials[: max(1, len(round_trials) // 2)]]
                     steps *= 2
@@ -389,6 +432,8 @@ class _Search:
         for row in rows[1:]:
             trial = final[row["variant"]]
             row["recover_steps"] = trial.steps
+            if trial.recovered_by:
+                row["recovered_by"] = trial.recovered_by
             row["val_akd_px"] = trial.val_akd_px
         front = pareto_front(rows[1:])
         within = [r for r in rows[1:] if r.get("akd_px") is not None and r["akd_px"] <= opts.max_akd and r.get("latency_ms")]

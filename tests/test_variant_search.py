@@ -59,7 +59,19 @@ def test_the_front_is_non_dominated_and_the_winner_is_the_fastest_within_the_bou
     assert rows["exact"]["recover_steps"] == 0 and rows["exact"]["akd_px"] < 1e-3
     trained = [name for name, row in rows.items() if row["recover_steps"]]
     assert all(row["recover_steps"] in (2, 4) for row in rows.values() if row["recover_steps"])
-    assert set(f"{n}@{rows[n]['recover_steps']}" for n in trained) <= set(record["trained"])
+    assert {rows[n]["recovered_by"] for n in trained} <= set(record["trained"])
+    assert all(rows[n]["recovered_by"].endswith(f"@{rows[n]['recover_steps']}") for n in trained)
+
+
+def test_a_head_and_its_train_free_tail_share_one_recovery(tmp_path):
+    # a bound none meets: nothing is skipped for latency, so both candidates reach training
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1e-3), None, CANDIDATES[2:])
+    rows = {row["variant"]: row for row in record["rows"][1:]}
+    first, survivor = record["trained"]  # one recovery of prune-0.6 per step count, not one per tail
+    assert first.endswith("@2") and survivor.endswith("@4")  # the lone survivor goes on doubling
+    assert sorted(row["recover_steps"] for row in rows.values()) == [2, 4]
+    at_two = next(row for row in rows.values() if row["recover_steps"] == 2)
+    assert at_two["recovered_by"] == first
 
 
 def test_a_second_run_reuses_every_finished_candidate(first):
