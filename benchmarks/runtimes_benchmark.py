@@ -5,7 +5,7 @@
 
 For every model (teacher, exact, prune-0.5, and saved files given with --include NAME=FILE;
 --quick: teacher, prune-0.5) and every runtime x
-precision that runs here: speed-up over eager fp32 teacher from one interleaved run (all runners,
+precision that runs here (``--nncf``: also OpenVINO int8 through NNCF, beside the QDQ int8 row): speed-up over eager fp32 teacher from one interleaved run (all runners,
 order rotated every round), AKD and jacobian error against the eager fp32 teacher on held-out frames,
 size of what runs (ONNX graph bytes, or the state dict for torch). Then "alone vs interleaved":
 each runner timed alone in blocks of --block consecutive calls (blocks of all runners rotated), its
@@ -71,6 +71,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--models", default=None, help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--include", action="append", default=[], metavar="NAME=FILE",
                         help="also a saved model file (e.g. a recovered variant), measured as NAME; repeatable")
+    parser.add_argument("--nncf", action="store_true", help="also OpenVINO int8 through NNCF (OpenVINO's own path)")
     parser.add_argument("--pinning-ab", action="store_true", help="also OpenVINO fp32 with ENABLE_CPU_PINNING=False")
     parser.add_argument("--omp-passive", action="store_true", help="run with OMP_WAIT_POLICY=PASSIVE (re-executes)")
     parser.add_argument("--seed", type=int, default=0)
@@ -119,6 +120,8 @@ def build_models(args) -> dict[str, torch.nn.Module]:
 
 
 def size_mb(prepared: Prepared) -> float:
+    if prepared.size_bytes is not None:
+        return prepared.size_bytes / 1e6
     if prepared.graph is not None:
         return len(prepared.graph) / 1e6
     return state_size_mb(prepared.module)
@@ -170,15 +173,18 @@ def run(argv: list[str]) -> Path:
     order = ["torch", "onnxruntime", "openvino"] + [
         r for r in RUNTIMES.names() if r not in ("torch", "onnxruntime", "openvino")
     ]
-    combos = [(m, r, p) for m in models for r in order for p in PRECISIONS]
+    combos = [(m, r, p, args.calibration if p == "int8" else None) for m in models for r in order for p in PRECISIONS]
+    if args.nncf:  # OpenVINO's own int8 path beside the QDQ one, right after it
+        at = {(m, r, p): i for i, (m, r, p, _) in enumerate(combos)}
+        for m in reversed(list(models)):
+            combos.insert(at[(m, "openvino", "int8")] + 1, (m, "openvino", "int8", "nncf"))
     with torch_threads(args.threads) as threads:
         reference = collect_outputs(teacher, eval_images)
         with progress_bar("preparing runners", len(combos), True) as advance:
-            for model_name, runtime, precision in combos:
-                row = {"model": model_name, "runtime": runtime, "precision": precision}
+            for model_name, runtime, precision, method in combos:
+                row = {"model": model_name, "runtime": runtime, "precision": precision, "int8_method": method}
                 try:
-                    prepared = prepare(runtime, models[model_name], batch, threads, precision, calibration,
-                                       args.calibration if precision == "int8" else None)  # fmt: skip
+                    prepared = prepare(runtime, models[model_name], batch, threads, precision, calibration, method)
                 except RuntimeMissing as exc:
                     if f"{runtime}: {exc}" not in notes:
                         notes.append(f"{runtime}: {exc}")
@@ -188,7 +194,7 @@ def run(argv: list[str]) -> Path:
                     notes.append(f"{model_name} {runtime} {precision}: {exc}")
                     advance()
                     continue
-                key = f"{model_name}|{runtime}|{precision}"
+                key = f"{model_name}|{runtime}|{precision}" + ("-nncf" if method == "nncf" else "")
                 runners[key] = prepared
                 row.update(key=key, precision_used=prepared.record.precision_used, version=prepared.record.version,
                            size_mb=size_mb(prepared), record=prepared.record.to_dict(), note=prepared.note)  # fmt: skip
@@ -252,7 +258,8 @@ def markdown(record: dict) -> str:
         f"blocks of {env['block']} calls ({env['rounds']} rounds); goal: interleaved within {AGREEMENT_PCT:g}% of alone. "
         f"AKD (px of the {env['input_size']} px frame) and jacobian error against the eager fp32 teacher on "
         f"{env['eval_frames']} held-out frames; int8 = {env['calibration_method']} calibration on "
-        f"{env['calibration_frames']} training-split frames. Size: ONNX graph bytes, or the torch state dict (MB = 10^6 B). "
+        f"{env['calibration_frames']} training-split frames (int8 NNCF: OpenVINO's own post-training quantization on the same frames). "
+        "Size: ONNX graph bytes, OpenVINO IR bytes (NNCF), or the torch state dict (MB = 10^6 B). "
         f"Idle spin: cores of CPU time the process burns in the {SPIN_WINDOW_S * 1000:g} ms after a call while the caller "
         "sleeps (its idle threads spinning into whatever runs next; median of 15).",
         "",
@@ -260,11 +267,8 @@ def markdown(record: dict) -> str:
         "|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in record["rows"]:
-        used = (
-            row["precision"]
-            if row["precision_used"] == row["precision"]
-            else f"{row['precision']} ({row['precision_used']})"
-        )
+        asked = row["precision"] + (" NNCF" if row.get("int8_method") == "nncf" else "")
+        used = asked if row["precision_used"] == row["precision"] else f"{asked} ({row['precision_used']})"
         flag = "" if abs(row["interleaved_vs_alone_pct"]) <= AGREEMENT_PCT else " !"
         lines.append(
             f"| {row['model']} | {row['runtime']} {row['version']} | {used} | {cell(row['speedup'], 2)}x | "

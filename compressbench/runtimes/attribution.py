@@ -129,7 +129,8 @@ class OpenVinoOpTimer:
 
     def __init__(self, prepared: Prepared) -> None:
         record = prepared.record
-        self.compiled = compile_graph(prepared.graph, prepared.batch, record.threads, record.precision_requested, True)
+        program = prepared.program if prepared.program is not None else prepared.graph
+        self.compiled = compile_graph(program, prepared.batch, record.threads, record.precision_requested, True)
         self.request = self.compiled.create_infer_request()
         self.feed = {0: prepared.batch.detach().float().contiguous().numpy()}
         self.samples: list[dict[str, tuple[str, float]]] = []

@@ -84,6 +84,8 @@ class Prepared:
     module: object = None  # the nn.Module that runs (torch runtime only), for eager hooks
     graph: bytes | None = None  # the serialized program that runs: ONNX (attribution, size) or the .pte
     compiled: object = None  # the runtime's compiled model (openvino), for attribution
+    program: object = None  # the runtime's own model when it is not ``graph`` (NNCF's OpenVINO model)
+    size_bytes: int | None = None  # what ships, where it is not ``graph`` (NNCF: the OpenVINO IR)
 
     def __call__(self) -> dict:
         return self.run_on(self.batch)

@@ -92,6 +92,8 @@ class OnnxRuntimeRuntime:
 
             return Prepared(run_saved, batch, record)
         if precision == "int8":
+            if calibration_method == "nncf":
+                raise RuntimeUnavailable("NNCF quantizes OpenVINO models; ONNX Runtime's int8 takes minmax, percentile or entropy")
             graph = int8_graph(module, batch, calibration, calibration_method)
             record.fallback_ops = float_ops_after_optimization(graph, threads)
             record.notes += int8_notes(calibration_method)

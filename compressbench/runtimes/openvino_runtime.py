@@ -22,12 +22,22 @@ import collections
 import numpy as np
 import torch
 
-from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, first_line
+from compressbench.runtimes.base import (
+    Prepared,
+    RunRecord,
+    RuntimeMissing,
+    RuntimeUnavailable,
+    default_calibration,
+    first_line,
+)
+from compressbench.runtimes.nncf_int8 import METHOD as NNCF
+from compressbench.runtimes.nncf_int8 import model_bytes, nncf_version, quantize_openvino
 from compressbench.runtimes.onnxruntime_runtime import export_for_runtime, has_onnxruntime_parts, int8_graph
-from compressbench.runtimes.qdq import int8_notes
+from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, int8_notes
 from compressbench.runtimes.registry import register_runtime
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+DEFAULT_INT8_METHOD = DEFAULT_CALIBRATION_METHOD
 USED = {"f32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8", "f16": "fp16"}
 COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "Interpolate", "Pooling",
                   "Concatenation", "Eltwise", "Reduce", "Softmax", "Subgraph", "MVN"}  # fmt: skip
@@ -42,16 +52,19 @@ def openvino_version() -> str:
 
 
 def compile_graph(
-    graph: bytes, batch: torch.Tensor, threads: int, precision: str, perf_count: bool = False, extra: dict | None = None
+    graph, batch: torch.Tensor, threads: int, precision: str, perf_count: bool = False, extra: dict | None = None
 ):
-    """A CPU-compiled model of ``graph`` for ``batch``'s static shape (``extra``: more CPU properties,
-    e.g. the benchmark's pinning A/B)."""
+    """A CPU-compiled model of ``graph`` (ONNX bytes, or an OpenVINO model such as NNCF's) for
+    ``batch``'s static shape (``extra``: more CPU properties, e.g. the benchmark's pinning A/B)."""
     import openvino as ov
 
     core = ov.Core()
     try:
-        model = core.read_model(graph)
-        model.reshape({model.inputs[0].get_any_name(): list(batch.shape)})
+        if isinstance(graph, bytes):
+            model = core.read_model(graph)
+            model.reshape({model.inputs[0].get_any_name(): list(batch.shape)})
+        else:
+            model = graph
         config = {
             "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1,
@@ -111,9 +124,18 @@ class OpenVinoRuntime:
         record = RunRecord("openvino", self.version(), precision, precision, threads)
         if has_onnxruntime_parts(module):
             raise RuntimeUnavailable("its parts already run in ONNX Runtime; OpenVINO needs the float model")
+        method = calibration_method or DEFAULT_INT8_METHOD
+        if precision == "int8" and method == NNCF:
+            frames = calibration if calibration is not None else default_calibration(batch)
+            program = quantize_openvino(export_for_runtime(module, batch[:1]), batch, frames, float_scopes(module))
+            record.notes.append(f"int8: NNCF {nncf_version()} post-training quantization of the OpenVINO model")
+            compiled = compile_graph(program, batch, threads, precision)
+            record.precision_used, record.fallback_ops = precision_report(compiled, precision)
+            return Prepared(OpenVinoRunner(compiled), batch, record, compiled=compiled, program=program,
+                            size_bytes=model_bytes(program))  # fmt: skip
         if precision == "int8":
-            graph = int8_graph(module, batch, calibration, calibration_method)
-            record.notes += int8_notes(calibration_method)
+            graph = int8_graph(module, batch, calibration, method)
+            record.notes += int8_notes(method)
         else:
             graph = export_for_runtime(module, batch[:1])
         compiled = compile_graph(graph, batch, threads, precision)

@@ -10,7 +10,10 @@ from torch import nn
 from compressbench.errors import CompressbenchError
 from compressbench.registry import Registry
 from compressbench.runtimes.base import Prepared, check_precision
+from compressbench.runtimes.nncf_int8 import METHOD as NNCF
 from compressbench.runtimes.qdq import CALIBRATION_METHODS
+
+INT8_METHODS = (*CALIBRATION_METHODS, NNCF)  # QDQ calibrations (any ONNX runtime), and OpenVINO's own NNCF
 
 
 class Runtime(Protocol):
@@ -64,10 +67,11 @@ def prepare(
 ) -> Prepared:
     """Compile/wrap ``module`` for runtime ``name`` at ``precision`` with ``threads`` threads
     (default: torch's current count). ``calibration`` frames are used by int8 (default: synthetic
-    training-split frames); ``calibration_method`` picks the QDQ ranges (:mod:`.qdq`)."""
+    training-split frames); ``calibration_method`` picks the QDQ ranges (:mod:`.qdq`), or ``nncf``:
+    OpenVINO's own int8 path (:mod:`.nncf_int8`, openvino only)."""
     runtime = check_runtime(name, precision)
-    if calibration_method is not None and calibration_method not in CALIBRATION_METHODS:
-        known = ", ".join(CALIBRATION_METHODS)
+    if calibration_method is not None and calibration_method not in INT8_METHODS:
+        known = ", ".join(INT8_METHODS)
         raise CompressbenchError(f"unknown calibration method {calibration_method!r}; known: {known}")
     threads = threads or torch.get_num_threads()
     return runtime.prepare(module.eval(), batch, threads, precision, calibration, calibration_method)

@@ -60,7 +60,7 @@ def test_bad_precision_is_an_error_naming_the_known_ones(precision):
 
 
 def test_unknown_calibration_method(detector, batch):
-    with pytest.raises(CompressbenchError, match="unknown calibration method 'kl'; known: minmax, percentile, entropy"):
+    with pytest.raises(CompressbenchError, match="unknown calibration method 'kl'; known: minmax, percentile, entropy, nncf"):
         prepare("onnxruntime", detector, batch, 1, "int8", calibration_method="kl")
 
 
