@@ -190,6 +190,33 @@ def _check_variant_types(path: Path, entry: dict) -> None:
             )
 
 
+def suite_text(measure: dict, variants: list[VariantSpec], comment: str = "") -> str:
+    """A suite file (what :func:`read_suite` reads) for ``variants`` measured with ``measure``
+    ([measure] keys of :data:`MEASURE_DEFAULTS`); ``comment`` becomes its leading ``#`` lines."""
+    import tomli_w
+
+    unknown = sorted(set(measure) - set(MEASURE_DEFAULTS))
+    if unknown:
+        raise CompressbenchError(f"unknown [measure] key(s) {', '.join(unknown)}; known: {', '.join(MEASURE_DEFAULTS)}")
+    defaults = VariantSpec(name="")
+    entries = []
+    for spec in variants:
+        entry = {"name": spec.name}  # TOML has no null: absent keys take their defaults on reading
+        for key in VARIANT_TYPES:
+            value = getattr(spec, key)
+            if key != "name" and value is not None and value != getattr(defaults, key):
+                entry[key] = _without_none(value)
+        entries.append(entry)
+    header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+    return header + tomli_w.dumps({"measure": dict(measure), "variant": entries})
+
+
+def _without_none(value):
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def cache_dir() -> Path:
     """Where built variants are cached (``$COMPRESSBENCH_CACHE`` or ~/.cache/compressbench)."""
     root = os.environ.get("COMPRESSBENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "compressbench")

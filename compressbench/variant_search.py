@@ -42,6 +42,7 @@ from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
+from compressbench.report.pareto import pareto_front as front_names
 from compressbench.provenance import (
     Provenance,
     Variant,
@@ -52,6 +53,7 @@ from compressbench.provenance import (
     save_variant,
 )
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
+from compressbench.suite import VariantSpec, suite_text
 
 DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "recover")
 PRUNE_RATIOS = (0.3, 0.5, 0.7)
@@ -251,18 +253,10 @@ class Trial:
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:
-    """Rows not dominated in (latency_ms, akd_px): nothing else is at least as fast and as close
-    while strictly better in one. Sorted by latency."""
-    usable = [r for r in rows if r.get("latency_ms") is not None and r.get("akd_px") is not None]
-    front = [
-        r for r in usable
-        if not any(
-            o is not r and o["latency_ms"] <= r["latency_ms"] and o["akd_px"] <= r["akd_px"]
-            and (o["latency_ms"] < r["latency_ms"] or o["akd_px"] < r["akd_px"])
-            for o in usable
-        )
-    ]  # fmt: skip
-    return sorted(front, key=lambda r: r["latency_ms"])
+    """The rows of :func:`compressbench.report.pareto.pareto_front` (no other row at least as fast
+    and as close while strictly better in one), sorted by latency."""
+    names = set(front_names(rows))
+    return sorted((r for r in rows if r["variant"] in names), key=lambda r: r["latency_ms"])
 
 
 class _Search:
@@ -398,7 +392,7 @@ class _Search:
                             self.spent_s += seconds
                             advance(int(seconds), spent_s=round(self.spent_s), left_s=round(max(self.budget_s - self.spent_s, 0)))
                             self.trained.append(f"{c.name}@{steps}")
-                            per_step_s = seconds / steps if per_step_s is None else max(per_step_s, seconds / steps)
+                            per_step_s = seconds / steps  # the latest training's rate: the first also labelled the shared pool
                         trial = Trial(c, steps, variant, self.score(variant), latency[c.name], seconds, cached, trainer)
                         round_trials.append(trial)
                         final[c.name] = trial
@@ -436,6 +430,14 @@ class _Search:
                 row["recovered_by"] = trial.recovered_by
             row["val_akd_px"] = trial.val_akd_px
         front = pareto_front(rows[1:])
+        chains = {}  # how to rebuild each front variant from the search's model (front_suite)
+        for row in front:
+            trial = final[row["variant"]]
+            if trial.candidate.include is not None:
+                chains[row["variant"]] = {"include": trial.candidate.include}
+            else:
+                own = trial.variant.provenance.stages[len(self.start.stages) :]
+                chains[row["variant"]] = {"stages": [{"method": st.method, "options": dict(st.options)} for st in own]}
         within = [r for r in rows[1:] if r.get("akd_px") is not None and r["akd_px"] <= opts.max_akd and r.get("latency_ms")]
         winner = min(within, key=lambda r: r["latency_ms"]) if within else None
         return {
@@ -450,6 +452,7 @@ class _Search:
             "trained": list(self.trained),
             "log": self.log,
             "front": [r["variant"] for r in front],
+            "front_chains": chains,
             "winner": winner["variant"] if winner else None,
             **record,
         }
@@ -489,6 +492,36 @@ def search(
     return record, runner.variants.get(record["winner"]) if record["winner"] is not None else None
 
 
+def front_suite(record: dict, model: dict, options: SearchOptions) -> str:
+    """A suite file that rebuilds the record's Pareto front with ``bench`` (recover stages train
+    again, with the same steps, options and seed), measured as the search measured it. ``model``:
+    the search's model as suite keys (``model``, and ``checkpoint``/``config`` where given)."""
+    measure = {
+        "batch": options.batch, "warmup": options.warmup, "repeats": options.repeats, "frames": options.frames,
+        "calib": CALIBRATION_FRAMES, "seed": options.seed, "input_size": options.size, "runtime": options.runtime,
+        "precision": options.precision, "data": options.data,
+    }  # fmt: skip
+    if options.threads:
+        measure["threads"] = options.threads
+    specs = [VariantSpec(name="teacher", **model)]
+    for name in record["front"]:
+        chain = record["front_chains"][name]
+        if "include" in chain:
+            specs.append(VariantSpec(name=name, model=chain["include"]))
+            continue
+        stages = chain["stages"]
+        specs.append(VariantSpec(
+            name=name, **model, method=",".join(s["method"] for s in stages),
+            set={str(i): dict(s["options"]) for i, s in enumerate(stages, start=1) if s["options"]},
+        ))  # fmt: skip
+    comment = (
+        f"The Pareto front (latency against AKD) of a compressbench search within {record['max_akd']:g} px "
+        f"(fastest within the bound: {record['winner'] or 'none'}).\n"
+        "Rebuild and measure it: compressbench bench THIS_FILE -o front.json"
+    )
+    return suite_text(measure, specs, comment)
+
+
 def save_winner(record: dict, winner: Variant, path: str | Path) -> Path:
     """Save the winning variant (and its sidecar with its measured row), loadable everywhere; the
     record names the file (``out``)."""
@@ -498,4 +531,4 @@ def save_winner(record: dict, winner: Variant, path: str | Path) -> Path:
     return Path(path)
 
 
-__all__ = ["Candidate", "SearchOptions", "default_candidates", "parse_budget", "pareto_front", "save_winner", "search"]
+__all__ = ["Candidate", "SearchOptions", "default_candidates", "front_suite", "parse_budget", "pareto_front", "save_winner", "search"]

@@ -84,6 +84,27 @@ def test_a_second_run_reuses_every_finished_candidate(first):
             assert repeated[row["variant"]] == row["val_akd_px"]  # same weights from the cache
 
 
+def test_the_front_suite_reads_back_as_the_fronts_chains(first, tmp_path):
+    from compressbench.compression import parse_chain, stage_options
+    from compressbench.suite import read_suite
+    from compressbench.variant_search import front_suite
+
+    _, record, _ = first
+    path = tmp_path / "front.toml"
+    path.write_text(front_suite(record, {"model": "teacher", "config": "reduced.yaml"}, options(tmp_path)))
+    suite = read_suite(path)
+    assert [v.name for v in suite.variants] == ["teacher", *record["front"]]
+    assert suite.measure["input_size"] == 64 and suite.measure["repeats"] == 2 and suite.measure["frames"] == 4
+    for spec in suite.variants[1:]:
+        stages = record["front_chains"][spec.name]["stages"]
+        chain = parse_chain(spec.method)
+        assert chain == [s["method"] for s in stages] and spec.config == "reduced.yaml"
+        assert stage_options(chain, {}, spec.set) == [s["options"] for s in stages]  # same options, same steps
+    assert any("recover" in (spec.method or "") for spec in suite.variants) == any(
+        row["recover_steps"] for row in record["rows"][1:] if row["variant"] in record["front"]
+    )
+
+
 def test_pareto_front_by_hand():
     rows = [
         {"variant": "a", "latency_ms": 1.0, "akd_px": 5.0},

@@ -26,7 +26,14 @@ from compressbench.provenance import check_savable, provenance_of, sidecar_path
 from compressbench.report import check_writable, render_json, write_atomic
 from compressbench.report.render import Section
 from compressbench.runtimes import PRECISIONS, RUNTIMES
-from compressbench.variant_search import DEFAULT_METHODS, SearchOptions, check_include, save_winner, search
+from compressbench.variant_search import (
+    DEFAULT_METHODS,
+    SearchOptions,
+    check_include,
+    front_suite,
+    save_winner,
+    search,
+)
 
 FRONT_COLUMNS = ("variant", "method", "recover_steps", "latency_ms", "speedup", "akd_px", "val_akd_px", "params")
 
@@ -74,6 +81,7 @@ def search_command(
     cache: Path = typer.Option(Path.home() / ".cache" / "compressbench" / "search", "--cache", help="resumable cache of candidates"),
     out: Optional[Path] = typer.Option(None, "--out", help="save the fastest variant within the bound here"),
     results: Optional[Path] = typer.Option(None, "--results", help="write the full results JSON here"),
+    suite: Optional[Path] = typer.Option(None, "--suite", help="write a suite TOML that rebuilds the front with bench"),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
@@ -81,7 +89,7 @@ def search_command(
 
     \b
     Example:
-      compressbench search --max-akd 1.0 --budget 60m --out best.pt --results search.json
+      compressbench search --max-akd 1.0 --budget 60m --out best.pt --results search.json --suite front.toml
       compressbench search --max-akd 1.0 --budget 30m --runtime openvino --precision int8
     """
     require_positive(frames=frames, input_size=input_size, repeats=repeats, threads=threads)
@@ -99,8 +107,11 @@ def search_command(
     options.validate()
     for path in options.include:
         check_include(path)
-    if results is not None:
-        check_writable(results)
+    if suite is not None and weights != "default":
+        raise CompressbenchError("--suite rebuilds the front from the model's trained weights; it cannot follow --weights random")
+    for path in (results, suite):
+        if path is not None:
+            check_writable(path)
     module = model_from_options(model, checkpoint, config, weights)
     start = provenance_of(model, module)
     if out is not None:
@@ -112,4 +123,7 @@ def search_command(
         save_winner(record, winner, out)
     if results is not None:
         write_atomic(results, render_json(record))
+    if suite is not None:
+        given = {"model": model, "checkpoint": checkpoint and str(checkpoint), "config": config and str(config)}
+        write_atomic(suite, front_suite(record, {k: v for k, v in given.items() if v}, options))
     emit(record, search_sections(record), fmt, output)

@@ -64,6 +64,9 @@ class CompressionContext:
     show_progress: bool = True
     teacher: nn.Module | None = None  # None: compress() fills in the model the chain starts from
     device: str = "cpu"
+    # what stages may share within one context, keyed by what decides it: recover's teacher-labelled
+    # pools (a search runs dozens of recover stages against one teacher on the same frames)
+    shared: dict = field(default_factory=dict)
 
     def frames(self, count: int) -> torch.Tensor:
         if self.calibration_frames is None:

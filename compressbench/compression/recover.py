@@ -126,7 +126,9 @@ class Recover(CompressionMethod):
             description=f"recover ({options['loss']}, {options['steps']} steps)", label="the module before recover",
         )  # fmt: skip
         teacher.to(device)  # labels the pool where the training runs
-        result = finetune(student, teacher, settings, val_images, train_images)
+        # the same teacher on the same frames labels the same pool: label it once per context
+        pools = context.shared.setdefault(("recover pools", id(context.teacher), options["val_frames"], device), {})
+        result = finetune(student, teacher, settings, val_images, train_images, pools)
         recovered = result.model.student.cpu().eval()
         curve = [
             {"step": 0, "loss": None, "val_akd_px": before["akd_px"], "val_jacobian_error": before["jacobian_error"]}

@@ -175,6 +175,7 @@ def finetune(
     settings: FinetuneSettings,
     val_images: torch.Tensor,
     train_frames: Any = None,
+    pools: dict | None = None,
 ) -> TrainResult:
     """Fine-tune ``student`` (in place) to agree with ``teacher``: the one training loop behind
     :func:`~compressbench.distillation.train.distill` and the ``recover`` compression stage.
@@ -183,7 +184,9 @@ def finetune(
     frames the teacher labels; None draws synthetic training frames from the seed. ``val_images``
     decide the best weights and early stopping (validation AKD); they must not be evaluation frames.
     The teacher is neither trained nor moved back; the returned result's ``model`` is the Distiller
-    whose ``student`` holds the best weights, on ``settings.device``."""
+    whose ``student`` holds the best weights, on ``settings.device``. ``pools``: labelled pools kept
+    by (loss, pool size) for the next call with the same teacher and training frames (the caller
+    keys the dict by those), so repeated fine-tuning labels its pool once."""
     LOSSES.get(settings.loss)
     schedule = LR_SCHEDULES.get(settings.lr_schedule)
     train_images = _frame_images(train_frames)
@@ -192,7 +195,13 @@ def finetune(
         torch.manual_seed(batch_seed(settings.seed, 0, ADAPTER_INIT))
         distiller = Distiller(teacher, student, settings.loss, settings.weights, example=val_images[:1])
     if settings.pool:
-        batches = _pool_source(settings, label_pool(distiller, settings, train_images))
+        key = (settings.loss, settings.pool)
+        pool = pools.get(key) if pools is not None else None
+        if pool is None:
+            pool = label_pool(distiller, settings, train_images)
+            if pools is not None:
+                pools[key] = pool
+        batches = _pool_source(settings, pool)
     else:
         batches = _batch_source(settings, train_images)
     config = TrainConfig(

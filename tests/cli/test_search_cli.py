@@ -48,6 +48,8 @@ def test_a_tiny_search_writes_the_winner_and_the_results(reduced_yaml, tmp_path)
         (["--set", "recover.steps=300"], "recover.steps is what the search decides"),
         (["--set", "recover.lr=fast"], "recover: option lr expects float"),
         (["--out", "no/such/folder/best.pt"], "folder no/such/folder does not exist"),
+        (["--suite", "no/such/folder/front.toml"], "--suite rebuilds the front from the model's trained weights"),
+        (["--weights", "default", "--suite", "no/such/folder/front.toml"], "folder no/such/folder does not exist"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(reduced_yaml, tmp_path, args, fragment):

@@ -87,6 +87,21 @@ def test_recover_is_deterministic_by_seed(teacher):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_recover_stages_in_one_context_label_their_pool_once_with_the_same_result(teacher, monkeypatch):
+    from compressbench.distillation import finetune as finetune_module
+
+    labelled = []
+    original = finetune_module.label_pool
+    monkeypatch.setattr(finetune_module, "label_pool", lambda *a: labelled.append(1) or original(*a))
+    shared = context()
+    first = run(teacher, "prune,recover", {"steps": 3, "val_every": 3}, ctx=shared)[-1].module.state_dict()
+    again = run(teacher, "prune,recover", {"steps": 3, "val_every": 3}, ctx=shared)[-1].module.state_dict()
+    assert len(labelled) == 1  # the second stage reused the first one's pool
+    fresh = run(teacher, "prune,recover", {"steps": 3, "val_every": 3})[-1].module.state_dict()
+    assert len(labelled) == 2  # another context labels its own
+    assert all(torch.equal(first[k], again[k]) and torch.equal(first[k], fresh[k]) for k in first)
+
+
 def test_a_recovered_variant_saves_and_reloads_with_identical_outputs(tmp_path, recovered):
     final = recovered[-1]
     loaded = load_model(save_variant(final, tmp_path / "recovered.pt"))
