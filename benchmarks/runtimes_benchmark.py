@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from compressbench.comparison.fidelity import collect_outputs, fidelity
+from compressbench.comparison.table import RUNTIME_BURST
 from compressbench.compression import CompressionContext, apply_chain, stage_options
 from compressbench.data import frames_for
 from compressbench.errors import CompressbenchError
@@ -71,6 +72,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--models", default=None, help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--include", action="append", default=[], metavar="NAME=FILE",
                         help="also a saved model file (e.g. a recovered variant), measured as NAME; repeatable")
+    parser.add_argument("--burst", type=int, default=RUNTIME_BURST,
+                        help="interleaved turns of 1 untimed + BURST timed calls (1: one timed call per turn)")  # fmt: skip
     parser.add_argument("--nncf", action="store_true", help="also OpenVINO int8 through NNCF (OpenVINO's own path)")
     parser.add_argument("--pinning-ab", action="store_true", help="also OpenVINO fp32 with ENABLE_CPU_PINNING=False")
     parser.add_argument("--omp-passive", action="store_true", help="run with OMP_WAIT_POLICY=PASSIVE (re-executes)")
@@ -211,7 +214,7 @@ def run(argv: list[str]) -> Path:
                          "runtime": "openvino-unpinned", "key": "teacher|openvino-unpinned|fp32",
                          "note": "ENABLE_CPU_PINNING=False (A/B only)"})  # fmt: skip
         with progress_bar(f"timing {len(runners)} runners interleaved", args.repeats, True) as advance:
-            interleaved = measure_interleaved(runners, args.warmup, args.repeats, on_round=lambda _: advance())
+            interleaved = measure_interleaved(runners, args.warmup, args.repeats, lambda _: advance(), args.burst)
         alone = time_alone(runners, args.block, args.rounds, args.warmup)
         with torch.inference_mode():
             spin = {key: idle_spin(runner) for key, runner in runners.items()}
@@ -226,7 +229,7 @@ def run(argv: list[str]) -> Path:
         "rows": rows,
         "notes": notes,
         "env": {**environment(threads), "batch": args.batch, "input_size": args.size, "warmup": args.warmup,
-                "repeats": args.repeats, "block": args.block, "rounds": args.rounds, "eval_frames": args.frames,
+                "repeats": args.repeats, "burst": args.burst, "block": args.block, "rounds": args.rounds, "eval_frames": args.frames,
                 "calibration_frames": args.calib, "calibration_method": args.calibration, "weights": args.weights,
                 "omp_wait_policy": openmp_wait_policy()},
         "command": command,
@@ -254,7 +257,9 @@ def markdown(record: dict) -> str:
         "",
         f"{env['cpu']} ({env['cpu_count']} CPUs), torch {env['torch']}, {env['threads']} threads, batch {env['batch']}, "
         f"{env['input_size']} px, {env['weights']} weights, OMP_WAIT_POLICY {env['omp_wait_policy']}, {env['date']}. Speed-up = eager fp32 teacher median / row "
-        f"median from one interleaved run ({env['repeats']} rounds after {env['warmup']}). Alone = each runner in "
+        f"median from one interleaved run ({env['repeats']} rounds after {env['warmup']}"
+        + (f"; each turn 1 untimed + {env['burst']} timed calls" if env.get("burst", 1) > 1 else "")
+        + f"). Alone = each runner in "
         f"blocks of {env['block']} calls ({env['rounds']} rounds); goal: interleaved within {AGREEMENT_PCT:g}% of alone. "
         f"AKD (px of the {env['input_size']} px frame) and jacobian error against the eager fp32 teacher on "
         f"{env['eval_frames']} held-out frames; int8 = {env['calibration_method']} calibration on "

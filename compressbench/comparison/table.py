@@ -26,6 +26,13 @@ from compressbench.records import COMPARISON_FORMAT, ComparisonRow
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, parse_runtime, prepare
 from compressbench.runtimes.base import default_calibration, openmp_spin_note, openmp_wait_policy
 
+# Eager and another runtime interleaved: each turn is 1 untimed call + this many timed ones, so no
+# timed call pays for the switch (the other runtime's weights in cache, its threads still spinning).
+# Per-call interleaving put 7 of 24 runners outside 5% of their alone time (-12.7% to +20.7%) on
+# an AMD EPYC with AVX-512; turns of 1 + 4 calls left 31 of 36 within 5% and all within 10.2%
+# (benchmarks/results/amd-epyc-avx512/runtimes-burst4.md).
+RUNTIME_BURST = 4
+
 
 def _images(frames) -> torch.Tensor:
     images = getattr(frames, "images", frames)
@@ -138,8 +145,9 @@ def compare(
                 # eager fp32: the per-module breakdown's clean total, and the teacher's the reference
                 # every row's speedup_vs_eager_fp32 is taken against, in the same interleaved run
                 fns[("torch", name)] = prepare("torch", module, timed, threads_used)
+        burst = 1 if eager_fp32 else RUNTIME_BURST
         with progress_bar(f"timing {len(entries)} models interleaved", repeats, show_progress) as advance:
-            stats = measure_interleaved(fns, warmup, repeats, on_round=lambda _: advance())
+            stats = measure_interleaved(fns, warmup, repeats, lambda _: advance(), burst)
     _add_latency(rows, stats, stats.get(("torch" if not eager_fp32 else "run", teacher_name)))
     record = {
         "format": COMPARISON_FORMAT,
@@ -158,6 +166,7 @@ def compare(
             "image_size": int(images.shape[-1]),
             "warmup": warmup,
             "repeats": repeats,
+            "burst": burst,
             "breakdown_runtime": "torch",
         },
     }

@@ -83,12 +83,19 @@ def measure_interleaved(
     warmup: int,
     repeats: int,
     on_round: Callable[[int], None] | None = None,
+    burst: int = 1,
 ) -> dict[str, LatencyStats]:
     """Time every callable ``repeats`` times, interleaved (A B C, B C A, ...), after ``warmup``
     rounds. Interleaving spreads a noisy neighbour over all candidates instead of one; rotating
-    the order removes a fixed position advantage (e.g. caches warmed by the previous callable)."""
-    if warmup < 0 or repeats <= 0:
-        raise ValueError("warmup must be >= 0 and repeats > 0")
+    the order removes a fixed position advantage (e.g. caches warmed by the previous callable).
+
+    ``burst`` > 1: each turn is one untimed call, then ``burst`` timed calls (``repeats * burst``
+    samples each). The untimed call pays what the switch costs: caches holding the previous
+    callable's weights, and another runtime's worker threads still spinning from its last call.
+    Timed calls then see the callable as a deployment runs it (back to back), while drift over the
+    run still reaches every callable alike. For callables on different runtimes."""
+    if warmup < 0 or repeats <= 0 or burst <= 0:
+        raise ValueError("warmup must be >= 0, repeats and burst > 0")
     names = list(fns)
     samples: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
@@ -98,7 +105,9 @@ def measure_interleaved(
         for i in range(repeats):
             shift = i % len(names)
             for name in names[shift:] + names[:shift]:
-                samples[name].append(time_once_ms(fns[name]))
+                if burst > 1:
+                    fns[name]()
+                samples[name].extend(time_once_ms(fns[name]) for _ in range(burst))
             if on_round is not None:
                 on_round(i)
     return {name: LatencyStats.from_samples(values) for name, values in samples.items()}

@@ -5,6 +5,7 @@ import torch
 
 from compressbench.comparison import ROW_KEYS, compare
 from compressbench.comparison import table as compare_module
+from compressbench.comparison.table import RUNTIME_BURST
 from compressbench.errors import CompressbenchError
 from compressbench.records import check_comparison
 from compressbench.runtimes import RuntimeUnavailable
@@ -145,6 +146,12 @@ def test_onnxruntime_breakdown_is_measured_in_torch(teacher, copy_variant, frame
     assert total["module"] == "total" and total["teacher_ms"] > 0
     assert total["teacher_ms"] != record["rows"][0]["latency_ms"]  # the torch forward's median, not ORT's
     assert record["env"]["breakdown_runtime"] == "torch"
+    assert record["env"]["burst"] == RUNTIME_BURST  # eager beside another runtime: turns of 1 untimed + 4 timed
+
+
+def test_eager_alone_is_timed_one_call_per_turn(teacher, copy_variant, frames):
+    record = compare(teacher, [copy_variant], frames[:1], breakdown=False, **FAST)
+    assert record["env"]["burst"] == 1
 
 
 def test_rows_on_openvino_bf16_name_what_ran(teacher, copy_variant, int8_variant, frames):
