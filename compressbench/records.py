@@ -127,11 +127,37 @@ def read_json_record(path: str | Path, fmt: str, what: str, wanted: str, untagge
 
 def read_results(path: str | Path) -> dict:
     """A results file written by ``compressbench bench``, checked section by section."""
-    wanted = "give the results JSON written by 'compressbench bench' (e.g. compressbench bench benchmarks/suite.toml -o results.json)"
+    wanted = (
+        "give the results JSON written by 'compressbench bench' (e.g. compressbench bench benchmarks/suite.toml "
+        "-o results.json), or for 'compressbench report' a comparison JSON of 'compress' or 'search --results'"
+    )
     doc = read_json_record(path, RESULTS_FORMAT, "compressbench results file", wanted)
     check_sections(doc, RESULTS_SCHEMA, f"results file {path}")
     check_comparison(doc["comparison"], f"results file {path}: comparison")
     return doc
+
+
+def read_report_input(path: str | Path) -> dict:
+    """What ``report`` renders, as a results document: a results file of ``bench``, or a comparison
+    record of ``compress`` or ``search`` (``--results``), given the results file's sections (no
+    suite, profiles or overlays: the report leaves those parts out)."""
+    if _format_of(path) != COMPARISON_FORMAT:
+        return read_results(path)
+    comparison = json.loads(Path(path).read_text())
+    check_comparison(comparison, f"comparison {path}")
+    source = "search" if "front" in comparison else "compress"
+    return {
+        "format": RESULTS_FORMAT, "suite": f"{path} ({source} record)", "measure": {}, "stages": {},
+        "comparison": comparison, "profiles": {}, "overlays": {}, "env": comparison.get("env", {}),
+    }  # fmt: skip
+
+
+def _format_of(path: str | Path):
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None  # read_json_record names the problem
+    return doc.get("format") if isinstance(doc, dict) else None
 
 
 @dataclass(frozen=True)

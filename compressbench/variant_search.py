@@ -42,7 +42,6 @@ from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
-from compressbench.report.pareto import pareto_front as front_names
 from compressbench.provenance import (
     Provenance,
     Variant,
@@ -52,6 +51,7 @@ from compressbench.provenance import (
     read_model_file,
     save_variant,
 )
+from compressbench.report.pareto import pareto_front as front_names
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
 from compressbench.suite import VariantSpec, suite_text
 

@@ -23,8 +23,9 @@ MAX_SIDE_BY_SIDE = 4
 
 
 def read_results(path: str | Path) -> dict:
-    """The results file of ``compressbench bench``, checked section by section before anything is written."""
-    return records.read_results(path)
+    """The results file of ``compressbench bench`` (or a comparison of ``compress``/``search``), checked
+    section by section before anything is written."""
+    return records.read_report_input(path)
 
 
 def _chosen(rows: list[dict], front: list[str], best: str | None) -> list[str]:
@@ -172,7 +173,7 @@ def _write_report(results: dict, out: Path, akd_budget_px: float, command: str |
     sections = [environment_section(results), Section("All variants", comparison_frame(results["comparison"]), results["comparison"].get("notes", []))]
     parts.append(render_markdown(sections, heading_level=2))
     parts.append(f"## Latency against fidelity\n\n![Pareto plot]({pareto_png.name})\n\nPareto front: {', '.join(f'`{n}`' for n in front)}.\n")
-    side = [modules_side_by_side(results, names)]
+    side = [modules_side_by_side(results, names)] if results["comparison"].get("modules") else []
     blocks = blocks_side_by_side(results, names)
     if blocks is not None:
         side.append(blocks)

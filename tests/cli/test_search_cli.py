@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -35,6 +36,12 @@ def test_a_tiny_search_writes_the_winner_and_the_results(reduced_yaml, tmp_path)
     assert profiled.exit_code == 0, profiled.output
     winner = next(r for r in record["rows"] if r["variant"] == record["winner"])
     assert json.loads(profiled.stdout)["params"] == winner["params"]
+    reported = run("report", results, "-o", tmp_path / "report" / "REPORT.md")
+    assert reported.exit_code == 0, reported.output
+    text = (tmp_path / "report" / "REPORT.md").read_text()
+    assert (tmp_path / "report" / "report-pareto.png").stat().st_size > 0
+    line = next(line for line in text.splitlines() if line.startswith("Pareto front: "))
+    assert set(record["front"]) <= set(re.findall(r"`([^`]+)`", line))  # the report's front: the search's + maybe the teacher
 
 
 @pytest.mark.parametrize(
