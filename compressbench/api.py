@@ -98,6 +98,7 @@ def compress(
     input_size: int = 256,
     name: str | None = None,
     show_progress: bool = False,
+    teacher: str | Path | nn.Module | None = None,
     **options: Any,
 ) -> CompressRun:
     """Compress ``model`` with a method chain and compare every stage with it, in one process.
@@ -105,15 +106,21 @@ def compress(
     ``options`` go to every stage that takes them (``ratio=0.5``); ``stage`` sets one stage's
     options by method name or 1-based index (``stage={"quantize": {"backend": "fx"}}``). Returns a
     :class:`~compressbench.comparison.CompressRun`: ``.variants`` (one per stage, ``.final`` the
-    last) and ``.record`` (the comparison rows, the first the model itself)."""
+    last) and ``.record`` (the comparison rows, the first the model itself). ``teacher``: another
+    model that ``recover`` stages fine-tune towards and every row is compared with (its row first),
+    e.g. the original teacher of a saved pruned variant."""
     _check_counts(frames=frames, repeats=repeats, batch=batch, input_size=input_size, threads=threads)
     names = parse_chain(chain)
     per_stage = stage_options(names, options, {str(k): dict(v) for k, v in (stage or {}).items()})
     module, start, label = _model_and_provenance(model)
+    reference, _, reference_label = _model_and_provenance(teacher) if teacher is not None else (None, None, "")
+    reference_label = "teacher" if isinstance(teacher, nn.Module) else reference_label
+    if reference_label == (name or label):
+        reference_label = "reference"  # two rows may not share a name
     return comparison.compress_and_compare(
         module, names, per_stage, FrameSource(data, frames, seed, input_size), name=name or label, provenance=start,
         seed=seed, threads=threads, warmup=warmup, repeats=repeats, runtime=runtime, batch=batch,
-        show_progress=show_progress,
+        show_progress=show_progress, reference=reference, reference_name=reference_label,
     )  # fmt: skip
 
 

@@ -63,6 +63,24 @@ def test_compress_registered_model_merges_method_defaults_and_saves(tmp_path):
         assert torch.equal(loaded(x)["value"], run.final.module(x)["value"])
 
 
+def test_compress_recovers_a_saved_variant_towards_another_teacher(tmp_path):
+    from tests.compression.test_recover import SHORT, calibrated_teacher
+
+    teacher = calibrated_teacher()
+    pruned = compressbench.compress(teacher, "prune", ratio=0.5, **{**QUICK, "input_size": 64}).final
+    path = compressbench.save(pruned, tmp_path / "pruned.pt")
+    run = compressbench.compress(
+        path, "recover", stage={"recover": SHORT}, teacher=teacher, name="pruned", frames=8, warmup=0, repeats=2,
+        input_size=64,
+    )  # fmt: skip
+    rows = {row["variant"]: row for row in run.record["rows"]}
+    assert [row["variant"] for row in run.record["rows"]] == ["teacher", "pruned", "pruned+recover"]
+    assert run.record["reference"] == "teacher" and rows["teacher"]["akd_px"] == 0.0
+    # every row against the other teacher: the pruned model's loss, and the recovery that buys it back
+    assert rows["pruned+recover"]["akd_px"] < rows["pruned"]["akd_px"] and rows["pruned"]["akd_px"] > 1.0
+    assert run.final.stages[0].method == "prune" and run.final.stages[-1].method == "recover"
+
+
 def test_compare_and_evaluate_take_modules():
     teacher = small_teacher()
     record = compressbench.compare(teacher, {"same": small_teacher()}, **QUICK)

@@ -121,6 +121,9 @@ def compress_command(
         DEFAULT_MAX_AKD, "--max-akd", help="AKD bound (px): rows above it get a note with the recover command"
     ),
     batch: int = typer.Option(1, "--batch", "-b", help="batch size of the timed input"),
+    teacher: Optional[str] = typer.Option(
+        None, "--teacher", help="model recover fine-tunes towards and every row is compared with (default: --model)"
+    ),
     fmt: str = FormatOption,
     output: Optional[Path] = OutputOption,
 ) -> None:
@@ -130,6 +133,7 @@ def compress_command(
     Example:
       compressbench compress --method exact,quantize --out small.pt
       compressbench compress --method prune --ratio 0.3 --format md -o prune.md
+      compressbench compress --model pruned.pt --teacher teacher --method recover --set recover.steps=800
     """
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
@@ -161,20 +165,24 @@ def compress_command(
         check_writable(export_pte)
     if data != "synthetic" and not Path(data).exists():
         raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
+    if teacher is not None and model_label(teacher) == model_label(model):
+        raise CompressbenchError("--teacher names the model itself; leave it out (that is the default)")
     module = model_from_options(model, checkpoint, config, weights)
     start = provenance_of(model, module)
     if out is not None:
         check_savable(start, out)
         check_writable(sidecar_path(out))
+    reference = model_from_options(teacher, None, None, "default") if teacher is not None else None
 
     run = compress_and_compare(
         module, chain, options, FrameSource(data, frames, seed, input_size),
         name=model_label(model), provenance=start, seed=seed, threads=threads, warmup=warmup,
         repeats=repeats, runtime=runtime, precision=precision, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
+        reference=reference, reference_name=model_label(teacher) if teacher is not None else "reference",
     )  # fmt: skip
     model_args = model_arguments(
-        model, config=config, checkpoint=checkpoint, weights=weights if weights != "default" else None
+        model, config=config, checkpoint=checkpoint, weights=weights if weights != "default" else None, teacher=teacher
     )
     annotate(run.record, max_akd, model_args)
     written = write_outputs(run, out, export_onnx, export_pte)

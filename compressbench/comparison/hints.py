@@ -101,7 +101,8 @@ def annotate(record: dict, max_akd: float = DEFAULT_MAX_AKD, model_args: str | N
     model_args = model_args if model_args is not None else model_arguments(record.get("model", "teacher"))
     data, seed = record.get("data", SYNTHETIC), int(record.get("seed") or 0)
     size = int((record.get("env") or {}).get("image_size") or 256)
-    for index, row in enumerate(rows[1:]):
+    first = 2 if record.get("reference") else 1  # rows: [reference,] the model, then one per stage
+    for index, row in enumerate(rows[first:]):
         if index >= len(stages):
             break
         _annotate_row(record, row, stages[: index + 1], max_akd, model_args, data, seed, size)

@@ -44,12 +44,16 @@ def compress_and_compare(
     batch: int = 1,
     show_progress: bool = True,
     before_measure: Callable[[list[Variant]], None] | None = None,
+    reference: nn.Module | None = None,
+    reference_name: str = "reference",
 ) -> CompressRun:
     """Compress ``teacher`` with ``chain`` (calibrating on ``frames``' calibration frames), then
     :func:`compare` the teacher and every stage on ``frames``' held-out evaluation frames.
     ``provenance`` is where ``teacher`` came from (default: inferred from the module), so the
     variants can be saved. ``before_measure(variants)`` may check the variants (and raise) before
-    the long measurement."""
+    the long measurement. ``reference`` (e.g. the original teacher of a saved pruned variant): what
+    ``recover`` stages fine-tune towards and what every row, ``teacher`` included, is compared
+    with (its row first, named ``reference_name``); default ``teacher`` itself."""
     names = parse_chain(list(chain) if not isinstance(chain, str) else chain)
     check_input_size(teacher, frames.size)
     eval_frames = frames.evaluation()  # fails fast (bad path, too few frames) before compressing
@@ -59,15 +63,19 @@ def compress_and_compare(
         input_shape=(1, *images.shape[1:]),
         seed=seed,
         show_progress=show_progress,
+        teacher=reference,  # None: the chain's own input
     )
+    if reference is not None:
+        check_input_size(reference, frames.size)
     start = provenance if provenance is not None else provenance_of(teacher)
     torch.manual_seed(seed)  # for methods that draw from the global generator (e.g. random init)
     variants = derive(teacher, names, options, context, provenance=start, name=name)
     if before_measure is not None:
         before_measure(variants)
+    measured = variants if reference is None else [Variant(name, teacher, start), *variants]
     record = compare(
-        teacher,
-        variants,
+        teacher if reference is None else reference,
+        measured,
         eval_frames,
         threads=threads,
         warmup=warmup,
@@ -76,12 +84,13 @@ def compress_and_compare(
         precision=precision,
         batch=batch,
         show_progress=show_progress,
-        teacher_name=name,
+        teacher_name=name if reference is None else reference_name,
     )
     new_stages = variants[-1].stages[len(start.stages) :]
     return CompressRun(
         {
             "model": name,
+            **({"reference": reference_name} if reference is not None else {}),
             "chain": names,
             "stages": [{"method": s.method, "options": s.options, "report": s.report} for s in new_stages],
             "prior_stages": [{"method": s.method, "options": s.options} for s in start.stages],

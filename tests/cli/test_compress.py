@@ -213,6 +213,30 @@ def test_prune_recover_notes_its_curve_hints_above_the_bound_and_saves(reduced_y
     assert json.loads(profiled.stdout)["params"] == recovered["params"]
 
 
+def test_a_saved_pruned_variant_recovers_towards_another_teacher(saved, reduced_yaml_module, tmp_path):
+    from compressbench.api import load_model, save
+
+    _, pruned = saved
+    teacher = save(load_model("teacher", config=reduced_yaml_module, weights="random"), tmp_path / "original.pt")
+    result = run(
+        "compress", "--model", pruned, "--teacher", teacher, *FAST[2:], "--method", "recover", *RECOVER_QUICK,
+        "--max-akd", "1e-9", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert [row["variant"] for row in record["rows"]] == ["original", "pruned", "pruned+recover"]
+    assert record["reference"] == "original" and record["rows"][0]["akd_px"] == 0.0
+    recovered = record["rows"][2]
+    assert recovered["note"].startswith("recover: 2 steps in ")  # the stage's note lands on its own row
+    assert "recover:" not in (record["rows"][1]["note"] or "")  # not on the model's row before it
+
+
+def test_teacher_that_is_the_model_itself_is_refused(saved):
+    _, pruned = saved
+    result = run("compress", "--model", pruned, "--teacher", pruned, *FAST[2:], "--method", "recover")
+    assert result.exit_code == 2 and "--teacher names the model itself" in result.stderr
+
+
 def test_rows_within_the_bound_get_no_hint(saved, reduced_yaml_module):
     result = run(
         "compress", "--config", reduced_yaml_module, *FAST, "--method", "prune", "--max-akd", "1e9", "--format", "json"
