@@ -176,7 +176,8 @@ def run(argv: list[str]) -> Path:
     order = ["torch", "onnxruntime", "openvino"] + [
         r for r in RUNTIMES.names() if r not in ("torch", "onnxruntime", "openvino")
     ]
-    combos = [(m, r, p, args.calibration if p == "int8" else None) for m in models for r in order for p in PRECISIONS]
+    qdq = ("onnxruntime", "openvino")  # the runtimes whose int8 takes a QDQ calibration method
+    combos = [(m, r, p, args.calibration if p == "int8" and r in qdq else None) for m in models for r in order for p in PRECISIONS]
     if args.nncf:  # OpenVINO's own int8 path beside the QDQ one, right after it
         at = {(m, r, p): i for i, (m, r, p, _) in enumerate(combos)}
         for m in reversed(list(models)):
