@@ -259,6 +259,13 @@ def pareto_front(rows: list[dict]) -> list[dict]:
     return sorted((r for r in rows if r["variant"] in names), key=lambda r: r["latency_ms"])
 
 
+def _split_after_recover(stages: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the stages up to and including the last ``recover``: what is trained and cached, the
+    train-free rest); no ``recover``: ``([], stages)``."""
+    cut = max((i + 1 for i, s in enumerate(stages) if s["method"] == "recover"), default=0)
+    return stages[:cut], stages[cut:]
+
+
 class _Search:
     def __init__(self, teacher: nn.Module, options: SearchOptions, start: Provenance, budget_s: float) -> None:
         self.teacher = teacher.eval()
@@ -300,8 +307,7 @@ class _Search:
         if candidate.include is not None:
             module = load_model(candidate.include).eval()
             return Variant(candidate.name, module, provenance_of(candidate.include, module)), 0.0, True, ""
-        cut = max((i + 1 for i, s in enumerate(stages) if s["method"] == "recover"), default=0)
-        head, tail = stages[:cut], stages[cut:]
+        head, tail = _split_after_recover(stages)
         seconds, reused, trainer = 0.0, True, ""
         if head:
             (base, trainer), seconds, reused = self._recovered(candidate, head)
@@ -315,8 +321,8 @@ class _Search:
 
     def _head_ready(self, stages: list[dict]) -> bool:
         """Whether the stages' trained head is in memory or in the cache (no training needed)."""
-        cut = max((i + 1 for i, s in enumerate(stages) if s["method"] == "recover"), default=0)
-        return cut == 0 or self.cache.key(stages[:cut]) in self.heads or self.cache.has(stages[:cut])
+        head, _ = _split_after_recover(stages)
+        return not head or self.cache.key(head) in self.heads or self.cache.has(head)
 
     def _recovered(self, candidate: Candidate, head: list[dict]) -> tuple[tuple[Variant, str], float, bool]:
         """The trained head (structural stages + recover) and who trained it: from memory, the cache,

@@ -131,19 +131,18 @@ class OpenVinoRuntime:
         if has_onnxruntime_parts(module):
             raise RuntimeUnavailable("its parts already run in ONNX Runtime; OpenVINO needs the float model")
         method = calibration_method or DEFAULT_INT8_METHOD
+        graph, program = None, None  # the ONNX graph OpenVINO reads, or NNCF's OpenVINO model
         if precision == "int8" and method == NNCF:
             frames = calibration if calibration is not None else default_calibration(batch)
             program = quantize_openvino(export_for_runtime(module, batch[:1]), batch, frames, float_scopes(module))
             record.notes.append(f"int8: NNCF {nncf_version()} post-training quantization of the OpenVINO model")
-            compiled = compile_graph(program, batch, threads, precision)
-            record.precision_used, record.fallback_ops = precision_report(compiled, precision)
-            return Prepared(OpenVinoRunner(compiled), batch, record, compiled=compiled, program=program,
-                            size_bytes=model_bytes(program))  # fmt: skip
-        if precision == "int8":
+        elif precision == "int8":
             graph = int8_graph(module, batch, calibration, method)
             record.notes += int8_notes(method)
         else:
             graph = export_for_runtime(module, batch[:1])
-        compiled = compile_graph(graph, batch, threads, precision)
+        compiled = compile_graph(graph if program is None else program, batch, threads, precision)
         record.precision_used, record.fallback_ops = precision_report(compiled, precision)
-        return Prepared(OpenVinoRunner(compiled), batch, record, graph=graph, compiled=compiled)
+        size = model_bytes(program) if program is not None else None
+        return Prepared(OpenVinoRunner(compiled), batch, record, graph=graph, compiled=compiled, program=program,
+                        size_bytes=size)  # fmt: skip
