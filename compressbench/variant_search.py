@@ -1,21 +1,27 @@
 """``search``: the fastest variant of a model that still agrees with it within an AKD bound.
 
 Candidates are chains of registered methods (prune ratios and importances, exact, quantize,
-convolution swaps) plus saved models given with ``include``. Every structural candidate gets a
-``recover`` stage after its structural stages. The training budget goes where it pays, by
+convolution swaps) plus saved models given with ``include``. Every structural candidate gets
+``recover`` stages after its structural stages. The training budget goes where it pays, by
 successive halving: every candidate that could still beat the fastest variant known to be within the
-bound is recovered for a few steps, the better half by validation AKD gets twice the steps, and so on
-(a lone survivor goes on doubling while the budget lasts); candidates that differ only after
-``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are train-free) share one
-recovery. A candidate whose latency cannot beat that fastest variant is not trained at all (``recover``
-changes weights, not structure, so its latency is known before training). The survivors are measured
-interleaved with the teacher in one :func:`compressbench.comparison.compare` run, which gives the
-Pareto front (latency against AKD) and the fastest variant within the bound.
+bound is recovered for a few steps, the better half by validation AKD is recovered for twice the
+steps *more*, continuing from its own weights (each round is one more ``recover`` stage, with its own
+cosine schedule, so a variant's chain records every round it was trained for), and so on. Candidates
+that differ only after ``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are
+train-free) share one recovery. A candidate whose latency cannot beat that fastest variant is not
+trained at all (``recover`` changes weights, not structure, so its latency is known before
+training). Once the survivors are within the bound they cannot get faster by training, so the budget
+goes back to the faster candidates that halving had dropped, continuing from their last weights;
+when there are none, the survivors go on training (a wider margin on frames they were not selected
+on). The survivors are measured interleaved with the teacher in one
+:func:`compressbench.comparison.compare` run, which gives the Pareto front (latency against AKD) and
+the fastest variant within the bound.
 
-Everything a trained head's weights depend on (teacher weights, stages up to recover, options,
-recover steps, seed, data, frame size) keys a cache of saved variants, so an interrupted search resumes without
-redoing finished candidates. Validation AKD uses calibration frames; the final AKD uses the
-held-out evaluation frames, which no candidate ever trained or was selected on before the end.
+Everything a trained head's weights depend on (teacher weights, stages up to the last recover,
+options, every round's recover steps, seed, data, frame size) keys a cache of saved variants, so an
+interrupted search resumes without redoing finished rounds. Validation AKD uses calibration frames;
+the final AKD uses the held-out evaluation frames, which no candidate ever trained or was selected
+on before the end.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ ASYM_RANK_RATIOS = (0.5,)
 DSCONV_MULTIPLIERS = (1,)
 CALIBRATION_FRAMES = 64  # int8 runtimes calibrate on these (never on the evaluation frames)
 LATENCY_ROUNDS = (2, 8)  # warm-up and timed interleaved rounds of the latency probe before training
-CACHE_VERSION = 2  # 2: only the trained head (structural stages + recover) is cached
+CACHE_VERSION = 2  # 2: only the trained head (structural stages + recovers) is cached
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
 
@@ -92,12 +98,19 @@ class Candidate:
     def structural(self) -> bool:
         return any(get_method(s["method"]).structural for s in self.stages)
 
-    def with_recover(self, steps: int, recover: dict) -> list[dict]:
-        """The stages with ``recover`` (``steps`` steps) after the last structural stage."""
+    @property
+    def family(self) -> str:
+        """The stages recover trains (up to the last structural one): a head and its tails share it."""
+        last = max((i for i, s in enumerate(self.stages) if get_method(s["method"]).structural), default=-1)
+        return json.dumps(self.stages[: last + 1], sort_keys=True, default=str)
+
+    def with_recover(self, rounds: list[int], recover: dict) -> list[dict]:
+        """The stages with one ``recover`` per training round (``rounds``: each round's steps, every
+        round continuing from the last) after the last structural stage."""
         stages = [dict(s) for s in self.stages]
         last = max(i for i, s in enumerate(stages) if get_method(s["method"]).structural)
-        options = get_method("recover").resolve({**recover, "steps": steps})
-        return stages[: last + 1] + [{"method": "recover", "options": options}] + stages[last + 1 :]
+        recovers = [{"method": "recover", "options": get_method("recover").resolve({**recover, "steps": n})} for n in rounds]
+        return stages[: last + 1] + recovers + stages[last + 1 :]
 
 
 @dataclass
@@ -113,7 +126,7 @@ class SearchOptions:
     size: int = 256
     seed: int = 0
     min_steps: int = 100  # the first round's recover steps
-    max_steps: int = 3200  # no round trains longer than this
+    max_steps: int = 6400  # no candidate trains more steps than this over all its rounds
     recover: dict = field(default_factory=dict)  # recover options other than steps (pool, lr, ...)
     val_frames: int = 64
     threads: int | None = None
@@ -292,9 +305,10 @@ class _Search:
              "data": options.data, "size": options.size},
         )
         self.variants: dict[str, Variant] = {}
-        self.heads: dict[str, tuple[Variant, str]] = {}  # recovered heads of this round, shared by their tails
+        self.heads: dict[str, tuple[Variant, str]] = {}  # trained heads, shared by their tails and continued by later rounds
         self.trained: list[str] = []  # "name@steps" actually trained in this run (not from the cache)
         self.log: list[dict] = []
+        self.per_step_s: float | None = None  # seconds per recover step, from the latest training
 
     # --- building and scoring -------------------------------------------------------------------
     def build(self, candidate: Candidate, stages: list[dict]) -> tuple[Variant, float, bool, str]:
@@ -325,10 +339,11 @@ class _Search:
         return not head or self.cache.key(head) in self.heads or self.cache.has(head)
 
     def _recovered(self, candidate: Candidate, head: list[dict]) -> tuple[tuple[Variant, str], float, bool]:
-        """The trained head (structural stages + recover) and who trained it: from memory, the cache,
-        or trained now."""
+        """The trained head (structural stages + recovers) and who trained it: from memory, the cache,
+        or trained now. A head whose last recover continues an earlier round trains only that round,
+        on top of the earlier head (itself from memory, the cache, or trained first)."""
         key = self.cache.key(head)
-        steps = head[-1]["options"]["steps"]
+        steps = sum(s["options"]["steps"] for s in head if s["method"] == "recover")
         if key in self.heads:
             return self.heads[key], 0.0, True
         hit = self.cache.get(head)
@@ -336,9 +351,15 @@ class _Search:
             module, provenance, info = hit
             self.heads[key] = (Variant(candidate.name, module.eval(), provenance), info.get("trained_by", f"{candidate.name}@{steps}"))
             return self.heads[key], 0.0, True
+        earlier, seconds = head[:-1], 0.0
+        if earlier and earlier[-1]["method"] == "recover":
+            (base, _), seconds, _ = self._recovered(candidate, earlier)
+            module, provenance, todo = base.module, base.provenance, head[-1:]
+        else:
+            module, provenance, todo = self.teacher, self.start, head
         started = time.perf_counter()
-        variant = derive(self.teacher, [s["method"] for s in head], [s["options"] for s in head], self.context, provenance=self.start)[-1]
-        seconds = time.perf_counter() - started
+        variant = derive(module, [s["method"] for s in todo], [s["options"] for s in todo], self.context, provenance=provenance)[-1]
+        seconds += time.perf_counter() - started
         self.cache.put(head, variant, {"seconds": seconds, "trained_by": f"{candidate.name}@{steps}"})
         self.heads[key] = (variant, f"{candidate.name}@{steps}")
         return self.heads[key], seconds, False
@@ -377,42 +398,80 @@ class _Search:
                 final[c.name] = Trial(c, 0, v, self.score(v), latency[c.name], cached=True)
         best = self._best_latency(final.values())
         contenders = sorted((c for c in candidates if c.structural and not c.include), key=lambda c: latency[c.name])
+        rounds: dict[str, list[int]] = {}  # each candidate's recover steps, round by round
         steps = opts.min_steps
-        per_step_s: float | None = None
         with progress_bar(f"search (budget {self.budget_s:.0f} s)", int(math.ceil(self.budget_s)), opts.progress) as advance:
             try:
-                while contenders and steps <= opts.max_steps:
+                while contenders:
                     round_trials = []
-                    self.heads.clear()  # tails share their head's recovery within a round
+                    chunks: dict[str, int | str] = {}  # a head and its tails train the same steps
                     for c in contenders:
+                        done = rounds.get(c.name, [])
                         if latency[c.name] >= best:
                             self.log.append({"candidate": c.name, "steps": steps, "skipped": "cannot beat the fastest within the bound"})
                             continue
-                        stages = c.with_recover(steps, opts.recover)
-                        must_train = not self._head_ready(stages)
-                        if must_train and per_step_s is not None and self.spent_s + per_step_s * steps > self.budget_s:
-                            self.log.append({"candidate": c.name, "steps": steps, "skipped": "budget"})
+                        family = c.family
+                        if family not in chunks:
+                            chunks[family] = self._round_steps(c, done, steps)
+                        chunk = chunks[family]
+                        if isinstance(chunk, str):
+                            self.log.append({"candidate": c.name, "steps": steps, "skipped": chunk})
                             continue
-                        variant, seconds, cached, trainer = self.build(c, stages)
+                        variant, seconds, cached, trainer = self.build(c, c.with_recover(done + [chunk], opts.recover))
+                        rounds[c.name] = done + [chunk]
+                        total = sum(rounds[c.name])
                         if not cached:
                             self.spent_s += seconds
                             advance(int(seconds), spent_s=round(self.spent_s), left_s=round(max(self.budget_s - self.spent_s, 0)))
-                            self.trained.append(f"{c.name}@{steps}")
-                            per_step_s = seconds / steps  # the latest training's rate: the first also labelled the shared pool
-                        trial = Trial(c, steps, variant, self.score(variant), latency[c.name], seconds, cached, trainer)
+                            self.trained.append(f"{c.name}@{total}")
+                            self.per_step_s = seconds / chunk  # the latest training's rate: the first also labelled the shared pool
+                        trial = Trial(c, total, variant, self.score(variant), latency[c.name], seconds, cached, trainer)
                         round_trials.append(trial)
                         final[c.name] = trial
-                        self.log.append({"candidate": c.name, "steps": steps, "val_akd_px": trial.val_akd_px, "cached": cached})
+                        self.log.append({"candidate": c.name, "steps": chunk, "total_steps": total, "val_akd_px": trial.val_akd_px, "cached": cached})
                         if trial.val_akd_px <= opts.max_akd:
                             best = min(best, trial.latency_ms)
                     if not round_trials:
-                        break  # a lone survivor goes on doubling its steps while the budget lasts
-                    round_trials.sort(key=lambda t: (t.val_akd_px, t.latency_ms))
-                    contenders = [t.candidate for t in round_trials[: max(1, len(round_trials) // 2)]]
+                        break
+                    contenders = self._next_round(round_trials, final.values(), best)
                     steps *= 2
             except KeyboardInterrupt:
                 interrupted = True
         return self._measure(final, interrupted)
+
+    def _round_steps(self, candidate: Candidate, done: list[int], steps: int) -> int | str:
+        """This round's recover steps for the candidate (``steps``, fewer where ``max_steps`` or the
+        budget left allow fewer), or why it does not train this round."""
+        opts = self.options
+        chunk = min(steps, opts.max_steps - sum(done))
+        if chunk <= 0:
+            return "reached --max-steps"
+        if self.per_step_s is None or self._head_ready(candidate.with_recover(done + [chunk], opts.recover)):
+            return chunk
+        affordable = int((self.budget_s - self.spent_s) / self.per_step_s) // opts.min_steps * opts.min_steps
+        if affordable >= chunk:
+            return chunk
+        return affordable if affordable >= opts.min_steps else "budget"
+
+    def _next_round(self, round_trials: list[Trial], trials, best: float) -> list[Candidate]:
+        """Who trains next: the better half (by validation AKD) of this round's candidates that could
+        still beat the fastest variant within the bound; when every one of them is within the bound (no
+        training makes them faster), the better half of the faster candidates dropped earlier; when
+        there are none, the fastest variant within the bound, for a wider margin."""
+        bound = self.options.max_akd
+
+        def better_half(group: list[Trial]) -> list[Candidate]:
+            group = sorted(group, key=lambda t: (t.val_akd_px, t.latency_ms))
+            return [t.candidate for t in group[: max(1, len(group) // 2)]]
+
+        open_now = [t for t in round_trials if t.val_akd_px > bound and t.latency_ms < best]
+        if open_now:
+            return better_half(open_now)
+        dropped = [t for t in trials if t.steps and t.val_akd_px > bound and t.latency_ms < best]
+        if dropped:
+            return better_half(dropped)
+        within = [t for t in round_trials if t.val_akd_px <= bound]
+        return [min(within, key=lambda t: t.latency_ms).candidate] if within else []
 
     def _best_latency(self, trials) -> float:
         within = [t.latency_ms for t in trials if t.val_akd_px <= self.options.max_akd]

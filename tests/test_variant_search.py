@@ -68,10 +68,62 @@ def test_a_head_and_its_train_free_tail_share_one_recovery(tmp_path):
     record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1e-3), None, CANDIDATES[2:])
     rows = {row["variant"]: row for row in record["rows"][1:]}
     first, survivor = record["trained"]  # one recovery of prune-0.6 per step count, not one per tail
-    assert first.endswith("@2") and survivor.endswith("@4")  # the lone survivor goes on doubling
+    assert first.endswith("@2") and survivor.endswith("@4")  # the lone survivor goes on from its weights
     assert sorted(row["recover_steps"] for row in rows.values()) == [2, 4]
     at_two = next(row for row in rows.values() if row["recover_steps"] == 2)
     assert at_two["recovered_by"] == first
+
+
+def test_a_survivor_goes_on_from_its_own_weights_one_recover_stage_per_round(tmp_path):
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1e-3, max_steps=6), None, CANDIDATES[2:3])
+    assert record["trained"] == ["prune-0.6@2", "prune-0.6@6"]  # 2 steps, then 4 more from those weights
+    (row,) = record["rows"][1:]
+    assert row["recover_steps"] == 6 and row["recovered_by"] == "prune-0.6@6"
+    stages = record["front_chains"]["prune-0.6"]["stages"]
+    assert [(s["method"], s["options"].get("steps")) for s in stages] == [("prune", None), ("recover", 2), ("recover", 4)]
+    assert [(e.get("steps"), e.get("total_steps"), e.get("skipped")) for e in record["log"]] == [
+        (2, 2, None), (4, 6, None), (8, None, "reached --max-steps"),
+    ]  # fmt: skip
+
+
+def test_once_the_survivor_is_within_the_bound_a_faster_dropped_candidate_goes_on(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    scripted = {("prune-0.3", 2): 2.0, ("prune-0.6", 2): 3.0, ("prune-0.3", 6): 0.5, ("prune-0.6", 8): 0.8}
+
+    def score(self, variant):
+        steps = sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover")
+        return scripted[(variant.name, steps)]
+
+    def latencies(self, variants):
+        return {"__teacher__": 10.0, "prune-0.3": 5.0, "prune-0.6": 3.0}
+
+    monkeypatch.setattr(search_module._Search, "score", score)
+    monkeypatch.setattr(search_module._Search, "latencies", latencies)
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[1:3])
+    # round 1: both; halving keeps prune-0.3 (2.0 px), which reaches the bound in round 2; training cannot
+    # make it faster, so prune-0.6 (faster, dropped at 3.0 px) continues from its 2 steps, up to --max-steps
+    assert record["trained"] == ["prune-0.6@2", "prune-0.3@2", "prune-0.3@6", "prune-0.6@8"]
+    rows = {row["variant"]: row for row in record["rows"][1:]}
+    assert (rows["prune-0.3"]["recover_steps"], rows["prune-0.6"]["recover_steps"]) == (6, 8)
+    assert rows["prune-0.6"]["val_akd_px"] == 0.8
+
+
+def test_the_last_round_trains_what_the_budget_has_left(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    original = search_module._Search._recovered
+
+    def one_second_per_step(self, candidate, head):  # a clock that does not depend on the machine
+        trained, seconds, reused = original(self, candidate, head)
+        return trained, 0.0 if reused else float(head[-1]["options"]["steps"]), reused
+
+    monkeypatch.setattr(search_module._Search, "_recovered", one_second_per_step)
+    given = options(tmp_path, cache=None, max_akd=1e-3, budget="20s", max_steps=64)
+    record, _ = search(calibrated_teacher(), given, None, CANDIDATES[2:3])
+    # 2 + 4 + 8 steps spend 14 s; 16 more do not fit in the 6 s left, so the last round trains 6
+    assert record["trained"] == ["prune-0.6@2", "prune-0.6@6", "prune-0.6@14", "prune-0.6@20"]
+    assert record["spent_s"] == 20.0 and record["log"][-1]["skipped"] == "budget"
 
 
 def test_a_second_run_reuses_every_finished_candidate(first):
