@@ -10,9 +10,10 @@ cosine schedule, so a variant's chain records every round it was trained for), a
 that differ only after ``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are
 train-free) share one recovery. A candidate whose latency cannot beat that fastest variant is not
 trained at all (``recover`` changes weights, not structure, so its latency is known before
-training). Once the survivors are within the bound they cannot get faster by training, so the budget
-goes back to the faster candidates that halving had dropped, continuing from their last weights;
-when there are none, the survivors go on training (a wider margin on frames they were not selected
+training). Once the survivors are settled (validation AKD 5% inside the bound: the held-out frames
+that decide differ) they cannot get faster by training, so the budget goes back to the faster
+candidates that halving had dropped, continuing from their last weights; when there are none, the
+fastest variant within the bound goes on training (a wider margin on frames it was not selected
 on). The survivors are measured interleaved with the teacher in one
 :func:`compressbench.comparison.compare` run, which gives the Pareto front (latency against AKD) and
 the fastest variant within the bound.
@@ -68,6 +69,8 @@ ASYM_RANK_RATIOS = (0.5,)
 DSCONV_MULTIPLIERS = (1,)
 CALIBRATION_FRAMES = 64  # int8 runtimes calibrate on these (never on the evaluation frames)
 LATENCY_ROUNDS = (2, 8)  # warm-up and timed interleaved rounds of the latency probe before training
+SETTLED_FRACTION = 0.95  # a candidate stops training once its validation AKD is this far inside the bound:
+# it was selected on its validation frames, and the held-out frames that decide usually differ by a few percent
 CACHE_VERSION = 2  # 2: only the trained head (structural stages + recovers) is cached
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
@@ -407,7 +410,7 @@ class _Search:
                     chunks: dict[str, int | str] = {}  # a head and its tails train the same steps
                     for c in contenders:
                         done = rounds.get(c.name, [])
-                        if latency[c.name] >= best:
+                        if latency[c.name] > best:
                             self.log.append({"candidate": c.name, "steps": steps, "skipped": "cannot beat the fastest within the bound"})
                             continue
                         family = c.family
@@ -455,22 +458,23 @@ class _Search:
 
     def _next_round(self, round_trials: list[Trial], trials, best: float) -> list[Candidate]:
         """Who trains next: the better half (by validation AKD) of this round's candidates that could
-        still beat the fastest variant within the bound; when every one of them is within the bound (no
-        training makes them faster), the better half of the faster candidates dropped earlier; when
-        there are none, the fastest variant within the bound, for a wider margin."""
-        bound = self.options.max_akd
+        still beat (or are) the fastest variant within the bound and are not yet settled (validation AKD
+        ``SETTLED_FRACTION`` of the bound); when every one of them is settled (no training makes them
+        faster), the better half of the faster candidates dropped earlier; when there are none, the
+        fastest variant within the bound, for a wider margin."""
+        settled = self.options.max_akd * SETTLED_FRACTION
 
         def better_half(group: list[Trial]) -> list[Candidate]:
             group = sorted(group, key=lambda t: (t.val_akd_px, t.latency_ms))
             return [t.candidate for t in group[: max(1, len(group) // 2)]]
 
-        open_now = [t for t in round_trials if t.val_akd_px > bound and t.latency_ms < best]
+        open_now = [t for t in round_trials if t.val_akd_px > settled and t.latency_ms <= best]
         if open_now:
             return better_half(open_now)
-        dropped = [t for t in trials if t.steps and t.val_akd_px > bound and t.latency_ms < best]
+        dropped = [t for t in trials if t.steps and t.val_akd_px > settled and t.latency_ms <= best]
         if dropped:
             return better_half(dropped)
-        within = [t for t in round_trials if t.val_akd_px <= bound]
+        within = [t for t in round_trials if t.val_akd_px <= self.options.max_akd]
         return [min(within, key=lambda t: t.latency_ms).candidate] if within else []
 
     def _best_latency(self, trials) -> float:
