@@ -195,7 +195,7 @@ def profile(
             instrumented_ms=stats["instrumented"].median,
             overhead_pct=_pct(stats["instrumented"].median - e2e_ms, e2e_ms),
         )
-    else:  # a runtime without a per-op profiler here (executorch): end-to-end only
+    else:  # a runtime without a per-op profiler here: end-to-end only
         attribution["unavailable"] = f"per-op attribution is not available for {runtime} in this build"
     block_rows = [_block_row(label, module_name, layout.block_members(label, leaves), modules, shapes, fv, th)
                   for label, module_name in layout.blocks]

@@ -86,6 +86,7 @@ class Prepared:
     compiled: object = None  # the runtime's compiled model (openvino), for attribution
     program: object = None  # the runtime's own model when it is not ``graph`` (NNCF's OpenVINO model)
     size_bytes: int | None = None  # what ships, where it is not ``graph`` (NNCF: the OpenVINO IR)
+    layout: object = None  # what names the runtime profiler's events (ExecuTorch: the program's kernel slots)
 
     def __call__(self) -> dict:
         return self.run_on(self.batch)

@@ -17,6 +17,7 @@ default dependency because it also pulls coremltools, scikit-learn, hydra-core a
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 
@@ -74,11 +75,10 @@ def _quantized_xnnpack(program, example: torch.Tensor, calibration: torch.Tensor
     return torch.export.export(convert_pt2e(observed), (example,))
 
 
-def export_pte_bytes(
-    module: torch.nn.Module, example: torch.Tensor, int8_calibration: torch.Tensor | None = None
-) -> bytes:
-    """The detector as an ExecuTorch program with the XNNPACK delegate (outputs in DETECTOR_OUTPUTS
-    order); with ``int8_calibration`` frames, quantized to int8 by XNNPACK's quantizer first."""
+def export_program(module: torch.nn.Module, example: torch.Tensor, int8_calibration: torch.Tensor | None = None):
+    """The detector as an ExecuTorch program with the XNNPACK delegate (an ``ExecutorchProgramManager``,
+    outputs in DETECTOR_OUTPUTS order); with ``int8_calibration`` frames, quantized to int8 by
+    XNNPACK's quantizer first."""
     executorch_version()
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -95,10 +95,61 @@ def export_pte_bytes(
             program = torch.export.export(_TupleOutputs(model, keys).eval(), (example,))
             if int8_calibration is not None:
                 program = _quantized_xnnpack(program, example, int8_calibration)
-            lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-            return bytes(lowered.to_executorch().buffer)
+            return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
     except Exception as exc:  # torch.export and the lowering raise many types
         raise CompressbenchError(f"cannot export {type(module).__name__} to ExecuTorch: {first_line(exc)}") from None
+
+
+def export_pte_bytes(
+    module: torch.nn.Module, example: torch.Tensor, int8_calibration: torch.Tensor | None = None
+) -> bytes:
+    """The ``.pte`` bytes of :func:`export_program`."""
+    return bytes(export_program(module, example, int8_calibration).buffer)
+
+
+@dataclass(frozen=True)
+class KernelSlot:
+    """One instruction of an ExecuTorch program that runs kernels, in execution order: a portable
+    operator (``op`` as ETDump names it, e.g. ``upsample_nearest2d.vec_out``, and the module it
+    came from) or an XNNPACK delegate call (``op`` ``"delegate"``, ``nodes``: the (aten op, module)
+    pairs of the subgraph it runs, in the order XNNPACK defines them)."""
+
+    op: str
+    module: str = ""
+    nodes: tuple[tuple[str, str], ...] = ()
+
+
+def _module_path(node) -> str:
+    """``model.predictor.encoder.down_blocks.0.conv``: where torch.export says the node came from."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return list(stack.values())[-1][0] if stack else ""
+
+
+def _aten_name(target) -> str:
+    """``convolution`` for ``aten.convolution.default`` (edge or core op overloads)."""
+    name = target.name() if callable(getattr(target, "name", None)) else getattr(target, "__name__", str(target))
+    return name.split("::")[-1].split(".")[0]
+
+
+def kernel_layout(program) -> tuple[KernelSlot, ...]:
+    """The kernel-running instructions of an ``ExecutorchProgramManager`` in execution order (memory
+    planning's ``alloc`` and tuple ``getitem`` run no kernel): what names ETDump's events."""
+    graph_module = program.exported_program().graph_module
+    slots = []
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function" or getattr(node.target, "__name__", "") in ("alloc", "getitem"):
+            continue
+        if str(node.target) == "executorch_call_delegate":
+            lowered = getattr(graph_module, node.args[0].target)
+            inner = [
+                (_aten_name(n.target), _module_path(n))
+                for n in lowered.original_module.graph_module.graph.nodes
+                if n.op == "call_function" and getattr(n.target, "__name__", "") != "getitem"
+            ]
+            slots.append(KernelSlot("delegate", "", tuple(inner)))
+        else:
+            slots.append(KernelSlot(getattr(node.target, "__name__", str(node.target)), _module_path(node)))
+    return tuple(slots)
 
 
 def export_pte(module: torch.nn.Module, path, example: torch.Tensor):
@@ -146,11 +197,12 @@ class ExecuTorchRuntime:
             frames = frames[:DEFAULT_CALIBRATION_FRAMES]
             record.notes.append(f"XNNPACK quantizer: per-channel int8 weights, int8 activations, {len(frames)} frames")
         try:
-            pte = export_pte_bytes(module, batch, frames)
+            program = export_program(module, batch, frames)
         except CompressbenchError as exc:
             raise RuntimeUnavailable(str(exc)) from None
+        pte = bytes(program.buffer)
         with torch.no_grad():
             keys = list(_output_keys(module(batch[:1])))
         runner = ExecuTorchRunner(pte, keys, threads)
         record.threads = runner.threads
-        return Prepared(runner, batch, record, graph=pte)
+        return Prepared(runner, batch, record, graph=pte, layout=kernel_layout(program))

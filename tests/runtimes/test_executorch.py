@@ -64,12 +64,14 @@ def test_compress_exports_a_pte_that_loads(tmp_path, reduced_yaml):
     assert [tuple(o.shape) for o in outputs] == [(1, 10, 2), (1, 10, 2, 2), (1, 10, 10, 10)]
 
 
-def test_profile_on_executorch_is_end_to_end_only(detector):
+def test_profile_on_executorch_attributes_etdumps_events_to_the_modules(detector):
     from compressbench.profiling import profile
 
     record = profile(
-        detector, (1, 3, 64, 64), warmup=1, repeats=2, threads=1, show_progress=False, runtime="executorch"
+        detector, (1, 3, 64, 64), warmup=1, repeats=3, threads=1, show_progress=False, runtime="executorch"
     )
-    assert record.modules == [] and record.layers == []
-    assert record.attribution["unavailable"] == "per-op attribution is not available for executorch in this build"
-    assert record.attribution["end_to_end_ms"] == record.latency_ms.median > 0
+    assert [m["name"] for m in record.modules][:4] == ["anti_alias", "hourglass", "heatmap_keypoint", "jacobian"]
+    att = record.attribution
+    assert "unavailable" not in att and att["end_to_end_ms"] == record.latency_ms.median > 0
+    assert att["modules_sum_ms"] == pytest.approx(sum(m["latency_ms"] for m in record.modules))
+    assert {(r["block"], r["op"]) for r in record.layers} >= {("downblock_1", "conv"), ("upblock_3", "interpolation")}
