@@ -10,7 +10,8 @@ cosine schedule, so a variant's chain records every round it was trained for), a
 that differ only after ``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are
 train-free) share one recovery. A candidate whose latency cannot beat that fastest variant is not
 trained at all (``recover`` changes weights, not structure, so its latency is known before
-training). Once the survivors are settled (validation AKD 5% inside the bound: the held-out frames
+training). A round that leaves a candidate worse on validation is undone (it keeps its earlier weights
+and trains no further). Once the survivors are settled (validation AKD 5% inside the bound: the held-out frames
 that decide differ) they cannot get faster by training, so the budget goes back to the faster
 candidates that halving had dropped, continuing from their last weights; when there are none, the
 fastest variant within the bound goes on training (a wider margin on frames it was not selected
@@ -402,6 +403,7 @@ class _Search:
         best = self._best_latency(final.values())
         contenders = sorted((c for c in candidates if c.structural and not c.include), key=lambda c: latency[c.name])
         rounds: dict[str, list[int]] = {}  # each candidate's recover steps, round by round
+        finished: set[str] = set()  # candidates whose last round left them worse
         steps = opts.min_steps
         with progress_bar(f"search (budget {self.budget_s:.0f} s)", int(math.ceil(self.budget_s)), opts.progress) as advance:
             try:
@@ -410,6 +412,9 @@ class _Search:
                     chunks: dict[str, int | str] = {}  # a head and its tails train the same steps
                     for c in contenders:
                         done = rounds.get(c.name, [])
+                        if c.name in finished:
+                            self.log.append({"candidate": c.name, "steps": steps, "skipped": "its last round left it worse"})
+                            continue
                         if latency[c.name] > best:
                             self.log.append({"candidate": c.name, "steps": steps, "skipped": "cannot beat the fastest within the bound"})
                             continue
@@ -429,9 +434,17 @@ class _Search:
                             self.trained.append(f"{c.name}@{total}")
                             self.per_step_s = seconds / chunk  # the latest training's rate: the first also labelled the shared pool
                         trial = Trial(c, total, variant, self.score(variant), latency[c.name], seconds, cached, trainer)
+                        entry = {"candidate": c.name, "steps": chunk, "total_steps": total, "val_akd_px": trial.val_akd_px, "cached": cached}
+                        earlier = final.get(c.name)
+                        if earlier is not None and earlier.steps and earlier.val_akd_px <= trial.val_akd_px:
+                            # a round restarts the schedule at full lr: a short one can leave it worse
+                            rounds[c.name] = done
+                            finished.add(c.name)  # its training has stopped paying
+                            trial = earlier
+                            entry["kept"] = f"the weights after {earlier.steps} steps (validation {earlier.val_akd_px:.3f} px)"
                         round_trials.append(trial)
                         final[c.name] = trial
-                        self.log.append({"candidate": c.name, "steps": chunk, "total_steps": total, "val_akd_px": trial.val_akd_px, "cached": cached})
+                        self.log.append(entry)
                         if trial.val_akd_px <= opts.max_akd:
                             best = min(best, trial.latency_ms)
                     if not round_trials:

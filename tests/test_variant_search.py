@@ -120,11 +120,32 @@ def test_the_last_round_trains_what_the_budget_has_left(tmp_path, monkeypatch):
         return trained, 0.0 if reused else float(head[-1]["options"]["steps"]), reused
 
     monkeypatch.setattr(search_module._Search, "_recovered", one_second_per_step)
+    monkeypatch.setattr(search_module._Search, "score", lambda self, v: 100.0 / sum(
+        st.options["steps"] for st in v.provenance.stages if st.method == "recover"))  # every round helps
     given = options(tmp_path, cache=None, max_akd=1e-3, budget="20s", max_steps=64)
     record, _ = search(calibrated_teacher(), given, None, CANDIDATES[2:3])
     # 2 + 4 + 8 steps spend 14 s; 16 more do not fit in the 6 s left, so the last round trains 6
     assert record["trained"] == ["prune-0.6@2", "prune-0.6@6", "prune-0.6@14", "prune-0.6@20"]
     assert record["spent_s"] == 20.0 and record["log"][-1]["skipped"] == "budget"
+
+
+def test_a_round_that_leaves_a_candidate_worse_keeps_its_earlier_weights(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    scripted = {2: 5.0, 6: 4.0, 8: 4.5}  # the third round (2 steps, capped by --max-steps) makes it worse
+
+    def score(self, variant):
+        return scripted[sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover")]
+
+    monkeypatch.setattr(search_module._Search, "score", score)
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[2:3])
+    assert record["trained"] == ["prune-0.6@2", "prune-0.6@6", "prune-0.6@8"]
+    (row,) = record["rows"][1:]
+    assert (row["recover_steps"], row["val_akd_px"], row["recovered_by"]) == (6, 4.0, "prune-0.6@6")
+    assert record["log"][2]["kept"] == "the weights after 6 steps (validation 4.000 px)"
+    assert record["log"][3]["skipped"] == "its last round left it worse"
+    stages = record["front_chains"]["prune-0.6"]["stages"]
+    assert [s["options"].get("steps") for s in stages if s["method"] == "recover"] == [2, 4]
 
 
 def test_a_second_run_reuses_every_finished_candidate(first):
