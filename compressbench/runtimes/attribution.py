@@ -39,6 +39,7 @@ import json
 import re
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from compressbench.errors import CompressbenchError
@@ -46,6 +47,7 @@ from compressbench.profiling.layout import DECODER_OPS, ENCODER_OPS, HEAD_LAYERS
 from compressbench.runtimes.base import Prepared
 from compressbench.runtimes.onnx import OnnxRunner
 from compressbench.runtimes.openvino_runtime import compile_graph
+from compressbench.warnings import quiet_native_stderr
 
 _SCOPE = re.compile(r"(?:^|/|_)model[/.]([A-Za-z_]\w*)")
 _DOWN = re.compile(r"model[/.]predictor[/.]encoder[/.]down_blocks\.(\d+)(?:[/.]([A-Za-z_]\w*))?")
@@ -262,8 +264,6 @@ class ExecuTorchOpTimer:
             raise CompressbenchError("ExecuTorch attribution needs the prepared program and its kernel layout")
         from executorch.runtime import Runtime
 
-        from compressbench.warnings import quiet_native_stderr
-
         with quiet_native_stderr():
             self.pte = prepared.graph  # the program borrows these bytes
             self.program = Runtime.get().load_program(self.pte, enable_etdump=True, debug_buffer_size=0)
@@ -279,8 +279,6 @@ class ExecuTorchOpTimer:
 
     def events(self) -> list[tuple[str, list[float]]]:
         """ETDump's events of ``forward`` in order, each with its time in every call so far (ms)."""
-        import warnings
-
         from executorch.devtools import Inspector
 
         with tempfile.TemporaryDirectory(prefix="compressbench-etdump-") as folder:
