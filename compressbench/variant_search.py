@@ -10,8 +10,8 @@ cosine schedule, so a variant's chain records every round it was trained for), a
 that differ only after ``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are
 train-free) share one recovery. A candidate whose latency cannot beat that fastest variant is not
 trained at all (``recover`` changes weights, not structure, so its latency is known before
-training). A round that leaves a candidate worse on validation is undone (it keeps its earlier weights
-and trains no further). Once the survivors are settled (validation AKD 5% inside the bound: the held-out frames
+training). A round that leaves a candidate worse on validation is undone (it keeps its earlier weights,
+trains no further and takes no place in later rounds). Once the survivors are settled (validation AKD 5% inside the bound: the held-out frames
 that decide differ) they cannot get faster by training, so the budget goes back to the faster
 candidates that halving had dropped, continuing from their last weights; when there are none, the
 fastest variant within the bound goes on training (a wider margin on frames it was not selected
@@ -412,9 +412,6 @@ class _Search:
                     chunks: dict[str, int | str] = {}  # a head and its tails train the same steps
                     for c in contenders:
                         done = rounds.get(c.name, [])
-                        if c.name in finished:
-                            self.log.append({"candidate": c.name, "steps": steps, "skipped": "its last round left it worse"})
-                            continue
                         if latency[c.name] > best:
                             self.log.append({"candidate": c.name, "steps": steps, "skipped": "cannot beat the fastest within the bound"})
                             continue
@@ -449,7 +446,11 @@ class _Search:
                             best = min(best, trial.latency_ms)
                     if not round_trials:
                         break
-                    contenders = self._next_round(round_trials, final.values(), best)
+                    contenders = self._next_round(
+                        [t for t in round_trials if t.candidate.name not in finished],
+                        [t for t in final.values() if t.candidate.name not in finished],
+                        best,
+                    )
                     steps *= 2
             except KeyboardInterrupt:
                 interrupted = True
@@ -474,7 +475,8 @@ class _Search:
         still beat (or are) the fastest variant within the bound and are not yet settled (validation AKD
         ``SETTLED_FRACTION`` of the bound); when every one of them is settled (no training makes them
         faster), the better half of the faster candidates dropped earlier; when there are none, the
-        fastest variant within the bound, for a wider margin."""
+        fastest variant within the bound, for a wider margin. Candidates whose training stopped paying
+        (a round left them worse) are not among the trials given."""
         settled = self.options.max_akd * SETTLED_FRACTION
 
         def better_half(group: list[Trial]) -> list[Candidate]:

@@ -143,9 +143,30 @@ def test_a_round_that_leaves_a_candidate_worse_keeps_its_earlier_weights(tmp_pat
     (row,) = record["rows"][1:]
     assert (row["recover_steps"], row["val_akd_px"], row["recovered_by"]) == (6, 4.0, "prune-0.6@6")
     assert record["log"][2]["kept"] == "the weights after 6 steps (validation 4.000 px)"
-    assert record["log"][3]["skipped"] == "its last round left it worse"
+    assert len(record["log"]) == 3  # no round after the undone one: its training stopped paying
     stages = record["front_chains"]["prune-0.6"]["stages"]
     assert [s["options"].get("steps") for s in stages if s["method"] == "recover"] == [2, 4]
+
+
+def test_a_candidate_whose_round_was_undone_gives_its_turn_to_a_faster_dropped_one(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    scripted = {("prune-0.3", 2): 2.0, ("prune-0.6", 2): 3.0, ("prune-0.3", 6): 2.5, ("prune-0.6", 8): 1.5}
+
+    def score(self, variant):
+        steps = sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover")
+        return scripted[(variant.name, steps)]
+
+    monkeypatch.setattr(search_module._Search, "score", score)
+    monkeypatch.setattr(search_module._Search, "latencies", lambda self, variants: {"__teacher__": 10.0, "prune-0.3": 5.0, "prune-0.6": 3.0})
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[1:3])
+    # halving keeps prune-0.3 (2.0 px); its next round leaves it worse (2.5 px), so it is undone and
+    # the turn goes to prune-0.6 (faster, dropped at 3.0 px), continued from its 2 steps up to --max-steps
+    assert record["trained"] == ["prune-0.6@2", "prune-0.3@2", "prune-0.3@6", "prune-0.6@8"]
+    rows = {row["variant"]: row for row in record["rows"][1:]}
+    assert (rows["prune-0.3"]["recover_steps"], rows["prune-0.3"]["val_akd_px"]) == (2, 2.0)
+    assert (rows["prune-0.6"]["recover_steps"], rows["prune-0.6"]["val_akd_px"]) == (8, 1.5)
+    assert [e["candidate"] for e in record["log"] if "kept" in e] == ["prune-0.3"]
 
 
 def test_a_second_run_reuses_every_finished_candidate(first):
