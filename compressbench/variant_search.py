@@ -6,7 +6,7 @@ convolution swaps) plus saved models given with ``include``. Every structural ca
 successive halving: every candidate that could still beat the fastest variant known to be within the
 bound is recovered for a few steps, the better half by validation AKD is recovered for twice the
 steps *more*, continuing from its own weights (each round is one more ``recover`` stage, with its own
-cosine schedule, so a variant's chain records every round it was trained for), and so on. Candidates
+cosine schedule trained to its end, so a variant's chain records every round it was trained for), and so on. Candidates
 that differ only after ``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are
 train-free) share one recovery. A candidate whose latency cannot beat that fastest variant is not
 trained at all (``recover`` changes weights, not structure, so its latency is known before
@@ -90,6 +90,11 @@ def parse_budget(text: str | float | int) -> float:
     return seconds
 
 
+# A round trains its full cosine schedule: stopping it early (recover's own default, patience 5)
+# would keep weights from before the schedule anneals, and rounds that end worse are undone anyway.
+SEARCH_RECOVER_DEFAULTS = {"patience": 0}
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One chain to try (``stages``: ``{"method", "options"}`` without recover) or a saved model."""
@@ -113,7 +118,8 @@ class Candidate:
         round continuing from the last) after the last structural stage."""
         stages = [dict(s) for s in self.stages]
         last = max(i for i, s in enumerate(stages) if get_method(s["method"]).structural)
-        recovers = [{"method": "recover", "options": get_method("recover").resolve({**recover, "steps": n})} for n in rounds]
+        given = {**SEARCH_RECOVER_DEFAULTS, **recover}
+        recovers = [{"method": "recover", "options": get_method("recover").resolve({**given, "steps": n})} for n in rounds]
         return stages[: last + 1] + recovers + stages[last + 1 :]
 
 

@@ -86,6 +86,14 @@ def test_a_survivor_goes_on_from_its_own_weights_one_recover_stage_per_round(tmp
     ]  # fmt: skip
 
 
+def test_search_rounds_train_their_whole_schedule_unless_told_otherwise():
+    candidate = CANDIDATES[1]
+    (default,) = [s for s in candidate.with_recover([100], {}) if s["method"] == "recover"]
+    assert default["options"]["patience"] == 0 and default["options"]["steps"] == 100  # no early stop
+    (given,) = [s for s in candidate.with_recover([100], {"patience": 3}) if s["method"] == "recover"]
+    assert given["options"]["patience"] == 3
+
+
 def test_once_the_survivor_is_within_the_bound_a_faster_dropped_candidate_goes_on(tmp_path, monkeypatch):
     from compressbench import variant_search as search_module
 
