@@ -10,7 +10,10 @@ order rotated every round), AKD and jacobian error against the eager fp32 teache
 size of what runs (ONNX graph bytes, or the state dict for torch). Then "alone vs interleaved":
 each runner timed alone in blocks of --block consecutive calls (blocks of all runners rotated), its
 median set beside its median in the interleaved run; the goal is agreement within 5% (no runtime's
-idle threads slowing the next). "Idle spin" measures the cause directly: the CPU time the process
+idle threads slowing the next). ``--alternate`` alternates the two phases --rounds times (a slice of
+the interleaved rounds, then one round of alone blocks, and again) instead of running one after the
+other, so that a runner whose speed drifts over minutes (the FX int8 teacher has two speeds per
+process, see benchmarks/fx_int8_alone_probe.py) meets the same drift in both phases. "Idle spin" measures the cause directly: the CPU time the process
 burns in the 10 ms after a call while the caller sleeps (CPU time, so it is not inflated by other
 load on the machine). ``--pinning-ab`` adds OpenVINO fp32 with ENABLE_CPU_PINNING=False
 (the plugin's default is on). ``--omp-passive`` re-runs the script with OMP_WAIT_POLICY=PASSIVE so
@@ -64,7 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--block", type=int, default=None, help="consecutive calls per alone block; default 40 (3 quick)"
     )
-    parser.add_argument("--rounds", type=int, default=None, help="rounds of alone blocks; default 3 (1 quick)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of alone blocks (--alternate: each after a slice of the interleaved rounds); default 3 (1 quick)")  # fmt: skip
+    parser.add_argument("--alternate", action="store_true", help="alternate the interleaved and alone phases")
     parser.add_argument("--frames", type=int, default=None, help="held-out frames; default 32 (4 quick)")
     parser.add_argument("--calib", type=int, default=None, help="calibration frames; default 64 (8 quick)")
     parser.add_argument("--calibration", default=DEFAULT_CALIBRATION_METHOD, choices=CALIBRATION_METHODS,
@@ -85,6 +90,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                               ("frames", 32, 4), ("calib", 64, 8)):  # fmt: skip
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
+    for name in ("repeats", "block", "rounds"):
+        if getattr(args, name) < 1:
+            raise CompressbenchError(f"--{name} must be at least 1, got {getattr(args, name)}")
     args.size = 64 if q else 256
     if q:
         args.weights = "random"
@@ -130,21 +138,47 @@ def size_mb(prepared: Prepared) -> float:
     return state_size_mb(prepared.module)
 
 
-def time_alone(runners: dict, block: int, rounds: int, warmup: int) -> dict[str, LatencyStats]:
-    """Each runner alone: ``block`` consecutive calls (the first of each block untimed, it follows
-    another runner), blocks of all runners rotated for ``rounds`` rounds."""
-    samples: dict = {key: [] for key in runners}
+def time_alone_round(runners: dict, block: int, shift: int, samples: dict[str, list[float]]) -> None:
+    """One round of alone blocks: each runner ``block`` consecutive timed calls after one untimed
+    call (which follows another runner), runners in an order rotated by ``shift``."""
     keys = list(runners)
+    shift %= len(keys)
     with torch.inference_mode():
-        for key in keys:
+        for key in keys[shift:] + keys[:shift]:
+            runners[key]()
+            samples[key] += [time_once_ms(runners[key]) for _ in range(block)]
+
+
+def time_alone(runners: dict, block: int, rounds: int, warmup: int) -> dict[str, LatencyStats]:
+    """Each runner alone, after ``warmup`` calls each: ``rounds`` rounds of alone blocks."""
+    samples: dict[str, list[float]] = {key: [] for key in runners}
+    with torch.inference_mode():
+        for key in runners:
             for _ in range(warmup):
                 runners[key]()
-        for r in range(rounds):
-            shift = r % len(keys)
-            for key in keys[shift:] + keys[:shift]:
-                runners[key]()
-                samples[key] += [time_once_ms(runners[key]) for _ in range(block)]
+    for r in range(rounds):
+        time_alone_round(runners, block, r, samples)
     return {key: LatencyStats.from_samples(values) for key, values in samples.items()}
+
+
+def time_both_ways(runners: dict, args, on_round) -> tuple[dict[str, LatencyStats], dict[str, LatencyStats]]:
+    """Interleaved and alone medians from phases that alternate ``args.rounds`` times: a slice of
+    the interleaved rounds, one round of alone blocks, the next slice, ... Both phases then span
+    the same minutes, so drift reaches both alike and a disagreement means interference."""
+    interleaved: dict[str, list[float]] = {key: [] for key in runners}
+    alone: dict[str, list[float]] = {key: [] for key in runners}
+    slices = [args.repeats // args.rounds + (1 if r < args.repeats % args.rounds else 0) for r in range(args.rounds)]
+    done = 0
+    for r, repeats in enumerate(slices):
+        if repeats:
+            stats = measure_interleaved(runners, args.warmup if r == 0 else 0, repeats,
+                                        lambda i, base=done: on_round(base + i), args.burst)  # fmt: skip
+            for key, stat in stats.items():
+                interleaved[key] += stat.samples_ms
+            done += repeats
+        time_alone_round(runners, args.block, r, alone)
+    return ({key: LatencyStats.from_samples(v) for key, v in interleaved.items()},
+            {key: LatencyStats.from_samples(v) for key, v in alone.items()})  # fmt: skip
 
 
 def idle_spin(fn, window_s: float = SPIN_WINDOW_S, calls: int = 15) -> float:
@@ -214,9 +248,12 @@ def run(argv: list[str]) -> Path:
             rows.append({**next(r for r in rows if r.get("key") == "teacher|openvino|fp32"),
                          "runtime": "openvino-unpinned", "key": "teacher|openvino-unpinned|fp32",
                          "note": "ENABLE_CPU_PINNING=False (A/B only)"})  # fmt: skip
-        with progress_bar(f"timing {len(runners)} runners interleaved", args.repeats, True) as advance:
-            interleaved = measure_interleaved(runners, args.warmup, args.repeats, lambda _: advance(), args.burst)
-        alone = time_alone(runners, args.block, args.rounds, args.warmup)
+        with progress_bar(f"timing {len(runners)} runners, interleaved and alone", args.repeats, True) as advance:
+            if args.alternate:
+                interleaved, alone = time_both_ways(runners, args, lambda _: advance())
+            else:
+                interleaved = measure_interleaved(runners, args.warmup, args.repeats, lambda _: advance(), args.burst)
+                alone = time_alone(runners, args.block, args.rounds, args.warmup)
         with torch.inference_mode():
             spin = {key: idle_spin(runner) for key, runner in runners.items()}
     eager = interleaved.get("teacher|torch|fp32")
@@ -230,7 +267,7 @@ def run(argv: list[str]) -> Path:
         "rows": rows,
         "notes": notes,
         "env": {**environment(threads), "batch": args.batch, "input_size": args.size, "warmup": args.warmup,
-                "repeats": args.repeats, "burst": args.burst, "block": args.block, "rounds": args.rounds, "eval_frames": args.frames,
+                "repeats": args.repeats, "burst": args.burst, "block": args.block, "rounds": args.rounds, "alternate": args.alternate, "eval_frames": args.frames,
                 "calibration_frames": args.calib, "calibration_method": args.calibration, "weights": args.weights,
                 "omp_wait_policy": openmp_wait_policy()},
         "command": command,
@@ -261,7 +298,9 @@ def markdown(record: dict) -> str:
         f"median from one interleaved run ({env['repeats']} rounds after {env['warmup']}"
         + (f"; each turn 1 untimed + {env['burst']} timed calls" if env.get("burst", 1) > 1 else "")
         + f"). Alone = each runner in "
-        f"blocks of {env['block']} calls ({env['rounds']} rounds); goal: interleaved within {AGREEMENT_PCT:g}% of alone. "
+        f"blocks of {env['block']} calls ({env['rounds']} rounds"
+        + (", each after a slice of the interleaved rounds: the phases alternate" if env.get("alternate") else ", after the interleaved run")
+        + f"); goal: interleaved within {AGREEMENT_PCT:g}% of alone. "
         f"AKD (px of the {env['input_size']} px frame) and jacobian error against the eager fp32 teacher on "
         f"{env['eval_frames']} held-out frames; int8 = {env['calibration_method']} calibration on "
         f"{env['calibration_frames']} training-split frames (int8 NNCF: OpenVINO's own post-training quantization on the same frames). "
