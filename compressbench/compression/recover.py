@@ -33,6 +33,10 @@ def _non_negative(value) -> str | None:
     return None if value >= 0 else f"must be zero (never stop early) or positive, got {value}"
 
 
+def _non_negative_steps(value) -> str | None:
+    return None if value >= 0 else f"must be zero (no warm-up) or a positive number of steps, got {value}"
+
+
 def _device(value: str) -> str | None:
     if value in ("", "cpu") or value.startswith("cuda"):
         return None
@@ -75,6 +79,8 @@ class Recover(CompressionMethod):
     options = (
         Option("steps", int, 300, "training steps", check=_positive),
         Option("lr", float, 5e-4, "Adam learning rate (cosine schedule)", check=_positive),
+        Option("warmup", int, 0, "steps over which the lr rises linearly from lr/warmup to lr (0: none)",
+               check=_non_negative_steps),
         Option("loss", str, "l1", "distillation loss (l1: keypoints + jacobians; l2: + heatmaps; l3: + encoder attention)",
                choices=tuple(LOSSES.names())),
         Option("pool", int, 1024, "calibration frames the teacher labels once and training draws from", check=_positive),
@@ -90,6 +96,8 @@ class Recover(CompressionMethod):
     def apply(self, model: nn.Module, options: dict, context: CompressionContext) -> StageResult:
         if context.teacher is None:
             raise CompressbenchError("recover needs the chain's teacher; give CompressionContext(teacher=...)")
+        if options["warmup"] > options["steps"]:
+            raise CompressbenchError(f"recover: warmup {options['warmup']} is longer than steps {options['steps']}")
         if options["batch"] > options["pool"]:
             raise CompressbenchError(f"recover: batch {options['batch']} is larger than pool {options['pool']}")
         device = options["device"] or context.device
@@ -120,7 +128,7 @@ class Recover(CompressionMethod):
         with torch.no_grad():
             before = agreement(student, teacher, val_images)
         settings = FinetuneSettings(
-            steps=options["steps"], batch=options["batch"], lr=options["lr"], loss=options["loss"],
+            steps=options["steps"], batch=options["batch"], lr=options["lr"], warmup=options["warmup"], loss=options["loss"],
             pool=options["pool"], seed=context.seed, device=device, val_every=min(options["val_every"], options["steps"]),
             patience=options["patience"] or None, size=size, progress=context.show_progress,
             description=f"recover ({options['loss']}, {options['steps']} steps)", label="the module before recover",

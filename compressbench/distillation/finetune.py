@@ -41,6 +41,7 @@ class FinetuneSettings:
     batch: int = 16
     lr: float = 5e-4
     lr_schedule: str = "cosine"
+    warmup: int = 0  # steps over which the lr rises linearly to the schedule's value (0: none)
     loss: str = "l1"
     weights: LossWeights = LossWeights()
     pool: int = 0  # > 0: label this many training frames with the teacher once and draw batches from them
@@ -131,6 +132,14 @@ def _pool_source(settings: FinetuneSettings, pool: LabelledPool) -> Callable[[in
     return batch_at
 
 
+def warmup_factor(step: int, warmup: int) -> float:
+    """The factor on the lr at ``step`` (0-based) during a linear warm-up of ``warmup`` steps: 1/warmup
+    at the first step, 1 from step ``warmup - 1`` on. Adam's first updates after a fresh start are
+    full-size whatever the gradients' scale; a warm-up keeps them from jolting weights that are
+    already good (a recover round that continues an earlier one)."""
+    return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
+
+
 def follow_device(module: nn.Module, device: torch.device) -> None:
     """Move ``module`` to ``device`` unless it is already there."""
     first = next(module.parameters(), None)
@@ -216,7 +225,7 @@ def finetune(
         meta=dict(settings.meta),
         progress=settings.progress,
         description=settings.description,
-        lr_scale=lambda step: schedule(step, settings.steps),
+        lr_scale=lambda step: schedule(step, settings.steps) * warmup_factor(step, settings.warmup),
     )
 
     # The teacher is outside the module tree, so the trainer does not move it: it follows the
@@ -246,4 +255,4 @@ def finetune(
         distiller.release_taps()
 
 
-__all__ = ["FinetuneSettings", "LabelledPool", "agreement", "check_runs", "finetune", "label_pool"]
+__all__ = ["FinetuneSettings", "LabelledPool", "agreement", "check_runs", "finetune", "label_pool", "warmup_factor"]

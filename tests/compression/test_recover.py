@@ -132,6 +132,7 @@ def test_recover_after_int8_is_refused_with_the_fix(teacher):
         ({"loss": "l9"}, "unknown loss 'l9'"),
         ({"device": "tpu"}, "must be cpu or cuda"),
         ({"patience": -1}, "patience must be zero"),
+        ({"warmup": -1}, "warmup must be zero"),
     ],
 )
 def test_bad_options_are_one_sentence(given, message):
@@ -142,6 +143,18 @@ def test_bad_options_are_one_sentence(given, message):
 def test_batch_larger_than_the_pool_is_refused(teacher):
     with pytest.raises(CompressbenchError, match="batch 16 is larger than pool 8"):
         run(teacher, "recover", {"batch": 16, "pool": 8})
+
+
+def test_a_warmup_longer_than_the_steps_is_refused(teacher):
+    with pytest.raises(CompressbenchError, match="warmup 5 is longer than steps 3"):
+        run(teacher, "recover", {**SHORT, "steps": 3, "warmup": 5})
+
+
+def test_a_warmup_reaches_the_training(teacher):
+    plain = run(teacher, "prune,recover", {"steps": 2, "val_every": 2})[-1].module.state_dict()
+    warmed = run(teacher, "prune,recover", {"steps": 2, "val_every": 2, "warmup": 2})[-1].module.state_dict()
+    # the first step runs at half the lr: the weights differ (Adam's first update is lr-sized)
+    assert any(not torch.equal(plain[k], warmed[k]) for k in plain if plain[k].is_floating_point())
 
 
 def test_quantize_after_recover_saves_and_reloads_with_identical_outputs(tmp_path, teacher):
