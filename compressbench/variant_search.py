@@ -93,6 +93,16 @@ def parse_budget(text: str | float | int) -> float:
 # A round trains its full cosine schedule: stopping it early (recover's own default, patience 5)
 # would keep weights from before the schedule anneals, and rounds that end worse are undone anyway.
 SEARCH_RECOVER_DEFAULTS = {"patience": 0}
+# A round that continues an earlier one starts Adam afresh: at the first round's lr and without a
+# warm-up its first 100 steps undid more than its last ones bought (prune-0.3 after 1,500 steps:
+# 1,600 more at 5e-4 gained 0.02 px, at 1.5e-4 0.27 px; benchmarks/results/amd-epyc-avx512/
+# continue-low-lr.json). So it runs at this fraction of the lr, warming up over this fraction of its steps.
+CONTINUE_LR_FRACTION = 0.3
+CONTINUE_WARMUP_FRACTION = 0.1
+# Validation AKD after a few hundred steps orders candidates only roughly (the 60-minute search of
+# benchmarks/results/amd-epyc-avx512/search-60m-continued.json: prune-0.3 led prune-0.5 by 8% at 300
+# steps), and the bound rewards speed: within this fraction of the round's best, the faster goes first.
+NEAR_TIE_FRACTION = 0.10
 
 
 @dataclass(frozen=True)
@@ -115,11 +125,18 @@ class Candidate:
 
     def with_recover(self, rounds: list[int], recover: dict) -> list[dict]:
         """The stages with one ``recover`` per training round (``rounds``: each round's steps, every
-        round continuing from the last) after the last structural stage."""
+        round continuing from the last) after the last structural stage. Rounds after the first run
+        at ``CONTINUE_LR_FRACTION`` of the lr with a warm-up, so they go on from the weights they
+        were given instead of jolting them."""
         stages = [dict(s) for s in self.stages]
         last = max(i for i, s in enumerate(stages) if get_method(s["method"]).structural)
-        given = {**SEARCH_RECOVER_DEFAULTS, **recover}
-        recovers = [{"method": "recover", "options": get_method("recover").resolve({**given, "steps": n})} for n in rounds]
+        method = get_method("recover")
+        given = method.resolve({**SEARCH_RECOVER_DEFAULTS, **recover, "steps": rounds[0]})
+        recovers = [{"method": "recover", "options": given}] + [
+            {"method": "recover", "options": method.resolve({**given, "steps": n, "lr": given["lr"] * CONTINUE_LR_FRACTION,
+                                                              "warmup": int(n * CONTINUE_WARMUP_FRACTION)})}
+            for n in rounds[1:]
+        ]  # fmt: skip
         return stages[: last + 1] + recovers + stages[last + 1 :]
 
 
@@ -282,6 +299,15 @@ def pareto_front(rows: list[dict]) -> list[dict]:
     return sorted((r for r in rows if r["variant"] in names), key=lambda r: r["latency_ms"])
 
 
+def rank(trials: list[Trial]) -> list[Trial]:
+    """Trials best first for halving: those within ``NEAR_TIE_FRACTION`` of the best validation AKD,
+    fastest first, then the rest by validation AKD (ties by latency)."""
+    if not trials:
+        return []
+    near = min(t.val_akd_px for t in trials) * (1 + NEAR_TIE_FRACTION)
+    return sorted(trials, key=lambda t: (t.val_akd_px > near, t.latency_ms if t.val_akd_px <= near else t.val_akd_px, t.latency_ms))
+
+
 def _split_after_recover(stages: list[dict]) -> tuple[list[dict], list[dict]]:
     """(the stages up to and including the last ``recover``: what is trained and cached, the
     train-free rest); no ``recover``: ``([], stages)``."""
@@ -440,7 +466,7 @@ class _Search:
                         entry = {"candidate": c.name, "steps": chunk, "total_steps": total, "val_akd_px": trial.val_akd_px, "cached": cached}
                         earlier = final.get(c.name)
                         if earlier is not None and earlier.steps and earlier.val_akd_px <= trial.val_akd_px:
-                            # a round restarts the schedule at full lr: a short one can leave it worse
+                            # a round restarts Adam and the schedule: a short one can leave it worse
                             rounds[c.name] = done
                             finished.add(c.name)  # its training has stopped paying
                             trial = earlier
@@ -477,7 +503,7 @@ class _Search:
         return affordable if affordable >= opts.min_steps else "budget"
 
     def _next_round(self, round_trials: list[Trial], trials, best: float) -> list[Candidate]:
-        """Who trains next: the better half (by validation AKD) of this round's candidates that could
+        """Who trains next: the better half (by :func:`rank`) of this round's candidates that could
         still beat (or are) the fastest variant within the bound and are not yet settled (validation AKD
         ``SETTLED_FRACTION`` of the bound); when every one of them is settled (no training makes them
         faster), the better half of the faster candidates dropped earlier; when there are none, the
@@ -486,8 +512,7 @@ class _Search:
         settled = self.options.max_akd * SETTLED_FRACTION
 
         def better_half(group: list[Trial]) -> list[Candidate]:
-            group = sorted(group, key=lambda t: (t.val_akd_px, t.latency_ms))
-            return [t.candidate for t in group[: max(1, len(group) // 2)]]
+            return [t.candidate for t in rank(group)[: max(1, len(group) // 2)]]
 
         open_now = [t for t in round_trials if t.val_akd_px > settled and t.latency_ms <= best]
         if open_now:

@@ -9,9 +9,11 @@ from compressbench.errors import CompressbenchError
 from compressbench.variant_search import (
     Candidate,
     SearchOptions,
+    Trial,
     default_candidates,
     pareto_front,
     parse_budget,
+    rank,
     search,
 )
 from tests.compression.test_recover import calibrated_teacher
@@ -92,6 +94,41 @@ def test_search_rounds_train_their_whole_schedule_unless_told_otherwise():
     assert default["options"]["patience"] == 0 and default["options"]["steps"] == 100  # no early stop
     (given,) = [s for s in candidate.with_recover([100], {"patience": 3}) if s["method"] == "recover"]
     assert given["options"]["patience"] == 3
+
+
+def test_rounds_that_continue_run_at_a_fraction_of_the_lr_with_a_warmup():
+    recovers = [s["options"] for s in CANDIDATES[1].with_recover([100, 200, 400], {"lr": 1e-3}) if s["method"] == "recover"]
+    assert [o["steps"] for o in recovers] == [100, 200, 400]
+    assert [o["lr"] for o in recovers] == pytest.approx([1e-3, 3e-4, 3e-4])
+    assert [o["warmup"] for o in recovers] == [0, 20, 40]
+    assert all(o["patience"] == 0 for o in recovers)
+
+
+def trial(name: str, akd: float, ms: float) -> Trial:
+    return Trial(Candidate(name), 100, None, akd, ms)
+
+
+def test_halving_ranks_near_ties_by_speed_and_the_rest_by_agreement():
+    trials = [trial("best", 2.0, 5.0), trial("near-fast", 2.19, 3.0), trial("far-fastest", 2.3, 1.0), trial("near-slow", 2.1, 6.0)]
+    # within 10% of 2.0 px (<= 2.2): fastest first; 2.3 px is outside, after them whatever its speed
+    assert [t.candidate.name for t in rank(trials)] == ["near-fast", "best", "near-slow", "far-fastest"]
+    assert rank([]) == []
+
+
+def test_a_near_tie_after_the_first_round_goes_to_the_faster_candidate(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    scripted = {("prune-0.3", 2): 2.0, ("prune-0.6", 2): 2.1, ("prune-0.6", 6): 1.5, ("prune-0.6", 8): 1.2}
+
+    def score(self, variant):
+        steps = sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover")
+        return scripted[(variant.name, steps)]
+
+    monkeypatch.setattr(search_module._Search, "score", score)
+    monkeypatch.setattr(search_module._Search, "latencies", lambda self, variants: {"__teacher__": 10.0, "prune-0.3": 5.0, "prune-0.6": 3.0})
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[1:3])
+    # prune-0.6 is 5% behind prune-0.3 after round 1 and faster: it is the one that trains on
+    assert record["trained"] == ["prune-0.6@2", "prune-0.3@2", "prune-0.6@6", "prune-0.6@8"]
 
 
 def test_once_the_survivor_is_within_the_bound_a_faster_dropped_candidate_goes_on(tmp_path, monkeypatch):
