@@ -1,4 +1,4 @@
-"""What the whole-graph QDQ model leaves in float: the heatmap-weighted jacobian pooling, found by module type."""
+"""What the whole-graph QDQ model leaves in float: the weightless heads (softmax, soft-argmax, jacobian pooling), found by module type."""
 
 from __future__ import annotations
 
@@ -20,20 +20,23 @@ def float_bytes(detector, batch) -> bytes:
     return export_onnx_bytes(detector, batch[:1])
 
 
-def test_the_jacobian_pooling_is_the_only_float_scope(detector):
-    assert float_scopes(detector) == (POOL,)
+def test_the_weightless_heads_are_the_float_scopes(detector):
+    assert float_scopes(detector) == ("/model/softmax/", "/model/soft_argmax/", POOL)
     no_jacobian = build_teacher(
         DetectorConfig(block_expansion=8, max_features=64, num_blocks=3, estimate_jacobian=False)
     )
-    assert float_scopes(no_jacobian) == ()
+    assert float_scopes(no_jacobian) == ("/model/softmax/", "/model/soft_argmax/")
 
 
-def test_the_pooling_multiply_stays_float_and_the_rest_is_quantized(detector, float_bytes, calibration):
+def test_the_heads_stay_float_and_the_rest_is_quantized(detector, float_bytes, calibration):
     graph = onnx.load_from_string(quantize_qdq(float_bytes, calibration[:8], keep_float=float_scopes(detector)))
     quantized_inputs = {n.input[0] for n in graph.graph.node if n.op_type == "QuantizeLinear"}
     pool_outputs = {out for n in graph.graph.node if n.name.startswith(POOL) and n.op_type == "Mul" for out in n.output}
     assert len(pool_outputs) == 1 and not pool_outputs & quantized_inputs
-    # the heads' convolutions before it are still int8 (their outputs quantized)
+    # nothing the softmax or soft-argmax computes is quantized: the keypoints come out of float math
+    head_outputs = {out for n in graph.graph.node if n.name.startswith(("/model/softmax/", "/model/soft_argmax/")) for out in n.output}
+    assert head_outputs and not head_outputs & quantized_inputs
+    # the heads' convolutions before them are still int8 (their outputs quantized)
     assert {"/model/jacobian/Conv_output_0", "/model/kp/Conv_output_0"} <= quantized_inputs
 
 
