@@ -1,10 +1,10 @@
 """``openvino``: the project's ONNX export read by OpenVINO's CPU plugin.
 
 fp32 and bf16 set ``INFERENCE_PRECISION_HINT`` (f32 must be asked for explicitly: on a CPU with
-AMX or AVX-512 bf16 the plugin's default is bf16); int8 is NNCF's post-training quantization of the
-OpenVINO model (:mod:`.nncf_int8`), or with a QDQ ``calibration_method`` (minmax, percentile,
-entropy) the whole-graph QDQ model of :mod:`.qdq` (OpenVINO runs the quantized ops in int8 and,
-asked for f32, the rest in fp32).
+AMX or AVX-512 bf16 the plugin's default is bf16); int8 is the whole-graph QDQ model of :mod:`.qdq`
+(percentile calibration unless another ``calibration_method`` is given; OpenVINO runs the quantized
+ops in int8 and, asked for f32, the rest in fp32), or with ``calibration_method="nncf"`` NNCF's
+post-training quantization of the OpenVINO model (:mod:`.nncf_int8`).
 Latency settings: one stream, ``PERFORMANCE_HINT=LATENCY``, ``INFERENCE_NUM_THREADS`` = threads.
 No OpenVINO property stops oneTBB's ``worker_wait`` (its workers busy-wait a few milliseconds after
 each call; OpenVINO's thread-scheduling guide says so). Measured as the CPU time the process burns
@@ -35,15 +35,16 @@ from compressbench.runtimes.base import (
 from compressbench.runtimes.nncf_int8 import METHOD as NNCF
 from compressbench.runtimes.nncf_int8 import model_bytes, nncf_version, quantize_openvino
 from compressbench.runtimes.onnxruntime_runtime import export_for_runtime, has_onnxruntime_parts, int8_graph
-from compressbench.runtimes.qdq import float_scopes, int8_notes
+from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, int8_notes
 from compressbench.runtimes.registry import register_runtime
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
-# NNCF measured better than the QDQ graph (percentile) in OpenVINO on an AMD EPYC with AVX-512 VNNI
-# (benchmarks/results/amd-epyc-avx512/runtimes-burst4.md): faster on all four models (teacher 4.68x
-# against 4.60x over eager, exact 6.42x / 6.25x), closer on the unpruned ones (AKD 1.02 / 1.12 px,
-# 1.09 / 1.14 px), jacobian error lower on all four; the QDQ graph stays one calibration_method away.
-DEFAULT_INT8_METHOD = NNCF
+# With the weightless heads in float (.qdq), the QDQ graph (percentile) measured closer and faster
+# than NNCF on every model (AMD EPYC with AVX-512 VNNI, one interleaved run;
+# benchmarks/results/amd-epyc-avx512/runtimes-float-heads.md): teacher 0.219 px at 5.02x against
+# 1.034 px at 4.62x, exact 0.212 / 1.045 px, pruned and recovered 0.929 px at 8.13x against 1.371 px
+# at 7.26x. NNCF stays one calibration_method away.
+DEFAULT_INT8_METHOD = DEFAULT_CALIBRATION_METHOD
 USED = {"f32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8", "f16": "fp16"}
 COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "Interpolate", "Pooling",
                   "Concatenation", "Eltwise", "Reduce", "Softmax", "Subgraph", "MVN"}  # fmt: skip
@@ -121,7 +122,7 @@ class OpenVinoRunner:
 @register_runtime
 class OpenVinoRuntime:
     name = "openvino"
-    summary = "OpenVINO CPU plugin (fp32; bf16 = INFERENCE_PRECISION_HINT; int8 = NNCF, or a whole-graph QDQ model)"
+    summary = "OpenVINO CPU plugin (fp32; bf16 = INFERENCE_PRECISION_HINT; int8 = the whole-graph QDQ model, or NNCF)"
 
     def version(self) -> str:
         return openvino_version()

@@ -71,12 +71,12 @@ def test_openvino_fp32_is_asked_for_explicitly(detector, batch):
     assert convs == {"f32"}
 
 
-def test_openvino_int8_is_nncf_unless_a_qdq_calibration_is_asked_for(detector, batch, calibration):
+def test_openvino_int8_is_the_percentile_qdq_graph_unless_nncf_is_asked_for(detector, batch, calibration):
     prepared = prepare("openvino", detector, batch, 1, "int8", calibration)
-    assert prepared.record.precision_used == "int8"
-    assert any(n.startswith("int8: NNCF ") for n in prepared.record.notes)
-    qdq = prepare("openvino", detector, batch, 1, "int8", calibration, "percentile")
-    assert qdq.record.precision_used == "int8" and "QDQ calibration: percentile" in qdq.record.notes
+    assert prepared.record.precision_used == "int8" and "QDQ calibration: percentile" in prepared.record.notes
+    nncf = prepare("openvino", detector, batch, 1, "int8", calibration, "nncf")
+    assert nncf.record.precision_used == "int8"
+    assert any(n.startswith("int8: NNCF ") for n in nncf.record.notes)
 
 
 def test_onnxruntime_int8_names_the_ops_left_in_float(detector, batch, calibration):
