@@ -108,17 +108,10 @@ def trial(name: str, akd: float, ms: float) -> Trial:
     return Trial(Candidate(name), 100, None, akd, ms)
 
 
-def test_halving_ranks_near_ties_by_speed_and_the_rest_by_agreement():
-    trials = [trial("best", 2.0, 5.0), trial("near-fast", 2.19, 3.0), trial("far-fastest", 2.3, 1.0), trial("near-slow", 2.1, 6.0)]
-    # within 10% of 2.0 px (<= 2.2): fastest first; 2.3 px is outside, after them whatever its speed
-    assert [t.candidate.name for t in rank(trials)] == ["near-fast", "best", "near-slow", "far-fastest"]
-    assert rank([]) == []
-
-
-def test_a_near_tie_after_the_first_round_goes_to_the_faster_candidate(tmp_path, monkeypatch):
+def scripted_search(tmp_path, monkeypatch, scripted: dict) -> dict:
+    """A search of prune-0.3 (5 ms) and prune-0.6 (3 ms) whose validation AKD after N recover steps
+    is ``scripted[(name, N)]``, bound 1 px, at most 8 steps each."""
     from compressbench import variant_search as search_module
-
-    scripted = {("prune-0.3", 2): 2.0, ("prune-0.6", 2): 2.1, ("prune-0.6", 6): 1.5, ("prune-0.6", 8): 1.2}
 
     def score(self, variant):
         steps = sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover")
@@ -127,25 +120,26 @@ def test_a_near_tie_after_the_first_round_goes_to_the_faster_candidate(tmp_path,
     monkeypatch.setattr(search_module._Search, "score", score)
     monkeypatch.setattr(search_module._Search, "latencies", lambda self, variants: {"__teacher__": 10.0, "prune-0.3": 5.0, "prune-0.6": 3.0})
     record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[1:3])
+    return record
+
+
+def test_halving_ranks_near_ties_by_speed_and_the_rest_by_agreement():
+    trials = [trial("best", 2.0, 5.0), trial("near-fast", 2.19, 3.0), trial("far-fastest", 2.3, 1.0), trial("near-slow", 2.1, 6.0)]
+    # within 10% of 2.0 px (<= 2.2): fastest first; 2.3 px is outside, after them whatever its speed
+    assert [t.candidate.name for t in rank(trials)] == ["near-fast", "best", "near-slow", "far-fastest"]
+    assert rank([]) == []
+
+
+def test_a_near_tie_after_the_first_round_goes_to_the_faster_candidate(tmp_path, monkeypatch):
+    scripted = {("prune-0.3", 2): 2.0, ("prune-0.6", 2): 2.1, ("prune-0.6", 6): 1.5, ("prune-0.6", 8): 1.2}
+    record = scripted_search(tmp_path, monkeypatch, scripted)
     # prune-0.6 is 5% behind prune-0.3 after round 1 and faster: it is the one that trains on
     assert record["trained"] == ["prune-0.6@2", "prune-0.3@2", "prune-0.6@6", "prune-0.6@8"]
 
 
 def test_once_the_survivor_is_within_the_bound_a_faster_dropped_candidate_goes_on(tmp_path, monkeypatch):
-    from compressbench import variant_search as search_module
-
     scripted = {("prune-0.3", 2): 2.0, ("prune-0.6", 2): 3.0, ("prune-0.3", 6): 0.97, ("prune-0.3", 8): 0.5, ("prune-0.6", 8): 0.8}
-
-    def score(self, variant):
-        steps = sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover")
-        return scripted[(variant.name, steps)]
-
-    def latencies(self, variants):
-        return {"__teacher__": 10.0, "prune-0.3": 5.0, "prune-0.6": 3.0}
-
-    monkeypatch.setattr(search_module._Search, "score", score)
-    monkeypatch.setattr(search_module._Search, "latencies", latencies)
-    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[1:3])
+    record = scripted_search(tmp_path, monkeypatch, scripted)
     # round 1: both; halving keeps prune-0.3 (2.0 px), within the bound but not 5% inside it after round 2
     # (0.97 px), so it goes on; settled after round 3 (0.5 px), training cannot make it faster, so prune-0.6
     # (faster, dropped at 3.0 px) continues from its 2 steps, up to --max-steps
@@ -194,17 +188,8 @@ def test_a_round_that_leaves_a_candidate_worse_keeps_its_earlier_weights(tmp_pat
 
 
 def test_a_candidate_whose_round_was_undone_gives_its_turn_to_a_faster_dropped_one(tmp_path, monkeypatch):
-    from compressbench import variant_search as search_module
-
     scripted = {("prune-0.3", 2): 2.0, ("prune-0.6", 2): 3.0, ("prune-0.3", 6): 2.5, ("prune-0.6", 8): 1.5}
-
-    def score(self, variant):
-        steps = sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover")
-        return scripted[(variant.name, steps)]
-
-    monkeypatch.setattr(search_module._Search, "score", score)
-    monkeypatch.setattr(search_module._Search, "latencies", lambda self, variants: {"__teacher__": 10.0, "prune-0.3": 5.0, "prune-0.6": 3.0})
-    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[1:3])
+    record = scripted_search(tmp_path, monkeypatch, scripted)
     # halving keeps prune-0.3 (2.0 px); its next round leaves it worse (2.5 px), so it is undone and
     # the turn goes to prune-0.6 (faster, dropped at 3.0 px), continued from its 2 steps up to --max-steps
     assert record["trained"] == ["prune-0.6@2", "prune-0.3@2", "prune-0.3@6", "prune-0.6@8"]
