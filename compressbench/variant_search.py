@@ -184,7 +184,11 @@ class SearchOptions:
                 )
         if "steps" in self.recover:
             raise CompressbenchError("recover.steps is what the search decides; bound it with --min-steps and --max-steps")
-        get_method("recover").resolve(self.recover)
+        resolved = get_method("recover").resolve(self.recover)
+        if resolved["warmup"] > self.min_steps:
+            raise CompressbenchError(
+                f"recover.warmup {resolved['warmup']} is longer than the first round (--min-steps {self.min_steps})"
+            )
         if self.data != "synthetic" and not Path(self.data).exists():
             raise CompressbenchError(f"--data {self.data} does not exist; give 'synthetic', a folder of images or a video file")
         return seconds

@@ -255,6 +255,7 @@ def test_budgets(text, seconds):
         ({"methods": ("prune", "nosuch")}, "unknown compression method 'nosuch' in the candidates"),
         ({"runtime": "tensorrt"}, "unknown runtime 'tensorrt'"),
         ({"precision": "int4"}, "int4"),
+        ({"recover": {**RECOVER, "warmup": 3}}, r"recover.warmup 3 is longer than the first round \(--min-steps 2\)"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(tmp_path, extra, message):
