@@ -41,7 +41,7 @@ def check_section(result: dict, settings) -> Section:
     notes = [
         f"latency relative to a reference workload timed interleaved in the same process; allowed slowdown {settings.max_slowdown:.0%}, "
         f"Mann-Whitney U alpha {settings.alpha}, {settings.confidence:.0%} bootstrap interval, {plural(settings.repeats, 'round')}, {plural(settings.threads, 'thread')}",
-        f"exit code {result['exit_code']} (0 pass, 1 regression, 3 inconclusive)",
+        f"exit code {result['exit_code']} (codes: 0 pass, 1 regression, 3 inconclusive)",
     ]
     if result.get("headline"):
         notes.insert(0, result["headline"])
