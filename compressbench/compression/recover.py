@@ -29,12 +29,13 @@ def _positive(value) -> str | None:
     return None if value > 0 else f"must be positive, got {value}"
 
 
-def _non_negative(value) -> str | None:
-    return None if value >= 0 else f"must be zero (never stop early) or positive, got {value}"
+def _zero_or_positive(zero_means: str):
+    """An option check for a count where 0 means ``zero_means``."""
 
+    def check(value) -> str | None:
+        return None if value >= 0 else f"must be zero ({zero_means}) or positive, got {value}"
 
-def _non_negative_steps(value) -> str | None:
-    return None if value >= 0 else f"must be zero (no warm-up) or a positive number of steps, got {value}"
+    return check
 
 
 def _device(value: str) -> str | None:
@@ -80,13 +81,13 @@ class Recover(CompressionMethod):
         Option("steps", int, 300, "training steps", check=_positive),
         Option("lr", float, 5e-4, "Adam learning rate (cosine schedule)", check=_positive),
         Option("warmup", int, 0, "steps over which the lr rises linearly from lr/warmup to lr (0: none)",
-               check=_non_negative_steps),
+               check=_zero_or_positive("no warm-up")),
         Option("loss", str, "l1", "distillation loss (l1: keypoints + jacobians; l2: + heatmaps; l3: + encoder attention)",
                choices=tuple(LOSSES.names())),
         Option("pool", int, 1024, "calibration frames the teacher labels once and training draws from", check=_positive),
         Option("batch", int, 16, "frames per step", check=_positive),
         Option("patience", int, 5, "validations without improvement before stopping (0: never stop early)",
-               check=_non_negative),
+               check=_zero_or_positive("never stop early")),
         Option("val_every", int, 100, "steps between validations", check=_positive),
         Option("val_frames", int, 64, "calibration frames for validation (never trained on, never evaluated on)",
                check=_positive),
