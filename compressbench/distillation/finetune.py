@@ -44,6 +44,10 @@ class FinetuneSettings:
     warmup: int = 0  # steps over which the lr rises linearly to the schedule's value (0: none)
     loss: str = "l1"
     weights: LossWeights = LossWeights()
+    # NHWC activations and weights: oneDNN's convolutions (forward and backward) run about 1.6x faster
+    # on x86 CPUs than in NCHW; the math is the same, so it changes only the float summation order
+    channels_last: bool = False
+    autocast: str = "fp32"  # "bf16": the student's forward and backward under bf16 autocast (losses in fp32)
     pool: int = 0  # > 0: label this many training frames with the teacher once and draw batches from them
     seed: int = 0
     device: str = "cpu"
@@ -56,6 +60,9 @@ class FinetuneSettings:
     meta: dict = field(default_factory=dict)
     description: str = "fine-tuning"
     label: str = "student"  # how errors name the student
+
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def _frame_images(frames: Any) -> torch.Tensor | None:
@@ -197,12 +204,17 @@ def finetune(
     by (loss, pool size) for the next call with the same teacher and training frames (the caller
     keys the dict by those), so repeated fine-tuning labels its pool once."""
     LOSSES.get(settings.loss)
+    if settings.autocast not in AUTOCAST_DTYPES:
+        raise CompressbenchError(f"unknown training precision {settings.autocast!r}; known: {', '.join(AUTOCAST_DTYPES)}")
     schedule = LR_SCHEDULES.get(settings.lr_schedule)
     train_images = _frame_images(train_frames)
     check_runs(student, val_images[:1], settings.label, settings.batch)
     with torch.random.fork_rng(devices=[]):  # the L3 adapter's initial weights come from the seed
         torch.manual_seed(batch_seed(settings.seed, 0, ADAPTER_INIT))
         distiller = Distiller(teacher, student, settings.loss, settings.weights, example=val_images[:1])
+    layout = torch.channels_last if settings.channels_last else torch.contiguous_format
+    student.to(memory_format=layout)  # before the optimizer is made: its state follows the parameters
+    autocast_dtype = AUTOCAST_DTYPES[settings.autocast]
     if settings.pool:
         key = (settings.loss, settings.pool)
         pool = pools.get(key) if pools is not None else None
@@ -231,18 +243,21 @@ def finetune(
     # The teacher is outside the module tree, so the trainer does not move it: it follows the
     # batches (under torchrun each rank has its own device, known only inside the trainer).
     def loss_fn(model: nn.Module, batch: torch.Tensor | dict):
-        if isinstance(batch, dict):  # a pool batch: the teacher's outputs come with it
-            return model(batch["images"], batch["targets"])
-        follow_device(teacher, batch.device)
-        return model(batch)
+        images = batch["images"] if isinstance(batch, dict) else batch
+        targets = batch["targets"] if isinstance(batch, dict) else None  # a pool batch brings the teacher's outputs
+        if targets is None:
+            follow_device(teacher, images.device)
+            targets = inner_distiller(model).teacher_targets(images)  # in fp32, outside autocast
+        with torch.autocast(images.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+            return model(images.contiguous(memory_format=layout), targets)
 
     def validate(model: nn.Module) -> dict[str, float]:
-        inner = getattr(model, "module", model)
+        inner = inner_distiller(model)
         follow_device(teacher, next(inner.student.parameters()).device)
         return agreement(inner.student, teacher, val_images)
 
     try:
-        return train(
+        result = train(
             distiller,
             loss_fn,
             lambda parameters: torch.optim.Adam(parameters, lr=settings.lr),
@@ -253,6 +268,13 @@ def finetune(
         )
     finally:
         distiller.release_taps()
+        student.to(memory_format=torch.contiguous_format)  # it leaves as it came: measured in NCHW
+    return result
+
+
+def inner_distiller(model: nn.Module) -> Distiller:
+    """The Distiller inside a DDP wrapper (or the model itself)."""
+    return getattr(model, "module", model)
 
 
 __all__ = ["FinetuneSettings", "LabelledPool", "agreement", "check_runs", "finetune", "label_pool", "warmup_factor"]

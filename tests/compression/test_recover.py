@@ -133,6 +133,7 @@ def test_recover_after_int8_is_refused_with_the_fix(teacher):
         ({"device": "tpu"}, "must be cpu or cuda"),
         ({"patience": -1}, "patience must be zero"),
         ({"warmup": -1}, "warmup must be zero"),
+        ({"precision": "fp16"}, "unknown precision 'fp16'"),
     ],
 )
 def test_bad_options_are_one_sentence(given, message):
@@ -155,6 +156,38 @@ def test_a_warmup_reaches_the_training(teacher):
     warmed = run(teacher, "prune,recover", {"steps": 2, "val_every": 2, "warmup": 2})[-1].module.state_dict()
     # the first step runs at half the lr: the weights differ (Adam's first update is lr-sized)
     assert any(not torch.equal(plain[k], warmed[k]) for k in plain if plain[k].is_floating_point())
+
+
+def test_channels_last_training_is_the_same_math_and_hands_back_nchw_weights(teacher, monkeypatch):
+    from compressbench.distillation import finetune as finetune_module
+
+    layouts = []
+    original = finetune_module.train
+
+    def spy(distiller, *args, **kwargs):
+        convs = [p for p in distiller.student.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+        layouts.append(all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs))
+        return original(distiller, *args, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "train", spy)
+    slow = {"steps": 3, "val_every": 3, "lr": 1e-5}
+    nhwc = run(teacher, "prune,recover", slow)[-1].module
+    nchw = run(teacher, "prune,recover", {**slow, "channels_last": False})[-1].module
+    assert layouts == [True, False]  # trained in NHWC only when asked
+    assert all(p.is_contiguous() for p in nhwc.parameters())  # measured as any other variant is
+    # only the float summation order differs; Adam's steps are about lr in size whatever the gradient,
+    # so a rounding-level gradient can move a weight by up to 2 lr per step one way or the other
+    assert max((a - b).abs().max().item() for a, b in zip(nhwc.parameters(), nchw.parameters())) <= 2 * 3 * 1e-5
+    assert agreement(nhwc, nchw, FRAMES.evaluation().images)["akd_px"] < 0.01
+
+
+def test_bf16_training_recovers_too_and_differs_from_fp32(teacher, recovered):
+    pruned, fp32 = recovered
+    bf16 = run(teacher, "prune,recover", {"precision": "bf16"})[-1]
+    before = held_out_akd(pruned.module, teacher)
+    assert held_out_akd(bf16.module, teacher) < 0.8 * before
+    assert all(p.dtype == torch.float32 for p in bf16.module.parameters())  # autocast, not a bf16 model
+    assert any(not torch.equal(a, b) for a, b in zip(fp32.module.parameters(), bf16.module.parameters()))
 
 
 def test_quantize_after_recover_saves_and_reloads_with_identical_outputs(tmp_path, teacher):
