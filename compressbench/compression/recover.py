@@ -20,7 +20,7 @@ from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
 from compressbench.compression.methods import register_method
-from compressbench.distillation.finetune import AUTOCAST_DTYPES, FinetuneSettings, agreement, finetune
+from compressbench.distillation.finetune import TRAINING_PRECISIONS, FinetuneSettings, agreement, finetune
 from compressbench.distillation.losses import LOSSES
 from compressbench.errors import CompressbenchError
 
@@ -94,7 +94,7 @@ class Recover(CompressionMethod):
         Option("device", str, "", "cpu or cuda (empty: the context's device)", check=_device),
         Option("channels_last", bool, True, "train in NHWC memory format (same math, 1.4-1.6x faster steps on x86 CPUs)"),
         Option("precision", str, "fp32", "training precision: fp32, or bf16 autocast (about 2x faster steps with "
-               "channels_last on CPUs with bf16 instructions)", choices=tuple(AUTOCAST_DTYPES)),
+               "channels_last on CPUs with bf16 instructions)", choices=tuple(TRAINING_PRECISIONS.names())),
     )  # fmt: skip
 
     def apply(self, model: nn.Module, options: dict, context: CompressionContext) -> StageResult:
@@ -133,7 +133,7 @@ class Recover(CompressionMethod):
             before = agreement(student, teacher, val_images)
         settings = FinetuneSettings(
             steps=options["steps"], batch=options["batch"], lr=options["lr"], warmup=options["warmup"], loss=options["loss"],
-            pool=options["pool"], channels_last=options["channels_last"], autocast=options["precision"],
+            pool=options["pool"], channels_last=options["channels_last"], precision=options["precision"],
             seed=context.seed, device=device, val_every=min(options["val_every"], options["steps"]),
             patience=options["patience"] or None, size=size, progress=context.show_progress,
             description=f"recover ({options['loss']}, {options['steps']} steps)", label="the module before recover",

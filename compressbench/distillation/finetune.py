@@ -9,6 +9,7 @@ provenance) sits above compression and imports it too.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from compressbench.distillation.losses import LOSSES, Distiller, LossWeights
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import collect_outputs
 from compressbench.progress import progress_bar
+from compressbench.registry import Registry
+from compressbench.training.distributed import DistContext
 from compressbench.training.teacher import LR_SCHEDULES, batch_seed
 from compressbench.training.trainer import TrainConfig, TrainResult, indexed, train
 
@@ -47,7 +50,7 @@ class FinetuneSettings:
     # NHWC activations and weights: oneDNN's convolutions (forward and backward) run 1.4-1.6x faster
     # on x86 CPUs than in NCHW; the math is the same, so it changes only the float summation order
     channels_last: bool = False
-    autocast: str = "fp32"  # "bf16": the student's forward and backward under bf16 autocast (losses in fp32)
+    precision: str = "fp32"  # "bf16": the student's forward and backward under bf16 autocast (losses in fp32)
     pool: int = 0  # > 0: label this many training frames with the teacher once and draw batches from them
     seed: int = 0
     device: str = "cpu"
@@ -62,7 +65,10 @@ class FinetuneSettings:
     label: str = "student"  # how errors name the student
 
 
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+# the dtype the student's forward and backward run in (below fp32: under autocast)
+TRAINING_PRECISIONS: Registry[torch.dtype] = Registry("training precision")
+TRAINING_PRECISIONS.register("fp32", torch.float32)
+TRAINING_PRECISIONS.register("bf16", torch.bfloat16)
 
 
 def _frame_images(frames: Any) -> torch.Tensor | None:
@@ -204,8 +210,7 @@ def finetune(
     by (loss, pool size) for the next call with the same teacher and training frames (the caller
     keys the dict by those), so repeated fine-tuning labels its pool once."""
     LOSSES.get(settings.loss)
-    if settings.autocast not in AUTOCAST_DTYPES:
-        raise CompressbenchError(f"unknown training precision {settings.autocast!r}; known: {', '.join(AUTOCAST_DTYPES)}")
+    compute_dtype = TRAINING_PRECISIONS.get(settings.precision)
     schedule = LR_SCHEDULES.get(settings.lr_schedule)
     train_images = _frame_images(train_frames)
     check_runs(student, val_images[:1], settings.label, settings.batch)
@@ -214,7 +219,6 @@ def finetune(
         distiller = Distiller(teacher, student, settings.loss, settings.weights, example=val_images[:1])
     layout = torch.channels_last if settings.channels_last else torch.contiguous_format
     student.to(memory_format=layout)  # before the optimizer is made: its state follows the parameters
-    autocast_dtype = AUTOCAST_DTYPES[settings.autocast]
     if settings.pool:
         key = (settings.loss, settings.pool)
         pool = pools.get(key) if pools is not None else None
@@ -247,12 +251,13 @@ def finetune(
         targets = batch["targets"] if isinstance(batch, dict) else None  # a pool batch brings the teacher's outputs
         if targets is None:
             follow_device(teacher, images.device)
-            targets = inner_distiller(model).teacher_targets(images)  # in fp32, outside autocast
-        with torch.autocast(images.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+            targets = DistContext.unwrap(model).teacher_targets(images)  # in fp32, outside autocast
+        autocast = torch.autocast(images.device.type, dtype=compute_dtype) if compute_dtype != torch.float32 else contextlib.nullcontext()
+        with autocast:
             return model(images.contiguous(memory_format=layout), targets)
 
     def validate(model: nn.Module) -> dict[str, float]:
-        inner = inner_distiller(model)
+        inner = DistContext.unwrap(model)
         follow_device(teacher, next(inner.student.parameters()).device)
         return agreement(inner.student, teacher, val_images)
 
@@ -270,11 +275,6 @@ def finetune(
         distiller.release_taps()
         student.to(memory_format=torch.contiguous_format)  # it leaves as it came: measured in NCHW
     return result
-
-
-def inner_distiller(model: nn.Module) -> Distiller:
-    """The Distiller inside a DDP wrapper (or the model itself)."""
-    return getattr(model, "module", model)
 
 
 __all__ = ["FinetuneSettings", "LabelledPool", "agreement", "check_runs", "finetune", "label_pool", "warmup_factor"]

@@ -45,6 +45,11 @@ class DistContext:
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
 
+    @staticmethod
+    def unwrap(model: nn.Module) -> nn.Module:
+        """The module :meth:`wrap` was given: the one inside DistributedDataParallel, or ``model`` itself."""
+        return model.module if isinstance(model, DistributedDataParallel) else model
+
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (picklable plain values only)."""
         if not self.distributed:
