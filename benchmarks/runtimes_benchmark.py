@@ -8,12 +8,16 @@ For every model (teacher, exact, prune-0.5, and saved files given with --include
 precision that runs here (``--nncf``: also OpenVINO int8 through NNCF, beside the QDQ int8 row): speed-up over eager fp32 teacher from one interleaved run (all runners,
 order rotated every round), AKD and jacobian error against the eager fp32 teacher on held-out frames,
 size of what runs (ONNX graph bytes, or the state dict for torch). Then "alone vs interleaved":
-each runner timed alone in blocks of --block consecutive calls (blocks of all runners rotated), its
-median set beside its median in the interleaved run; the goal is agreement within 5% (no runtime's
-idle threads slowing the next). ``--alternate`` alternates the two phases --rounds times (a slice of
-the interleaved rounds, then one round of alone blocks, and again) instead of running one after the
-other, so that a runner whose speed drifts over minutes (the FX int8 teacher has two speeds per
-process, see benchmarks/fx_int8_alone_probe.py) meets the same drift in both phases. "Idle spin" measures the cause directly: the CPU time the process
+each runner also timed alone, in blocks of --block consecutive calls (blocks of all runners
+rotated); the goal is agreement within 5% (no runtime's idle threads slowing the next). The two
+phases alternate round by round (one interleaved round, then one round of alone blocks, --rounds
+times; fewer rounds cut the interleaved ones into slices), and the agreement is the median over
+rounds of the interleaved median over the alone median in that round, with a bootstrap interval:
+each round's two phases lie seconds apart, so a machine or runner whose speed changes for minutes
+(the FX int8 teacher has two speeds per process, see benchmarks/fx_int8_alone_probe.py) reaches
+both alike. ``--sequential``: the design of results before 2026-12-06 (all interleaved rounds, then
+--rounds rounds of alone blocks; agreement from the pooled medians); what was ``--alternate`` then
+is now the default with ``--rounds 4``. "Idle spin" measures the cause directly: the CPU time the process
 burns in the 10 ms after a call while the caller sleeps (CPU time, so it is not inflated by other
 load on the machine). ``--pinning-ab`` adds OpenVINO fp32 with ENABLE_CPU_PINNING=False
 (the plugin's default is on). ``--omp-passive`` re-runs the script with OMP_WAIT_POLICY=PASSIVE so
@@ -40,7 +44,13 @@ from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig
 from compressbench.profiling.counting import size_mb as state_size_mb
 from compressbench.profiling.environment import environment
-from compressbench.profiling.timing import LatencyStats, measure_interleaved, time_once_ms, torch_threads
+from compressbench.profiling.timing import (
+    LatencyStats,
+    measure_alone_and_interleaved,
+    measure_interleaved,
+    time_once_ms,
+    torch_threads,
+)
 from compressbench.progress import progress_bar
 from compressbench.provenance import load_model
 from compressbench.report import check_writable, render_json, write_atomic
@@ -64,12 +74,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=None, help="interleaved warm-up rounds; default 10 (1 quick)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds; default 40 (3 quick)")
-    parser.add_argument(
-        "--block", type=int, default=None, help="consecutive calls per alone block; default 40 (3 quick)"
-    )
+    parser.add_argument("--block", type=int, default=None,
+                        help="consecutive timed calls per alone block; default 16 (40 --sequential, 3 quick)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds of alone blocks (--alternate: each after a slice of the interleaved rounds); default 3 (1 quick)")  # fmt: skip
-    parser.add_argument("--alternate", action="store_true", help="alternate the interleaved and alone phases")
+                        help="rounds of alone blocks, each after a slice of the interleaved rounds; default --repeats (3 --sequential)")  # fmt: skip
+    parser.add_argument("--sequential", action="store_true",
+                        help="the old design: every interleaved round first, then the alone rounds")  # fmt: skip
     parser.add_argument("--frames", type=int, default=None, help="held-out frames; default 32 (4 quick)")
     parser.add_argument("--calib", type=int, default=None, help="calibration frames; default 64 (8 quick)")
     parser.add_argument("--calibration", default=DEFAULT_CALIBRATION_METHOD, choices=CALIBRATION_METHODS,
@@ -86,13 +96,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     q = args.quick
-    for name, full, quick in (("warmup", 10, 1), ("repeats", 40, 3), ("block", 40, 3), ("rounds", 3, 1),
+    for name, full, quick in (("warmup", 10, 1), ("repeats", 40, 3), ("block", 40 if args.sequential else 16, 3),
                               ("frames", 32, 4), ("calib", 64, 8)):  # fmt: skip
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
+    if args.rounds is None:
+        args.rounds = 3 if args.sequential else args.repeats
     for name in ("repeats", "block", "rounds"):
         if getattr(args, name) < 1:
             raise CompressbenchError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if not args.sequential and args.rounds > args.repeats:
+        raise CompressbenchError(f"--rounds ({args.rounds}) cannot exceed --repeats ({args.repeats}): each alone round follows a slice of interleaved rounds")
     args.size = 64 if q else 256
     if q:
         args.weights = "random"
@@ -138,47 +152,34 @@ def size_mb(prepared: Prepared) -> float:
     return state_size_mb(prepared.module)
 
 
-def time_alone_round(runners: dict, block: int, shift: int, samples: dict[str, list[float]]) -> None:
-    """One round of alone blocks: each runner ``block`` consecutive timed calls after one untimed
-    call (which follows another runner), runners in an order rotated by ``shift``."""
-    keys = list(runners)
-    shift %= len(keys)
-    with torch.inference_mode():
-        for key in keys[shift:] + keys[:shift]:
-            runners[key]()
-            samples[key] += [time_once_ms(runners[key]) for _ in range(block)]
-
-
-def time_alone(runners: dict, block: int, rounds: int, warmup: int) -> dict[str, LatencyStats]:
-    """Each runner alone, after ``warmup`` calls each: ``rounds`` rounds of alone blocks."""
-    samples: dict[str, list[float]] = {key: [] for key in runners}
-    with torch.inference_mode():
-        for key in runners:
-            for _ in range(warmup):
-                runners[key]()
-    for r in range(rounds):
-        time_alone_round(runners, block, r, samples)
-    return {key: LatencyStats.from_samples(values) for key, values in samples.items()}
-
-
-def time_both_ways(runners: dict, args, on_round) -> tuple[dict[str, LatencyStats], dict[str, LatencyStats]]:
-    """Interleaved and alone medians from phases that alternate ``args.rounds`` times: a slice of
-    the interleaved rounds, one round of alone blocks, the next slice, ... Both phases then span
-    the same minutes, so drift reaches both alike and a disagreement means interference."""
-    interleaved: dict[str, list[float]] = {key: [] for key in runners}
+def time_sequential(runners: dict, args, on_step) -> dict[str, dict]:
+    """The old design: every interleaved round, then ``args.rounds`` rounds of alone blocks (after
+    ``args.warmup`` calls each); agreement from the pooled medians, no interval."""
+    interleaved = measure_interleaved(runners, args.warmup, args.repeats, lambda _: on_step(), args.burst)
     alone: dict[str, list[float]] = {key: [] for key in runners}
-    slices = [args.repeats // args.rounds + (1 if r < args.repeats % args.rounds else 0) for r in range(args.rounds)]
-    done = 0
-    for r, repeats in enumerate(slices):
-        if repeats:
-            stats = measure_interleaved(runners, args.warmup if r == 0 else 0, repeats,
-                                        lambda i, base=done: on_round(base + i), args.burst)  # fmt: skip
-            for key, stat in stats.items():
-                interleaved[key] += stat.samples_ms
-            done += repeats
-        time_alone_round(runners, args.block, r, alone)
-    return ({key: LatencyStats.from_samples(v) for key, v in interleaved.items()},
-            {key: LatencyStats.from_samples(v) for key, v in alone.items()})  # fmt: skip
+    keys = list(runners)
+    with torch.inference_mode():
+        for key in keys:
+            for _ in range(args.warmup):
+                runners[key]()
+        for r in range(args.rounds):
+            for key in keys[r % len(keys):] + keys[: r % len(keys)]:
+                runners[key]()
+                alone[key] += [time_once_ms(runners[key]) for _ in range(args.block)]
+            on_step()
+    out = {}
+    for key, stats in interleaved.items():
+        a = LatencyStats.from_samples(alone[key])
+        out[key] = {"interleaved": stats, "alone": a, "pct": 100.0 * (stats.median - a.median) / a.median, "interval": None}
+    return out
+
+
+def time_paired(runners: dict, args, on_step) -> dict[str, dict]:
+    """The alternating design (see the module's docstring), through the library's timing."""
+    agreements = measure_alone_and_interleaved(runners, args.warmup, args.repeats, args.rounds, args.block, args.burst, on_step)
+    return {key: {"interleaved": a.interleaved, "alone": a.alone, "pct": a.pct, "interval": list(a.interval_pct()),
+                  "round_ratios": list(a.round_ratios)}
+            for key, a in agreements.items()}  # fmt: skip
 
 
 def idle_spin(fn, window_s: float = SPIN_WINDOW_S, calls: int = 15) -> float:
@@ -248,26 +249,24 @@ def run(argv: list[str]) -> Path:
             rows.append({**next(r for r in rows if r.get("key") == "teacher|openvino|fp32"),
                          "runtime": "openvino-unpinned", "key": "teacher|openvino-unpinned|fp32",
                          "note": "ENABLE_CPU_PINNING=False (A/B only)"})  # fmt: skip
-        with progress_bar(f"timing {len(runners)} runners, interleaved and alone", args.repeats, True) as advance:
-            if args.alternate:
-                interleaved, alone = time_both_ways(runners, args, lambda _: advance())
-            else:
-                interleaved = measure_interleaved(runners, args.warmup, args.repeats, lambda _: advance(), args.burst)
-                alone = time_alone(runners, args.block, args.rounds, args.warmup)
+        steps = args.repeats + args.rounds
+        with progress_bar(f"timing {len(runners)} runners, interleaved and alone", steps, True) as advance:
+            timed = (time_sequential if args.sequential else time_paired)(runners, args, advance)
         with torch.inference_mode():
             spin = {key: idle_spin(runner) for key, runner in runners.items()}
-    eager = interleaved.get("teacher|torch|fp32")
+    eager = timed["teacher|torch|fp32"]["interleaved"] if "teacher|torch|fp32" in timed else None
     for row in rows:
-        s, a = interleaved[row["key"]], alone[row["key"]]
+        t = timed[row["key"]]
+        s, a = t["interleaved"], t["alone"]
         row.update(latency_ms=s.median, latency_p10=s.p10, latency_p90=s.p90, alone_ms=a.median,
-                   interleaved_vs_alone_pct=100.0 * (s.median - a.median) / a.median,
-                   idle_spin_cores=spin[row["key"]],
+                   interleaved_vs_alone_pct=t["pct"], interleaved_vs_alone_interval=t["interval"],
+                   round_ratios=t.get("round_ratios"), idle_spin_cores=spin[row["key"]],
                    speedup=eager.median / s.median if eager else None)  # fmt: skip
     record = {
         "rows": rows,
         "notes": notes,
         "env": {**environment(threads), "batch": args.batch, "input_size": args.size, "warmup": args.warmup,
-                "repeats": args.repeats, "burst": args.burst, "block": args.block, "rounds": args.rounds, "alternate": args.alternate, "eval_frames": args.frames,
+                "repeats": args.repeats, "burst": args.burst, "block": args.block, "rounds": args.rounds, "sequential": args.sequential, "eval_frames": args.frames,
                 "calibration_frames": args.calib, "calibration_method": args.calibration, "weights": args.weights,
                 "omp_wait_policy": openmp_wait_policy()},
         "command": command,
@@ -286,6 +285,11 @@ def cell(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def agreeing(rows: list[dict]) -> str:
+    within = sum(abs(row["interleaved_vs_alone_pct"]) <= AGREEMENT_PCT for row in rows)
+    return f"{within} of {len(rows)} runners within"
+
+
 def markdown(record: dict) -> str:
     env = record["env"]
     lines = [
@@ -298,9 +302,11 @@ def markdown(record: dict) -> str:
         f"median from one interleaved run ({env['repeats']} rounds after {env['warmup']}"
         + (f"; each turn 1 untimed + {env['burst']} timed calls" if env.get("burst", 1) > 1 else "")
         + f"). Alone = each runner in "
-        f"blocks of {env['block']} calls ({env['rounds']} rounds"
-        + (", each after a slice of the interleaved rounds: the phases alternate" if env.get("alternate") else ", after the interleaved run")
-        + f"); goal: interleaved within {AGREEMENT_PCT:g}% of alone. "
+        f"blocks of 1 untimed + {env['block']} timed calls ({env['rounds']} rounds"
+        + (", after the interleaved run; agreement from the pooled medians" if env.get("sequential", True)
+           else ", each after a slice of the interleaved rounds: the phases alternate; agreement = median over rounds "
+                "of the round's interleaved median / alone median, 95% bootstrap interval over rounds")
+        + f"); goal: interleaved within {AGREEMENT_PCT:g}% of alone: {agreeing(record['rows'])}. "
         f"AKD (px of the {env['input_size']} px frame) and jacobian error against the eager fp32 teacher on "
         f"{env['eval_frames']} held-out frames; int8 = {env['calibration_method']} calibration on "
         f"{env['calibration_frames']} training-split frames (int8 NNCF: OpenVINO's own post-training quantization on the same frames). "
@@ -315,10 +321,12 @@ def markdown(record: dict) -> str:
         asked = row["precision"] + (" NNCF" if row.get("int8_method") == "nncf" else "")
         used = asked if row["precision_used"] == row["precision"] else f"{asked} ({row['precision_used']})"
         flag = "" if abs(row["interleaved_vs_alone_pct"]) <= AGREEMENT_PCT else " !"
+        interval = row.get("interleaved_vs_alone_interval")
+        spread = f" ({interval[0]:+.1f} to {interval[1]:+.1f})" if interval else ""
         lines.append(
             f"| {row['model']} | {row['runtime']} {row['version']} | {used} | {cell(row['speedup'], 2)}x | "
             f"{cell(row['latency_ms'])} ({cell(row['latency_p10'])}-{cell(row['latency_p90'])}) | {cell(row['alone_ms'])} | "
-            f"{row['interleaved_vs_alone_pct']:+.1f}%{flag} | {cell(row['idle_spin_cores'], 2)} | {cell(row['akd_px'])} | {cell(row['jacobian_error'], 4)} | "
+            f"{row['interleaved_vs_alone_pct']:+.1f}%{spread}{flag} | {cell(row['idle_spin_cores'], 2)} | {cell(row['akd_px'])} | {cell(row['jacobian_error'], 4)} | "
             f"{cell(row['size_mb'])} |"
         )
     row_notes = [

@@ -14,9 +14,16 @@ from compressbench.profiling.health import check_health
 from compressbench.profiling.machine import MachineFingerprint, this_machine
 from compressbench.profiling.peaks import Peaks, machine_peaks
 from compressbench.profiling.profile import profile
-from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
+from compressbench.profiling.timing import (
+    Agreement,
+    LatencyStats,
+    measure_alone_and_interleaved,
+    measure_interleaved,
+    torch_threads,
+)
 
 __all__ = [
+    "Agreement",
     "LatencyStats",
     "MachineFingerprint",
     "Peaks",
@@ -29,6 +36,7 @@ __all__ = [
     "example_input",
     "macs_fvcore",
     "macs_thop",
+    "measure_alone_and_interleaved",
     "measure_interleaved",
     "peak_memory_mb",
     "profile",

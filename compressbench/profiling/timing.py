@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
+import numpy as np
 import torch
 
 
@@ -84,6 +85,7 @@ def measure_interleaved(
     repeats: int,
     on_round: Callable[[int], None] | None = None,
     burst: int = 1,
+    timer: Callable[[Callable[[], object]], float] = time_once_ms,
 ) -> dict[str, LatencyStats]:
     """Time every callable ``repeats`` times, interleaved (A B C, B C A, ...), after ``warmup``
     rounds. Interleaving spreads a noisy neighbour over all candidates instead of one; rotating
@@ -99,15 +101,108 @@ def measure_interleaved(
     names = list(fns)
     samples: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
-        for _ in range(warmup):
-            for name in names:
-                fns[name]()
+        _warm_up(fns, warmup)
         for i in range(repeats):
-            shift = i % len(names)
-            for name in names[shift:] + names[:shift]:
-                if burst > 1:
-                    fns[name]()
-                samples[name].extend(time_once_ms(fns[name]) for _ in range(burst))
+            for name in _rotated(names, i):
+                samples[name] += _turn(fns[name], burst, burst > 1, timer)
             if on_round is not None:
                 on_round(i)
     return {name: LatencyStats.from_samples(values) for name, values in samples.items()}
+
+
+def _rotated(names: list[str], shift: int) -> list[str]:
+    shift %= len(names)
+    return names[shift:] + names[:shift]
+
+
+def _warm_up(fns: Mapping[str, Callable[[], object]], rounds: int) -> None:
+    for _ in range(rounds):
+        for fn in fns.values():
+            fn()
+
+
+def _turn(fn: Callable[[], object], timed: int, switch_call: bool, timer) -> list[float]:
+    """One runner's turn: an untimed call that pays for the switch (if asked), then ``timed`` calls."""
+    if switch_call:
+        fn()
+    return [timer(fn) for _ in range(timed)]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One callable timed interleaved with the others and alone, round by round (see
+    :func:`measure_alone_and_interleaved`). ``round_ratios``: per round, the interleaved median over
+    the alone median; their median is the estimate, since a ratio from one round compares two
+    phases seconds apart, where the machine's drift over minutes cannot reach one phase only."""
+
+    interleaved: LatencyStats
+    alone: LatencyStats
+    round_ratios: tuple[float, ...]
+
+    @property
+    def pct(self) -> float:
+        """How much slower (+) or faster (-) interleaved than alone, in percent."""
+        return 100.0 * (statistics.median(self.round_ratios) - 1.0)
+
+    def interval_pct(self, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+        """Bootstrap percentile interval of :attr:`pct`, resampling rounds."""
+        ratios = np.asarray(self.round_ratios)
+        rng = np.random.default_rng(seed)
+        boot = np.median(rng.choice(ratios, size=(resamples, ratios.size), replace=True), axis=1)
+        tail = (1.0 - confidence) / 2.0
+        return 100.0 * (float(np.quantile(boot, tail)) - 1.0), 100.0 * (float(np.quantile(boot, 1.0 - tail)) - 1.0)
+
+    def to_dict(self) -> dict:
+        low, high = self.interval_pct()
+        return {"interleaved_vs_alone_pct": self.pct, "interval_pct": [low, high], "rounds": len(self.round_ratios),
+                "interleaved": self.interleaved.to_dict(), "alone": self.alone.to_dict()}  # fmt: skip
+
+
+def measure_alone_and_interleaved(
+    fns: Mapping[str, Callable[[], object]],
+    warmup: int,
+    repeats: int,
+    rounds: int,
+    block: int,
+    burst: int = 1,
+    on_step: Callable[[], None] | None = None,
+    timer: Callable[[Callable[[], object]], float] = time_once_ms,
+) -> dict[str, Agreement]:
+    """Does any callable slow another? Each callable timed interleaved with the others (as
+    :func:`measure_interleaved`: ``repeats`` rotated rounds of turns of ``burst`` timed calls) and
+    alone (blocks of ``block`` consecutive timed calls after one untimed call), the two phases
+    alternating: the interleaved rounds are cut into ``rounds`` slices, each followed by one round of
+    alone blocks (rotated too). With ``rounds == repeats`` every interleaved round has an alone
+    round beside it, seconds apart, so a machine that changes speed for minutes reaches both
+    phases of a round alike. ``on_step`` is called after every round of either phase
+    (``repeats + rounds`` times)."""
+    if warmup < 0 or repeats <= 0 or burst <= 0 or block <= 0:
+        raise ValueError("warmup must be >= 0, repeats, burst and block > 0")
+    if not 1 <= rounds <= repeats:
+        raise ValueError(f"rounds must be between 1 and repeats ({repeats}), got {rounds}")
+    names = list(fns)
+    inter: dict[str, list[list[float]]] = {name: [[] for _ in range(rounds)] for name in names}
+    alone: dict[str, list[list[float]]] = {name: [[] for _ in range(rounds)] for name in names}
+    slices = [repeats // rounds + (1 if r < repeats % rounds else 0) for r in range(rounds)]
+    done = 0
+    with torch.inference_mode():
+        _warm_up(fns, warmup)
+        for r, count in enumerate(slices):
+            for i in range(done, done + count):
+                for name in _rotated(names, i):
+                    inter[name][r] += _turn(fns[name], burst, burst > 1, timer)
+                if on_step is not None:
+                    on_step()
+            done += count
+            for name in _rotated(names, r):
+                alone[name][r] += _turn(fns[name], block, True, timer)
+            if on_step is not None:
+                on_step()
+    return {
+        name: Agreement(
+            interleaved=LatencyStats.from_samples(s for part in inter[name] for s in part),
+            alone=LatencyStats.from_samples(s for part in alone[name] for s in part),
+            round_ratios=tuple(statistics.median(i) / statistics.median(a) for i, a in zip(inter[name], alone[name])),
+        )
+        for name in names
+    }

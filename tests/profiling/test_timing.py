@@ -7,7 +7,13 @@ import time
 import pytest
 import torch
 
-from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
+from compressbench.profiling.timing import (
+    Agreement,
+    LatencyStats,
+    measure_alone_and_interleaved,
+    measure_interleaved,
+    torch_threads,
+)
 
 
 def test_quantiles_by_hand():
@@ -61,6 +67,75 @@ def test_bad_burst_rejected(burst):
 def test_bad_repeats_rejected():
     with pytest.raises(ValueError):
         measure_interleaved({"a": lambda: None}, warmup=0, repeats=0)
+
+
+def simulated(durations):
+    """Callables that return their own simulated duration (ms), and a timer that reads it: the
+    timing design is then tested exactly, without the machine's noise."""
+    calls = []
+
+    def make(name):
+        def fn():
+            calls.append(name)
+            return durations(name, calls)
+
+        return fn
+
+    return make, calls, lambda fn: fn()
+
+
+def test_alone_blocks_alternate_with_interleaved_rounds_in_rotated_order():
+    make, calls, timer = simulated(lambda name, calls: 1.0)
+    out = measure_alone_and_interleaved({n: make(n) for n in "ab"}, warmup=1, repeats=2, rounds=2, block=2, timer=timer)
+    assert calls == ["a", "b",  # warm-up
+                     "a", "b", "a", "a", "a", "b", "b", "b",  # round 0: interleaved, then alone blocks (1 untimed + 2)
+                     "b", "a", "b", "b", "b", "a", "a", "a"]  # round 1, both phases rotated  # fmt: skip
+    assert {n: (a.interleaved.runs, a.alone.runs, a.round_ratios) for n, a in out.items()} == {
+        "a": (2, 4, (1.0, 1.0)), "b": (2, 4, (1.0, 1.0))
+    }  # fmt: skip
+
+
+def test_interference_from_the_previous_runner_is_measured_exactly():
+    # a call right after another runner's call takes twice as long (its threads still spin)
+    make, calls, timer = simulated(lambda name, calls: 2.0 if len(calls) > 1 and calls[-2] != name else 1.0)
+    out = measure_alone_and_interleaved({n: make(n) for n in "abc"}, warmup=1, repeats=4, rounds=4, block=3, timer=timer)
+    for agreement in out.values():
+        assert agreement.interleaved.median == 2.0 and agreement.alone.median == 1.0
+        assert agreement.pct == 100.0
+        assert agreement.interval_pct() == (100.0, 100.0)
+    # turns with an untimed switch call absorb it: interleaved and alone then agree exactly
+    make, calls, timer = simulated(lambda name, calls: 2.0 if len(calls) > 1 and calls[-2] != name else 1.0)
+    out = measure_alone_and_interleaved({n: make(n) for n in "abc"}, 0, 4, 4, 3, burst=2, timer=timer)
+    assert {a.pct for a in out.values()} == {0.0}
+
+
+def test_pairing_rounds_cancels_a_machine_that_changes_speed():
+    # the machine runs 30% slower after its 48th call, whichever runner is timed
+    def durations(name, calls):
+        return 1.3 if len(calls) > 48 else 1.0
+
+    make, _, timer = simulated(durations)
+    paired = measure_alone_and_interleaved({n: make(n) for n in "ab"}, 0, 8, 8, 3, burst=2, timer=timer)
+    assert {n: a.pct for n, a in paired.items()} == {"a": 0.0, "b": 0.0}  # the round straddling the step is outvoted
+    make, _, timer = simulated(durations)
+    one_slice = measure_alone_and_interleaved({n: make(n) for n in "ab"}, 0, 8, 1, 12, burst=2, timer=timer)
+    # one slice: every interleaved call (48) before the step, every timed alone call after it
+    assert {n: a.pct for n, a in one_slice.items()} == pytest.approx({"a": 100 * (1 / 1.3 - 1), "b": 100 * (1 / 1.3 - 1)})
+
+
+def test_agreement_interval_by_hand():
+    stats = LatencyStats.from_samples([1.0])
+    agreement = Agreement(stats, stats, round_ratios=(0.9, 1.0, 1.1))
+    assert agreement.pct == pytest.approx(0.0)
+    low, high = agreement.interval_pct()
+    assert low == pytest.approx(-10.0) and high == pytest.approx(10.0)  # medians of resamples lie in [0.9, 1.1]
+    assert agreement.to_dict()["rounds"] == 3
+
+
+@pytest.mark.parametrize(("repeats", "rounds", "block"), [(2, 3, 1), (2, 0, 1), (2, 2, 0)])
+def test_bad_alone_design_rejected(repeats, rounds, block):
+    with pytest.raises(ValueError):
+        measure_alone_and_interleaved({"a": lambda: None}, 0, repeats, rounds, block)
 
 
 def test_thread_count_is_pinned_then_restored():
