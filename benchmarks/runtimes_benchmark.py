@@ -11,7 +11,7 @@ size of what runs (ONNX graph bytes, or the state dict for torch). Then "alone v
 each runner also timed alone, in blocks of --block consecutive calls (blocks of all runners
 rotated); the goal is agreement within 5% (no runtime's idle threads slowing the next). The two
 phases alternate round by round (one interleaved round, then one round of alone blocks, --rounds
-times; fewer rounds cut the interleaved ones into slices), and the agreement is the median over
+times, 80 by default: with 40 the round-to-round noise pushed one runner of 24 past 5% in two runs of three; fewer rounds cut the interleaved ones into slices), and the agreement is the median over
 rounds of the interleaved median over the alone median in that round, with a bootstrap interval:
 each round's two phases lie seconds apart, so a machine or runner whose speed changes for minutes
 (the FX int8 teacher has two speeds per process, see benchmarks/fx_int8_alone_probe.py) reaches
@@ -73,7 +73,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=None, help="interleaved warm-up rounds; default 10 (1 quick)")
-    parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds; default 40 (3 quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds; default 80 (40 --sequential, 3 quick)")
     parser.add_argument("--block", type=int, default=None,
                         help="consecutive timed calls per alone block; default 16 (40 --sequential, 3 quick)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=None,
@@ -96,7 +96,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     q = args.quick
-    for name, full, quick in (("warmup", 10, 1), ("repeats", 40, 3), ("block", 40 if args.sequential else 16, 3),
+    for name, full, quick in (("warmup", 10, 1), ("repeats", 40 if args.sequential else 80, 3), ("block", 40 if args.sequential else 16, 3),
                               ("frames", 32, 4), ("calib", 64, 8)):  # fmt: skip
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
