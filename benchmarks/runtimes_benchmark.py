@@ -48,7 +48,7 @@ from compressbench.profiling.timing import (
     LatencyStats,
     measure_alone_and_interleaved,
     measure_interleaved,
-    time_once_ms,
+    time_alone_round,
     torch_threads,
 )
 from compressbench.progress import progress_bar
@@ -157,15 +157,13 @@ def time_sequential(runners: dict, args, on_step) -> dict[str, dict]:
     ``args.warmup`` calls each); agreement from the pooled medians, no interval."""
     interleaved = measure_interleaved(runners, args.warmup, args.repeats, lambda _: on_step(), args.burst)
     alone: dict[str, list[float]] = {key: [] for key in runners}
-    keys = list(runners)
     with torch.inference_mode():
-        for key in keys:
+        for key in runners:
             for _ in range(args.warmup):
                 runners[key]()
         for r in range(args.rounds):
-            for key in keys[r % len(keys):] + keys[: r % len(keys)]:
-                runners[key]()
-                alone[key] += [time_once_ms(runners[key]) for _ in range(args.block)]
+            for key, samples in time_alone_round(runners, args.block, r).items():
+                alone[key] += samples
             on_step()
     out = {}
     for key, stats in interleaved.items():

@@ -19,6 +19,7 @@ from compressbench.profiling.timing import (
     LatencyStats,
     measure_alone_and_interleaved,
     measure_interleaved,
+    time_alone_round,
     torch_threads,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "count_macs",
     "machine_peaks",
     "this_machine",
+    "time_alone_round",
     "count_params",
     "environment",
     "example_input",

@@ -128,6 +128,18 @@ def _turn(fn: Callable[[], object], timed: int, switch_call: bool, timer) -> lis
     return [timer(fn) for _ in range(timed)]
 
 
+def time_alone_round(
+    fns: Mapping[str, Callable[[], object]],
+    block: int,
+    shift: int = 0,
+    timer: Callable[[Callable[[], object]], float] = time_once_ms,
+) -> dict[str, list[float]]:
+    """One round of alone blocks: every callable, in an order rotated by ``shift``, one untimed call
+    (which follows another callable) and then ``block`` consecutive timed calls."""
+    with torch.inference_mode():
+        return {name: _turn(fns[name], block, True, timer) for name in _rotated(list(fns), shift)}
+
+
 @dataclass(frozen=True)
 class Agreement:
     """One callable timed interleaved with the others and alone, round by round (see
@@ -194,8 +206,8 @@ def measure_alone_and_interleaved(
                 if on_step is not None:
                     on_step()
             done += count
-            for name in _rotated(names, r):
-                alone[name][r] += _turn(fns[name], block, True, timer)
+            for name, samples in time_alone_round(fns, block, r, timer).items():
+                alone[name][r] += samples
             if on_step is not None:
                 on_step()
     return {
