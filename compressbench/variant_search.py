@@ -46,6 +46,7 @@ from compressbench.comparison import compare
 from compressbench.comparison.fidelity import collect_outputs, fidelity
 from compressbench.comparison.saving import save_compressed
 from compressbench.compression import METHODS, CompressionContext, get_method
+from compressbench.compression.recover import resolved_schedule
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.timing import measure_interleaved, torch_threads
@@ -132,6 +133,8 @@ class Candidate:
         last = max(i for i, s in enumerate(stages) if get_method(s["method"]).structural)
         method = get_method("recover")
         given = method.resolve({**SEARCH_RECOVER_DEFAULTS, **recover, "steps": rounds[0]})
+        # the first round's lr is written out, because the continuation rounds' lr is a fraction of it
+        given["lr"] = resolved_schedule(given)["lr"]
         recovers = [{"method": "recover", "options": given}] + [
             {"method": "recover", "options": method.resolve({**given, "steps": n, "lr": given["lr"] * CONTINUE_LR_FRACTION,
                                                               "warmup": int(n * CONTINUE_WARMUP_FRACTION)})}

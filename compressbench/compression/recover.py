@@ -14,6 +14,7 @@ recovered weights from its state dict, so :meth:`Recover.rebuild` is the identit
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -42,6 +43,35 @@ def _device(value: str) -> str | None:
     if value in ("", "cpu") or value.startswith("cuda"):
         return None
     return f"must be cpu or cuda[:N] (empty: the context's device), got {value!r}"
+
+
+# The schedule a recover stage runs when the user does not set lr or val_every. lr 5e-4 was tuned for
+# a few hundred steps (prune-0.5, 300 steps: 20.9 -> about 2 px); over thousands of steps its early
+# updates undo what was learnt (4,000 steps at 5e-4: 1.05 px held-out; 3,800 at 2.5e-4: 0.92 px;
+# benchmarks/results/amd-epyc-avx512/recover-bf16-*.json). So the lr halves for every tenfold more
+# steps than 300, which gives those two measured points. Validations are spaced so that a run holds
+# about 20 of them: patience 5 then stops a run only after a quarter of it brought no improvement,
+# where 100-step spacing stopped a 3,000-step run after 500 steps of a slow stretch.
+BASE_LR, BASE_STEPS = 5e-4, 300
+VALIDATIONS_PER_RUN, MIN_VAL_EVERY = 20, 100
+
+
+def scaled_lr(steps: int) -> float:
+    """The default lr of a ``steps``-step recover stage: BASE_LR up to BASE_STEPS, then halving per decade."""
+    return BASE_LR * min(1.0, (BASE_STEPS / steps) ** math.log10(2))
+
+
+def scaled_val_every(steps: int) -> int:
+    """The default validation spacing: about VALIDATIONS_PER_RUN validations, at least MIN_VAL_EVERY steps apart."""
+    return max(MIN_VAL_EVERY, 50 * round(steps / VALIDATIONS_PER_RUN / 50))
+
+
+def resolved_schedule(options: dict) -> dict:
+    """lr and val_every as the stage runs them: the user's, or the defaults scaled with the steps."""
+    steps = options["steps"]
+    lr = options["lr"] if options["lr"] is not None else scaled_lr(steps)
+    val_every = options["val_every"] if options["val_every"] is not None else scaled_val_every(steps)
+    return {"lr": lr, "val_every": min(val_every, steps)}
 
 
 INT8_DTYPES = (torch.int8, torch.uint8, torch.qint8, torch.quint8)
@@ -79,7 +109,8 @@ class Recover(CompressionMethod):
     summary = "fine-tune the module to agree with the chain's teacher again (distillation on calibration frames)"
     options = (
         Option("steps", int, 300, "training steps", check=_positive),
-        Option("lr", float, 5e-4, "Adam learning rate (cosine schedule)", check=_positive),
+        Option("lr", float, None, "Adam learning rate, cosine schedule (default: 5e-4 up to 300 steps, halving for "
+               "every tenfold more steps: 2.5e-4 at 3,000)", check=_positive),
         Option("warmup", int, 0, "steps over which the lr rises linearly from lr/warmup to lr (0: none)",
                check=_zero_or_positive("no warm-up")),
         Option("loss", str, "l1", "distillation loss (l1: keypoints + jacobians; l2: + heatmaps; l3: + encoder attention)",
@@ -88,7 +119,7 @@ class Recover(CompressionMethod):
         Option("batch", int, 16, "frames per step", check=_positive),
         Option("patience", int, 5, "validations without improvement before stopping (0: never stop early)",
                check=_zero_or_positive("never stop early")),
-        Option("val_every", int, 100, "steps between validations", check=_positive),
+        Option("val_every", int, None, "steps between validations (default: steps / 20, at least 100)", check=_positive),
         Option("val_frames", int, 64, "calibration frames for validation (never trained on, never evaluated on)",
                check=_positive),
         Option("device", str, "", "cpu or cuda (empty: the context's device)", check=_device),
@@ -131,10 +162,11 @@ class Recover(CompressionMethod):
         size = int(val_images.shape[-1])
         with torch.no_grad():
             before = agreement(student, teacher, val_images)
+        schedule = resolved_schedule(options)
         settings = FinetuneSettings(
-            steps=options["steps"], batch=options["batch"], lr=options["lr"], warmup=options["warmup"], loss=options["loss"],
+            steps=options["steps"], batch=options["batch"], lr=schedule["lr"], warmup=options["warmup"], loss=options["loss"],
             pool=options["pool"], channels_last=options["channels_last"], precision=options["precision"],
-            seed=context.seed, device=device, val_every=min(options["val_every"], options["steps"]),
+            seed=context.seed, device=device, val_every=schedule["val_every"],
             patience=options["patience"] or None, size=size, progress=context.show_progress,
             description=f"recover ({options['loss']}, {options['steps']} steps)", label="the module before recover",
         )  # fmt: skip
@@ -151,6 +183,8 @@ class Recover(CompressionMethod):
             for row in result.history
         ]  # fmt: skip
         report = {
+            "lr": schedule["lr"],
+            "val_every": schedule["val_every"],
             "steps_run": result.step,
             "best_step": result.best_step,
             "stopped_early": result.stopped_early,

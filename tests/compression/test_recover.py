@@ -212,3 +212,27 @@ def test_too_few_user_frames_name_the_recover_options_to_lower(teacher, tmp_path
     ctx = CompressionContext(frames.calibration, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False)
     with pytest.raises(CompressbenchError, match=r"val_frames \+ pool = 64 calibration frames; lower them"):
         run(teacher, "recover", ctx=ctx)
+
+
+@pytest.mark.parametrize(
+    ("steps", "lr", "val_every"),
+    [(20, 5e-4, 20), (300, 5e-4, 100), (3000, 2.5e-4, 150), (30000, 1.25e-4, 1500)],
+)
+def test_the_default_schedule_scales_with_the_steps(steps, lr, val_every):
+    from compressbench.compression.recover import resolved_schedule
+
+    options = get_method("recover").resolve({"steps": steps})
+    assert options["lr"] is None and options["val_every"] is None  # "scaled with the steps", resolved when run
+    schedule = resolved_schedule(options)
+    assert schedule["lr"] == pytest.approx(lr, rel=1e-12)
+    assert schedule["val_every"] == val_every  # never more than the steps
+
+
+def test_a_given_lr_and_spacing_are_kept_and_what_ran_is_reported(teacher, recovered):
+    from compressbench.compression.recover import resolved_schedule
+
+    assert resolved_schedule({"steps": 3000, "lr": 1e-3, "val_every": 7}) == {"lr": 1e-3, "val_every": 7}
+    report = recovered[1].stages[-1].report
+    assert (report["lr"], report["val_every"]) == (SHORT["lr"], SHORT["val_every"])
+    _, default = run(teacher, "prune,recover", recover={"lr": None, "val_every": None})
+    assert (default.stages[-1].report["lr"], default.stages[-1].report["val_every"]) == (5e-4, 20)
