@@ -19,8 +19,9 @@ from compressbench.cli.common import (
     require_positive,
     suite_path,
 )
+from compressbench.errors import CompressbenchError
 from compressbench.profiling.health import check_health
-from compressbench.provenance import load_model, model_label
+from compressbench.provenance import Variant, load_model, model_label, provenance_of
 from compressbench.regress import parse_fraction, read_settings
 from compressbench.regress.baseline import (
     check_entry_runtimes,
@@ -134,6 +135,9 @@ def check_command(
         wanted = (runtime or "torch", precision or "fp32")
         check_runtime(*wanted)
     doc = read_baseline(baseline, threads=settings.threads, runtime=wanted)
+    if model is None and not any(e.get("spec") for e in doc["entries"]):
+        raise CompressbenchError(f"nothing to check: no entry of {baseline} records the spec it was built from; "
+                                 "record the baseline again with 'compressbench baseline', or name a model with --model")
     check_entry_runtimes(doc["entries"])  # a runtime not installed here: one line, before building anything
     health = check_health(settings.threads)
     top = headline_text(doc, settings)
@@ -142,10 +146,13 @@ def check_command(
     if model is not None:
         module = load_model(model)
         chosen = pick_entry(doc, module, model_label(model), entry)
-        modules = {chosen["name"]: module}
+        modules = {chosen["name"]: Variant(chosen["name"], module, provenance_of(model, module))}
     else:
-        modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), build_measure(doc, settings)).module
+        modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), build_measure(doc, settings))
                    for e in doc["entries"] if e.get("spec")}  # fmt: skip
+        unbuilt = [e["name"] for e in doc["entries"] if not e.get("spec")]
+        if unbuilt:
+            typer.echo(f"note: not checked (no spec to rebuild them from): {', '.join(unbuilt)}", err=True)
     result = run_check(doc, settings, modules, health=health)
     emit(result, [check_section(result, settings)], fmt, output)
     sys.exit(result["exit_code"])

@@ -230,18 +230,36 @@ def has_vnni() -> bool:
 class MachineMatch:
     """How a measurement's machine and threads relate to a reference's (a baseline's)."""
 
-    same_cpu: bool | None  # None: the reference carries no fingerprint
+    same_cpu: bool | None  # None: the reference carries no fingerprint (matched by CPU name at best)
     same_threads: bool
     notes: tuple[str, ...]
 
     @property
     def comparable(self) -> bool:
-        """Latency can be gated only on the same kind of machine at the same thread count (a baseline
-        without fingerprint whose CPU name matches counts as the same kind, as older versions did)."""
-        return self.same_cpu is not False and self.same_threads
+        """Latency can be gated only where the fingerprints are equal and the thread counts too. A
+        reference without a fingerprint never is: one CPU name ("AMD EPYC") covers generations with
+        different ISAs, and an AVX2 machine checked against an AVX-512 one's baseline read int8 as a
+        33% regression."""
+        return self.same_cpu is True and self.same_threads
 
     def to_dict(self) -> dict:
         return {"same_cpu": self.same_cpu, "same_threads": self.same_threads, "comparable": self.comparable, "notes": list(self.notes)}
+
+
+def feature_difference(reference: MachineFingerprint, current: MachineFingerprint) -> str:
+    """What sets two fingerprints apart, as a reader checks it: 'lacks avx512f, avx512_vnni; cores 8 vs 2'."""
+    parts = []
+    missing = [f for f in reference.features if f not in current.features]
+    extra = [f for f in current.features if f not in reference.features]
+    if missing:
+        parts.append(f"this CPU lacks {', '.join(missing)}")
+    if extra:
+        parts.append(f"this CPU adds {', '.join(extra)}")
+    if reference.cores != current.cores:
+        parts.append(f"{current.cores} cores here against {reference.cores}")
+    if reference.cpu_model != current.cpu_model:
+        parts.append(f"model '{current.cpu_model}' against '{reference.cpu_model}'")
+    return "; ".join(parts)
 
 
 def compare_machines(reference: dict | None, current: MachineFingerprint, reference_threads: int | None, threads: int,
@@ -249,18 +267,15 @@ def compare_machines(reference: dict | None, current: MachineFingerprint, refere
     """Compare a reference's fingerprint dict (None for records of older versions) with ``current``."""
     notes = []
     if reference is None:
-        same_cpu = None
-        if reference_cpu and reference_cpu != current.cpu_model:
-            same_cpu = False
-            notes.append(f"other CPU: the baseline names '{reference_cpu}' (no fingerprint, older compressbench), this is {current.label}")
-        else:
-            notes.append("the baseline carries no machine fingerprint (recorded by an older compressbench); matched by CPU name only; "
-                         "record it again with 'compressbench baseline --add' to compare CPU features and cores too")
+        same_cpu = False if reference_cpu and reference_cpu != current.cpu_model else None
+        named = f"names '{reference_cpu}'" if reference_cpu else "names no CPU"
+        notes.append(f"other CPU: the baseline {named} and carries no fingerprint (older compressbench), this is {current.label}; "
+                     "a CPU name does not say which ISA ran, re-record it with 'compressbench baseline --add'")
     else:
         ref = MachineFingerprint.from_dict(reference)
         same_cpu = ref.key == current.key
         if not same_cpu:
-            notes.append(f"other CPU: baseline recorded on {ref.label}, checked on {current.label}")
+            notes.append(f"other CPU: baseline recorded on {ref.label}, checked on {current.label} ({feature_difference(ref, current)})")
     same_threads = reference_threads is None or int(reference_threads) == int(threads)
     if not same_threads:
         notes.append(f"thread count differs: baseline recorded with {reference_threads} threads, checked with {threads}")

@@ -8,11 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from compressbench.comparison.macs import variant_macs
 from compressbench.errors import CompressbenchError
-from compressbench.profiling import count_macs, count_params, environment
+from compressbench.profiling import count_params, environment
 from compressbench.profiling.health import Health, check_health, ruler_warning
 from compressbench.profiling.machine import MachineFingerprint, MachineMatch, compare_machines, this_machine
 from compressbench.progress import progress_bar
+from compressbench.provenance import Provenance, Variant
 from compressbench.regress.measure import (
     EAGER_FP32,
     RULER,
@@ -22,7 +24,7 @@ from compressbench.regress.measure import (
     timed_call,
 )
 from compressbench.regress.settings import CheckSettings
-from compressbench.regress.stats import INCONCLUSIVE, PASS, REGRESSION, STATUS_NAMES, decide_with_remeasure, gate_counts
+from compressbench.regress.stats import STATUS_NAMES, decide_with_remeasure, gate_counts, worst
 from compressbench.suite import build_variant
 
 FORMAT = "compressbench-baseline/2"  # {"format", "baselines": [one per machine fingerprint]}
@@ -30,11 +32,17 @@ FORMAT_V1 = "compressbench-baseline/1"  # one baseline, no fingerprint; still re
 LATENCY_ADVISORY_HINT = "latency advisory (pass --latency strict to gate it anyway)"
 
 
-def deterministic_counts(module: nn.Module, settings: CheckSettings) -> dict:
-    """Params (packed int8 weights included) and fvcore MACs; MACs are None where fvcore cannot
-    trace the module (int8 kernels)."""
+def deterministic_counts(module: nn.Module, settings: CheckSettings, provenance: Provenance | None = None) -> dict:
+    """Params (packed int8 weights included) and fvcore MACs, an int8 module's counted on the float
+    model it was quantized from (its ``provenance``), as comparisons count them; None only where
+    neither can be traced."""
     example = torch.rand(settings.batch, 3, settings.input_size, settings.input_size)
-    return {"params": count_params(module), "macs": count_macs(module, example)}
+    return {"params": count_params(module), "macs": variant_macs(module, provenance, example)[0]}
+
+
+def as_variant(name: str, model: nn.Module | Variant) -> Variant:
+    """A check or baseline target as a Variant (a bare module has no provenance: counted as it is)."""
+    return model if isinstance(model, Variant) else Variant(name, model)
 
 
 def entry_runtime(entry: dict) -> tuple[str, str]:
@@ -56,10 +64,12 @@ def runtime_label(pair: tuple[str, str]) -> str:
 
 
 def baseline_entry(
-    name: str, spec: dict, module: nn.Module, settings: CheckSettings, show_progress: bool = True,
+    name: str, spec: dict, model: nn.Module | Variant, settings: CheckSettings, show_progress: bool = True,
     runtime: str = "torch", precision: str = "fp32",
 ) -> dict:  # fmt: skip
-    """One entry: ``module`` measured on ``runtime`` at ``precision``, which the entry records."""
+    """One entry: ``model`` measured on ``runtime`` at ``precision``, which the entry records."""
+    variant = as_variant(name, model)
+    module = variant.module
     call, record = timed_call(module, settings, runtime, precision, label=name)
     with progress_bar(f"baseline {name}", settings.warmup + settings.repeats, show_progress) as advance:
         samples = measure_relative(module, settings, on_round=lambda _: advance(), call=call)
@@ -67,7 +77,7 @@ def baseline_entry(
         "name": name,
         "spec": spec,
         "fingerprint": architecture_fingerprint(module),
-        **deterministic_counts(module, settings),
+        **deterministic_counts(module, settings, variant.provenance),
         "runtime": record.to_dict(),
         "samples": samples.to_dict(),
     }
@@ -85,7 +95,7 @@ def create_baseline(
     entries = []
     for spec in suite.variants:
         variant = build_variant(spec, suite.measure, show_progress=show_progress)
-        entries.append(baseline_entry(spec.name, asdict(spec), variant.module, settings, show_progress, runtime, precision))
+        entries.append(baseline_entry(spec.name, asdict(spec), variant, settings, show_progress, runtime, precision))
     env = environment(settings.threads)
     measure = {**suite.measure, "runtime": runtime, "precision": precision}
     one = {
@@ -133,6 +143,8 @@ def add_baseline(existing: dict | None, new: dict) -> tuple[dict, list[str]]:
         label = (old.get("machine") or {}).get("label") or (old.get("env") or {}).get("cpu", "an unknown machine")
         if old.get("ruler") != RULER:
             notes.append(f"dropped the baseline of {label} (measured against ruler {old.get('ruler') or 'of an earlier version'})")
+        elif not machine_key(old):
+            notes.append(f"dropped the baseline of {label} (no machine fingerprint: it can never gate latency; re-record it on its machine)")
         elif (machine_key(old), tuple(baseline_runtimes(old))) in keys:
             notes.append(f"replaced the baseline of {label}")
         else:
@@ -197,7 +209,10 @@ def select_baseline(
             )
     mine = [b for b in usable if machine_key(b) == machine.key]
     same_threads = [b for b in mine if int(b.get("settings", {}).get("threads", threads)) == threads]
-    chosen = (same_threads or mine or usable)[0]
+    # Without this machine's own baseline, the nearest one is shown (its latency only advises):
+    # a fingerprinted one of the same CPU model, then of the same vendor, then any; a name-only one last.
+    nearest = sorted(usable, key=lambda b: _distance(b, machine))
+    chosen = (same_threads or mine or nearest)[0]
     match = compare_machines(chosen.get("machine"), machine, chosen.get("settings", {}).get("threads"), threads,
                              reference_cpu=(chosen.get("env") or {}).get("cpu"))
     notes = list(match.notes)
@@ -207,6 +222,17 @@ def select_baseline(
     match = MachineMatch(match.same_cpu, match.same_threads, tuple(notes))
     entries = [e for e in chosen["entries"] if runtime is None or entry_runtime(e) == runtime]
     return {**chosen, "entries": entries, "match": match.to_dict()}
+
+
+def _distance(baseline: dict, machine: MachineFingerprint) -> tuple[int, int]:
+    """How far a baseline's machine is from ``machine``: 0 same model, 1 same vendor, 2 another
+    vendor, 3 no fingerprint; then the number of speed features they do not share."""
+    recorded = baseline.get("machine")
+    if not recorded:
+        return 3, 0
+    ref = MachineFingerprint.from_dict(recorded)
+    rank = 0 if ref.cpu_model == machine.cpu_model else 1 if ref.vendor == machine.vendor else 2
+    return rank, len(set(ref.features) ^ set(machine.features))
 
 
 def read_baseline(
@@ -269,10 +295,12 @@ def pick_entry(baseline: dict, module: nn.Module, label: str, entry_name: str | 
     return chosen
 
 
-def check_module(entry: dict, module: nn.Module, settings: CheckSettings, show_progress: bool = True) -> dict:
+def check_module(entry: dict, model: nn.Module | Variant, settings: CheckSettings, show_progress: bool = True) -> dict:
     """Decide one entry: exact gate on counts, then the latency decision with re-measurement, on
     the runtime and precision the entry was measured with."""
-    counts = deterministic_counts(module, settings)
+    variant = as_variant(entry["name"], model)
+    module = variant.module
+    counts = deterministic_counts(module, settings, variant.provenance)
     count_status, count_reason = gate_counts(entry, counts)
     call, record = timed_call(module, settings, *entry_runtime(entry), label=entry["name"])
 
@@ -282,10 +310,7 @@ def check_module(entry: dict, module: nn.Module, settings: CheckSettings, show_p
 
     baseline_ratios = Samples.from_dict(entry["samples"]).ratios
     decision, samples = decide_with_remeasure(baseline_ratios, measure, settings)
-    if settings.latency == "advisory":
-        status = count_status
-    else:
-        status = REGRESSION if REGRESSION in (count_status, decision.status) else decision.status
+    status = count_status if settings.latency == "advisory" else worst(count_status, decision.status)
     return {
         "name": entry["name"],
         "status": STATUS_NAMES[status],
@@ -308,15 +333,11 @@ def check_entry_runtimes(entries: list[dict]) -> None:
 
 def overall_exit(results: list[dict]) -> int:
     """Regression beats inconclusive beats pass."""
-    codes = {r["exit_code"] for r in results}
-    for code in (REGRESSION, INCONCLUSIVE):
-        if code in codes:
-            return code
-    return PASS
+    return worst(*(r["exit_code"] for r in results))
 
 
 def run_check(
-    baseline: dict, settings: CheckSettings, modules: dict[str, nn.Module], show_progress: bool = True,
+    baseline: dict, settings: CheckSettings, modules: dict[str, nn.Module | Variant], show_progress: bool = True,
     health: Health | None = None,
 ) -> dict:
     """Check ``modules`` ({entry name: module}) against their baseline entries. ``baseline`` is one
@@ -324,6 +345,9 @@ def run_check(
     ``health`` is the machine's before timing (the ruler's drift since the baseline is added)."""
     from dataclasses import replace
 
+    if not modules:
+        raise CompressbenchError("nothing to check: the baseline has no entry that can be rebuilt here (none records its spec); "
+                                 "record it again with 'compressbench baseline', or name a model with --model")
     match = baseline.get("match")
     effective = replace(settings, latency=effective_latency(settings.latency, match))
     by_name = {e["name"]: e for e in baseline["entries"]}

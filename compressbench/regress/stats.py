@@ -96,14 +96,25 @@ def decide_with_remeasure(baseline: list[float], measure: Callable[[], Samples],
 
 
 def gate_counts(baseline: dict, candidate: dict) -> tuple[int, str]:
-    """Exact gate on deterministic figures: any growth in params or MACs is a regression.
-    A figure unknown on either side (MACs of int8 kernels that fvcore cannot trace) is skipped."""
+    """Exact gate on deterministic figures: any growth in params or MACs is a regression. A figure
+    unknown on either side cannot be verified, so the count is inconclusive, never a silent pass."""
     known = [k for k in ("params", "macs") if baseline.get(k) is not None and candidate.get(k) is not None]
     grown = [f"{k} {baseline[k]:,} -> {candidate[k]:,}" for k in known if candidate[k] > baseline[k]]
     if grown:
         return REGRESSION, "grew: " + "; ".join(grown)
+    unknown = [f"{k} unknown {'in the baseline' if baseline.get(k) is None else 'here'}"
+               for k in ("params", "macs") if k not in known]  # fmt: skip
+    if unknown:
+        return INCONCLUSIVE, "cannot verify: " + "; ".join(unknown) + " (record the baseline again)"
     shrunk = [k for k in known if candidate[k] < baseline[k]]
     if shrunk:
         return PASS, f"{' and '.join(shrunk)} shrank (refresh the baseline)"
-    skipped = sorted({"params", "macs"} - set(known))
-    return PASS, " and ".join(known) + " identical" + (f" ({', '.join(skipped)} unknown)" if skipped else "")
+    return PASS, " and ".join(known) + " identical"
+
+
+def worst(*statuses: int) -> int:
+    """Regression beats inconclusive beats pass."""
+    for status in (REGRESSION, INCONCLUSIVE):
+        if status in statuses:
+            return status
+    return PASS

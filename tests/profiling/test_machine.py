@@ -79,14 +79,31 @@ def test_compare_machines():
     other = compare_machines(fingerprint_from_text(EPYC, "", cores=2).to_dict(), here, 2, 2)
     assert other.same_cpu is False and not other.comparable
     assert other.notes == ("other CPU: baseline recorded on AMD EPYC 7B13 64-Core (AVX2), 2 cores, "
-                           "checked on Intel Xeon Platinum 8480+ (AVX-512, VNNI, AMX-int8/bf16, fp16), 2 cores",)
+                           "checked on Intel Xeon Platinum 8480+ (AVX-512, VNNI, AMX-int8/bf16, fp16), 2 cores "
+                           "(this CPU adds avx512f, avx512bw, avx512vl, avx512_vnni, avx_vnni, avx512_bf16, avx512_fp16, "
+                           "amx_tile, amx_int8, amx_bf16; model 'Intel(R) Xeon(R) Platinum 8480+' against "
+                           "'AMD EPYC 7B13 64-Core Processor')",)
     threads = compare_machines(here.to_dict(), here, 1, 2)
     assert threads.same_cpu and not threads.same_threads and not threads.comparable
     assert threads.notes == ("thread count differs: baseline recorded with 1 threads, checked with 2",)
     legacy = compare_machines(None, here, 2, 2, reference_cpu="AMD EPYC")
     assert legacy.same_cpu is False and legacy.notes[0].startswith("other CPU: the baseline names 'AMD EPYC'")
-    unknown = compare_machines(None, here, 2, 2, reference_cpu=here.cpu_model)
-    assert unknown.same_cpu is None and unknown.comparable and "no machine fingerprint" in unknown.notes[0]
+    # a CPU name alone never makes a baseline comparable: it does not say which ISA ran
+    same_name = compare_machines(None, here, 2, 2, reference_cpu=here.cpu_model)
+    assert same_name.same_cpu is None and not same_name.comparable
+    assert same_name.notes[0].startswith("other CPU: the baseline names 'Intel(R) Xeon(R) Platinum 8480+' and carries no fingerprint")
+
+
+def test_the_difference_names_the_features_one_cpu_lacks():
+    from compressbench.profiling.machine import feature_difference
+
+    avx512 = fingerprint_from_text(EPYC, "", cores=2)
+    avx512 = type(avx512)(**{**avx512.__dict__, "features": avx512.features + ("avx512f", "avx512_vnni")})
+    avx2 = fingerprint_from_text(EPYC, "", cores=2)
+    assert feature_difference(avx512, avx2) == "this CPU lacks avx512f, avx512_vnni"
+    assert feature_difference(avx2, avx512) == "this CPU adds avx512f, avx512_vnni"
+    assert feature_difference(avx2, fingerprint_from_text(EPYC, "", cores=8)) == "8 cores here against 2"
+    assert feature_difference(avx2, avx2) == ""
 
 
 def test_environment_keeps_its_keys_and_adds_the_machine():

@@ -88,7 +88,8 @@ def test_check_rebuilds_every_entry_from_its_spec_with_the_recorded_build_settin
     config = Path(__file__).parents[2] / "benchmarks" / "configs" / "teacher-reduced.yaml"
     suite.write_text(
         f'[measure]\ninput_size = 64\ncalib = 2\nframes = 2\n\n[[variant]]\nname = "small"\nconfig = "{config}"\n\n'
-        f'[[variant]]\nname = "small-prune"\nconfig = "{config}"\nmethod = "prune"\n'
+        f'[[variant]]\nname = "small-prune"\nconfig = "{config}"\nmethod = "prune"\n\n'
+        f'[[variant]]\nname = "small-int8"\nconfig = "{config}"\nmethod = "quantize"\n'
     )
     out = tmp_path / "baseline.json"
     recorded = runner.invoke(app, ["baseline", str(suite), "-o", str(out), "--repeats", "3", "--force", "--format", "json"])
@@ -99,7 +100,21 @@ def test_check_rebuilds_every_entry_from_its_spec_with_the_recorded_build_settin
     checked = runner.invoke(app, ["check", "--baseline", str(out), "--repeats", "3", "--latency", "advisory", "--format", "json"])
     assert checked.exit_code == 0, checked.output
     results = json.loads(checked.stdout)["results"]
-    assert [r["name"] for r in results] == ["small", "small-prune"] and all(r["counts"]["status"] == "pass" for r in results)
+    assert [r["name"] for r in results] == ["small", "small-prune", "small-int8"]
+    assert all(r["counts"]["status"] == "pass" for r in results)
+    # int8 MACs are counted (on the float model it was quantized from) and gated like any other
+    entries = {e["name"]: e for e in baseline["entries"]}
+    assert entries["small-int8"]["macs"] == entries["small"]["macs"] == results[2]["counts"]["macs"] > 0
+    assert results[2]["counts"]["reason"] == "params and macs identical"
+    # entries that cannot be rebuilt (no spec): nothing to check is a usage error, not a pass
+    empty = tmp_path / "empty.json"
+    doc = json.loads(out.read_text())
+    for entry in doc["baselines"][0]["entries"]:
+        del entry["spec"]
+    empty.write_text(json.dumps(doc))
+    nothing = runner.invoke(app, ["check", "--baseline", str(empty), "--latency", "advisory"])
+    assert nothing.exit_code == 2 and nothing.stderr.startswith("error: nothing to check: no entry of ")
+    assert len(nothing.stderr.strip().splitlines()) == 1
 
 
 def test_runtime_defaults_to_the_suite_and_the_options_override_it(fake, tmp_path):

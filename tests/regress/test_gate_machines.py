@@ -30,6 +30,7 @@ AMD = fingerprint_from_text((FIXTURES / "cpuinfo_epyc.txt").read_text(), cores=2
 SETTINGS = CheckSettings(input_size=16, repeats=8, warmup=0, threads=2, bootstrap=200)
 BASE = Samples([1.0 + i / 100 for i in range(8)], [1.0] * 8)  # fixed ratios 1.00 .. 1.07
 SLOW = Samples([2.0 + i / 100 for i in range(8)], [1.0] * 8)  # twice as slow
+TINY_MACS = 14 * 14 * 2 * 3 * 9  # a 3x3 conv from 3 to 2 channels on the 16x16 check input: 14x14 outputs
 
 
 class Tiny(nn.Module):
@@ -43,7 +44,7 @@ class Tiny(nn.Module):
 
 def one_baseline(machine, threads: int = 2, samples: Samples = BASE) -> dict:
     module = Tiny()
-    entry = {"name": "tiny", "spec": {}, "fingerprint": architecture_fingerprint(module), "params": 56, "macs": None, "samples": samples.to_dict()}
+    entry = {"name": "tiny", "spec": {}, "fingerprint": architecture_fingerprint(module), "params": 56, "macs": TINY_MACS, "samples": samples.to_dict()}
     env = {"cpu": machine.cpu_model, "machine": machine.to_dict()}
     return {"ruler": RULER, "settings": {**SETTINGS.__dict__, "threads": threads}, "machine": machine.to_dict(), "env": env, "entries": [entry]}
 
@@ -69,7 +70,9 @@ def test_foreign_fingerprint_makes_latency_advisory(monkeypatch):
     assert result["results"][0]["latency"]["status_name"] == "regression"  # still reported
     assert result["headline"] == (
         "other CPU: baseline recorded on AMD EPYC 7B13 64-Core (AVX2), 2 cores, checked on "
-        "Intel Xeon Platinum 8480+ (AVX-512, VNNI, AMX-int8/bf16, fp16), 2 cores; "
+        "Intel Xeon Platinum 8480+ (AVX-512, VNNI, AMX-int8/bf16, fp16), 2 cores (this CPU adds avx512f, avx512bw, "
+        "avx512vl, avx512_vnni, avx_vnni, avx512_bf16, avx512_fp16, amx_tile, amx_int8, amx_bf16; model "
+        "'Intel(R) Xeon(R) Platinum 8480+' against 'AMD EPYC 7B13 64-Core Processor'); "
         "latency advisory (pass --latency strict to gate it anyway)"
     )
     strict = decide(doc, INTEL, replace(SETTINGS, latency="strict"), SLOW, monkeypatch)
@@ -122,12 +125,12 @@ def test_version_1_baseline_is_read_with_a_note(tmp_path):
     assert doc["legacy"] and len(doc["baselines"]) == 1
     foreign = read_baseline(path, INTEL, 2)
     assert foreign["match"]["same_cpu"] is False and not foreign["match"]["comparable"]
-    assert foreign["match"]["notes"][0].startswith("other CPU: the baseline names 'AMD EPYC' (no fingerprint, older compressbench)")
+    assert foreign["match"]["notes"][0].startswith("other CPU: the baseline names 'AMD EPYC' and carries no fingerprint")
     legacy["env"] = {"cpu": INTEL.cpu_model}
     path.write_text(json.dumps({"format": FORMAT_V1, **legacy}))
-    same_name = read_baseline(path, INTEL, 2)
-    assert same_name["match"]["same_cpu"] is None and same_name["match"]["comparable"]
-    assert "no machine fingerprint" in same_name["match"]["notes"][0]
+    same_name = read_baseline(path, INTEL, 2)  # the same CPU name says nothing of the ISA: never comparable
+    assert same_name["match"]["same_cpu"] is None and not same_name["match"]["comparable"]
+    assert "carries no fingerprint" in same_name["match"]["notes"][0]
 
 
 def test_committed_baseline_reads_without_traceback():
@@ -144,14 +147,51 @@ def test_add_drops_baselines_of_another_ruler():
         select_baseline({"format": FORMAT, "baselines": [old]}, INTEL, 2)
 
 
-def test_add_to_a_version_1_file_keeps_its_baseline(tmp_path):
+def test_add_to_a_version_1_file_drops_its_baseline_without_fingerprint(tmp_path):
     legacy = {k: v for k, v in one_baseline(AMD).items() if k != "machine"}
     legacy["env"] = {"cpu": "AMD EPYC"}
     path = tmp_path / "old.json"
     path.write_text(json.dumps({"format": FORMAT_V1, **legacy}))
     doc, notes = add_baseline(read_baseline_file(path), {"format": FORMAT, "baselines": [one_baseline(INTEL)]})
-    assert notes == [] and doc["format"] == FORMAT and len(doc["baselines"]) == 2
-    assert select_baseline(doc, INTEL, 2)["machine"]["key"] == INTEL.key
-    epyc = fingerprint_from_text("model name\t: AMD EPYC\nflags\t: avx2\n", cores=2)
-    chosen = select_baseline(doc, epyc, 2)  # no fingerprint of its own: the old baseline, matched by CPU name
-    assert "machine" not in chosen and chosen["match"]["comparable"]
+    assert notes == ["dropped the baseline of AMD EPYC (no machine fingerprint: it can never gate latency; re-record it on its machine)"]
+    assert doc["format"] == FORMAT and [b["machine"]["key"] for b in doc["baselines"]] == [INTEL.key]
+
+
+def test_the_avx2_false_alarm_cannot_happen(monkeypatch):
+    """The issue's case: an AVX2-only AMD EPYC checked against a file holding a name-only "AMD EPYC"
+    baseline and an AVX-512 AMD EPYC's fingerprinted one; the int8 entry reads much slower here."""
+    avx512 = fingerprint_from_text("model name\t: AMD EPYC\nvendor_id\t: AuthenticAMD\nflags\t: avx2 fma avx512f avx512bw "
+                                   "avx512vl avx512_vnni avx512_bf16\n", cores=2, threads=2)
+    avx2 = fingerprint_from_text("model name\t: AMD EPYC\nvendor_id\t: AuthenticAMD\nflags\t: avx2 fma\n", cores=2, threads=2)
+    legacy = {k: v for k, v in one_baseline(avx512).items() if k != "machine"}
+    legacy["env"] = {"cpu": "AMD EPYC"}
+    doc = {"format": FORMAT, "baselines": [legacy, one_baseline(avx512)]}
+    result = decide(doc, avx2, SETTINGS, SLOW, monkeypatch)
+    assert result["results"][0]["latency"]["status_name"] == "regression"  # reported ...
+    assert result["exit_code"] == 0 and result["latency_mode"] == "advisory"  # ... never gated
+    assert result["machine_match"]["same_cpu"] is False  # the fingerprinted baseline is the nearest, not the name-only one
+    assert result["headline"].startswith(
+        "other CPU: baseline recorded on AMD EPYC (AVX-512, VNNI, bf16), 2 cores, checked on AMD EPYC (AVX2), 2 cores "
+        "(this CPU lacks avx512f, avx512bw, avx512vl, avx512_vnni, avx512_bf16)"
+    )
+    only_name = decide({"format": FORMAT, "baselines": [legacy]}, avx2, SETTINGS, SLOW, monkeypatch)
+    assert only_name["exit_code"] == 0 and only_name["latency_mode"] == "advisory"
+    assert only_name["headline"].startswith("other CPU: the baseline names 'AMD EPYC' and carries no fingerprint")
+
+
+def test_a_count_that_cannot_be_verified_is_inconclusive_and_a_grown_one_fails_across_cpus(monkeypatch):
+    unknown = one_baseline(INTEL)
+    unknown["entries"][0]["macs"] = None
+    result = decide({"format": FORMAT, "baselines": [unknown]}, INTEL, SETTINGS, BASE, monkeypatch)
+    assert result["exit_code"] == 3
+    assert result["results"][0]["counts"]["reason"] == "cannot verify: macs unknown in the baseline (record the baseline again)"
+    grown = one_baseline(AMD)
+    grown["entries"][0]["params"] = 55  # the model here has one weight more than recorded
+    across = decide({"format": FORMAT, "baselines": [grown]}, INTEL, SETTINGS, BASE, monkeypatch)
+    assert across["latency_mode"] == "advisory" and across["exit_code"] == 1  # counts gate on any CPU
+    assert across["results"][0]["counts"]["reason"] == "grew: params 55 -> 56"
+
+
+def test_a_check_with_nothing_to_rebuild_is_a_usage_error():
+    with pytest.raises(CompressbenchError, match="nothing to check"):
+        run_check(select_baseline({"format": FORMAT, "baselines": [one_baseline(INTEL)]}, INTEL, 2), SETTINGS, {})
