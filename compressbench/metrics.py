@@ -109,3 +109,18 @@ __all__ = [
     "mean_distance",
     "nmae",
 ]
+
+
+# -- the AKD bound: one rule for the report, the search and compress's notes -------------------------
+
+
+def within_bound(akd_px: float | None, max_akd: float) -> bool:
+    """True when an AKD is known and at most the bound (the bound itself is within)."""
+    return akd_px is not None and akd_px <= max_akd
+
+
+def fastest_within(rows: list[dict], max_akd: float) -> dict | None:
+    """The fastest measured row after the first (the reference) whose AKD is within ``max_akd``;
+    None when no row is, and then no row is called the best."""
+    within = [r for r in rows[1:] if r.get("latency_ms") is not None and within_bound(r.get("akd_px"), max_akd)]
+    return min(within, key=lambda r: r["latency_ms"]) if within else None

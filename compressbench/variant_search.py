@@ -49,6 +49,7 @@ from compressbench.compression import METHODS, CompressionContext, get_method
 from compressbench.compression.recover import resolved_schedule
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.metrics import fastest_within
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.provenance import (
@@ -560,8 +561,7 @@ class _Search:
             else:
                 own = trial.variant.provenance.stages[len(self.start.stages) :]
                 chains[row["variant"]] = {"stages": [{"method": st.method, "options": dict(st.options)} for st in own]}
-        within = [r for r in rows[1:] if r.get("akd_px") is not None and r["akd_px"] <= opts.max_akd and r.get("latency_ms")]
-        winner = min(within, key=lambda r: r["latency_ms"]) if within else None
+        winner = fastest_within(rows, opts.max_akd)
         return {
             "max_akd": opts.max_akd,
             "runtime": opts.runtime,

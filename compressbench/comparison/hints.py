@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from compressbench.compression import METHODS, get_method
 from compressbench.errors import CompressbenchError
+from compressbench.metrics import within_bound
 
 DEFAULT_MAX_AKD = 1.0
 DEFAULT_RECOVER_STEPS = 300
@@ -130,7 +131,7 @@ def _annotate_row(record: dict, row: dict, stages: list[dict], max_akd: float, m
         notes.append(recover_note(stages[-1].get("report") or {}))
     akd = row.get("akd_px")
     replayable = all(stage["method"] in METHODS for stage in stages)  # a training record (distill) is no command
-    if akd is not None and akd > max_akd and replayable:
+    if akd is not None and not within_bound(akd, max_akd) and replayable:
         fixed = with_recover(stages)
         if fixed is not None:
             command = compress_command(fixed, model_args, data, seed, size)

@@ -14,7 +14,7 @@ from compressbench.profiling.layout import forward_order
 from compressbench.report.comparison_tables import comparison_frame
 from compressbench.report.output import write_atomic
 from compressbench.report.overlays import overlay, to_uint8_hwc, with_legend
-from compressbench.report.pareto import best_variant, pareto_front
+from compressbench.report.pareto import best_variant, most_faithful, pareto_front
 from compressbench.report.plots import layer_bars, pareto_plot, roofline_plot
 from compressbench.report.profile_tables import DECODER_ROWS, ENCODER_ROWS, layer_frame, shape_text
 from compressbench.report.render import Section, render_markdown
@@ -169,6 +169,12 @@ def _write_report(results: dict, out: Path, akd_budget_px: float, command: str |
             f"**Best variant within {akd_budget_px:g} px AKD: `{best}`** — {best_row['speedup']:.2f}x the speed of `{reference}`, "
             f"AKD {best_row['akd_px']:.3f} px, jacobian error {best_row['jacobian_error']:.4f}, {best_row['params']:,} parameters, "
             f"{best_row['size_mb']:.2f} MB.\n"
+        )
+    elif (faithful := most_faithful(rows)) is not None:
+        parts.append(
+            f"**No variant within {akd_budget_px:g} px AKD.** The most faithful, `{faithful['variant']}`, is at "
+            f"{faithful['akd_px']:.3f} px" + (f" ({faithful['speedup']:.2f}x the speed of `{reference}`)" if faithful.get("speedup") else "")
+            + ".\n"
         )
     sections = [environment_section(results), Section("All variants", comparison_frame(results["comparison"]), results["comparison"].get("notes", []))]
     parts.append(render_markdown(sections, heading_level=2))

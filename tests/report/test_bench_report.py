@@ -85,6 +85,16 @@ def test_bench_then_report(tmp_path, tiny_suite, monkeypatch):
         assert (tmp_path / picture).stat().st_size > 1000
         assert f"]({picture})" in text
 
+    # a bound no variant meets: the headline says so (the search's "no winner"), it never names one outside
+    closest = min(rows[v]["akd_px"] for v in rows if v != "small")
+    assert closest > 0  # exact's float rounding: a bound below it leaves no variant within
+    strict = tmp_path / "STRICT.md"
+    done = runner.invoke(app, ["report", str(results), "-o", str(strict), "--akd-budget", f"{closest / 2:.3g}"])
+    assert done.exit_code == 0, done.output
+    text = strict.read_text()
+    assert f"**No variant within {float(f'{closest / 2:.3g}'):g} px AKD.** The most faithful, `small-exact`" in text
+    assert "Best variant within" not in text
+
     # from any folder: the default output folder (reports/) is created there
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

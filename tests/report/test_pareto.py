@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from compressbench.report.pareto import best_variant, pareto_front
+from compressbench.metrics import fastest_within, within_bound
+from compressbench.report.pareto import best_variant, most_faithful, pareto_front
 
 ROWS = [
     {"variant": "teacher", "latency_ms": 25.0, "akd_px": 0.0},
@@ -24,7 +25,11 @@ def test_best_is_fastest_within_budget():
     assert best_variant(ROWS, 10.0) == "fast-bad"
 
 
-def test_best_falls_back_to_most_faithful():
+def test_no_variant_within_the_bound_is_said_so_and_the_bound_itself_is_within():
     rows = [ROWS[0], {"variant": "a", "latency_ms": 1.0, "akd_px": 3.0}, {"variant": "b", "latency_ms": 2.0, "akd_px": 2.0}]
-    assert best_variant(rows, 1.0) == "b"
-    assert best_variant(ROWS[:1]) is None
+    assert best_variant(rows, 1.0) is None  # the same answer as the search's "no winner"
+    assert most_faithful(rows)["variant"] == "b"
+    assert best_variant(rows, 2.0) == "b"  # AKD equal to the bound is within it
+    assert best_variant(ROWS[:1]) is None and most_faithful(ROWS[:1]) is None
+    assert [within_bound(v, 1.0) for v in (None, 0.99, 1.0, 1.01)] == [False, True, True, False]
+    assert fastest_within(ROWS, 1.0)["variant"] == "mid"
