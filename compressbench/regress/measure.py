@@ -13,6 +13,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.regress.settings import CheckSettings
 from compressbench.runtimes import RunRecord, RuntimeUnavailable, prepare
+from compressbench.runtimes.torch_runtime import torch_record
 
 RULER = "hourglass-v2"  # stored in baselines: ratios to another ruler are not comparable
 EAGER_FP32 = ("torch", "fp32")  # (runtime, precision) of baseline entries that record none (recorded before runtimes)
@@ -88,7 +89,7 @@ def timed_call(module: nn.Module, settings: CheckSettings, runtime: str = "torch
     if (runtime, precision) == EAGER_FP32:
         # eager fp32 stays the plain call it always was (grad mode on, outside inference_mode): the
         # ratios of every baseline recorded before runtimes were recorded come from this call
-        return (lambda: module(example)), RunRecord("torch", str(torch.__version__), "fp32", "fp32", settings.threads)
+        return (lambda: module(example)), torch_record(module, module, example, "fp32", settings.threads)
     try:
         with torch_threads(settings.threads):
             prepared = prepare(runtime, module, example, settings.threads, precision)

@@ -14,8 +14,8 @@ the same compiled model (for fidelity). Two ways to fail, kept apart on purpose:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 
@@ -24,6 +24,8 @@ from compressbench.errors import CompressbenchError
 
 PRECISIONS = ("fp32", "bf16", "int8")
 DEFAULT_CALIBRATION_FRAMES = 32
+UNKNOWN = "unknown"  # a fact the runtime did not let us read back: said, never guessed
+MIXED = "mixed"  # no one precision ran most of the convolutions
 
 
 class RuntimeUnavailable(Exception):
@@ -48,8 +50,13 @@ def parse_runtime(text: str, precision: str | None = None) -> tuple[str, str]:
 
 @dataclass
 class RunRecord:
-    """What actually ran: the runtime and its version, the precision asked for and the one used,
-    and the ops that ran in another precision than asked (``fallback_ops``: "op type x count")."""
+    """What actually ran, read back from the runtime after it compiled the model (never the request
+    echoed): the runtime and its version, the precision asked for and the one the convolutions ran
+    in (``precision_used``), and the ops that ran in another precision than asked
+    (``fallback_ops``: "op precision xN"). ``source`` says where those two were read from
+    (:data:`UNKNOWN`: nowhere, the record was written without asking the runtime); a fact that
+    could not be read is :data:`UNKNOWN` too (``precision_used == "unknown"``,
+    ``fallback_ops == ["unknown"]``), and :meth:`summary` says so."""
 
     runtime: str
     version: str
@@ -58,19 +65,45 @@ class RunRecord:
     threads: int
     fallback_ops: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    source: str = UNKNOWN
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str | None:
-        """One line for a row note where the run deviated from the request, else None."""
+        """One line for a row note where the run deviated from the request or could not be read, else None."""
         parts = []
-        if self.precision_used != self.precision_requested:
+        if self.precision_used == UNKNOWN:
+            parts.append(f"{self.runtime}: precision used unknown (asked {self.precision_requested}; not read back)")
+        elif self.precision_used != self.precision_requested:
             parts.append(f"{self.runtime} ran {self.precision_used} (asked {self.precision_requested})")
-        if self.fallback_ops:
+        if self.fallback_ops == [UNKNOWN]:
+            parts.append(f"ops not in {self.precision_requested}: unknown")
+        elif self.fallback_ops:
             parts.append(f"not in {self.precision_requested}: {', '.join(self.fallback_ops)}")
         parts += self.notes
         return "; ".join(parts) or None
+
+
+def observed_precision(
+    counts: Mapping[tuple[str, str], int], requested: str, is_convolution: Callable[[str], bool]
+) -> tuple[str, list[str]]:
+    """(precision_used, fallback_ops) from the ops a runtime reports it ran, counted by
+    (op, precision): the precision more than half the convolutions ran in (they carry nearly all
+    the work; :data:`MIXED` when none did, :data:`UNKNOWN` when no convolution was reported), and
+    every op that ran in another precision than ``requested``, as "op precision xN"."""
+    if not counts:
+        return UNKNOWN, [UNKNOWN]
+    convs: dict[str, int] = {}
+    for (op, precision), n in counts.items():
+        if is_convolution(op):
+            convs[precision] = convs.get(precision, 0) + n
+    used = UNKNOWN
+    if convs:
+        top = max(convs, key=convs.get)
+        used = top if 2 * convs[top] > sum(convs.values()) else MIXED
+    fallback = [f"{op} {precision} x{n}" for (op, precision), n in sorted(counts.items()) if precision != requested]
+    return used, fallback
 
 
 @dataclass

@@ -7,6 +7,11 @@ loads (:func:`export_pte`). The runner loads that program in ExecuTorch's runtim
 XNNPACK's own quantizer (PT2E: per-channel symmetric int8 weights, int8 activations, calibrated on
 the calibration frames); bf16 answers unavailable.
 
+What ran is read from the lowered program itself (:func:`lowered_precisions`): XNNPACK fuses a
+dequantize -> op -> quantize chain of its subgraph into one int8 kernel, so a delegated op between
+the two ran in int8 and any other op in the dtype of the tensor it computes; ops left to the
+portable kernels run in the dtype of their output.
+
 ExecuTorch is an optional extra (``pip install 'compressbench[executorch]'``). Checked before
 installing: executorch 1.5.1's wheel names no torch in its Requires-Dist (it pins
 ``torchao>=0.18,<0.19``, which names none either), and installed into a separate directory it
@@ -16,6 +21,7 @@ default dependency because it also pulls coremltools, scikit-learn, hydra-core a
 
 from __future__ import annotations
 
+import collections
 import warnings
 from dataclasses import dataclass
 
@@ -25,21 +31,30 @@ from compressbench.errors import CompressbenchError
 from compressbench.report import write_atomic
 from compressbench.runtimes.base import (
     DEFAULT_CALIBRATION_FRAMES,
+    UNKNOWN,
     Prepared,
     RunRecord,
     RuntimeMissing,
     RuntimeUnavailable,
     default_calibration,
     first_line,
+    observed_precision,
 )
 from compressbench.runtimes.onnx import _output_keys, _TupleOutputs, export_obstacle
 from compressbench.runtimes.registry import register_runtime
 from compressbench.warnings import quiet_native_stderr
 
 LABEL = "XNNPACK x86 kernels, a proxy for a phone"
+READ_BACK_SOURCE = "executorch lowered program (XNNPACK subgraphs and portable ops)"
+DTYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.int8: "int8", torch.uint8: "int8"}
+QUANTIZE = {"quantize_per_tensor", "quantize_per_channel"}
+DEQUANTIZE = {"dequantize_per_tensor", "dequantize_per_channel"}
+# instructions that run no kernel or only move memory (``*_copy`` views): they compute in none
+FUSED_ACTIVATIONS = {"relu", "hardtanh", "clamp"}
+NO_COMPUTE = {"alloc", "getitem", "clone", "where"} | QUANTIZE | DEQUANTIZE
 WHY_MISSING = (
     "executorch is not installed: it is an optional extra (pip install 'compressbench[executorch]'), "
-    "not installed by make install (see README, Runtimes)"
+    "not installed by make install (see docs/runtimes.md)"
 )
 
 
@@ -131,6 +146,44 @@ def _aten_name(target) -> str:
     return name.split("::")[-1].split(".")[0]
 
 
+def _op_precision(node, delegated: bool) -> str | None:
+    """The precision ``node`` computes in, or None for an op that computes nothing or computes only
+    integers and booleans (index and shape arithmetic)."""
+    name = _aten_name(node.target)
+    if node.op != "call_function" or name in NO_COMPUTE or name.endswith("_copy"):
+        return None
+    if delegated:
+        sources = [a for a in node.all_input_nodes if a.op == "call_function"]
+        if any(_aten_name(a.target) in DEQUANTIZE for a in sources):
+            return "int8"  # XNNPACK takes the dequantize into a quantized kernel
+        if name in FUSED_ACTIVATIONS and sources and _op_precision(sources[0], True) == "int8":
+            return "int8"  # fused into the int8 kernel before it
+    dtype = getattr(node.meta.get("val"), "dtype", None)
+    if dtype is None or not (dtype.is_floating_point or dtype in (torch.int8, torch.uint8)):
+        return None
+    return DTYPES.get(dtype, str(dtype))
+
+
+def lowered_precisions(program) -> collections.Counter:
+    """(aten op, precision) counts of the ops an ``ExecutorchProgramManager`` runs: inside its
+    XNNPACK subgraphs and in portable kernels."""
+    graph_module = program.exported_program().graph_module
+    counts: collections.Counter = collections.Counter()
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        if str(node.target) == "executorch_call_delegate":
+            lowered = getattr(graph_module, node.args[0].target)
+            pairs = [(n, True) for n in lowered.original_module.graph_module.graph.nodes]
+        else:
+            pairs = [(node, False)]
+        for inner, delegated in pairs:
+            precision = _op_precision(inner, delegated) if inner.op == "call_function" else None
+            if precision is not None:
+                counts[(_aten_name(inner.target), precision)] += 1
+    return counts
+
+
 def kernel_layout(program) -> tuple[KernelSlot, ...]:
     """The kernel-running instructions of an ``ExecutorchProgramManager`` in execution order (memory
     planning's ``alloc`` and tuple ``getitem`` run no kernel): what names ETDump's events."""
@@ -188,14 +241,14 @@ class ExecuTorchRuntime:
         return executorch_version()
 
     def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
-        record = RunRecord("executorch", self.version(), precision, precision, threads, notes=[LABEL])
+        version, notes = self.version(), [LABEL]
         if precision == "bf16":
             raise RuntimeUnavailable("executorch bf16 is not wired (XNNPACK runs fp32 or int8 here); use fp32 or int8")
         frames = None
         if precision == "int8":
             frames = calibration if calibration is not None else default_calibration(batch)
             frames = frames[:DEFAULT_CALIBRATION_FRAMES]
-            record.notes.append(f"XNNPACK quantizer: per-channel int8 weights, int8 activations, {len(frames)} frames")
+            notes.append(f"XNNPACK quantizer: per-channel int8 weights, int8 activations, {len(frames)} frames")
         try:
             program = export_program(module, batch, frames)
         except CompressbenchError as exc:
@@ -204,5 +257,7 @@ class ExecuTorchRuntime:
         with torch.no_grad():
             keys = list(_output_keys(module(batch[:1])))
         runner = ExecuTorchRunner(pte, keys, threads)
-        record.threads = runner.threads
+        used, fallback = observed_precision(lowered_precisions(program), precision, lambda op: op == "convolution")
+        source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
+        record = RunRecord("executorch", version, precision, used, runner.threads, fallback, notes, source)
         return Prepared(runner, batch, record, graph=pte, layout=kernel_layout(program))

@@ -4,26 +4,40 @@ fp32: the float graph. int8: the whole graph QDQ-quantized (:mod:`.qdq`). bf16: 
 CPU provider has no bf16 convolution kernels). Idle intra-op workers sleep instead of spinning
 (``session.intra_op.allow_spinning=0``, set in :func:`make_session`), so they never take a core
 from the runner timed next.
+
+What ran is read back from ONNX Runtime's own profile of one call (at prepare time, untimed) in the
+very session that is timed: every executed kernel with its output types (:func:`profiled_precisions`).
+The profiler is switched off again before the runner is returned (``end_profiling``).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import tempfile
 from pathlib import Path
 
 import torch
 
 from compressbench.errors import CompressbenchError
-from compressbench.runtimes.base import Prepared, RunRecord, RuntimeMissing, RuntimeUnavailable, default_calibration
-from compressbench.runtimes.onnx import OnnxRunner, export_onnx_bytes, make_session
+from compressbench.runtimes.base import (
+    UNKNOWN,
+    Prepared,
+    RunRecord,
+    RuntimeMissing,
+    RuntimeUnavailable,
+    default_calibration,
+    observed_precision,
+)
+from compressbench.runtimes.onnx import OnnxRunner, export_onnx_bytes
 from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, int8_notes, quantize_qdq
 from compressbench.runtimes.registry import register_runtime
 
-QDQ_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
-# ops that do arithmetic; one of these left in float in a quantized graph ran in fp32
-FLOAT_COMPUTE = {"Conv", "FusedConv", "ConvTranspose", "MatMul", "Gemm", "AveragePool", "Resize", "Softmax",
-                 "ReduceSum", "Mul", "Add", "Sub", "Div", "Relu", "Concat", "BatchNormalization"}  # fmt: skip
+READ_BACK_SOURCE = "onnxruntime profile of one call"
+TYPES = {"float": "fp32", "float16": "fp16", "bfloat16": "bf16", "double": "fp64", "uint8": "int8", "int8": "int8"}
+# kernels that convert between precisions or only rearrange memory: they compute in none
+MOVES = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Cast", "Reshape", "Unsqueeze", "Squeeze",
+         "Expand", "Transpose", "Flatten", "Identity", "Shape", "Gather", "ReorderInput", "ReorderOutput"}  # fmt: skip
 
 
 def ort_version() -> str:
@@ -39,17 +53,24 @@ def has_onnxruntime_parts(module) -> bool:
     return any(isinstance(getattr(m, "onnx_bytes", None), torch.Tensor) for m in module.modules())
 
 
-def float_ops_after_optimization(graph: bytes, threads: int) -> list[str]:
-    """Op types ONNX Runtime still runs in float in a quantized graph, after its QDQ fusions
-    (read from the optimized model it writes), as "Type xN"."""
-    import onnx
-
-    with tempfile.TemporaryDirectory(prefix="compressbench-ort-") as tmp:
-        path = Path(tmp) / "optimized.onnx"
-        make_session(graph, threads, optimized_path=path)
-        model = onnx.load(str(path))
-    counts = collections.Counter(n.op_type for n in model.graph.node if n.op_type in FLOAT_COMPUTE and not n.domain)
-    return [f"{op} x{n}" for op, n in sorted(counts.items())]
+def profiled_precisions(runner: OnnxRunner, images: torch.Tensor) -> collections.Counter:
+    """(kernel, precision) counts of one call of ``runner`` (a session made with profiling on), read
+    from ONNX Runtime's profile: a kernel runs in the type of the tensor it computes, its first output (QLinearConv: uint8; Conv: float; not its first input, which is a
+    float scale for QLinearConcat). Kernels that compute integers (shape arithmetic) and
+    :data:`MOVES` are left out. Ends the session's profiling."""
+    runner(images)
+    events = json.loads(Path(runner.session.end_profiling()).read_text())
+    counts: collections.Counter = collections.Counter()
+    for event in events:
+        if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
+            continue
+        args = event.get("args", {})
+        outputs = [next(iter(shape)) for shape in args.get("output_type_shape", []) if shape]
+        op = args.get("op_name", "")
+        if op in MOVES or not outputs or outputs[0] not in TYPES:
+            continue
+        counts[(op, TYPES[outputs[0]])] += 1
+    return counts
 
 
 def export_for_runtime(module, batch: torch.Tensor) -> bytes:
@@ -77,14 +98,15 @@ class OnnxRuntimeRuntime:
         return ort_version()
 
     def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
-        record = RunRecord("onnxruntime", self.version(), precision, precision, threads)
+        notes = []
         if precision == "bf16":
             raise RuntimeUnavailable("onnxruntime has no bf16 CPU kernels; use openvino or torch for bf16")
         if has_onnxruntime_parts(module):
             if precision != "fp32":
                 raise RuntimeUnavailable("its ONNX Runtime parts are already int8; measure it at fp32")
-            record.precision_used = "int8 parts + fp32 rest"
-            record.notes.append("timed as saved: its ONNX Runtime parts plus the rest in PyTorch")
+            notes += ["timed as saved: its ONNX Runtime parts plus the rest in PyTorch",
+                      "its parts run in sessions of their own: their precision is not read back"]  # fmt: skip
+            record = RunRecord("onnxruntime", self.version(), precision, UNKNOWN, threads, [UNKNOWN], notes)
 
             def run_saved(images: torch.Tensor) -> dict:
                 with torch.inference_mode():
@@ -95,12 +117,16 @@ class OnnxRuntimeRuntime:
             if calibration_method == "nncf":
                 raise RuntimeUnavailable("NNCF quantizes OpenVINO models; ONNX Runtime's int8 takes minmax, percentile or entropy")
             graph = int8_graph(module, batch, calibration, calibration_method)
-            record.fallback_ops = float_ops_after_optimization(graph, threads)
-            record.notes += int8_notes(calibration_method)
+            notes += int8_notes(calibration_method, graph)
         else:
             graph = export_for_runtime(module, batch[:1])
-        try:
-            runner = OnnxRunner(graph, threads=threads)
-        except CompressbenchError as exc:
-            raise RuntimeUnavailable(str(exc)) from None
+        with tempfile.TemporaryDirectory(prefix="compressbench-ort-") as tmp:
+            try:
+                runner = OnnxRunner(graph, threads=threads, profile_prefix=Path(tmp) / "readback")
+            except CompressbenchError as exc:
+                raise RuntimeUnavailable(str(exc)) from None
+            counts = profiled_precisions(runner, batch)
+        used, fallback = observed_precision(counts, precision, lambda op: "Conv" in op)
+        source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
+        record = RunRecord("onnxruntime", self.version(), precision, used, runner.threads, fallback, notes, source)
         return Prepared(runner, batch, record, graph=graph)

@@ -25,12 +25,14 @@ import numpy as np
 import torch
 
 from compressbench.runtimes.base import (
+    UNKNOWN,
     Prepared,
     RunRecord,
     RuntimeMissing,
     RuntimeUnavailable,
     default_calibration,
     first_line,
+    observed_precision,
 )
 from compressbench.runtimes.nncf_int8 import METHOD as NNCF
 from compressbench.runtimes.nncf_int8 import model_bytes, nncf_version, quantize_openvino
@@ -45,6 +47,7 @@ HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 # 1.034 px at 4.62x, exact 0.212 / 1.045 px, pruned and recovered 0.929 px at 8.13x against 1.371 px
 # at 7.26x. NNCF stays one calibration_method away.
 DEFAULT_INT8_METHOD = DEFAULT_CALIBRATION_METHOD
+READ_BACK_SOURCE = "openvino runtime model (runtimePrecision per executed layer)"
 USED = {"f32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8", "f16": "fp16"}
 COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "Interpolate", "Pooling",
                   "Concatenation", "Eltwise", "Reduce", "Softmax", "Subgraph", "MVN"}  # fmt: skip
@@ -86,24 +89,24 @@ def compile_graph(
 
 
 def runtime_precisions(compiled) -> collections.Counter:
-    """(layer type, runtime precision) of every op in the compiled graph."""
+    """(layer type, runtime precision) of every op in the compiled graph that reports both; an op
+    without them is left out (none reporting: an empty Counter, read as unknown)."""
     counts: collections.Counter = collections.Counter()
     for op in compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()
-        counts[(str(info["layerType"].astype(str)), str(info["runtimePrecision"].astype(str)))] += 1
+        if "layerType" in info and "runtimePrecision" in info:
+            counts[(str(info["layerType"].astype(str)), str(info["runtimePrecision"].astype(str)))] += 1
     return counts
 
 
 def precision_report(compiled, requested: str) -> tuple[str, list[str]]:
-    """(precision the convolutions used, compute ops that ran in another precision than requested)."""
-    counts = runtime_precisions(compiled)
-    convs = collections.Counter({p: n for (t, p), n in counts.items() if t == "Convolution"})
-    used = USED.get(convs.most_common(1)[0][0], convs.most_common(1)[0][0]) if convs else requested
-    fallback = collections.Counter()
-    for (layer, precision), n in counts.items():
-        if layer in COMPUTE_LAYERS and USED.get(precision, precision) != requested:
-            fallback[f"{layer} {USED.get(precision, precision)}"] += n
-    return used, [f"{name} x{n}" for name, n in sorted(fallback.items())]
+    """(precision the convolutions used, compute ops that ran in another precision than requested),
+    read from the compiled model's runtime graph."""
+    counts = collections.Counter()
+    for (layer, precision), n in runtime_precisions(compiled).items():
+        if layer in COMPUTE_LAYERS:
+            counts[(layer, USED.get(precision, precision))] += n
+    return observed_precision(counts, requested, lambda layer: layer == "Convolution")
 
 
 class OpenVinoRunner:
@@ -128,22 +131,26 @@ class OpenVinoRuntime:
         return openvino_version()
 
     def prepare(self, module, batch, threads, precision, calibration=None, calibration_method=None) -> Prepared:
-        record = RunRecord("openvino", self.version(), precision, precision, threads)
+        version = self.version()
         if has_onnxruntime_parts(module):
             raise RuntimeUnavailable("its parts already run in ONNX Runtime; OpenVINO needs the float model")
         method = calibration_method or DEFAULT_INT8_METHOD
+        notes = []
         graph, program = None, None  # the ONNX graph OpenVINO reads, or NNCF's OpenVINO model
         if precision == "int8" and method == NNCF:
             frames = calibration if calibration is not None else default_calibration(batch)
             program = quantize_openvino(export_for_runtime(module, batch[:1]), batch, frames, float_scopes(module))
-            record.notes.append(f"int8: NNCF {nncf_version()} post-training quantization of the OpenVINO model")
+            notes.append(f"int8: NNCF {nncf_version()} post-training quantization of the OpenVINO model")
         elif precision == "int8":
             graph = int8_graph(module, batch, calibration, method)
-            record.notes += int8_notes(method)
+            notes += int8_notes(method, graph)
         else:
             graph = export_for_runtime(module, batch[:1])
         compiled = compile_graph(graph if program is None else program, batch, threads, precision)
-        record.precision_used, record.fallback_ops = precision_report(compiled, precision)
+        used, fallback = precision_report(compiled, precision)
+        source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
+        threads = int(compiled.get_property("INFERENCE_NUM_THREADS"))  # as the plugin took it
+        record = RunRecord("openvino", version, precision, used, threads, fallback, notes, source)
         size = model_bytes(program) if program is not None else None
         return Prepared(OpenVinoRunner(compiled), batch, record, graph=graph, compiled=compiled, program=program,
                         size_bytes=size)  # fmt: skip

@@ -93,11 +93,28 @@ def _reader(frames: torch.Tensor, input_name: str):
     return Frames()
 
 
-def int8_notes(method: str | None) -> list[str]:
-    """What a run record says about how its QDQ int8 graph was made on this machine."""
+def weight_bits(graph: bytes) -> int | None:
+    """7 or 8: the bits the QDQ ``graph``'s int8 weights use, read from the weights themselves
+    (symmetric per-channel: each channel's largest weight maps to +-64 with reduce_range, else
+    +-127); None when it holds no int8 weight."""
+    import onnx
+    import onnx.numpy_helper
+
+    model = onnx.load_from_string(graph)
+    largest = [int(np.abs(onnx.numpy_helper.to_array(t).astype(np.int16)).max())
+               for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and t.dims]  # fmt: skip
+    if not largest:
+        return None
+    return 7 if max(largest) <= 64 else 8
+
+
+def int8_notes(method: str | None, graph: bytes) -> list[str]:
+    """What a run record says about how its QDQ int8 ``graph`` was made: the calibration method and,
+    read from the graph's weights, whether they are 7-bit."""
     notes = [f"QDQ calibration: {method or DEFAULT_CALIBRATION_METHOD}"]
-    if not has_vnni():
-        notes.append("7-bit weights (reduce_range): this CPU has no VNNI, whose int16 pair sums saturate")
+    if weight_bits(graph) == 7:
+        why = "this CPU has no VNNI, whose int16 pair sums saturate" if not has_vnni() else "asked for"
+        notes.append(f"7-bit weights (reduce_range): {why}")
     return notes
 
 

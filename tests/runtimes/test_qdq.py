@@ -58,9 +58,16 @@ def test_reduce_range_keeps_weights_to_seven_bits_and_full_range_uses_eight(floa
     assert low == -127 or high == 127  # per-channel symmetric: each channel's largest weight maps to +-127
 
 
-@pytest.mark.parametrize("vnni, seven_bit", [(True, False), (False, True)])
-def test_seven_bit_weights_by_default_exactly_where_the_cpu_lacks_vnni(monkeypatch, vnni, seven_bit):
+@pytest.mark.parametrize("vnni, reduce_range, why", [(True, False, None), (False, True, "no VNNI"), (True, True, "asked for")])
+def test_the_seven_bit_note_is_read_from_the_graph_s_weights(monkeypatch, float_bytes, calibration, vnni, reduce_range, why):
+    graph = quantize_qdq(float_bytes, calibration[:4], reduce_range=reduce_range)
+    assert qdq.weight_bits(graph) == (7 if reduce_range else 8)
     monkeypatch.setattr(qdq, "has_vnni", lambda: vnni)
-    notes = qdq.int8_notes(None)
+    notes = qdq.int8_notes(None, graph)
     assert notes[0] == f"QDQ calibration: {qdq.DEFAULT_CALIBRATION_METHOD}"
-    assert any(n.startswith("7-bit weights (reduce_range)") for n in notes) == seven_bit
+    seven = [n for n in notes if n.startswith("7-bit weights (reduce_range)")]
+    assert (why in seven[0]) if why else not seven
+
+
+def test_a_float_graph_has_no_weight_bits(float_bytes):
+    assert qdq.weight_bits(float_bytes) is None
