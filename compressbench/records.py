@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_input_file, input_file_problem, read_error
 
 COMPARISON_FORMAT = "compressbench-comparison/1"
 RESULTS_FORMAT = "compressbench-results/1"
@@ -106,11 +107,11 @@ def read_json_record(path: str | Path, fmt: str, what: str, wanted: str, untagge
     """Read a JSON record file and check its format tag; every problem is one clear error that ends
     with ``wanted`` (which file to give instead). ``untagged_ok`` lets a file written before its
     record had a tag through; the caller's section checks then decide."""
-    path = Path(path)
-    if not path.is_file():
-        raise CompressbenchError(f"{what} {path} does not exist; {wanted}")
+    path = check_input_file(path, what, wanted)
     try:
         doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise read_error(path, exc, what) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CompressbenchError(f"{what} {path} is not valid JSON ({exc}); {wanted}") from None
     found = doc.get("format") if isinstance(doc, dict) else None
@@ -153,6 +154,8 @@ def read_report_input(path: str | Path) -> dict:
 
 
 def _format_of(path: str | Path):
+    if input_file_problem(path) is not None:
+        return None  # read_json_record names the problem (a FIFO is never opened: that would wait for a writer)
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):

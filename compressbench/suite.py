@@ -35,6 +35,7 @@ from torch import nn
 from compressbench.compression import CompressionContext, get_method, parse_chain, stage_options
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_input_file, read_error
 from compressbench.models import MODELS
 from compressbench.provenance import Variant, derive, load_model, provenance_of, read_model_file, save_variant
 
@@ -91,11 +92,11 @@ class Suite:
 
 def read_suite(path: str | Path) -> Suite:
     """Parse and validate a suite file; every problem is one clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise CompressbenchError(f"suite file {path} does not exist")
+    path = check_input_file(path, "suite file")
     try:
         doc = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise read_error(path, exc, "suite file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CompressbenchError(f"suite file {path} is not valid TOML: {exc}") from None
     measure = dict(MEASURE_DEFAULTS)

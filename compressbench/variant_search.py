@@ -61,6 +61,7 @@ from compressbench.provenance import (
     read_model_file,
     save_variant,
 )
+from compressbench.report.output import check_writable
 from compressbench.report.pareto import pareto_front as front_names
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
 from compressbench.suite import VariantSpec, suite_text
@@ -179,6 +180,8 @@ class SearchOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            raise CompressbenchError(f"--warmup must be zero or more, got {self.warmup!r}")
         if self.max_steps < self.min_steps:
             raise CompressbenchError(f"--max-steps {self.max_steps} is below --min-steps {self.min_steps}")
         for name in self.methods:
@@ -253,7 +256,16 @@ class CandidateCache:
         self.folder = Path(folder) if folder is not None else None
         self.context = context
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CompressbenchError(
+                    f"--cache {self.folder}: cannot create the folder ({(exc.strerror or type(exc).__name__).lower()}); "
+                    "give a folder path that can be created"
+                ) from None
+            if not self.folder.is_dir():
+                raise CompressbenchError(f"--cache {self.folder} is a file; give a folder path")
+            check_writable(self.folder / "candidate.pt")  # before any training, not when the first result is saved
 
     def key(self, stages: list[dict]) -> str:
         payload = json.dumps({"v": CACHE_VERSION, "stages": stages, **self.context}, sort_keys=True, default=str)
@@ -353,6 +365,7 @@ class _Search:
         self.trained: list[str] = []  # "name@steps" actually trained in this run (not from the cache)
         self.log: list[dict] = []
         self.per_step_s: float | None = None  # seconds per recover step, from the latest training
+        self._teacher_runner: Callable | None = None
 
     # --- building and scoring -------------------------------------------------------------------
     def build(self, candidate: Candidate, stages: list[dict]) -> tuple[Variant, float, bool, str]:
@@ -413,14 +426,32 @@ class _Search:
         got = collect_outputs(variant.module, self.val_images)
         return float(fidelity(got, reference, int(self.val_images.shape[-1]))["akd_px"])
 
+    def teacher_runner(self) -> Callable:
+        """The teacher on the search's runtime and precision, prepared once. Every speedup is taken
+        against it, so a runtime or precision it cannot run on is the user's error, found before
+        any candidate is built."""
+        if self._teacher_runner is None:
+            opts = self.options
+            with torch_threads(opts.threads) as threads:
+                calibration = self.context.calibration_frames(CALIBRATION_FRAMES) if opts.precision == "int8" else None
+                try:
+                    runner = prepare(opts.runtime, self.teacher, self.timed, threads, opts.precision, calibration)
+                except RuntimeUnavailable as exc:
+                    raise CompressbenchError(
+                        f"the model cannot run on --runtime {opts.runtime} --precision {opts.precision}, so no candidate "
+                        f"can be timed against it: {exc}"
+                    ) from None
+                self._teacher_runner = runner
+        return self._teacher_runner
+
     def latencies(self, variants: list[Variant]) -> dict[str, float]:
         """Median ms of each variant (and the teacher) on the search's runtime, one short interleaved
         probe. A variant the runtime cannot run (e.g. FX int8 in OpenVINO) gets infinity: it cannot win."""
         opts = self.options
-        fns: dict[str, Callable] = {}
+        fns: dict[str, Callable] = {"__teacher__": self.teacher_runner()}
         with torch_threads(opts.threads) as threads:
             calibration = self.context.calibration_frames(CALIBRATION_FRAMES) if opts.precision == "int8" else None
-            for name, module in [("__teacher__", self.teacher)] + [(v.name, v.module.eval()) for v in variants]:
+            for name, module in [(v.name, v.module.eval()) for v in variants]:
                 try:
                     fns[name] = prepare(opts.runtime, module, self.timed, threads, opts.precision, calibration)
                 except RuntimeUnavailable:
@@ -433,6 +464,7 @@ class _Search:
     def run(self, candidates: list[Candidate]) -> dict:
         opts = self.options
         interrupted = False
+        self.teacher_runner()  # a runtime or precision the model cannot run on fails here, before any work
         untrained = {c.name: self.build(c, list(c.stages))[0] if not c.include else self.build(c, [])[0] for c in candidates}
         latency = self.latencies(list(untrained.values()))
         final: dict[str, Trial] = {}

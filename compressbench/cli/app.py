@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -74,12 +75,40 @@ class OneLineErrorsGroup(WorkflowGroup):
             fail(exc.format_message())
         except CompressbenchError as exc:
             fail(str(exc))
+        except Exception as exc:
+            line = one_line_failure(exc)
+            if line is None:
+                raise
+            fail(line)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             sys.exit(130)
         if isinstance(result, int) and standalone_mode:
             sys.exit(result)
         return result
+
+
+def one_line_failure(exc: Exception) -> str | None:
+    """The error line for the failures that are not a :class:`CompressbenchError` but still the
+    user's input, else None (a bug: its traceback is shown).
+
+    - :class:`~compressbench.runtimes.RuntimeUnavailable`: the model or precision cannot run on the
+      chosen runtime. Comparisons keep going with a row note; a command that runs one model on one
+      runtime (profile, a check's entry, the reference row of a comparison) has nothing to show.
+    - running out of memory: the sizes asked for (``--input-size``, ``--batch``) are too large here.
+
+    Modules are looked up, not imported: an exception of a module that was never loaded cannot be
+    one of its classes, and ``--help`` stays free of torch."""
+    runtimes = sys.modules.get("compressbench.runtimes.base")
+    if runtimes is not None and isinstance(exc, runtimes.RuntimeUnavailable):
+        return str(exc) or "the model cannot run on this runtime and precision; try --runtime torch"
+    torch = sys.modules.get("torch")
+    out_of_memory = isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.OutOfMemoryError))
+    if out_of_memory or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
+        asked = re.search(r"allocate (\d+) bytes", str(exc))
+        size = f" (a tensor of {int(asked.group(1)) / 2**30:,.1f} GiB)" if asked else ""
+        return f"not enough memory for what was asked{size}; use a smaller --input-size, --batch or --frames"
+    return None
 
 
 def summary_of(help_text: str) -> str:

@@ -70,13 +70,17 @@ def report_command(
     from compressbench.report import check_writable
     from compressbench.report.markdown_report import read_results, write_report
 
-    if akd_budget <= 0:
-        raise CompressbenchError(f"--akd-budget must be positive, got {akd_budget}")
+    if not akd_budget > 0:  # also refuses nan
+        raise CompressbenchError(f"--akd-budget must be a positive number of pixels, got {akd_budget}")
     doc = read_results(results)  # the input first: a missing input is the error to report
     check_results_path(output)
     if output.parent.exists() and not output.parent.is_dir():
         raise CompressbenchError(f"cannot write {output}: {output.parent} is a file")
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise CompressbenchError(f"cannot create the folder of {output}: {reason}") from None
     check_writable(output)
     written = write_report(doc, output, akd_budget, command=f"compressbench report {results} -o {output}")
     typer.echo("wrote " + ", ".join(str(p) for p in written), err=True)

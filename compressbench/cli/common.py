@@ -44,10 +44,18 @@ def require_non_negative(**values: int | None) -> None:
             raise CompressbenchError(f"--{name.replace('_', '-')} must be zero or more, got {value}")
 
 
-def check_results_path(output: Path) -> None:
+SEED_MAX = 2**63 - 1  # what torch's and numpy's generators both take
+
+
+def require_seed(seed: int) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise CompressbenchError(f"--seed must be an integer from 0 to {SEED_MAX} (2**63 - 1), got {seed}")
+
+
+def check_results_path(output: Path, flag: str = "--output") -> None:
     if output.suffix.lower() in MODEL_SUFFIXES:
         raise CompressbenchError(
-            f"--output {output} is for results (tables or JSON), not a model file; save the model with --out {output}"
+            f"{flag} {output} is for results (tables or JSON), not a model file; save the model with --out {output}"
         )
 
 

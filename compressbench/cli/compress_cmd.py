@@ -21,6 +21,7 @@ from compressbench.cli.common import (
     prepare_output,
     require_non_negative,
     require_positive,
+    require_seed,
 )
 from compressbench.cli.model_options import (
     CheckpointOption,
@@ -137,6 +138,7 @@ def compress_command(
     """
     require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
     require_non_negative(warmup=warmup)
+    require_seed(seed)
     check_bound(max_akd)
     prepare_output(fmt, output)
     if out is not None:

@@ -16,7 +16,9 @@ from compressbench.cli.common import (
     prepare_output,
     require_non_negative,
     require_positive,
+    require_seed,
 )
+from compressbench.errors import CompressbenchError
 from compressbench.report import check_writable
 
 
@@ -78,6 +80,12 @@ def distill_command(
 
     require_positive(frames=frames, threads=threads, repeats=repeats)
     require_non_negative(warmup=warmup, patience=patience)
+    require_seed(seed)
+    if method is not None and ctx.get_parameter_source("student").name == "COMMANDLINE":
+        raise CompressbenchError(
+            f"--student {student} and --method {method} both say what the student is: --method makes it from the "
+            "teacher, --student names a family or a model; give one"
+        )
     prepare_output(fmt, output)
     check_model_path(out)
     check_writable(out)

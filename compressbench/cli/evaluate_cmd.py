@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive, require_seed
 from compressbench.cli.model_options import (
     CheckpointOption,
     ConfigOption,
@@ -54,6 +54,7 @@ def evaluate_command(
       compressbench evaluate --model teacher --against ground-truth --overlays overlays/
     """
     require_positive(frames=frames, batch=batch, threads=threads)
+    require_seed(seed)
     reference = reference_for(against)
     if weights not in WEIGHTS_CHOICES:
         raise CompressbenchError(f"unknown --weights {weights!r}; choose one of: {', '.join(WEIGHTS_CHOICES)}")

@@ -140,9 +140,6 @@ def check_command(
                                  "record the baseline again with 'compressbench baseline', or name a model with --model")
     check_entry_runtimes(doc["entries"])  # a runtime not installed here: one line, before building anything
     health = check_health(settings.threads)
-    top = headline_text(doc, settings)
-    if top:
-        typer.echo(f"note: {top}", err=True)
     if model is not None:
         module = load_model(model)
         chosen = pick_entry(doc, module, model_label(model), entry)
@@ -153,6 +150,9 @@ def check_command(
         unbuilt = [e["name"] for e in doc["entries"] if not e.get("spec")]
         if unbuilt:
             typer.echo(f"note: not checked (no spec to rebuild them from): {', '.join(unbuilt)}", err=True)
+    top = headline_text(doc, settings)  # after every input is known good: an error stays the only line
+    if top:
+        typer.echo(f"note: {top}", err=True)
     result = run_check(doc, settings, modules, health=health)
     emit(result, [check_section(result, settings)], fmt, output)
     sys.exit(result["exit_code"])

@@ -9,12 +9,15 @@ import typer
 
 from compressbench.cli.app import app
 from compressbench.cli.common import (
+    MODEL_SUFFIXES,
+    RESULTS_SUFFIXES,
     FormatOption,
     OutputOption,
     emit,
     prepare_output,
     require_non_negative,
     require_positive,
+    require_seed,
 )
 from compressbench.cli.model_options import (
     CheckpointOption,
@@ -23,6 +26,7 @@ from compressbench.cli.model_options import (
     WeightsOption,
     model_from_options,
 )
+from compressbench.errors import CompressbenchError
 from compressbench.profiling import profile
 from compressbench.provenance import model_label
 from compressbench.report.profile_tables import profile_sections
@@ -61,11 +65,14 @@ def profile_command(
     """
     require_positive(batch=batch, input_size=input_size, threads=threads, repeats=repeats, depth=depth)
     require_non_negative(warmup=warmup)
+    require_seed(seed)
     check_runtime(runtime, precision)
     prepare_output(fmt, output)
     if roofline is not None:
         from compressbench.report import check_writable
 
+        if roofline.suffix.lower() in (*RESULTS_SUFFIXES, *MODEL_SUFFIXES):
+            raise CompressbenchError(f"--roofline {roofline} is a PNG plot; give a .png file (results go to --output)")
         check_writable(roofline)
     module = model_from_options(model, checkpoint, config, weights)
     machine_peaks = None

@@ -11,7 +11,14 @@ import pandas as pd
 import typer
 
 from compressbench.cli.app import WorkflowGroup, app
-from compressbench.cli.common import FormatOption, check_model_path, emit, prepare_output, require_positive
+from compressbench.cli.common import (
+    FormatOption,
+    check_model_path,
+    emit,
+    prepare_output,
+    require_positive,
+    require_seed,
+)
 from compressbench.cli.model_options import ConfigOption
 from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, read_fomm_config
@@ -93,6 +100,7 @@ def train_command(
     overrides = {"block_expansion": block_expansion, "max_features": max_features, "num_blocks": num_blocks}
     require_positive(steps=steps, batch=batch, val_frames=val_frames, input_size=size, val_every=val_every,
                      checkpoint_every=checkpoint_every, patience=patience, threads=threads, **overrides)
+    require_seed(seed)
     resolve_device(device)
     prepare_output(fmt, None)
     check_model_path(out)
@@ -143,6 +151,7 @@ def export_command(
       compressbench teacher export teacher-ckpt.pt --out teacher-vox256.pt
     """
     require_positive(test_frames=test_frames)
+    require_seed(seed)
     prepare_output(fmt, None)
     check_model_path(out)
     from compressbench.training.export import export_teacher

@@ -40,8 +40,10 @@ def _zero_or_positive(zero_means: str):
 
 
 def _device(value: str) -> str | None:
-    if value in ("", "cpu") or value.startswith("cuda"):
+    if value in ("", "cpu"):
         return None
+    if value.startswith("cuda"):  # asked now, so a missing GPU is found before the stages before recover run
+        return None if torch.cuda.is_available() else f"is {value}, but torch sees no CUDA device here; use cpu"
     return f"must be cpu or cuda[:N] (empty: the context's device), got {value!r}"
 
 
@@ -101,6 +103,60 @@ def _trainable(module: nn.Module, example: torch.Tensor) -> bool:
     finally:
         module.train(was_training)
     return bool(value.requires_grad)
+
+
+def same_network(a: nn.Module, b: nn.Module) -> bool:
+    """The same parameters and buffers, name by name, shape by shape, value by value."""
+    first, second = a.state_dict(), b.state_dict()
+    return first.keys() == second.keys() and all(
+        first[k].shape == second[k].shape and first[k].dtype == second[k].dtype and torch.equal(first[k], second[k])
+        for k in first
+    )
+
+
+def check_recover_can_change(
+    chain: list[str], model: nn.Module, teacher: nn.Module | None = None, prior_methods: tuple[str, ...] = ()
+) -> None:
+    """Refuse, before any work, a ``recover`` stage of ``chain`` (applied to ``model``) that cannot
+    change anything: minutes of training that end where they start.
+
+    recover fine-tunes towards ``teacher`` (None: the model the chain starts from, so the stage can
+    only win back what a structural stage before it lost), and it trains float weights only (after an
+    int8 stage there is nothing to train). ``prior_methods`` are the stages the model was made with
+    (a saved pruned model), which decide the advice."""
+    from compressbench.compression.methods import METHODS, get_method
+
+    structural = ", ".join(n for n in METHODS.names() if get_method(n).structural)
+    for index, name in enumerate(chain):
+        if name != "recover":
+            continue
+        before = chain[:index]
+        int8 = [n for n in before if get_method(n).int8]
+        if int8:
+            raise CompressbenchError(
+                f"recover (stage {index + 1} of --method {','.join(chain)}) comes after {int8[0]}: an int8 model has "
+                f"no float weights to train; put recover before {int8[0]} (e.g. --method prune,recover,{int8[0]})"
+            )
+        if any(get_method(n).structural for n in before):
+            continue
+        if teacher is None:
+            made = any(get_method(n).structural for n in prior_methods if n in METHODS)
+            fix = (
+                "give the model it was made from with --teacher (e.g. --teacher teacher)"
+                if made
+                else "prune first (e.g. --method prune,recover), or give the model to agree with as --teacher"
+            )
+            raise CompressbenchError(
+                f"recover (stage {index + 1} of --method {','.join(chain)}) has nothing to recover: it fine-tunes the "
+                f"model towards its teacher, which is the model itself here (no --teacher), and no stage before it "
+                f"changes the structure ({structural}); {fix}"
+            )
+        if same_network(model, teacher):
+            raise CompressbenchError(
+                f"recover (stage {index + 1} of --method {','.join(chain)}) has nothing to recover: the model and "
+                "--teacher are the same network with the same weights; give the teacher the model was made from, "
+                "or prune first (e.g. --method prune,recover)"
+            )
 
 
 @register_method

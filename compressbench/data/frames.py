@@ -72,26 +72,28 @@ def _collect(frames: Iterable[torch.Tensor], total: int, count: int | None) -> l
 
 
 def _from_images(files: list[Path], count: int | None, size: int, source: Path) -> FrameBatch:
-    skipped = 0
+    skipped: list[str] = []  # one warning each, given once it is known that some frames were read
 
     def frames() -> Iterator[torch.Tensor]:
-        nonlocal skipped
         for file in files:
             try:
                 picture = to_rgb_tensor(iio.imread(file))
             except READ_ERRORS as error:
-                skipped += 1
-                warnings.warn(f"skipped unreadable image {file}: {_first_line(error)}", CompressbenchWarning, stacklevel=4)
+                skipped.append(f"skipped unreadable image {file}: {_first_line(error)}")
                 continue
             yield resize_and_crop(picture, size)
 
     total = len(files) if count is None else min(count, len(files))
     images = _collect(frames(), total, count)
-    if not images:
-        raise CompressbenchError(
-            f"none of the {len(files)} image(s) in {source} could be read; check the files are valid png/jpg"
-        )
-    return FrameBatch(torch.stack(images), skipped=skipped)
+    if not images:  # the error alone: a warning per file would repeat it
+        single = len(files) == 1 and files[0] == source
+        what = f"none of the {len(files)} image(s) in {source} could be read"
+        what = f"{source} could not be read" if single else what
+        reason = skipped[0].split(": ", 1)[-1] if skipped else "no frames"
+        raise CompressbenchError(f"{what} ({reason}); check the files are valid png/jpg")
+    for message in skipped:
+        warnings.warn(message, CompressbenchWarning, stacklevel=3)
+    return FrameBatch(torch.stack(images), skipped=len(skipped))
 
 
 def _estimated_frames(meta: dict) -> int:
@@ -135,7 +137,11 @@ def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise CompressbenchError(f"cannot list folder {folder}: {reason}") from None
     if not files:
         raise CompressbenchError(
             f"folder {folder} holds no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images; add some, or use synthetic data"

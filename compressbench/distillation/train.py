@@ -8,6 +8,7 @@ User frames need no labels: the teacher labels them on the fly (the loss only ne
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,10 +82,17 @@ class DistillOptions:
             raise CompressbenchError(f"--pool must be zero (fresh frames every step) or a positive frame count, got {self.pool!r}")
         if self.transfer_steps < 0:
             raise CompressbenchError(f"--transfer-steps must be zero or more, got {self.transfer_steps}")
-        if not self.lr > 0:
-            raise CompressbenchError(f"--lr must be positive, got {self.lr!r}")
+        if not 0 < self.lr < math.inf:  # also refuses nan and inf, which train nothing but NaNs
+            raise CompressbenchError(f"--lr must be positive and finite, got {self.lr!r}")
         if self.patience is not None and self.patience <= 0:
             raise CompressbenchError(f"--patience must be a positive integer, got {self.patience!r}")
+        weights = {"--w-keypoints": self.weights.keypoints, "--w-jacobian": self.weights.jacobian,
+                   "--w-heatmap": self.weights.heatmap, "--w-attention": self.weights.attention}  # fmt: skip
+        for flag, weight in weights.items():
+            if not 0 <= weight < math.inf:  # a negative weight would train the student away from the teacher
+                raise CompressbenchError(f"{flag} must be zero or a positive finite number, got {weight!r}")
+        if not 0 < self.weights.p < math.inf:
+            raise CompressbenchError(f"--attention-p must be positive and finite, got {self.weights.p!r}")
         if self.width is not None and not self.width > 0:
             raise CompressbenchError(f"--width must be positive, got {self.width!r}")
         LOSSES.get(self.loss)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_input_file, read_error
 
 FOMM_KEY = "kp_detector"
 MAX_KEYS_NAMED = 3
@@ -29,18 +30,22 @@ def _weights_unpickler_detail(message: str) -> str | None:
 
 
 def _looks_like_pickle(path: Path) -> bool:
-    """A zip archive (torch.save) or a binary pickle (PROTO opcode first); anything else is not a
-    checkpoint at all, whatever the unpickler made of its first byte."""
+    """A zip archive (torch.save) or a binary pickle (PROTO opcode and a protocol number first);
+    anything else is not a checkpoint at all, whatever the unpickler made of its first bytes."""
     with open(path, "rb") as handle:
         head = handle.read(2)
-    return head == b"PK" or head[:1] == b"\x80"
+    if head == b"PK":
+        return zipfile.is_zipfile(path)
+    return len(head) == 2 and head[0] == 0x80 and head[1] <= pickle.HIGHEST_PROTOCOL
+
+
+def _not_a_checkpoint(path: Path, detail: str) -> CompressbenchError:
+    return CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file ({detail})")
 
 
 def read_checkpoint(path: str | Path) -> Any:
     """``torch.load`` with ``weights_only=True``; every failure becomes one clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise CompressbenchError(f"checkpoint {path} does not exist")
+    path = check_input_file(path, "checkpoint")
     try:
         with warnings.catch_warnings():
             # e.g. "Detected pickle protocol 4": the refusal below says what matters, in one line
@@ -53,10 +58,16 @@ def read_checkpoint(path: str | Path) -> Any:
                 f"checkpoint {path} holds Python objects or pickle instructions beyond tensors ({refused}): "
                 "loading it could run code, so it is refused. Re-save it as a plain state dict (torch.save(model.state_dict(), ...))."
             ) from None
-        raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file (unreadable pickle)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise _not_a_checkpoint(path, "unreadable pickle") from None
+    except OSError as exc:
+        raise read_error(path, exc, "checkpoint") from None
+    except MemoryError:
+        raise _not_a_checkpoint(path, "it asks for more memory than there is") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CompressbenchError(f"checkpoint {path} is corrupt or not a PyTorch file ({detail})") from None
+        raise _not_a_checkpoint(path, detail) from None
+    except Exception:  # noqa: BLE001  random bytes make the unpickler fail any way (IndexError, KeyError, struct.error)
+        raise _not_a_checkpoint(path, "unreadable pickle") from None
 
 
 def extract_state_dict(obj: Any, path: str | Path = "checkpoint") -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_input_file, read_error
 from compressbench.models.detector import DetectorConfig
 
 # FOMM's KPDetector signature: these have defaults there; the rest are required.
@@ -17,11 +18,11 @@ COMMON_KEYS_FOR_OTHER_NETWORKS = {"image_channel", "feature_channel", "num_tps",
 
 def read_fomm_config(path: str | Path) -> DetectorConfig:
     """Build a :class:`DetectorConfig` from a FOMM YAML file as FOMM itself would."""
-    path = Path(path)
-    if not path.is_file():
-        raise CompressbenchError(f"config file {path} does not exist")
+    path = check_input_file(path, "config file")
     try:
         doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise read_error(path, exc, "config file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CompressbenchError(f"config file {path} is not valid YAML: {first_line}") from None

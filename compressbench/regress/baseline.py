@@ -10,6 +10,7 @@ from torch import nn
 
 from compressbench.comparison.macs import variant_macs
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_input_file, read_error
 from compressbench.profiling import count_params, environment
 from compressbench.profiling.health import Health, check_health, ruler_warning
 from compressbench.profiling.machine import MachineFingerprint, MachineMatch, compare_machines, this_machine
@@ -153,10 +154,11 @@ def add_baseline(existing: dict | None, new: dict) -> tuple[dict, list[str]]:
 
 
 def _load_json(path: Path) -> object:
-    if not path.is_file():
-        raise CompressbenchError(f"baseline file {path} does not exist; create it with 'compressbench baseline'")
+    check_input_file(path, "baseline file", "create it with 'compressbench baseline'")
     try:
         return json.loads(path.read_text())
+    except OSError as exc:
+        raise read_error(path, exc, "baseline file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CompressbenchError(f"baseline file {path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
 
@@ -177,10 +179,79 @@ def read_baseline_file(path: str | Path) -> dict:
     for one in baselines:
         if not isinstance(one, dict) or not isinstance(one.get("entries"), list):
             raise CompressbenchError(f"{path} is not a compressbench baseline (a baseline without entries)")
-        for entry in one["entries"]:
-            if not {"name", "fingerprint", "params", "samples"} <= set(entry):
-                raise CompressbenchError(f"baseline file {path}: entry {entry.get('name', '?')!r} is incomplete")
+        problem = _baseline_problem(one)
+        if problem:
+            raise CompressbenchError(
+                f"baseline file {path}: {problem}; it was not written by 'compressbench baseline' (or was edited): record it again"
+            )
     return {"format": FORMAT, "baselines": baselines, "legacy": doc.get("format") == FORMAT_V1}
+
+
+ENTRY_KEYS = ("name", "fingerprint", "params", "samples")
+SPEC_KEYS = ("name", "model", "checkpoint", "config", "method", "options", "set", "optional")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _numbers(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+
+
+def _entry_problem(entry: object, index: int) -> str | None:
+    """What is wrong with one baseline entry (the shape :func:`baseline_entry` writes), or None."""
+    if not isinstance(entry, dict):
+        return f"entry #{index} must be a table, got {json.dumps(entry)[:40]}"
+    missing = [key for key in ENTRY_KEYS if key not in entry]
+    label = repr(entry["name"]) if isinstance(entry.get("name"), str) else f"#{index}"
+    if missing:
+        return f"entry {label} is incomplete (no {', '.join(missing)})"
+    if not isinstance(entry["name"], str) or not entry["name"]:
+        return f"entry #{index}: 'name' must be a non-empty string"
+    if not isinstance(entry["fingerprint"], str):
+        return f"entry {label}: 'fingerprint' must be a string"
+    for key in ("params", "macs"):
+        if entry.get(key) is not None and not _is_int(entry[key]):
+            return f"entry {label}: '{key}' must be an integer, got {json.dumps(entry[key])[:40]}"
+    samples = entry["samples"]
+    if not isinstance(samples, dict) or not _numbers(samples.get("model_ms")) or not _numbers(samples.get("ruler_ms")):
+        return f"entry {label}: 'samples' must be a table of 'model_ms' and 'ruler_ms' lists of numbers"
+    if len(samples["model_ms"]) != len(samples["ruler_ms"]) or not samples["model_ms"]:
+        return f"entry {label}: 'samples' must hold as many 'model_ms' as 'ruler_ms' times, at least one"
+    spec = entry.get("spec")
+    if spec is not None and not isinstance(spec, dict):
+        return f"entry {label}: 'spec' must be a table, got {json.dumps(spec)[:40]}"
+    if spec:  # an empty spec is no spec: the entry is checked only against a --model
+        if not isinstance(spec.get("name"), str):
+            return f"entry {label}: 'spec' must name its variant"
+        unknown = sorted(set(spec) - set(SPEC_KEYS))
+        if unknown:
+            return f"entry {label}: 'spec' has unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(SPEC_KEYS)}"
+    runtime = entry.get("runtime")
+    named = isinstance(runtime, dict) and all(isinstance(runtime.get(k), str) for k in ("runtime", "precision_requested"))
+    if runtime and not named:
+        return f"entry {label}: 'runtime' must be a table with 'runtime' and 'precision_requested' names"
+    return None
+
+
+def _baseline_problem(one: dict) -> str | None:
+    """What is wrong with one machine's baseline (its sections and entries), or None."""
+    for key in ("settings", "env", "measure"):
+        if one.get(key) is not None and not isinstance(one[key], dict):
+            return f"'{key}' must be a table, got {json.dumps(one[key])[:40]}"
+    threads = (one.get("settings") or {}).get("threads")
+    if threads is not None and not _is_int(threads):
+        return f"settings.threads must be an integer, got {json.dumps(threads)[:40]}"
+    machine = one.get("machine")
+    fingerprint = isinstance(machine, dict) and isinstance(machine.get("cpu_model"), str) and _is_int(machine.get("cores"))
+    if machine and not fingerprint:
+        return "'machine' must be a machine fingerprint table (with cpu_model and cores)"
+    for index, entry in enumerate(one["entries"], start=1):
+        problem = _entry_problem(entry, index)
+        if problem:
+            return problem
+    return None
 
 
 def select_baseline(

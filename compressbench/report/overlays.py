@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from compressbench.errors import CompressbenchError
-from compressbench.report.output import write_atomic
+from compressbench.report.output import check_writable, write_atomic
 
 MODEL_COLOUR = (1.0, 0.15, 0.15)  # red
 REFERENCE_COLOUR = (0.1, 0.8, 1.0)  # cyan: stands out on skin and on green backgrounds
@@ -172,6 +172,8 @@ def check_overlay_dir(directory: str | Path) -> Path:
     parent = directory.parent if str(directory.parent) else Path(".")
     if not directory.exists() and not parent.is_dir():
         raise CompressbenchError(f"cannot create overlay folder {directory}: folder {parent} does not exist")
+    # the folder that will hold the PNGs (or its parent, which must take the new folder) must take new files
+    check_writable((directory if directory.is_dir() else parent) / "overlay_000.png")
     return directory
 
 
@@ -188,7 +190,11 @@ def write_overlays(
     count = min(int(limit), len(images), len(model_points))
     if teacher_points is not None:
         count = min(count, len(teacher_points))
-    directory.mkdir(exist_ok=True)
+    try:
+        directory.mkdir(exist_ok=True)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise CompressbenchError(f"cannot create overlay folder {directory}: {reason}") from None
     written = []
     for index in range(count):
         reference = None if teacher_points is None else teacher_points[index]

@@ -27,6 +27,7 @@ import torch
 
 from compressbench.errors import CompressbenchError
 from compressbench.models.checkpoint import FOMM_KEY, read_checkpoint
+from compressbench.report.output import temp_prefix
 
 FILE_MODE = 0o644
 REQUIRED_KEYS = (FOMM_KEY, "last", "optimizer", "step", "rng", "best", "meta")
@@ -77,16 +78,21 @@ def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary file next to ``path``, then rename: never a half-written file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent if str(path.parent) else ".", prefix=temp_prefix(path), suffix=".tmp"
+        )
         # through a handle, not a path: torch names the archive inside after a path, and the
         # temporary name would make identical payloads differ byte for byte
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp makes owner-only files
             torch.save(payload, handle)
         os.replace(tmp, path)
+    except OSError as exc:  # the disk filled up, the folder went away: one line, no half-written file
+        raise CompressbenchError(f"cannot write {path}: {(exc.strerror or type(exc).__name__).lower()}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
 

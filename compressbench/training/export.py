@@ -46,6 +46,15 @@ def export_teacher(
     frames = synthetic_frames(test_frames, split=TEST_SPLIT, seed=seed, num_kp=config.num_kp, size=meta.get("size", 256))
     measured = evaluate_teacher(model, frames, batch_size)
     save_checkpoint(out, half)
+    try:  # the weights and their record, or neither
+        return _write_record(out, record_path, config, payload, meta, test_frames, seed, measured)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+def _write_record(out: Path, record_path: Path, config: DetectorConfig, payload: dict, meta: dict, test_frames: int,
+                  seed: int, measured: dict) -> dict[str, Any]:  # fmt: skip
     record = {
         "model": "teacher",
         "file": out.name,

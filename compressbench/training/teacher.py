@@ -71,10 +71,12 @@ class TeacherTrainOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise CompressbenchError(f"--lr must be positive, got {self.lr!r}")
-        if any(weight < 0 for weight in vars(self.weights).values()):
-            raise CompressbenchError(f"loss weights must be zero or positive, got {self.weights}")
+        if not 0 < self.lr < math.inf:  # also refuses nan and inf, which train nothing but NaNs
+            raise CompressbenchError(f"--lr must be positive and finite, got {self.lr!r}")
+        for name, weight in vars(self.weights).items():
+            if not 0 <= weight < math.inf:
+                flag = f"--{name.replace('_', '-')}" if name.startswith("equivariance") else f"loss weight {name}"
+                raise CompressbenchError(f"loss weights must be zero or positive (and finite): {flag} is {weight!r}")
         for name in ("patience", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
