@@ -6,7 +6,7 @@ The Python API mirrors the command line (see :mod:`compressbench.api`)::
     run = compressbench.compress("teacher", "prune,quantize", ratio=0.5)
 """
 
-from compressbench.api import compare, compress, distill, evaluate, load_model, profile, save, search
+from compressbench.api import compare, compress, distill, evaluate, export, load_model, profile, save, search
 from compressbench.errors import CompressbenchError
 from compressbench.models import create_model, list_models, register_model
 from compressbench.provenance import Provenance, Stage, Variant, provenance_of
@@ -23,6 +23,7 @@ __all__ = [
     "compress",
     "create_model",
     "distill",
+    "export",
     "evaluate",
     "list_models",
     "load_model",

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from torch import nn
 
 from compressbench import comparison, evaluation, profiling
+from compressbench.artifacts import ExportResult, check_export_folder, export_variant
 from compressbench.comparison.pipeline import CompressRun
 from compressbench.compression import parse_chain, stage_options
 from compressbench.data import FrameSource, frames_for
@@ -192,12 +193,14 @@ def evaluate(
 @_speaks_python
 def profile(
     model: str | Path | nn.Module,
-    input_shape: Sequence[int] = (1, 3, 256, 256),
+    input_shape: Sequence[int] | None = None,
     **settings: Any,
 ) -> ProfileRecord:
     """The per-module, per-block and per-layer profile of ``model`` as a typed record (see
-    :func:`compressbench.profiling.profile`; ``.to_json()`` gives what ``compressbench profile`` writes)."""
+    :func:`compressbench.profiling.profile`; ``.to_json()`` gives what ``compressbench profile`` writes).
+    ``input_shape`` defaults to (1, 3, 256, 256), or the shape a deployed file was compiled for."""
     module, _, label = _model_and_provenance(model)
+    input_shape = input_shape or getattr(module, "input_shape", None) or (1, 3, 256, 256)
     settings.setdefault("name", label)
     settings.setdefault("show_progress", False)
     return profiling.profile(module, input_shape, **settings)
@@ -247,6 +250,45 @@ def search(
     module, start, _ = _model_and_provenance(model)
     settings = SearchOptions(max_akd=max_akd, budget=budget, progress=show_progress, **options)
     return run_search(module, settings, start=start)
+
+
+@_speaks_python
+def export(
+    model: str | Path | nn.Module,
+    out: str | Path,
+    chain: str | Sequence[str] | None = None,
+    *,
+    runtime: str = "openvino",
+    precision: str = "fp32",
+    stage: Mapping[str, Mapping[str, Any]] | None = None,
+    data: str = "synthetic",
+    frames: int = 32,
+    seed: int = 0,
+    threads: int | None = None,
+    warmup: int = 10,
+    repeats: int = 30,
+    input_size: int = 256,
+    name: str | None = None,
+    show_progress: bool = False,
+    **options: Any,
+) -> ExportResult:
+    """Compress ``model`` with ``chain`` (None: as it is), measure it on ``runtime`` at ``precision``
+    against the eager fp32 model, and write the program that was timed into folder ``out`` with a
+    ``manifest.json``, after reloading it in a fresh session and checking it reproduces the measured
+    AKD (:func:`compressbench.artifacts.export_variant`). Returns the
+    :class:`~compressbench.artifacts.ExportResult`."""
+    _check_counts(frames=frames, repeats=repeats, input_size=input_size, threads=threads)
+    names = parse_chain(chain) if chain else []
+    per_stage = stage_options(names, options, {str(k): dict(v) for k, v in (stage or {}).items()}) if names else []
+    if options and not names:
+        raise CompressbenchError(f"options {', '.join(sorted(options))} need a method chain (chain=)")
+    check_export_folder(Path(out))
+    module, start, label = _model_and_provenance(model)
+    return export_variant(
+        module, start, name or label, names, per_stage, FrameSource(data, frames, seed, input_size), Path(out),
+        runtime=runtime, precision=precision, threads=threads, warmup=warmup, repeats=repeats, seed=seed,
+        show_progress=show_progress,
+    )  # fmt: skip
 
 
 @_speaks_python

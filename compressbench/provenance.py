@@ -37,12 +37,14 @@ from torch import nn
 
 from compressbench.compression import METHODS, CompressionContext, apply_chain, parse_chain, replay
 from compressbench.errors import CompressbenchError
+from compressbench.files import input_file_problem
 from compressbench.models import BASE_BUILDERS, MODELS, base_of_module, build_model_with_weights, has_default_weights
-from compressbench.models.checkpoint import extract_state_dict, load_state_dict_strict, read_checkpoint
+from compressbench.models.checkpoint import FOMM_KEY, extract_state_dict, load_state_dict_strict, read_checkpoint
 from compressbench.models.detector import DetectorConfig
 from compressbench.models.fomm_config import read_fomm_config
-from compressbench.report.output import check_writable, current_umask, write_atomic
+from compressbench.report.output import check_writable, current_umask, temp_prefix, write_atomic
 from compressbench.report.render import render_json
+from compressbench.runtimes.deployed import DeployedModel, is_deployed
 
 FORMAT = "compressbench-model/1"
 CHAIN = "chain"
@@ -215,6 +217,8 @@ def provenance_of(source: str | Path | nn.Module, module: nn.Module | None = Non
     if isinstance(source, nn.Module):
         return Provenance(_base_matching(source))
     name = str(source)
+    if name not in MODELS and is_deployed(name):
+        return Provenance()  # the module is the file: nothing rebuilds or compresses it further
     if name in MODELS:
         config = getattr(module, "config", None)
         return Provenance(Base("registered-model", {"model": name, "config": config.to_dict() if config is not None else None}))
@@ -241,6 +245,15 @@ def _is_file(name: str) -> bool:
         return Path(name).is_file()
     except OSError:  # e.g. a name longer than the file system allows: not a file
         return False
+
+
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".tar", ".bin", ".ckpt")
+
+
+def _names_a_file(name: str) -> bool:
+    """A model name that can only mean a file: it has a folder part or a model file's suffix
+    (registered names have neither), so "unknown model" would be the wrong thing to say."""
+    return os.sep in name or "/" in name or Path(name).suffix.lower() in MODEL_FILE_SUFFIXES
 
 
 def is_model_file(payload: Any) -> bool:
@@ -285,14 +298,17 @@ def save_model(module: nn.Module, provenance: Provenance, path: str | Path, meta
         "metadata": json.loads(render_json(metadata or {})),
         "state_dict": module.state_dict(),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+        os.close(fd)
         torch.save(payload, tmp)
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+    except OSError as exc:  # the disk filled up, the folder went away: one line, no half-written file
+        raise CompressbenchError(f"cannot write {path}: {(exc.strerror or type(exc).__name__).lower()}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
 
@@ -301,7 +317,16 @@ def read_model_file(path: str | Path) -> tuple[nn.Module, Provenance, dict]:
     """Rebuild a saved model: ``(module in eval mode, its provenance, its metadata)``."""
     payload = read_checkpoint(path)
     if not is_model_file(payload):
-        raise CompressbenchError(f"{path} is not a compressbench model file (format {FORMAT!r})")
+        weights_only = isinstance(payload, dict) and (
+            FOMM_KEY in payload or (payload and all(isinstance(v, torch.Tensor) for v in payload.values()))
+        )
+        hint = (
+            "; it holds weights only (a FOMM checkpoint or a state dict): load them into a registered model with "
+            f"--model teacher --checkpoint {path}"
+            if weights_only
+            else "; give a model saved with --out (e.g. compressbench compress --method exact --out model.pt)"
+        )
+        raise CompressbenchError(f"{path} is not a compressbench model file (format {FORMAT!r}){hint}")
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CompressbenchError(f"{path} is a compressbench model file without a state dict; save the model again")
@@ -357,6 +382,15 @@ def load_model(
     if not isinstance(name_or_path, (str, Path)):
         raise CompressbenchError(f"load_model takes a registered name or a file path, got {type(name_or_path).__name__}")
     name = str(name_or_path)
+    if name not in MODELS and is_deployed(name):
+        if config is not None or checkpoint is not None:
+            raise CompressbenchError(f"{name} is a deployed file: it carries its own weights and configuration")
+        return DeployedModel(name)
+    if name not in MODELS and not _is_file(name) and _names_a_file(name):
+        raise CompressbenchError(
+            f"model file {name} {input_file_problem(name)}; give a saved model file (written with --out) or a "
+            f"registered model: {', '.join(MODELS.names())}"
+        )
     if name not in MODELS and _is_file(name):
         if config is not None:
             raise CompressbenchError(f"config does not apply to a saved model file ({name}); it carries its own")

@@ -10,6 +10,7 @@ from compressbench.cli import bench_cmd as _bench_cmd  # noqa: F401
 from compressbench.cli import compress_cmd as _compress_cmd  # noqa: F401
 from compressbench.cli import distill_cmd as _distill_cmd  # noqa: F401
 from compressbench.cli import evaluate_cmd as _evaluate_cmd  # noqa: F401
+from compressbench.cli import export_cmd as _export_cmd  # noqa: F401
 from compressbench.cli import gate_cmd as _gate_cmd  # noqa: F401
 from compressbench.cli import machine_cmd as _machine_cmd  # noqa: F401
 from compressbench.cli import models_cmd as _models_cmd  # noqa: F401  (registers commands)

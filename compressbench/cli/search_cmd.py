@@ -10,9 +10,22 @@ from typing import Optional
 
 import pandas as pd
 import typer
+from rich.console import Console
 
+from compressbench.artifacts import check_export_folder, export_variant
 from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.common import (
+    FormatOption,
+    OutputOption,
+    check_model_path,
+    check_results_path,
+    emit,
+    prepare_output,
+    require_non_negative,
+    require_positive,
+    require_seed,
+)
+from compressbench.cli.export_cmd import EXPORT_RUNTIMES
 from compressbench.cli.model_options import (
     CheckpointOption,
     ConfigOption,
@@ -21,8 +34,9 @@ from compressbench.cli.model_options import (
     model_from_options,
 )
 from compressbench.compression import parse_set_options
+from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
-from compressbench.provenance import check_savable, provenance_of, sidecar_path
+from compressbench.provenance import check_savable, model_label, provenance_of, sidecar_path
 from compressbench.report import check_writable, render_json, write_atomic
 from compressbench.report.render import Section
 from compressbench.runtimes import PRECISIONS, RUNTIMES
@@ -80,6 +94,9 @@ def search_command(
     precision: str = typer.Option("fp32", "--precision", help=f"{' | '.join(PRECISIONS)}: the precision candidates run in"),
     cache: Path = typer.Option(Path.home() / ".cache" / "compressbench" / "search", "--cache", help="resumable cache of candidates"),
     out: Optional[Path] = typer.Option(None, "--out", help="save the fastest variant within the bound here"),
+    export: Optional[Path] = typer.Option(
+        None, "--export", help="export the winner as the file its runtime timed, with a manifest, into this folder"
+    ),
     results: Optional[Path] = typer.Option(None, "--results", help="write the full results JSON here"),
     suite: Optional[Path] = typer.Option(None, "--suite", help="write a suite TOML that rebuilds the front with bench"),
     fmt: str = FormatOption,
@@ -93,6 +110,8 @@ def search_command(
       compressbench search --max-akd 1.0 --budget 30m --runtime openvino --precision int8
     """
     require_positive(frames=frames, input_size=input_size, repeats=repeats, threads=threads)
+    require_non_negative(warmup=warmup)
+    require_seed(seed)
     prepare_output(fmt, output)
     namespaced = parse_set_options(set_options)
     stray = sorted(set(namespaced) - {"recover"})
@@ -109,8 +128,16 @@ def search_command(
         check_include(path)
     if suite is not None and weights != "default":
         raise CompressbenchError("--suite rebuilds the front from the model's trained weights; it cannot follow --weights random")
-    for path in (results, suite):
+    if out is not None:
+        check_model_path(out)
+    if export is not None:
+        if runtime.partition(":")[0] not in EXPORT_RUNTIMES:
+            raise CompressbenchError(f"--export writes {', '.join(EXPORT_RUNTIMES)} files; give --runtime one of them "
+                                     "(a PyTorch winner is saved with --out)")  # fmt: skip
+        check_export_folder(export)
+    for flag, path in (("--results", results), ("--suite", suite)):
         if path is not None:
+            check_results_path(path, flag)
             check_writable(path)
     module = model_from_options(model, checkpoint, config, weights)
     start = provenance_of(model, module)
@@ -121,6 +148,13 @@ def search_command(
     record, winner = search(module, options, start=start)
     if out is not None and winner is not None:
         save_winner(record, winner, out)
+    if export is not None and winner is not None:
+        shipped = export_variant(
+            winner.module, winner.provenance, winner.name, [], [], FrameSource(data, frames, seed, input_size), export,
+            runtime=runtime, precision=precision, threads=threads, warmup=warmup, repeats=repeats, seed=seed,
+            reference=module, reference_name=model_label(model),
+        )  # fmt: skip
+        Console(stderr=True).print(f"exported {winner.name} to {shipped.folder} ({', '.join(p.name for p in shipped.files)})")
     if results is not None:
         write_atomic(results, render_json(record))
     if suite is not None:

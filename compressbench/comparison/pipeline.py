@@ -10,9 +10,12 @@ from torch import nn
 
 from compressbench.comparison.table import compare
 from compressbench.compression import CompressionContext, parse_chain
+from compressbench.compression.recover import check_recover_can_change
 from compressbench.data.holdout import FrameSource
+from compressbench.errors import CompressbenchError
 from compressbench.models import check_input_size
 from compressbench.provenance import Provenance, Variant, derive, provenance_of
+from compressbench.runtimes.deployed import DeployedModel
 
 
 @dataclass
@@ -46,6 +49,7 @@ def compress_and_compare(
     before_measure: Callable[[list[Variant]], None] | None = None,
     reference: nn.Module | None = None,
     reference_name: str = "reference",
+    keep_runners: dict | None = None,
 ) -> CompressRun:
     """Compress ``teacher`` with ``chain`` (calibrating on ``frames``' calibration frames), then
     :func:`compare` the teacher and every stage on ``frames``' held-out evaluation frames.
@@ -55,6 +59,12 @@ def compress_and_compare(
     ``recover`` stages fine-tune towards and what every row, ``teacher`` included, is compared
     with (its row first, named ``reference_name``); default ``teacher`` itself."""
     names = parse_chain(list(chain) if not isinstance(chain, str) else chain)
+    if isinstance(teacher, DeployedModel):
+        raise CompressbenchError(f"{teacher.path} is a deployed file: it is measured as it is (profile, evaluate, "
+                                 "check); compress the model it was exported from")  # fmt: skip
+    # a recover that could change nothing is refused before any work (it would train for minutes)
+    prior = tuple(s.method for s in provenance.stages) if provenance is not None else ()
+    check_recover_can_change(names, teacher, reference, prior)
     check_input_size(teacher, frames.size)
     eval_frames = frames.evaluation()  # fails fast (bad path, too few frames) before compressing
     images = getattr(eval_frames, "images", eval_frames)
@@ -85,6 +95,7 @@ def compress_and_compare(
         batch=batch,
         show_progress=show_progress,
         teacher_name=name if reference is None else reference_name,
+        keep_runners=keep_runners,
     )
     new_stages = variants[-1].stages[len(start.stages) :]
     return CompressRun(

@@ -25,6 +25,7 @@ from compressbench.progress import progress_bar
 from compressbench.records import COMPARISON_FORMAT, ComparisonRow
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, parse_runtime, prepare
 from compressbench.runtimes.base import default_calibration, openmp_spin_note, openmp_wait_policy
+from compressbench.runtimes.deployed import DeployedModel, runtime_for
 
 # Eager and another runtime interleaved: each turn is 1 untimed call + this many timed ones, so no
 # timed call pays for the switch (the other runtime's weights in cache, its threads still spinning).
@@ -90,6 +91,7 @@ def compare(
     breakdown: bool = True,
     precision: str | None = None,
     calibration: torch.Tensor | None = None,
+    keep_runners: dict | None = None,
 ) -> dict:
     """Measure ``teacher`` and each :class:`compressbench.compression.Variant` of ``variants``.
 
@@ -102,6 +104,8 @@ def compare(
     teacher. int8 calibrates on ``calibration`` frames (default: synthetic training-split frames,
     never the evaluation frames).
     ``breakdown`` adds the per-module side-by-side table (always PyTorch eager, interleaved too).
+    ``keep_runners`` (a dict) receives each row's :class:`~compressbench.runtimes.Prepared` by
+    variant name: the very program that was timed, for ``export`` to write.
     Returns the JSON record ``{"rows", "modules", "env", "notes"}``; the teacher is the first row.
     """
     images = _images(eval_frames)
@@ -124,12 +128,19 @@ def compare(
                 row = _static_row(name, module, variant, example, timed, floats)
                 runner = module
                 try:
-                    fns[("run", name)] = prepared = prepare(runtime, module, timed, threads_used, precision, calibration)
+                    where = runtime_for(module, runtime)  # a deployed file runs in its own runtime
+                    fns[("run", name)] = prepared = prepare(where, module, timed, threads_used, precision, calibration)
                     row.notes += [prepared.note] if prepared.note else []
                     row.precision = prepared.record.precision_used
                     runs[name] = prepared.record.to_dict()
+                    if keep_runners is not None:
+                        keep_runners[name] = prepared
                     runner = prepared.outputs if not eager_fp32 else module
                 except RuntimeUnavailable as exc:
+                    if variant is None:  # the reference: every other row is compared with it, so nothing could be
+                        raise CompressbenchError(
+                            f"{name}, the model every row is compared with, cannot run on {runtime} {precision}: {exc}"
+                        ) from None
                     row.notes.append(str(exc))
                 # fidelity of what actually runs there (e.g. OpenVINO in bf16) against the eager fp32 teacher
                 agreement = fidelity(collect_outputs(runner, images), reference, int(images.shape[-1]))
@@ -139,6 +150,8 @@ def compare(
                 rows.append(row)
                 advance()
         for name, module, _ in entries:
+            if isinstance(module, DeployedModel):
+                continue  # a deployed file runs only in its own runtime: no eager breakdown or eager reference
             if breakdown:
                 fns[("modules", name)] = GroupTimer(module, timed)
             if not eager_fp32 and (breakdown or name == teacher_name):
@@ -190,6 +203,6 @@ def _add_latency(rows: list[ComparisonRow], stats: dict, eager_teacher) -> None:
 
 def _modules(entries, fns, stats, eager_fp32: bool, repeats: int) -> list[dict]:
     clean = "run" if eager_fp32 else "torch"
-    medians = {name: fns[("modules", name)].medians(repeats) for name, _, _ in entries}
-    totals = {name: stats[(clean, name)].median if (clean, name) in stats else None for name, _, _ in entries}
+    medians = {name: fns[("modules", name)].medians(repeats) for name, _, _ in entries if ("modules", name) in fns}
+    totals = {name: stats[(clean, name)].median if (clean, name) in stats else None for name, _, _ in entries if name in medians}
     return side_by_side(medians, totals)

@@ -42,6 +42,11 @@ def build_model_with_weights(name: str, config: DetectorConfig | None = None, de
 def check_input_size(module: nn.Module, size: int, option: str = "--input-size") -> None:
     """Refuse, in one sentence and before any long work, a frame side ``module`` cannot take: the
     teacher's hourglass by its configuration, any other model by one dry forward of a blank frame."""
+    fixed = getattr(module, "fixed_input_size", None)  # a deployed file, compiled for one size
+    if fixed is not None:
+        if size != fixed:
+            raise CompressbenchError(f"{option} {size}: {module.path.name} was compiled for {fixed} px frames; use {option} {fixed}")
+        return
     config = getattr(module, "config", None)
     if isinstance(module, KeypointDetector) and isinstance(module.predictor, Hourglass):
         config.check_input_size(size, option)

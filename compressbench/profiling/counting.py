@@ -60,8 +60,19 @@ def onnx_weight_count(graph: bytes) -> int:
     return sum(math.prod(initializers[name].dims) for name in counted)
 
 
+def recorded_counts(module: nn.Module) -> dict | None:
+    """``{"params", "macs", "size_bytes"}`` (params and MACs may be None: not known) of a deployed file's module
+    (:class:`compressbench.runtimes.deployed.DeployedModel`), which no tracer can count; None for a
+    PyTorch module."""
+    counts = getattr(module, "recorded_counts", None)
+    return counts() if callable(counts) else None
+
+
 def hidden_weights(module: nn.Module) -> int:
     """Weights ``module`` itself (not its children) keeps outside ``parameters()``."""
+    recorded = recorded_counts(module)
+    if recorded is not None:
+        return recorded["params"] or 0
     unpack = getattr(module, "_weight_bias", None)
     if callable(unpack):
         weight, bias = unpack()
@@ -79,7 +90,11 @@ def count_params(module: nn.Module) -> int:
 
 def size_mb(module: nn.Module) -> float:
     """Bytes of ``torch.save(module.state_dict())`` in MB (10^6 bytes): what a file of the weights
-    costs on disk, 8-bit weights at one byte each, with the container's small overhead."""
+    costs on disk, 8-bit weights at one byte each, with the container's small overhead; for a
+    deployed file, the bytes of the file itself."""
+    recorded = recorded_counts(module)
+    if recorded is not None:
+        return recorded["size_bytes"] / BYTES_PER_MB
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
     return buffer.tell() / BYTES_PER_MB
@@ -121,8 +136,15 @@ class MacCount:
 
 
 def macs_fvcore(model: nn.Module, example: torch.Tensor) -> MacCount:
-    """fvcore's count (one fused multiply-add = one 'flop', so its flops are MACs)."""
+    """fvcore's count (one fused multiply-add = one 'flop', so its flops are MACs); a deployed file's
+    as its export recorded it."""
     from fvcore.nn import FlopCountAnalysis
+
+    recorded = recorded_counts(model)
+    if recorded is not None:
+        if recorded["macs"] is None:
+            raise ValueError("a deployed file without an export manifest: its MACs are not recorded")
+        return MacCount(recorded["macs"], {"": recorded["macs"]}, "fvcore (recorded at export)")
 
     analysis = FlopCountAnalysis(model, (example,))
     analysis.unsupported_ops_warnings(False)
@@ -138,6 +160,9 @@ def macs_fvcore(model: nn.Module, example: torch.Tensor) -> MacCount:
 def macs_thop(model: nn.Module, example: torch.Tensor) -> MacCount:
     """thop's count; thop attaches buffers to modules, so it runs on a copy."""
     import thop
+
+    if recorded_counts(model) is not None:
+        raise ValueError("thop cannot trace a deployed file")
 
     probe = copy.deepcopy(model)
     with warnings.catch_warnings():

@@ -28,6 +28,7 @@ from compressbench.records import LatencySummary, ProfileRecord
 from compressbench.runtimes import check_runtime, parse_runtime, prepare
 from compressbench.runtimes.attribution import attribute, has_op_timer, op_timer
 from compressbench.runtimes.base import openmp_wait_policy
+from compressbench.runtimes.deployed import runtime_for
 
 
 def _median(values: list[float]) -> float:
@@ -126,6 +127,7 @@ def profile(
     if repeats <= 0 or warmup < 0:
         raise ValueError("repeats must be positive and warmup non-negative")
     runtime, precision = parse_runtime(runtime, precision)
+    runtime = runtime_for(model, runtime)
     check_runtime(runtime, precision)
     model = model.eval()
     if int(input_shape[-1]) == int(input_shape[-2]):

@@ -13,6 +13,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.regress.settings import CheckSettings
 from compressbench.runtimes import RunRecord, RuntimeUnavailable, prepare
+from compressbench.runtimes.deployed import runtime_for
 from compressbench.runtimes.torch_runtime import torch_record
 
 RULER = "hourglass-v2"  # stored in baselines: ratios to another ruler are not comparable
@@ -86,6 +87,7 @@ def timed_call(module: nn.Module, settings: CheckSettings, runtime: str = "torch
     in every re-measurement. A model the runtime cannot take is a usage error naming ``label``."""
     module = module.eval()
     example = example_batch(settings)
+    runtime = runtime_for(module, runtime)  # a deployed file is timed in its own runtime
     if (runtime, precision) == EAGER_FP32:
         # eager fp32 stays the plain call it always was (grad mode on, outside inference_mode): the
         # ratios of every baseline recorded before runtimes were recorded come from this call

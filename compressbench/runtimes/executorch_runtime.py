@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -261,3 +262,37 @@ class ExecuTorchRuntime:
         source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
         record = RunRecord("executorch", version, precision, used, runner.threads, fallback, notes, source)
         return Prepared(runner, batch, record, graph=pte, layout=kernel_layout(program))
+
+    artifact_suffix = ".pte"
+
+    def write_artifact(self, prepared: Prepared, folder: Path) -> list[Path]:
+        path = folder / "model.pte"
+        path.write_bytes(prepared.graph)
+        return [path]
+
+    def load_artifact(self, path: Path, threads: int, precision: str, outputs: list[str]) -> ExecuTorchRunner:
+        self.version()
+        return ExecuTorchRunner(Path(path).read_bytes(), list(outputs), threads)
+
+    def _method_meta(self, path: Path):
+        self.version()
+        from executorch.runtime import Runtime
+
+        try:
+            with quiet_native_stderr():
+                return Runtime.get().load_program(Path(path).read_bytes()).metadata("forward")
+        except Exception as exc:  # the runtime's pybind errors share no base
+            raise CompressbenchError(f"ExecuTorch cannot load {path}: {first_line(exc)}") from None
+
+    def artifact_signature(self, path: Path) -> tuple[list, list]:
+        meta = self._method_meta(path)
+        if meta.num_inputs() != 1:
+            raise CompressbenchError(f"{path} has {meta.num_inputs()} inputs; a keypoint detector has one (the frames)")
+        return list(meta.input_tensor_meta(0).sizes()), [None] * meta.num_outputs()  # a .pte names no outputs
+
+    def artifact_output_shapes(self, path: Path) -> list[tuple[int, ...]]:
+        meta = self._method_meta(path)
+        return [tuple(meta.output_tensor_meta(i).sizes()) for i in range(meta.num_outputs())]
+
+    def artifact_precision(self, path: Path, batch: torch.Tensor, threads: int, precision: str) -> tuple[str, list[str], str]:
+        return UNKNOWN, [UNKNOWN], UNKNOWN  # a serialized program keeps no graph with dtypes to read back

@@ -130,3 +130,29 @@ class OnnxRuntimeRuntime:
         source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
         record = RunRecord("onnxruntime", self.version(), precision, used, runner.threads, fallback, notes, source)
         return Prepared(runner, batch, record, graph=graph)
+
+    artifact_suffix = ".onnx"
+
+    def write_artifact(self, prepared: Prepared, folder: Path) -> list[Path]:
+        if prepared.graph is None:
+            raise RuntimeUnavailable("its parts run in ONNX Runtime sessions of their own, not one graph; "
+                                     "export the float model with --runtime onnxruntime --precision int8")  # fmt: skip
+        path = folder / "model.onnx"
+        path.write_bytes(prepared.graph)
+        return [path]
+
+    def load_artifact(self, path: Path, threads: int, precision: str, outputs: list[str]) -> OnnxRunner:
+        return OnnxRunner(path, threads=threads)
+
+    def artifact_signature(self, path: Path) -> tuple[list, list[str]]:
+        session = OnnxRunner(path, threads=1).session
+        inputs = session.get_inputs()
+        if len(inputs) != 1:
+            raise CompressbenchError(f"{path} has {len(inputs)} inputs; a keypoint detector has one (the frames)")
+        return list(inputs[0].shape), [o.name for o in session.get_outputs()]
+
+    def artifact_precision(self, path: Path, batch: torch.Tensor, threads: int, precision: str) -> tuple[str, list[str], str]:
+        with tempfile.TemporaryDirectory(prefix="compressbench-ort-") as tmp:
+            counts = profiled_precisions(OnnxRunner(path, threads=threads, profile_prefix=Path(tmp) / "readback"), batch)
+        used, fallback = observed_precision(counts, precision, lambda op: "Conv" in op)
+        return used, fallback, READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN

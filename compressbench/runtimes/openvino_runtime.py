@@ -20,10 +20,12 @@ the precision the convolutions actually used, and the compute ops that ran in an
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from compressbench.errors import CompressbenchError
 from compressbench.runtimes.base import (
     UNKNOWN,
     Prepared,
@@ -70,11 +72,7 @@ def compile_graph(
 
     core = ov.Core()
     try:
-        if isinstance(graph, bytes):
-            model = core.read_model(graph)
-            model.reshape({model.inputs[0].get_any_name(): list(batch.shape)})
-        else:
-            model = graph
+        model = read_graph(core, graph, batch) if isinstance(graph, bytes) else graph
         config = {
             "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1,
@@ -86,6 +84,13 @@ def compile_graph(
         return core.compile_model(model, "CPU", config)
     except Exception as exc:  # OpenVINO raises RuntimeError/its own types from C++
         raise RuntimeUnavailable(f"OpenVINO cannot compile the graph: {first_line(exc)}") from None
+
+
+def read_graph(core, graph: bytes, batch: torch.Tensor):
+    """The OpenVINO model of ONNX ``graph`` with ``batch``'s static shape."""
+    model = core.read_model(graph)
+    model.reshape({model.inputs[0].get_any_name(): list(batch.shape)})
+    return model
 
 
 def runtime_precisions(compiled) -> collections.Counter:
@@ -154,3 +159,37 @@ class OpenVinoRuntime:
         size = model_bytes(program) if program is not None else None
         return Prepared(OpenVinoRunner(compiled), batch, record, graph=graph, compiled=compiled, program=program,
                         size_bytes=size)  # fmt: skip
+
+    artifact_suffix = ".xml"
+
+    def write_artifact(self, prepared: Prepared, folder: Path) -> list[Path]:
+        """The IR (.xml + .bin) of the model that was compiled: the ONNX graph read and given the
+        timed batch's static shape, or NNCF's model; weights kept in fp32."""
+        import openvino as ov
+
+        model = prepared.program if prepared.program is not None else read_graph(ov.Core(), prepared.graph, prepared.batch)
+        xml = folder / "model.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+        return [xml, xml.with_suffix(".bin")]
+
+    def load_artifact(self, path: Path, threads: int, precision: str, outputs: list[str]) -> OpenVinoRunner:
+        return OpenVinoRunner(compile_graph(self.read_artifact(path), None, threads, precision))
+
+    def read_artifact(self, path: Path):
+        import openvino as ov
+
+        try:
+            return ov.Core().read_model(str(path))
+        except Exception as exc:  # OpenVINO's C++ errors share no Python base
+            raise CompressbenchError(f"OpenVINO cannot read {path}: {first_line(exc)}") from None
+
+    def artifact_signature(self, path: Path) -> tuple[list, list[str]]:
+        model = self.read_artifact(path)
+        if len(model.inputs) != 1:
+            raise CompressbenchError(f"{path} has {len(model.inputs)} inputs; a keypoint detector has one (the frames)")
+        shape = [d.get_length() if d.is_static else -1 for d in model.inputs[0].get_partial_shape()]
+        return shape, [o.get_any_name() for o in model.outputs]
+
+    def artifact_precision(self, path: Path, batch: torch.Tensor, threads: int, precision: str) -> tuple[str, list[str], str]:
+        used, fallback = precision_report(compile_graph(self.read_artifact(path), None, threads, precision), precision)
+        return used, fallback, READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN

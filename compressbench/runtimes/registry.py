@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -33,6 +35,17 @@ class Runtime(Protocol):
         calibration_method: str | None = None,
     ) -> Prepared:
         """A runner for ``module`` on ``batch``; RuntimeUnavailable when this model/precision cannot run."""
+
+    # The file a user ships (``compressbench export``): ``artifact_suffix`` names its main file.
+    artifact_suffix: str
+
+    def write_artifact(self, prepared: Prepared, folder: Path) -> list[Path]:
+        """Write the program ``prepared`` runs into ``folder``: the files, main file first;
+        RuntimeUnavailable where it has no such file."""
+
+    def load_artifact(self, path: Path, threads: int, precision: str, outputs: list[str]) -> Callable:
+        """A runner (images -> output dict) of a file :meth:`write_artifact` wrote, in a fresh
+        session of this runtime, compiled as the measurement compiled it."""
 
 
 RUNTIMES: Registry[Runtime] = Registry("runtime")
@@ -74,4 +87,7 @@ def prepare(
         known = ", ".join(INT8_METHODS)
         raise CompressbenchError(f"unknown calibration method {calibration_method!r}; known: {known}")
     threads = threads or torch.get_num_threads()
+    prepare_on = getattr(module, "prepare_on", None)  # a deployed file (runtimes.deployed): the file itself
+    if callable(prepare_on):
+        return prepare_on(name, batch, threads, precision)
     return runtime.prepare(module.eval(), batch, threads, precision, calibration, calibration_method)

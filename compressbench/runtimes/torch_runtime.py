@@ -157,3 +157,12 @@ class TorchRuntime:
 
         record = torch_record(run_on, module, batch, precision, threads, notes)
         return Prepared(run_on, batch, record, module=module)
+
+    artifact_suffix = ".pt"
+
+    def write_artifact(self, prepared: Prepared, folder) -> list:
+        raise RuntimeUnavailable("in PyTorch the variant itself is what ships: save it with compress --out FILE.pt "
+                                 "(load_model reads it back); export writes openvino, onnxruntime or executorch files")  # fmt: skip
+
+    def load_artifact(self, path, threads: int, precision: str, outputs: list[str]):
+        raise RuntimeUnavailable("a PyTorch variant file is a model: pass it as --model")

@@ -66,7 +66,9 @@ def test_int8_row_carries_the_float_macs_and_counts_packed_weights(record):
     int8 = rows["int8"]
     assert int8["macs_int8"] is True
     assert int8["macs"] == rows["teacher"]["macs"]
-    assert int8["note"] == "MACs of the float model before quantization (stages: none), run in int8"
+    macs_note, ran = int8["note"].split("; ", 1)
+    assert macs_note == "MACs of the float model before quantization (stages: none), run in int8"
+    assert ran.startswith("torch ran int8 (asked fp32)")  # read back: the module computes in int8
     assert int8["params"] == SMALL_PARAMS - BATCHNORM_PARAMS
     assert int8["size_mb"] < rows["teacher"]["size_mb"]
     assert int8["akd_px"] > 0  # quantization moves the keypoints a little

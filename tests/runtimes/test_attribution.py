@@ -156,10 +156,9 @@ def test_profile_record_on_a_runtime(detector):
     assert att["modules_gap_pct"] == pytest.approx(
         100 * (att["modules_sum_ms"] - att["end_to_end_ms"]) / att["end_to_end_ms"]
     )
-    assert {(r["block"], r["op"]) for r in record.layers} >= {
-        ("downblock_1", "conv"),
-        ("upblock_3", "interpolation"),
-    }
+    # whether OpenVINO reports the decoder's up-sampling as a layer of its own or fuses it depends on
+    # the plugin's choices in the process (it did both on one machine): the convolutions are always there
+    assert {(r["block"], r["op"]) for r in record.layers} >= {("downblock_1", "conv"), ("upblock_3", "conv")}
     env = record.env
     assert (env["runtime"], env["precision"], env["precision_used"]) == ("openvino", "fp32", "fp32")
     assert env["runtime_version"] == record.runtime["version"]

@@ -75,3 +75,13 @@ def test_profile_on_executorch_attributes_etdumps_events_to_the_modules(detector
     assert "unavailable" not in att and att["end_to_end_ms"] == record.latency_ms.median > 0
     assert att["modules_sum_ms"] == pytest.approx(sum(m["latency_ms"] for m in record.modules))
     assert {(r["block"], r["op"]) for r in record.layers} >= {("downblock_1", "conv"), ("upblock_3", "interpolation")}
+
+
+def test_export_writes_a_pte_that_reloads_and_reproduces_the_measurement(detector, tmp_path):
+    import compressbench
+
+    result = compressbench.export(detector, tmp_path / "et", runtime="executorch", frames=4, input_size=64,
+                                  repeats=2, warmup=0)  # fmt: skip
+    assert [p.name for p in result.files] == ["model.pte"]
+    assert result.manifest["runtime"]["precision_used"] == "fp32"
+    assert abs(result.manifest["verification"]["akd_difference_px"]) <= result.manifest["verification"]["tolerance_px"]
