@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==$(TORCH_VERSION)
 TORCH_INDEX_URL ?=
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
-.PHONY: install run test lint bench bench-compress bench-compress-quick bench-runtimes bench-runtimes-quick report baseline check clean
+.PHONY: install install-executorch run test docs lint bench bench-compress bench-compress-quick bench-runtimes bench-runtimes-quick report baseline check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The phone path (optional extra; CI installs it so the ExecuTorch tests run rather than skip).
+# executorch 1.5.1 names no torch in its requirements, so the pinned CPU torch stays.
+EXECUTORCH_STAMP := $(VENV)/.executorch
+$(EXECUTORCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,executorch]"
+	$(BIN)/python -c "import executorch, torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
+	touch $(EXECUTORCH_STAMP)
+
+install-executorch: $(EXECUTORCH_STAMP)
+
 run: install
 	$(BIN)/compressbench profile --model teacher
 
 test: install
 	$(BIN)/python -m pytest
+
+# The user guide (docs/, mkdocs.yml) as a site in site/; --strict turns every warning into a failure.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet
 
 # The benchmark suite, its report, and the latency gate (see README "Benchmarks and the CI gate").
 SUITE := benchmarks/suite.toml
@@ -41,9 +55,12 @@ bench: install
 
 # The compression benchmark: every method and chain on the teacher, batch 1, 2 threads, one process.
 # The quick one runs the same variants on a reduced random teacher (a smoke test; git-ignored results).
+# Results are kept per machine kind: name the folder, e.g. make bench-compress RESULTS_DIR=benchmarks/results/amd-epyc-avx512
+RESULTS_DIR ?= benchmarks/results/local
 bench-compress: install
-	$(BIN)/compressbench bench benchmarks/compress.toml --output benchmarks/results/compress.json
-	$(BIN)/compressbench report benchmarks/results/compress.json -o benchmarks/results/compress.md
+	mkdir -p $(RESULTS_DIR)
+	$(BIN)/compressbench bench benchmarks/compress.toml --output $(RESULTS_DIR)/compress.json
+	$(BIN)/compressbench report $(RESULTS_DIR)/compress.json -o $(RESULTS_DIR)/compress.md
 
 bench-compress-quick: install
 	$(BIN)/compressbench bench benchmarks/compress-quick.toml --output benchmarks/results/compress-quick.json

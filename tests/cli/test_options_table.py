@@ -11,7 +11,7 @@ import typer.main
 
 from compressbench.cli import app
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "commands.md"  # the options table lives in the user guide
 
 
 def cli_options() -> dict[str, dict[str, tuple[str, ...]]]:
