@@ -131,16 +131,21 @@ class Prepared:
     def outputs(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run ``images`` through the runner in chunks of the example batch's size (runtimes compile
         for that static shape; the last chunk is padded by repeating frames, then cut)."""
-        size = len(self.batch)
-        pieces: dict[str, list[torch.Tensor]] = {}
-        for start in range(0, len(images), size):
-            chunk = images[start : start + size]
-            count = len(chunk)
-            if count < size:
-                chunk = chunk[torch.arange(size) % count]
-            for key, value in self.run_on(chunk.contiguous()).items():
-                pieces.setdefault(key, []).append(value[:count].float())
-        return {key: torch.cat(values) for key, values in pieces.items()}
+        return outputs_in_chunks(self.run_on, images, len(self.batch))
+
+
+def outputs_in_chunks(run_on: Callable[[torch.Tensor], dict], images: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
+    """``run_on`` (compiled for batches of ``size``) over all ``images``, chunk by chunk; the last
+    chunk is padded by repeating frames, then cut. Outputs in float32."""
+    pieces: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(images), size):
+        chunk = images[start : start + size]
+        count = len(chunk)
+        if count < size:
+            chunk = chunk[torch.arange(size) % count]
+        for key, value in run_on(chunk.float().contiguous()).items():
+            pieces.setdefault(key, []).append(value[:count].float())
+    return {key: torch.cat(values) for key, values in pieces.items()}
 
 
 def first_line(exc: BaseException) -> str:

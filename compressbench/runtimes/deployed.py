@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from compressbench.errors import CompressbenchError
-from compressbench.runtimes.base import Prepared, RunRecord, RuntimeUnavailable, first_line
+from compressbench.runtimes.base import Prepared, RunRecord, RuntimeUnavailable, first_line, outputs_in_chunks
 from compressbench.runtimes.registry import RUNTIMES
 
 MANIFEST = "manifest.json"
@@ -125,16 +125,7 @@ class DeployedModel(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if tuple(images.shape[1:]) != tuple(self.input_shape[1:]):
             raise CompressbenchError(f"{self.path.name} takes frames {self.input_shape[1:]}, got {list(images.shape[1:])}")
-        runner, size = self.runner(), self.input_shape[0]
-        pieces: dict[str, list[torch.Tensor]] = {}
-        for start in range(0, len(images), size):
-            chunk = images[start : start + size]
-            count = len(chunk)
-            if count < size:
-                chunk = chunk[torch.arange(size) % count]
-            for key, value in runner(chunk.float().contiguous()).items():
-                pieces.setdefault(key, []).append(value[:count])
-        return {key: torch.cat(values) for key, values in pieces.items()}
+        return outputs_in_chunks(self.runner(), images, self.input_shape[0])
 
     def prepare_on(self, name: str, batch: torch.Tensor, threads: int, precision: str) -> Prepared:
         """The file itself as the runner on its runtime ``name`` (what :func:`~compressbench.runtimes.prepare`
