@@ -101,12 +101,11 @@ class DeployedModel(nn.Module):
 
     def recorded_counts(self) -> dict:
         """Params and MACs as the export counted them on the variant (manifest ``counts``); a bare
-        .onnx's params from its weights, anything else unknown (None)."""
+        .onnx's or .xml's params from the weights its graph holds; anything else unknown (None)."""
         counts = dict((self.manifest or {}).get("counts") or {})
-        if counts.get("params") is None and self.runtime == "onnxruntime":
-            from compressbench.profiling.counting import onnx_weight_count
-
-            counts["params"] = onnx_weight_count(self.path.read_bytes())
+        count_weights = getattr(RUNTIMES.get(self.runtime), "artifact_weight_count", None)
+        if counts.get("params") is None and count_weights is not None:
+            counts["params"] = count_weights(self.path)
         return {"params": counts.get("params"), "macs": counts.get("macs"), "size_bytes": module_size(self)}
 
     @property

@@ -151,6 +151,12 @@ class OnnxRuntimeRuntime:
             raise CompressbenchError(f"{path} has {len(inputs)} inputs; a keypoint detector has one (the frames)")
         return list(inputs[0].shape), [o.name for o in session.get_outputs()]
 
+    def artifact_weight_count(self, path: Path) -> int:
+        # imported here: the profiling package imports the runtimes, and counting is one home for counts
+        from compressbench.profiling.counting import onnx_weight_count
+
+        return onnx_weight_count(Path(path).read_bytes())
+
     def artifact_precision(self, path: Path, batch: torch.Tensor, threads: int, precision: str) -> tuple[str, list[str], str]:
         with tempfile.TemporaryDirectory(prefix="compressbench-ort-") as tmp:
             counts = profiled_precisions(OnnxRunner(path, threads=threads, profile_prefix=Path(tmp) / "readback"), batch)

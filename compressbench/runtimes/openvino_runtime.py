@@ -20,6 +20,7 @@ the precision the convolutions actually used, and the compute ops that ran in an
 from __future__ import annotations
 
 import collections
+import math
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,8 @@ HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 # 1.034 px at 4.62x, exact 0.212 / 1.045 px, pruned and recovered 0.929 px at 8.13x against 1.371 px
 # at 7.26x. NNCF stays one calibration_method away.
 DEFAULT_INT8_METHOD = DEFAULT_CALIBRATION_METHOD
+WEIGHTED_LAYERS = {"Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul"}
+WEIGHT_PATH = {"Convert", "FakeQuantize", "Multiply", "Subtract", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
 READ_BACK_SOURCE = "openvino runtime model (runtimePrecision per executed layer)"
 USED = {"f32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8", "f16": "fp16"}
 COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "Interpolate", "Pooling",
@@ -189,6 +192,29 @@ class OpenVinoRuntime:
             raise CompressbenchError(f"{path} has {len(model.inputs)} inputs; a keypoint detector has one (the frames)")
         shape = [d.get_length() if d.is_static else -1 for d in model.inputs[0].get_partial_shape()]
         return shape, [o.get_any_name() for o in model.outputs]
+
+    def artifact_weight_count(self, path: Path) -> int:
+        """Weights and biases of an IR's convolutions and matrix products: the constants they take,
+        through the conversions a QDQ or compressed IR puts between (one count per constant)."""
+        seen: set[int] = set()
+
+        def constant(node) -> int:
+            kind = node.get_type_name()
+            if kind == "Constant":
+                if id(node) in seen:
+                    return 0
+                seen.add(id(node))
+                return math.prod(node.get_output_shape(0))
+            return constant(node.input_value(0).get_node()) if kind in WEIGHT_PATH else 0
+
+        total = 0
+        for op in self.read_artifact(path).get_ops():
+            if op.get_type_name() not in WEIGHTED_LAYERS:
+                continue
+            total += sum(constant(op.input_value(i).get_node()) for i in range(1, op.get_input_size()))
+            users = [t.get_node() for out in op.outputs() for t in out.get_target_inputs()]
+            total += sum(constant(u.input_value(1).get_node()) for u in users if u.get_type_name() == "Add")  # the bias
+        return total
 
     def artifact_precision(self, path: Path, batch: torch.Tensor, threads: int, precision: str) -> tuple[str, list[str], str]:
         used, fallback = precision_report(compile_graph(self.read_artifact(path), None, threads, precision), precision)

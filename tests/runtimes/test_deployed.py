@@ -65,6 +65,8 @@ def test_counts_come_from_the_export_or_from_the_file(exports, teacher):
     onnx_bytes = (folder / "model.onnx").stat().st_size
     assert size_mb(load_model(folder / "model.onnx")) == pytest.approx(onnx_bytes / 1e6)
     ir = exports["openvino"].folder
+    # a bare IR: the constants its convolutions take through the QDQ conversions, bias included
+    assert count_params(load_model(ir / "model.xml")) == exports["openvino"].manifest["counts"]["params"]
     assert size_mb(load_model(ir)) == pytest.approx(((ir / "model.xml").stat().st_size + (ir / "model.bin").stat().st_size) / 1e6)
 
 
