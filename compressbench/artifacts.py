@@ -136,6 +136,8 @@ def export_variant(
     kept: dict[str, Prepared] = {}
     settings = {"threads": threads, "warmup": warmup, "repeats": repeats, "runtime": runtime, "precision": precision,
                 "show_progress": show_progress}  # fmt: skip
+    against = reference if reference is not None else model  # what fidelity is measured against
+    evaluation = frames.evaluation()  # read once: the measurement's held-out frames are the verification's
     if chain:
         run = compress_and_compare(model, chain, options, frames, name=name, provenance=provenance, seed=seed,
                                    reference=reference, reference_name=reference_name, keep_runners=kept, **settings)  # fmt: skip
@@ -143,16 +145,15 @@ def export_variant(
     else:
         final = Variant(name, model, provenance)
         measured = [final] if reference is not None else []
-        record = compare(reference if reference is not None else model, measured, frames.evaluation(),
+        record = compare(against, measured, evaluation,
                          teacher_name=reference_name if reference is not None else name, breakdown=False,
                          keep_runners=kept, **settings)  # fmt: skip
     row = record["rows"][-1]
     prepared = kept.get(row["variant"])
     if prepared is None:
         raise CompressbenchError(f"{row['variant']} cannot run on {runtime} {precision}: {row.get('note') or 'unavailable'}")
-    images = frames.evaluation()
-    images = getattr(images, "images", images)
-    teacher_outputs = collect_outputs(reference if reference is not None else model, images)
+    images = getattr(evaluation, "images", evaluation)
+    teacher_outputs = collect_outputs(against, images)
     size = int(images.shape[-1])
 
     parent = out.resolve().parent
