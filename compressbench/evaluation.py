@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from compressbench import metrics
+import compressbench.metrics as metrics
 from compressbench.data import FrameBatch
 from compressbench.errors import CompressbenchError
 from compressbench.models import build_model_with_weights

@@ -124,3 +124,17 @@ def fastest_within(rows: list[dict], max_akd: float) -> dict | None:
     None when no row is, and then no row is called the best."""
     within = [r for r in rows[1:] if r.get("latency_ms") is not None and within_bound(r.get("akd_px"), max_akd)]
     return min(within, key=lambda r: r["latency_ms"]) if within else None
+
+
+def pareto_front(rows: list[dict], x: str = "latency_ms", y: str = "akd_px") -> list[str]:
+    """Names of the rows no other row beats on both ``x`` and ``y`` (lower is better): the search's
+    front and the report's plot."""
+    usable = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
+    front = []
+    for r in usable:
+        dominated = any(
+            o[x] <= r[x] and o[y] <= r[y] and (o[x] < r[x] or o[y] < r[y]) for o in usable if o is not r
+        )
+        if not dominated:
+            front.append(r["variant"])
+    return front

@@ -8,7 +8,8 @@ is needed to rebuild the module's skeleton; the weights come from a state dict.
 
 Everything that saves, reloads, describes or rebuilds a model goes through this module:
 
-- :func:`load_model`: a registered name or a saved file -> module (FOMM checkpoints and configs too);
+- :func:`load_variant`: a registered name or a saved file -> module, provenance and label in one trip
+  (:func:`load_model`: the module alone; FOMM checkpoints and configs too);
 - :func:`provenance_of`: what a name or a file, and the module loaded from it, came from;
 - :func:`derive`: apply a method chain to a module, returning one :class:`Variant` per stage;
 - :func:`save_model` / :func:`read_model_file`: the saved-file format (below).
@@ -37,13 +38,18 @@ from torch import nn
 
 from compressbench.compression import METHODS, CompressionContext, apply_chain, parse_chain, replay
 from compressbench.errors import CompressbenchError
-from compressbench.files import input_file_problem
+from compressbench.files import (
+    check_writable,
+    current_umask,
+    input_file_problem,
+    render_json,
+    temp_prefix,
+    write_atomic,
+)
 from compressbench.models import BASE_BUILDERS, MODELS, base_of_module, build_model_with_weights, has_default_weights
 from compressbench.models.checkpoint import FOMM_KEY, extract_state_dict, load_state_dict_strict, read_checkpoint
 from compressbench.models.detector import DetectorConfig
 from compressbench.models.fomm_config import read_fomm_config
-from compressbench.report.output import check_writable, current_umask, temp_prefix, write_atomic
-from compressbench.report.render import render_json
 from compressbench.runtimes.deployed import DeployedModel, is_deployed
 
 FORMAT = "compressbench-model/1"
@@ -220,13 +226,18 @@ def provenance_of(source: str | Path | nn.Module, module: nn.Module | None = Non
     if name not in MODELS and is_deployed(name):
         return Provenance()  # the module is the file: nothing rebuilds or compresses it further
     if name in MODELS:
-        config = getattr(module, "config", None)
-        return Provenance(Base("registered-model", {"model": name, "config": config.to_dict() if config is not None else None}))
+        return _registered(name, module)
     if _is_file(name):
         payload = read_checkpoint(name)
         if is_model_file(payload):
             return _provenance_in(payload, name)
     return Provenance(_base_matching(module) if module is not None else Base())
+
+
+def _registered(name: str, module: nn.Module | None) -> Provenance:
+    """A registered model's provenance, with the configuration in force in ``module``."""
+    config = getattr(module, "config", None)
+    return Provenance(Base("registered-model", {"model": name, "config": config.to_dict() if config is not None else None}))
 
 
 def _base_matching(module: nn.Module) -> Base:
@@ -364,6 +375,26 @@ def save_variant(variant: Variant, path: str | Path, metadata: dict | None = Non
 # -- the one route from a name or a file to a module -------------------------------------------------
 
 
+def load_variant(
+    source: str | Path | nn.Module,
+    checkpoint: str | Path | None = None,
+    config: str | Path | DetectorConfig | None = None,
+    weights: str = "default",
+    name: str | None = None,
+) -> Variant:
+    """A registered name, a saved model file, a deployed file (or a module) in one trip: a
+    :class:`Variant` holding the module in eval mode, its provenance and its row label
+    (:func:`model_label`; ``name`` overrides it). A file is read once, for the module and the
+    provenance both; the arguments are those of :func:`load_model`. A module given as ``source``
+    is taken as it is (``"model"`` its label), its provenance the base that rebuilds it, if any."""
+    if isinstance(source, nn.Module):
+        if checkpoint is not None or config is not None:
+            raise CompressbenchError("checkpoint and config apply to a registered name or a file, not to a module")
+        return Variant(name or "model", source, provenance_of(source))
+    module, provenance = _load(source, checkpoint, config, weights)
+    return Variant(name or model_label(source), module, provenance)
+
+
 def load_model(
     name_or_path: str | Path,
     checkpoint: str | Path | None = None,
@@ -375,8 +406,16 @@ def load_model(
     ``config`` is a FOMM YAML file (or a :class:`DetectorConfig`); ``checkpoint`` a FOMM checkpoint
     (its ``kp_detector`` entry), a bare state dict or a compressbench model file, read with
     ``weights_only=True``. ``weights='random'`` keeps the random initialisation; ``'default'`` uses
-    the model's shipped trained weights where it has any.
+    the model's shipped trained weights where it has any. :func:`load_variant` returns the
+    provenance and the label with it.
     """
+    return _load(name_or_path, checkpoint, config, weights)[0]
+
+
+def _load(
+    name_or_path: str | Path, checkpoint: str | Path | None, config: str | Path | DetectorConfig | None, weights: str
+) -> tuple[nn.Module, Provenance]:
+    """The module (eval mode) and its provenance, reading a saved file once."""
     if weights not in WEIGHTS_CHOICES:
         raise CompressbenchError(f"unknown weights {weights!r}; choose one of: {', '.join(WEIGHTS_CHOICES)}")
     if not isinstance(name_or_path, (str, Path)):
@@ -385,7 +424,7 @@ def load_model(
     if name not in MODELS and is_deployed(name):
         if config is not None or checkpoint is not None:
             raise CompressbenchError(f"{name} is a deployed file: it carries its own weights and configuration")
-        return DeployedModel(name)
+        return DeployedModel(name), Provenance()  # the module is the file: nothing rebuilds or compresses it further
     if name not in MODELS and not _is_file(name) and _names_a_file(name):
         raise CompressbenchError(
             f"model file {name} {input_file_problem(name)}; give a saved model file (written with --out) or a "
@@ -394,15 +433,16 @@ def load_model(
     if name not in MODELS and _is_file(name):
         if config is not None:
             raise CompressbenchError(f"config does not apply to a saved model file ({name}); it carries its own")
-        model, _, _ = read_model_file(name)
+        model, provenance, _ = read_model_file(name)
     else:
         detector_config = read_fomm_config(config) if isinstance(config, (str, Path)) else config
         model = build_model_with_weights(name, detector_config, default_weights=checkpoint is None and weights == "default")
+        provenance = _registered(name, model)
     if checkpoint is not None:
         raw = read_checkpoint(checkpoint)
         state = raw["state_dict"] if is_model_file(raw) else extract_state_dict(raw, checkpoint)
         load_state_dict_strict(model, state, checkpoint)
-    return model.eval()
+    return model.eval(), provenance
 
 
 def untrained_note(name_or_path: str | Path, weights: str = "default", checkpoint: str | Path | None = None) -> str | None:
@@ -421,11 +461,13 @@ def untrained_note(name_or_path: str | Path, weights: str = "default", checkpoin
 
 
 def model_label(name_or_path: str | Path) -> str:
-    """A short row name: a registered name whole (``squeeze-unet-0.5``), a file's stem."""
+    """A short row name: a registered name whole (``squeeze-unet-0.5``), a file's stem, an export folder's name."""
     name = str(name_or_path)
     if name in MODELS:
         return name
     path = Path(name)
+    if path.is_dir() and is_deployed(path):
+        return path.resolve().name
     return path.stem if path.suffix in (".pt", ".pth", ".tar") or _is_file(name) else name
 
 

@@ -55,7 +55,7 @@ def test_compress_a_users_own_module_with_defaults():
 
 def test_compress_registered_model_merges_method_defaults_and_saves(tmp_path):
     run = compressbench.compress(small_teacher(), "prune", ratio=0.5, name="small", **QUICK)
-    assert run.final.stages[0].options == {"ratio": 0.5, "importance": "l2", "global_pruning": False, "iterative": 1}
+    assert run.final.stages[0].options == {"ratio": 0.5, "importance": "l2", "global_pruning": False, "iterative": 1, "ratios": ""}
     path = compressbench.save(run.final, tmp_path / "p.pt")
     loaded = compressbench.load_model(path)
     x = torch.rand(1, 3, FRAME_SIZE, FRAME_SIZE, generator=torch.Generator().manual_seed(3))
@@ -114,3 +114,148 @@ def test_search_validates_before_any_training():
         compressbench.search(small_teacher(), budget="soon")
     with pytest.raises(CompressbenchError, match="unknown search option.s. budgett"):
         compressbench.search(small_teacher(), budgett="1m")
+
+
+# -- bench, report, baseline, check, machine: the commands' API, with the commands' defaults ------------
+
+
+REDUCED_YAML = Path(__file__).resolve().parent.parent / "benchmarks" / "configs" / "teacher-reduced.yaml"
+
+
+def _options(command: str) -> dict:
+    """``{python name: default}`` of a command's options and arguments."""
+    import typer
+
+    from compressbench.cli import app
+
+    return {p.name: p.default for p in typer.main.get_command(app).commands[command].params if not p.required}
+
+
+@pytest.mark.parametrize(
+    "function, command, renamed",
+    [
+        ("bench", "bench", {}),
+        ("report", "report", {}),
+        ("baseline", "baseline", {"models": "models"}),
+        ("check", "check", {}),
+        ("machine", "machine", {}),
+    ],
+)
+def test_the_api_takes_the_commands_defaults(function, command, renamed):
+    import inspect
+
+    from compressbench import api
+    from compressbench.cli.common import DEFAULT_SUITE
+
+    cli = _options(command)
+    python = {n: p.default for n, p in inspect.signature(getattr(api, function)).parameters.items() if p.default is not p.empty}
+    shared = (set(cli) & set(python)) - {"suite"}
+    assert shared, f"{function} shares no option with compressbench {command}"
+    for name in shared:
+        want, got = cli[name], python[name]
+        if name == "models":
+            want = want or None  # typer's empty list of a repeatable option
+        assert (str(got) if isinstance(got, Path) else got) == (str(want) if isinstance(want, Path) else want), name
+    assert api.DEFAULT_SUITE == DEFAULT_SUITE
+    if "no_cache" in cli:  # bench's flags read the other way round
+        assert python["use_cache"] is not cli["no_cache"] and python["profiles"] is not cli["no_profiles"]
+
+
+def test_no_exported_name_hides_a_module_of_the_package():
+    import importlib.util
+
+    hidden = [name for name in compressbench.__all__ if importlib.util.find_spec(f"compressbench.{name}") is not None]
+    assert not hidden, f"compressbench.{hidden[0]} is a module: export the function under another name"
+    assert compressbench.run_bench.__wrapped__.__name__ == "bench" and compressbench.write_report.__wrapped__.__name__ == "report"
+
+
+@pytest.fixture
+def reduced_suite(tmp_path, monkeypatch):
+    """Two variants of the reduced teacher at 64 px, timed twice; the gate's settings to match."""
+    monkeypatch.setenv("COMPRESSBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # the gate reads [tool.compressbench] of ./pyproject.toml
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.compressbench]\ninput_size = 64\nrepeats = 3\nwarmup = 1\nthreads = 1\nbootstrap = 200\n"
+    )
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        "[measure]\nthreads = 1\nwarmup = 0\nrepeats = 2\nframes = 2\ncalib = 2\ninput_size = 64\n"
+        f'[[variant]]\nname = "small"\nconfig = "{REDUCED_YAML}"\n'
+        f'[[variant]]\nname = "small-exact"\nconfig = "{REDUCED_YAML}"\nmethod = "exact"\n'
+    )
+    return suite
+
+
+def test_bench_writes_the_results_and_report_renders_them(tmp_path, reduced_suite):
+    results = compressbench.run_bench(reduced_suite, output=tmp_path / "results.json", profiles=False)
+    rows = {r["variant"]: r for r in results["comparison"]["rows"]}
+    assert list(rows) == ["small", "small-exact"]
+    assert rows["small"]["speedup"] == 1.0 and rows["small"]["akd_px"] == 0.0 and rows["small-exact"]["akd_px"] < 1e-3
+    assert rows["small-exact"]["params"] == SMALL_PARAMS - BATCHNORM_PARAMS
+    import json
+
+    assert json.loads((tmp_path / "results.json").read_text())["comparison"]["rows"][1]["variant"] == "small-exact"
+    only = compressbench.run_bench(reduced_suite, output=None, only=["small"], profiles=False)
+    assert [r["variant"] for r in only["comparison"]["rows"]] == ["small"] and only["cached"] == []
+
+    written = compressbench.write_report(tmp_path / "results.json", tmp_path / "out" / "REPORT.md")
+    assert written[0] == tmp_path / "out" / "REPORT.md" and all(p.is_file() for p in written)
+    text = written[0].read_text()
+    assert "small-exact" in text and f"compressbench report {tmp_path / 'results.json'}" in text
+    with pytest.raises(CompressbenchError, match=r"^akd_budget= must be a positive number of pixels, got 0$"):
+        compressbench.write_report(tmp_path / "results.json", akd_budget=0)
+    with pytest.raises(CompressbenchError, match=r"^output= small.pt is for results"):
+        compressbench.run_bench(reduced_suite, output="small.pt")
+
+
+def test_baseline_then_check_pass_and_a_grown_model_fails(tmp_path, reduced_suite):
+    run = compressbench.baseline(reduced_suite, output=tmp_path / "b.json", only="small", force=True)
+    assert run.path == tmp_path / "b.json" and run.path.is_file() and [v.name for v in run.suite.variants] == ["small"]
+    (entry,) = run.recorded["entries"]
+    assert entry["name"] == "small" and entry["params"] == SMALL_PARAMS and entry["spec"]["config"] == str(REDUCED_YAML)
+
+    heard: list[str] = []
+    verdict = compressbench.check(run.path, latency="advisory", on_note=heard.append)
+    assert (verdict.exit_code, verdict.passed) == (0, True) and verdict.notes == tuple(heard)
+    assert [r["name"] for r in verdict.results] == ["small"] and verdict.results[0]["counts"]["status"] == "pass"
+    assert verdict.record["latency_mode"] == "advisory" and verdict.settings.repeats == 3
+
+    from compressbench.models import DetectorConfig, build_teacher
+
+    wider = compressbench.save(build_teacher(DetectorConfig(block_expansion=12, max_features=64, num_blocks=3)), tmp_path / "w.pt")
+    grown = compressbench.check(run.path, model=wider, entry="small", latency="advisory")
+    assert (grown.exit_code, grown.passed) == (1, False) and grown.results[0]["counts"]["status"] == "regression"
+    with pytest.raises(CompressbenchError, match=r"^repeats= must be a positive integer, got 0$"):
+        compressbench.check(run.path, repeats=0)
+    with pytest.raises(CompressbenchError, match=r"^give a suite \(with only=\) or model=, not both$"):
+        compressbench.baseline(reduced_suite, models=["teacher"], output=None)
+
+
+def test_machine_returns_the_fingerprint_key_the_command_prints():
+    import json
+
+    from typer.testing import CliRunner
+
+    from compressbench.cli import app
+    from compressbench.profiling.machine import this_machine
+
+    record = compressbench.machine(peaks=False)
+    printed = CliRunner().invoke(app, ["machine", "--no-peaks", "--format", "json"])
+    assert printed.exit_code == 0, printed.output
+    assert record["machine"]["key"] == json.loads(printed.stdout)["machine"]["key"] == this_machine().key
+    assert record["peaks"] is None and "healthy" in record["health"]
+
+
+def test_load_variant_is_one_trip(tmp_path, monkeypatch):
+    import compressbench.provenance as provenance
+
+    path = compressbench.save(small_teacher(), tmp_path / "small.pt")
+    reads = []
+    real = provenance.read_checkpoint
+    monkeypatch.setattr(provenance, "read_checkpoint", lambda *a, **k: reads.append(a) or real(*a, **k))
+    loaded = compressbench.load_variant(path)
+    assert len(reads) == 1  # the file is read once, for the module and its provenance both
+    assert loaded.name == "small" and loaded.provenance == provenance.provenance_of(path) and not loaded.module.training
+    named = compressbench.load_variant("teacher", config=REDUCED_YAML, name="base")
+    assert named.name == "base" and named.provenance.base.args["config"]["block_expansion"] == 8
+    assert compressbench.load_variant(named.module).name == "model"

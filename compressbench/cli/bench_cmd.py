@@ -8,10 +8,9 @@ from typing import Optional
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import SuiteArgument, SuiteOption, check_results_path, emit, prepare_output, suite_path
-from compressbench.report import render_json, write_atomic
+from compressbench.cli.common import SuiteArgument, SuiteOption, command_form, emit, prepare_output, suite_path
 from compressbench.report.render import plural
-from compressbench.suite import cache_dir, read_suite
+from compressbench.suite import cache_dir
 
 
 @app.command("bench")
@@ -32,16 +31,15 @@ def bench_command(
     Example:
       compressbench bench benchmarks/suite.toml -o results.json --only teacher,quantize
     """
-    from compressbench.bench import run_suite
+    import compressbench.api as api
     from compressbench.report.comparison_tables import comparison_sections
 
     prepare_output(fmt, output)
-    parsed = read_suite(suite_path(suite, suite_option))
-    if only:
-        parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
-    results = run_suite(parsed, use_cache=not no_cache, profiles=not no_profiles)
+    results = command_form(api.bench)(
+        suite_path(suite, suite_option), output=output, only=only, use_cache=not no_cache, profiles=not no_profiles,
+        show_progress=True,
+    )
     cached = results["cached"]
-    write_atomic(output, render_json(results))
     emit(results["comparison"], comparison_sections(results["comparison"]), fmt, None)
     if cached:
         typer.echo(
@@ -66,21 +64,7 @@ def report_command(
     Example:
       compressbench report results.json -o reports/REPORT.md --akd-budget 1.0
     """
-    from compressbench.errors import CompressbenchError
-    from compressbench.report import check_writable
-    from compressbench.report.markdown_report import read_results, write_report
+    import compressbench.api as api
 
-    if not akd_budget > 0:  # also refuses nan
-        raise CompressbenchError(f"--akd-budget must be a positive number of pixels, got {akd_budget}")
-    doc = read_results(results)  # the input first: a missing input is the error to report
-    check_results_path(output)
-    if output.parent.exists() and not output.parent.is_dir():
-        raise CompressbenchError(f"cannot write {output}: {output.parent} is a file")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = (exc.strerror or type(exc).__name__).lower()
-        raise CompressbenchError(f"cannot create the folder of {output}: {reason}") from None
-    check_writable(output)
-    written = write_report(doc, output, akd_budget, command=f"compressbench report {results} -o {output}")
+    written = command_form(api.report)(results, output, akd_budget=akd_budget)
     typer.echo("wrote " + ", ".join(str(p) for p in written), err=True)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from compressbench.errors import CompressbenchError
+from compressbench.files import MODEL_SUFFIXES, RESULTS_SUFFIXES, check_model_path, check_results_path  # noqa: F401
 from compressbench.report import check_format, check_writable, render, write_atomic
 from compressbench.report.render import Section, print_sections
 
 FormatOption = typer.Option("table", "--format", "-f", help="table | md | csv | json")
 OutputOption = typer.Option(None, "--output", "-o", help="write the results (tables or JSON, see --format) to this file")
 
-# --output is always a results file and --out always a saved model: a suffix of the other kind is a
-# mix-up (e.g. 'compress -o small.pt' would write a text table into small.pt)
-MODEL_SUFFIXES = (".pt", ".pth", ".tar", ".onnx")
-RESULTS_SUFFIXES = (".json", ".md", ".csv", ".txt")
 
 
 DEFAULT_SUITE = Path("benchmarks/suite.toml")
@@ -30,6 +28,12 @@ def suite_path(positional: Path | None, option: Path | None) -> Path:
     if positional is not None and option is not None and positional != option:
         raise CompressbenchError(f"two suites given ({positional} and --suite {option}); give one")
     return positional or option or DEFAULT_SUITE
+
+
+def command_form(function):
+    """A :mod:`compressbench.api` function as a command calls it: its errors name the ``--options``
+    (the API's wrapper renames them ``option=`` for Python callers)."""
+    return inspect.unwrap(function)
 
 
 def require_positive(**values: int | None) -> None:
@@ -50,21 +54,6 @@ SEED_MAX = 2**63 - 1  # what torch's and numpy's generators both take
 def require_seed(seed: int) -> None:
     if not 0 <= seed <= SEED_MAX:
         raise CompressbenchError(f"--seed must be an integer from 0 to {SEED_MAX} (2**63 - 1), got {seed}")
-
-
-def check_results_path(output: Path, flag: str = "--output") -> None:
-    if output.suffix.lower() in MODEL_SUFFIXES:
-        raise CompressbenchError(
-            f"{flag} {output} is for results (tables or JSON), not a model file; save the model with --out {output}"
-        )
-
-
-def check_model_path(out: Path, flag: str = "--out") -> None:
-    """A saved model's path must not look like a results file."""
-    if out.suffix.lower() in RESULTS_SUFFIXES:
-        raise CompressbenchError(
-            f"{flag} {out} is the saved model (e.g. model.pt); write results with --output {out}"
-        )
 
 
 def prepare_output(fmt: str, output: Path | None) -> None:

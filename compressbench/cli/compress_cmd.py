@@ -7,6 +7,7 @@ removed again if a later write fails, so an error leaves no file behind.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -28,7 +29,7 @@ from compressbench.cli.model_options import (
     ConfigOption,
     ModelOption,
     WeightsOption,
-    model_from_options,
+    variant_from_options,
 )
 from compressbench.comparison import compress_and_compare
 from compressbench.comparison.hints import DEFAULT_MAX_AKD, annotate, check_bound, model_arguments
@@ -36,7 +37,7 @@ from compressbench.comparison.saving import check_exportable, write_outputs
 from compressbench.compression import parse_chain, parse_set_options, stage_options
 from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
-from compressbench.provenance import check_savable, model_label, provenance_of, sidecar_path
+from compressbench.provenance import check_savable, load_variant, model_label, sidecar_path
 from compressbench.report import check_writable
 from compressbench.report.comparison_tables import comparison_sections
 from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
@@ -169,27 +170,27 @@ def compress_command(
         raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
     if teacher is not None and model_label(teacher) == model_label(model):
         raise CompressbenchError("--teacher names the model itself; leave it out (that is the default)")
-    module = model_from_options(model, checkpoint, config, weights)
-    start = provenance_of(model, module)
+    loaded = variant_from_options(model, checkpoint, config, weights)  # module, provenance and label at once
     if out is not None:
-        check_savable(start, out)
+        check_savable(loaded.provenance, out)
         check_writable(sidecar_path(out))
-    reference = model_from_options(teacher, None, None, "default") if teacher is not None else None
+    reference = load_variant(teacher) if teacher is not None else None
 
     run = compress_and_compare(
-        module, chain, options, FrameSource(data, frames, seed, input_size),
-        name=model_label(model), provenance=start, seed=seed, threads=threads, warmup=warmup,
+        loaded.module, chain, options, FrameSource(data, frames, seed, input_size),
+        name=loaded.name, provenance=loaded.provenance, seed=seed, threads=threads, warmup=warmup,
         repeats=repeats, runtime=runtime, precision=precision, batch=batch,
         before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
-        reference=reference, reference_name=model_label(teacher) if teacher is not None else "reference",
+        reference=reference.module if reference is not None else None,
+        reference_name=reference.name if reference is not None else "reference",
     )  # fmt: skip
     model_args = model_arguments(
         model, config=config, checkpoint=checkpoint, weights=weights if weights != "default" else None, teacher=teacher
     )
-    annotate(run.record, max_akd, model_args)
-    written = write_outputs(run, out, export_onnx, export_pte)
+    run = replace(run, record=annotate(run.record, max_akd, model_args))  # hints for rows above the bound
+    record, written = write_outputs(run, out, export_onnx, export_pte)
     try:
-        emit(run.record, comparison_sections(run.record), fmt, output)
+        emit(record, comparison_sections(record), fmt, output)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)

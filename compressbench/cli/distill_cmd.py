@@ -108,5 +108,5 @@ def distill_command(
         teacher_module.cpu(), [Variant(f"{student_label(options)}-{loss}", trained, provenance)],
         FrameSource(data, frames, seed, size).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
     )  # fmt: skip
-    saved = save_distilled_record(record, trained, provenance, options, result, settings=ctx.params)
-    emit(record, comparison_sections(record) + [training_section(record["training"], saved)], fmt, output)
+    record, saved = save_distilled_record(record, trained, provenance, options, result, settings=ctx.params)
+    emit(record, comparison_sections(record) + [training_section(record.training, saved)], fmt, output)

@@ -15,12 +15,12 @@ from compressbench.cli.model_options import (
     ConfigOption,
     ModelOption,
     WeightsOption,
-    model_from_options,
+    variant_from_options,
 )
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import evaluate, reference_for
 from compressbench.profiling.timing import torch_threads
-from compressbench.provenance import WEIGHTS_CHOICES, load_model, model_label, untrained_note
+from compressbench.provenance import WEIGHTS_CHOICES, load_model, untrained_note
 from compressbench.report.fidelity_tables import fidelity_sections
 from compressbench.report.overlays import check_overlay_dir
 from compressbench.report.render import plural
@@ -66,11 +66,11 @@ def evaluate_command(
 
     test_frames = frames_for(data, count=frames, split="test", seed=seed)
     reference_for(against, test_frames)  # ground truth needs landmarks: fail before loading any model
-    module = model_from_options(model, checkpoint, config, weights)
+    loaded = variant_from_options(model, checkpoint, config, weights)
     teacher = load_model("teacher") if reference.needs_teacher else None
     with torch_threads(threads):
         record = evaluate(
-            module, test_frames, against=against, teacher=teacher, batch_size=batch, model_name=model_label(model),
+            loaded.module, test_frames, against=against, teacher=teacher, batch_size=batch, model_name=loaded.name,
             data_name=data, seed=seed if data == "synthetic" else None, notes=[untrained_note(model, weights, checkpoint)],
             overlays=overlays, overlay_limit=OVERLAY_LIMIT,
         )  # fmt: skip

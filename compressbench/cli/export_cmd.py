@@ -24,12 +24,11 @@ from compressbench.cli.model_options import (
     ConfigOption,
     ModelOption,
     WeightsOption,
-    model_from_options,
+    variant_from_options,
 )
 from compressbench.compression import parse_chain, parse_set_options, stage_options
 from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
-from compressbench.provenance import model_label, provenance_of
 from compressbench.report.render import Section
 from compressbench.runtimes import PRECISIONS, check_runtime
 
@@ -104,9 +103,9 @@ def export_command(
     options = stage_options(chain, {"ratio": ratio}, namespaced) if chain else []
     if data != "synthetic" and not Path(data).exists():
         raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
-    module = model_from_options(model, checkpoint, config, weights)
+    loaded = variant_from_options(model, checkpoint, config, weights)
     result = export_variant(
-        module, provenance_of(model, module), model_label(model), chain, options,
+        loaded.module, loaded.provenance, loaded.name, chain, options,
         FrameSource(data, frames, seed, input_size), out, runtime=runtime, precision=precision, threads=threads,
         warmup=warmup, repeats=repeats, seed=seed,
     )  # fmt: skip

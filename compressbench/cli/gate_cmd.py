@@ -14,28 +14,15 @@ from compressbench.cli.common import (
     OutputOption,
     SuiteArgument,
     SuiteOption,
+    command_form,
     emit,
     prepare_output,
     require_positive,
     suite_path,
 )
-from compressbench.errors import CompressbenchError
-from compressbench.profiling.health import check_health
-from compressbench.provenance import Variant, load_model, model_label, provenance_of
-from compressbench.regress import parse_fraction, read_settings
-from compressbench.regress.baseline import (
-    check_entry_runtimes,
-    pick_entry,
-    read_baseline,
-    read_baseline_file,
-    record_baseline,
-    run_check,
-)
-from compressbench.report import render_json, write_atomic
 from compressbench.report.gate_tables import baseline_section, check_section
 from compressbench.report.render import plural
-from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
-from compressbench.suite import MEASURE_DEFAULTS, VariantSpec, build_variant, read_suite
+from compressbench.runtimes import PRECISIONS, RUNTIMES
 
 
 @app.command("baseline")
@@ -47,6 +34,11 @@ def baseline_command(
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="how the recorded entries are printed: table | md | csv | json"),
     only: Optional[str] = typer.Option(None, "--only", help="comma-separated variant names (default: all)"),
+    models: Optional[list[str]] = typer.Option(
+        None, "--model", "-m",
+        help="record this model instead of a suite (repeatable): a registered name, a saved model file, or a deployed "
+        "file (.onnx, .xml, .pte, an export folder), measured in its own runtime at the size it was compiled for",
+    ),
     repeats: Optional[int] = typer.Option(None, "--repeats", "-r", help="timed rounds per variant"),
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads"),
     add: bool = typer.Option(False, "--add", help="add this machine's baseline to --output, keeping other machines' (replaces this machine's)"),
@@ -64,35 +56,27 @@ def baseline_command(
     Example:
       compressbench baseline benchmarks/suite.toml --only teacher,quantize -o my-baseline.json
       compressbench baseline --runtime openvino --precision int8 --add
+      compressbench baseline --model small-int8/ -o deployed-baseline.json
     """
+    import compressbench.api as api
+
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
-    existing = read_baseline_file(output) if add and output.exists() else None  # a broken file fails before any work
-    parsed = read_suite(suite_path(suite, suite_option))
-    if only:
-        parsed.variants = [parsed.get(name.strip()) for name in only.split(",") if name.strip()]
-    runtime = runtime or parsed.measure["runtime"]
-    precision = precision or parsed.measure["precision"]
-    check_runtime(runtime, precision)
-    settings = read_settings(repeats=repeats, threads=threads)
-    doc, notes = record_baseline(parsed, settings, runtime=runtime, precision=precision, force=force, add_to=existing, add=add)
-    write_atomic(output, render_json(doc))
-    emit(doc, [baseline_section(doc["baselines"][-1])], fmt, None)
-    machine = doc["baselines"][-1]["machine"]["label"]
-    for note in notes:
+    given = suite_path(suite, suite_option) if suite is not None or suite_option is not None else None
+    run = command_form(api.baseline)(
+        given, output=output, only=only, models=models, repeats=repeats, threads=threads, add=add, force=force,
+        runtime=runtime, precision=precision, show_progress=True,
+    )  # fmt: skip
+    doc = run.document
+    emit(doc, [baseline_section(run.recorded)], fmt, None)
+    machine = run.recorded["machine"]["label"]
+    for note in run.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(
-        f"wrote {output} ({plural(len(parsed.variants), 'entry', 'entries')} for {machine}; "
+        f"wrote {output} ({plural(len(run.suite.variants), 'entry', 'entries')} for {machine}; "
         f"{plural(len(doc['baselines']), 'machine', 'machines')} in the file); next: compressbench check --baseline {output}",
         err=True,
     )
-
-
-def build_measure(baseline: dict, settings) -> dict:
-    """How the baseline's variants were built (its suite's [measure], recorded since baseline format
-    2; the suite defaults before), on synthetic frames at the check's size and seed."""
-    recorded = baseline.get("measure") or {}
-    return {**MEASURE_DEFAULTS, **recorded, "data": "synthetic", "input_size": settings.input_size, "seed": settings.seed}
 
 
 @app.command("check")
@@ -126,40 +110,15 @@ def check_command(
 
     Each entry is measured on the runtime and precision it records (entries without: torch fp32).
     """
+    import compressbench.api as api
+
     require_positive(repeats=repeats, threads=threads)
     prepare_output(fmt, output)
-    slowdown = parse_fraction(max_slowdown) if max_slowdown is not None else None
-    settings = read_settings(max_slowdown=slowdown, repeats=repeats, threads=threads, latency=latency)
-    wanted = None
-    if runtime is not None or precision is not None:
-        wanted = (runtime or "torch", precision or "fp32")
-        check_runtime(*wanted)
-    doc = read_baseline(baseline, threads=settings.threads, runtime=wanted)
-    if model is None and not any(e.get("spec") for e in doc["entries"]):
-        raise CompressbenchError(f"nothing to check: no entry of {baseline} records the spec it was built from; "
-                                 "record the baseline again with 'compressbench baseline', or name a model with --model")
-    check_entry_runtimes(doc["entries"])  # a runtime not installed here: one line, before building anything
-    health = check_health(settings.threads)
-    if model is not None:
-        module = load_model(model)
-        chosen = pick_entry(doc, module, model_label(model), entry)
-        modules = {chosen["name"]: Variant(chosen["name"], module, provenance_of(model, module))}
-    else:
-        modules = {e["name"]: build_variant(VariantSpec(**e["spec"]), build_measure(doc, settings))
-                   for e in doc["entries"] if e.get("spec")}  # fmt: skip
-        unbuilt = [e["name"] for e in doc["entries"] if not e.get("spec")]
-        if unbuilt:
-            typer.echo(f"note: not checked (no spec to rebuild them from): {', '.join(unbuilt)}", err=True)
-    top = headline_text(doc, settings)  # after every input is known good: an error stays the only line
-    if top:
-        typer.echo(f"note: {top}", err=True)
-    result = run_check(doc, settings, modules, health=health)
-    emit(result, [check_section(result, settings)], fmt, output)
-    sys.exit(result["exit_code"])
+    run = command_form(api.check)(
+        baseline, model=model, entry=entry, max_slowdown=max_slowdown, repeats=repeats, threads=threads,
+        latency=latency, runtime=runtime, precision=precision, show_progress=True,
+        on_note=lambda line: typer.echo(f"note: {line}", err=True),
+    )  # fmt: skip
+    emit(run.record, [check_section(run.record, run.settings)], fmt, output)
+    sys.exit(run.exit_code)
 
-
-def headline_text(doc: dict, settings) -> str | None:
-    """The line printed first when the baseline is another CPU's or another thread count's."""
-    from compressbench.regress.baseline import headline
-
-    return headline(doc.get("match"), settings.latency)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import FormatOption, OutputOption, emit, prepare_output, require_positive
+from compressbench.cli.common import FormatOption, OutputOption, command_form, emit, prepare_output, require_positive
 
 
 @app.command("machine")
@@ -25,10 +25,10 @@ def machine_command(
     Example:
       compressbench machine --threads 2
     """
-    from compressbench.profiling.peaks import describe_machine
+    import compressbench.api as api
     from compressbench.report.machine_tables import machine_section
 
     require_positive(threads=threads)
     prepare_output(fmt, output)
-    record = describe_machine(threads, measure=peaks, refresh=refresh)
+    record = command_form(api.machine)(threads, peaks=peaks, refresh=refresh)
     emit(record, [machine_section(record)], fmt, output)

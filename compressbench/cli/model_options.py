@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from torch import nn
 
-from compressbench.provenance import load_model
+from compressbench.provenance import Variant, load_variant
 
 ModelOption = typer.Option("teacher", "--model", "-m", help="registered model name or a saved model file")
 CheckpointOption = typer.Option(None, "--checkpoint", help="FOMM checkpoint (kp_detector entry) or bare state dict")
@@ -16,5 +15,6 @@ ConfigOption = typer.Option(None, "--config", help="FOMM YAML config (model_para
 WeightsOption = typer.Option("default", "--weights", help="default | random (random initialisation)")
 
 
-def model_from_options(model: str, checkpoint: Optional[Path], config: Optional[Path], weights: str) -> nn.Module:
-    return load_model(model, checkpoint=checkpoint, config=config, weights=weights)
+def variant_from_options(model: str, checkpoint: Optional[Path], config: Optional[Path], weights: str) -> Variant:
+    """The model the options name, loaded once: ``.module``, ``.provenance`` and ``.name`` (its row label)."""
+    return load_variant(model, checkpoint=checkpoint, config=config, weights=weights)

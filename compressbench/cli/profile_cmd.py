@@ -24,13 +24,12 @@ from compressbench.cli.model_options import (
     ConfigOption,
     ModelOption,
     WeightsOption,
-    model_from_options,
+    variant_from_options,
 )
 from compressbench.errors import CompressbenchError
-from compressbench.profiling import profile
-from compressbench.provenance import model_label
 from compressbench.report.profile_tables import profile_sections
 from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
+from compressbench.runtimes.profile import profile
 
 
 @app.command("profile")
@@ -74,7 +73,8 @@ def profile_command(
         if roofline.suffix.lower() in (*RESULTS_SUFFIXES, *MODEL_SUFFIXES):
             raise CompressbenchError(f"--roofline {roofline} is a PNG plot; give a .png file (results go to --output)")
         check_writable(roofline)
-    module = model_from_options(model, checkpoint, config, weights)
+    loaded = variant_from_options(model, checkpoint, config, weights)
+    module = loaded.module
     machine_peaks = None
     if peaks:
         from compressbench.profiling.peaks import machine_peaks as measured_peaks
@@ -84,7 +84,7 @@ def profile_command(
     record = profile(
         module,
         (batch, channels, input_size, input_size),
-        name=model_label(model),
+        name=loaded.name,
         warmup=warmup,
         repeats=repeats,
         threads=threads,

@@ -20,7 +20,7 @@ from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult, replace_submodule
 from compressbench.errors import CompressbenchError
-from compressbench.profiling import count_params
+from compressbench.profiling.counting import count_params
 from compressbench.progress import progress_bar
 
 INIT_CHOICES = ("svd", "random")

@@ -38,7 +38,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from compressbench.data import seeds
+import compressbench.data.seeds as seeds
 from compressbench.data.background import BACKGROUND, GRID_VALUES, LIGHTING, apply_lighting, render_background
 from compressbench.data.batch import FrameBatch
 from compressbench.data.faces import EXPRESSION, IDENTITY, MAX_KP, canonical_landmarks, render_face
@@ -192,15 +192,21 @@ def synthetic_frames(
     size: int = 256,
     sequences: bool = False,
     sequence_length: int = SEQUENCE_LENGTH,
+    start: int = 0,
+    show_progress: bool | None = None,
 ) -> FrameBatch:
     """``count`` synthetic frames with landmarks and jacobians; same arguments -> identical tensors.
 
     Frame i is the same whatever ``count`` is. With ``sequences`` the frames are consecutive clips of
-    ``sequence_length`` frames of one moving face.
+    ``sequence_length`` frames of one moving face. ``start`` > 0 gives frames ``start ..
+    start + count - 1`` of the same stream (``synthetic_frames(start + count)[start:]``, rendering
+    only those). ``show_progress`` None shows a progress bar from 128 frames on.
     """
     _check(count, split, seed, num_kp, size, sequence_length)
-    draws = _draws(0, count, split, seed, sequences, sequence_length)
-    return _frames(draws, num_kp, size, show_progress=count >= _PROGRESS_FROM)
+    if not isinstance(start, int) or start < 0:
+        raise CompressbenchError(f"start must be a non-negative integer, got {start!r}")
+    draws = _draws(start, count, split, seed, sequences, sequence_length)
+    return _frames(draws, num_kp, size, show_progress=count >= _PROGRESS_FROM if show_progress is None else show_progress)
 
 
 def synthetic_stream(

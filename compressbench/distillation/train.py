@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -21,12 +21,13 @@ from compressbench.data.holdout import FrameSource
 from compressbench.distillation.finetune import FinetuneSettings, finetune
 from compressbench.distillation.losses import LOSSES, LossWeights
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_writable
 from compressbench.models import MODELS
 from compressbench.models.checkpoint import read_checkpoint
 from compressbench.models.students.families import STUDENTS, build_student
-from compressbench.provenance import Provenance, Stage, derive, load_model, provenance_of, save_model
+from compressbench.provenance import Provenance, Stage, derive, load_model, load_variant, provenance_of, save_model
+from compressbench.records import ComparisonRecord
 from compressbench.registry import Registry
-from compressbench.report.output import check_writable
 from compressbench.training.distributed import is_main_process
 from compressbench.training.teacher import LR_SCHEDULES, TeacherTrainOptions, train_teacher
 from compressbench.training.teacher_losses import TeacherLossWeights
@@ -128,7 +129,8 @@ def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[n
             start = teacher_provenance(options.teacher, teacher)
             frames = FrameSource(options.data, options.eval_frames, options.seed, options.size)
             context = CompressionContext(
-                calibration_frames=frames.calibration, input_shape=(1, 3, options.size, options.size),
+                calibration_frames=frames.calibration, calibration_stream=frames.calibration_at,
+                input_shape=(1, 3, options.size, options.size),
                 seed=options.seed, show_progress=options.progress and is_main_process(),
             )  # fmt: skip
             variant = derive(teacher, chain, per_stage, context, provenance=start)[-1]
@@ -144,11 +146,11 @@ def build_student_module(options: DistillOptions, teacher: nn.Module) -> tuple[n
         if name in MODELS:
             if options.width is not None:
                 raise CompressbenchError(f"--width applies to the student families ({', '.join(STUDENTS.names())}), not {name}")
-            module = load_model(name, weights="random")
-            return module.train(), provenance_of(name, module)
+            loaded = load_variant(name, weights="random")
+            return loaded.module.train(), loaded.provenance
         if Path(name).is_file():
-            module = load_model(name)
-            return module.train(), provenance_of(name, module)
+            loaded = load_variant(name)
+            return loaded.module.train(), loaded.provenance
     raise CompressbenchError(
         f"unknown student {name!r}; known: {', '.join(STUDENTS.names())} (or a registered model, a saved model file, or --method on the teacher)"
     )
@@ -278,15 +280,15 @@ def training_record(options: DistillOptions, result: TrainResult, settings: dict
 
 
 def save_distilled_record(
-    record: dict, student: nn.Module, provenance: Provenance, options: DistillOptions, result: TrainResult, settings: dict | None = None
-) -> Path:
-    """Save the student with its training record and measured row; the comparison ``record`` gains
-    ``training`` and ``out``. Returns the saved file."""
-    record["training"] = training_record(options, result, settings)
-    metadata = {"distill": options.identity(), "row": record["rows"][-1], "training": record["training"]}
+    record: ComparisonRecord, student: nn.Module, provenance: Provenance, options: DistillOptions, result: TrainResult,
+    settings: dict | None = None,
+) -> tuple[ComparisonRecord, Path]:
+    """Save the student with its training record and measured row. Returns the comparison ``record``
+    with ``training`` and ``out`` (a new record) and the saved file."""
+    training = training_record(options, result, settings)
+    metadata = {"distill": options.identity(), "row": record.rows[-1].to_json(), "training": training}
     saved = save_distilled(student, provenance, options.out, metadata)
-    record["out"] = str(saved)
-    return saved
+    return replace(record, training=training, out=str(saved)), saved
 
 
 __all__ = [

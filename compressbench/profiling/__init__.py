@@ -1,4 +1,6 @@
-"""Profiling: honest timing, in-place per-module attribution, and how every quantity is counted."""
+"""Measurement: honest timing, in-place per-module attribution, how every quantity is counted, the
+machine's fingerprint, health and peaks. It sits below the runtimes and imports none of them;
+``profile()`` (a model measured on a runtime) is :func:`compressbench.runtimes.profile.profile`."""
 
 from compressbench.profiling.counting import (
     count_macs,
@@ -7,13 +9,13 @@ from compressbench.profiling.counting import (
     macs_fvcore,
     macs_thop,
     peak_memory_mb,
+    size_bytes,
     size_mb,
 )
 from compressbench.profiling.environment import environment
 from compressbench.profiling.health import check_health
 from compressbench.profiling.machine import MachineFingerprint, this_machine
 from compressbench.profiling.peaks import Peaks, machine_peaks
-from compressbench.profiling.profile import profile
 from compressbench.profiling.timing import (
     Agreement,
     LatencyStats,
@@ -41,7 +43,7 @@ __all__ = [
     "measure_alone_and_interleaved",
     "measure_interleaved",
     "peak_memory_mb",
-    "profile",
+    "size_bytes",
     "size_mb",
     "torch_threads",
 ]

@@ -3,7 +3,7 @@
 Each module gets a pre- and a post-forward hook that read ``perf_counter_ns``; on CPU, eager
 PyTorch ops run synchronously, so the bracket is the module's own time, in the context of the
 real forward (its inputs fresh from the previous layer, caches as they really are). The cost is
-two Python calls per module; :func:`compressbench.profiling.profile` measures it by interleaving
+two Python calls per module; :func:`compressbench.runtimes.profile.profile` measures it by interleaving
 instrumented and clean forwards and reports the overhead next to the results.
 """
 

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from compressbench.metrics import fastest_within
-
-
-def pareto_front(rows: list[dict], x: str = "latency_ms", y: str = "akd_px") -> list[str]:
-    """Names of the rows no other row beats on both ``x`` and ``y`` (lower is better)."""
-    usable = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
-    front = []
-    for r in usable:
-        dominated = any(
-            o[x] <= r[x] and o[y] <= r[y] and (o[x] < r[x] or o[y] < r[y]) for o in usable if o is not r
-        )
-        if not dominated:
-            front.append(r["variant"])
-    return front
+from compressbench.metrics import fastest_within, pareto_front  # noqa: F401  (pareto_front: re-exported)
 
 
 def best_variant(rows: list[dict], akd_budget_px: float = 1.0) -> str | None:

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from compressbench.errors import CompressbenchError
+from compressbench.files import temp_prefix
 from compressbench.models.checkpoint import FOMM_KEY, read_checkpoint
-from compressbench.report.output import temp_prefix
 
 FILE_MODE = 0o644
 REQUIRED_KEYS = (FOMM_KEY, "last", "optimizer", "step", "rng", "best", "meta")

@@ -12,10 +12,11 @@ import torch
 
 from compressbench.data import synthetic_frames
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_writable, write_atomic
 from compressbench.models.checkpoint import extract_state_dict, load_state_dict_strict
 from compressbench.models.default_weights import to_float32
 from compressbench.models.detector import DetectorConfig, build_teacher
-from compressbench.report import check_writable, write_atomic
+from compressbench.profiling.counting import BYTES_PER_MB, files_bytes
 from compressbench.training.checkpoints import load_training_checkpoint, save_checkpoint
 from compressbench.training.teacher import evaluate_teacher
 
@@ -59,7 +60,7 @@ def _write_record(out: Path, record_path: Path, config: DetectorConfig, payload:
         "model": "teacher",
         "file": out.name,
         "dtype": "float16",
-        "size_mb": round(out.stat().st_size / 1e6, 3),
+        "size_mb": round(files_bytes([out]) / BYTES_PER_MB, 3),  # the file's bytes: it is the model that ships
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "detector_config": config.to_dict(),
         "training": {

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compressbench import metrics
+import compressbench.metrics as metrics
 from compressbench.data import load_frames, synthetic_frames
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import collect_outputs

@@ -8,10 +8,11 @@ from torch import nn
 
 from compressbench.compression import CompressionContext, get_method
 from compressbench.models import create_model
-from compressbench.profiling import count_params, profile
+from compressbench.profiling import count_params
 from compressbench.profiling.layout import forward_order, hourglass_label, layout_for, op_family
 from compressbench.provenance import derive
 from compressbench.report.markdown_report import block_bars_data
+from compressbench.runtimes.profile import profile
 from tests.compression.swap_helpers import frames, lively_teacher
 
 SIZE = 64

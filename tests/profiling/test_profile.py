@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from compressbench.profiling import count_params, profile
+from compressbench.profiling import count_params
 from compressbench.records import PROFILE_FORMAT, ProfileRecord
+from compressbench.runtimes.profile import profile
 
 
 @pytest.fixture(scope="module")

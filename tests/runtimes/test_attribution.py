@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import pytest
 
-from compressbench.profiling import profile
 from compressbench.runtimes import prepare
 from compressbench.runtimes.attribution import attribute, group_of, layer_of, name_executorch_events, op_timer
 from compressbench.runtimes.executorch_runtime import KernelSlot
+from compressbench.runtimes.profile import profile
 
 REPEATS = 6
 MIN_SHARE = 0.2

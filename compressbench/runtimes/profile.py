@@ -1,4 +1,7 @@
-"""``profile()``: seed 000's tables for any model, measured honestly on this machine."""
+"""``profile()``: seed 000's tables for any model, measured honestly on this machine.
+
+It sits on top of the runtimes (it runs the model on one, and maps the runtime's per-op profile to
+the blog's modules) and uses the measurement below them (:mod:`compressbench.profiling`)."""
 
 from __future__ import annotations
 
@@ -24,11 +27,11 @@ from compressbench.profiling.layout import MODULE_GROUPS, layout_for
 from compressbench.profiling.module_timer import ModuleTimer, capture_shapes
 from compressbench.profiling.timing import LatencyStats, measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
-from compressbench.records import LatencySummary, ProfileRecord
-from compressbench.runtimes import check_runtime, parse_runtime, prepare
+from compressbench.records import ProfileRecord
 from compressbench.runtimes.attribution import attribute, has_op_timer, op_timer
-from compressbench.runtimes.base import openmp_wait_policy
+from compressbench.runtimes.base import openmp_wait_policy, parse_runtime
 from compressbench.runtimes.deployed import runtime_for
+from compressbench.runtimes.registry import check_runtime, prepare
 
 
 def _median(values: list[float]) -> float:
@@ -222,7 +225,7 @@ def profile(
         macs_thop=th.total if th else None,
         macs_notes=explain_mac_difference(model, fv, th) if fv and th else [e for e in (fv_error, th_error) if e],
         size_mb=size_mb(model),
-        latency_ms=LatencySummary(**end_to_end.to_dict()),
+        latency_ms=end_to_end.summary(),
         batch=int(input_shape[0]),
         input_size=int(input_shape[-1]),
         input_shape=[int(d) for d in input_shape],
