@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from compressbench.comparison import compare
 from compressbench.comparison.hints import annotate_variants, model_arguments
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import predict
-from compressbench.profiling import machine_peaks, profile
-from compressbench.records import RESULTS_FORMAT
+from compressbench.profiling import machine_peaks
+from compressbench.records import RESULTS_FORMAT, ResultsRecord
 from compressbench.runtimes import check_runtime
+from compressbench.runtimes.profile import profile
 from compressbench.suite import Suite, build_variant, frame_source
 
 FORMAT = RESULTS_FORMAT
@@ -21,8 +22,8 @@ PROFILE_KEYS = (
 )  # fmt: skip
 
 
-def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, profiles: bool = True) -> dict:
-    """The results record: the comparison table of every variant (the first one is the reference,
+def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, profiles: bool = True) -> ResultsRecord:
+    """The results record (:class:`~compressbench.records.ResultsRecord`): the comparison table of every variant (the first one is the reference,
     usually the teacher), each variant's per-module/per-layer profile, and keypoints for overlays."""
     m = suite.measure
     try:
@@ -33,16 +34,16 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
     variants = [build_variant(spec, m, use_cache, show_progress, cache_hits) for spec in suite.variants]
     reference, others = variants[0], variants[1:]
     eval_frames = frame_source(m).evaluation()
-    record = compare(
+    measured = compare(
         reference.module, others, eval_frames, threads=m["threads"], warmup=m["warmup"], repeats=m["repeats"],
         runtime=m["runtime"], precision=m["precision"], batch=m["batch"], show_progress=show_progress, teacher_name=reference.name,
     )
     # optional variants this machine cannot run are named with the reason, where the table is read
-    record["notes"] = list(record.get("notes", [])) + [f"skipped {name}: {why}" for name, why in suite.skipped.items()]
+    skipped = replace(measured, notes=(*measured.notes, *(f"skipped {name}: {why}" for name, why in suite.skipped.items())))
     # rows above the AKD bound name the command that would fine-tune them back; recover rows their curve
     specs = {spec.name: spec for spec in suite.variants}
-    annotate_variants(
-        record,
+    record = annotate_variants(
+        skipped,
         {v.name: [{"method": s.method, "options": s.options, "report": s.report} for s in v.stages] for v in variants},
         {name: model_arguments(spec.model, config=spec.config, checkpoint=spec.checkpoint) for name, spec in specs.items()},
         data=m["data"], seed=m["seed"],
@@ -58,16 +59,15 @@ def run_suite(suite: Suite, use_cache: bool = True, show_progress: bool = True, 
             per_variant[variant.name] = {key: written[key] for key in PROFILE_KEYS}
     shown = eval_frames.slice(0, OVERLAY_FRAMES)
     points = {v.name: predict(v.module, shown)["value"].tolist() for v in variants}
-    return {
-        "format": FORMAT,
-        "suite": str(suite.path),
-        "measure": m,
-        "specs": [asdict(spec) for spec in suite.variants],
-        "skipped": dict(suite.skipped),
-        "stages": {v.name: [{"method": s.method, "options": s.options, "report": s.report} for s in v.stages] for v in variants},
-        "comparison": record,
-        "profiles": per_variant,
-        "overlays": {"data": m["data"], "split": "test", "seed": m["seed"], "size": m["input_size"], "count": len(shown), "points": points},
-        "env": record["env"],
-        "cached": cache_hits,  # variants loaded from the cache rather than built
-    }
+    return ResultsRecord(
+        suite=str(suite.path),
+        measure=dict(m),
+        specs=tuple(asdict(spec) for spec in suite.variants),
+        skipped=dict(suite.skipped),
+        stages={v.name: [{"method": s.method, "options": s.options, "report": s.report} for s in v.stages] for v in variants},
+        comparison=record,
+        profiles=per_variant,
+        overlays={"data": m["data"], "split": "test", "seed": m["seed"], "size": m["input_size"], "count": len(shown), "points": points},
+        env=record.env,
+        cached=tuple(cache_hits),  # variants loaded from the cache rather than built
+    )

@@ -1,6 +1,6 @@
 """Comparison tables: the teacher and its compressed variants, measured in one process.
 
-- :func:`compare` measures rows (teacher first) and returns the JSON record;
+- :func:`compare` measures rows (teacher first) and returns the record (:class:`~compressbench.records.ComparisonRecord`);
 - :func:`compress_and_compare` applies a method chain, then compares every stage;
 - the tables that render a record are in :mod:`compressbench.report.comparison_tables`; :func:`save_compressed` stores the final variant.
 """

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from compressbench import evaluation, metrics
+import compressbench.evaluation as evaluation
+import compressbench.metrics as metrics
 
 CHUNK = 16  # frames per forward while collecting outputs; bounds memory, does not change the means
 

@@ -1,12 +1,13 @@
-"""Notes a comparison record gains after measuring: what a recover stage did, and for a row whose
-AKD exceeds the bound, the exact command that would fine-tune it back (its chain with ``recover``
-inserted after the structural stages), so a user never has to guess the fix."""
+"""Notes for a comparison record after measuring (a new record carries them): what a recover stage
+did, and for a row whose AKD exceeds the bound, the exact command that would fine-tune it back (its
+chain with ``recover`` inserted after the structural stages), so a user never has to guess the fix."""
 
 from __future__ import annotations
 
 from compressbench.compression import METHODS, get_method
 from compressbench.errors import CompressbenchError
 from compressbench.metrics import within_bound
+from compressbench.records import ComparisonRecord, ComparisonRow
 
 DEFAULT_MAX_AKD = 1.0
 DEFAULT_RECOVER_STEPS = 300
@@ -92,53 +93,53 @@ def recover_note(report: dict) -> str:
     )
 
 
-def annotate(record: dict, max_akd: float = DEFAULT_MAX_AKD, model_args: str | None = None) -> dict:
-    """Add the notes to ``record`` (a compress record: ``rows`` with the teacher first, one row per
-    stage of ``stages``) in place and return it: every row that ends in a recover stage says what the
+def annotate(record: ComparisonRecord, max_akd: float = DEFAULT_MAX_AKD, model_args: str | None = None) -> ComparisonRecord:
+    """``record`` (a compress record: ``rows`` with the teacher first, one row per stage of
+    ``stages``) with its notes, as a new record: every row that ends in a recover stage says what the
     recovery did; every row above ``max_akd`` that recovery could help names the command to try.
     ``model_args`` is how the command names the model (default: ``--model`` and the record's model)."""
     check_bound(max_akd)
-    rows, stages = record.get("rows", []), record.get("stages", [])
-    model_args = model_args if model_args is not None else model_arguments(record.get("model", "teacher"))
-    data, seed = record.get("data", SYNTHETIC), int(record.get("seed") or 0)
-    size = int((record.get("env") or {}).get("image_size") or 256)
-    first = 2 if record.get("reference") else 1  # rows: [reference,] the model, then one per stage
-    for index, row in enumerate(rows[first:]):
-        if index >= len(stages):
-            break
-        _annotate_row(record, row, stages[: index + 1], max_akd, model_args, data, seed, size)
-    return record
+    stages = list(record.stages or ())
+    model_args = model_args if model_args is not None else model_arguments(record.model or "teacher")
+    data, seed = record.data or SYNTHETIC, int(record.seed or 0)
+    size = int(record.env.get("image_size") or 256)
+    first = 2 if record.reference else 1  # rows: [reference,] the model, then one per stage
+    added = {
+        row.variant: _row_notes(row, stages[: index + 1], max_akd, model_args, data, seed, size)
+        for index, row in enumerate(record.rows[first:][: len(stages)])
+    }  # fmt: skip
+    return record.with_row_notes(added)
 
 
 def annotate_variants(
-    record: dict, stages_by_variant: dict[str, list[dict]], model_args_by_variant: dict[str, str],
+    record: ComparisonRecord, stages_by_variant: dict[str, list[dict]], model_args_by_variant: dict[str, str],
     max_akd: float = DEFAULT_MAX_AKD, data: str = SYNTHETIC, seed: int = 0,
-) -> dict:
+) -> ComparisonRecord:
     """:func:`annotate` for a record whose rows are independent variants (a bench suite): each row's
     own chain (``stages_by_variant``) and model (``model_args_by_variant``) name the command."""
     check_bound(max_akd)
-    size = int((record.get("env") or {}).get("image_size") or 256)
-    for row in record.get("rows", [])[1:]:
-        stages = stages_by_variant.get(row["variant"]) or []
-        if stages:
-            _annotate_row(record, row, stages, max_akd, model_args_by_variant.get(row["variant"], ""), data, seed, size)
-    return record
+    size = int(record.env.get("image_size") or 256)
+    added = {
+        row.variant: _row_notes(row, stages, max_akd, model_args_by_variant.get(row.variant, ""), data, seed, size)
+        for row in record.rows[1:]
+        if (stages := stages_by_variant.get(row.variant) or [])
+    }  # fmt: skip
+    return record.with_row_notes(added)
 
 
-def _annotate_row(record: dict, row: dict, stages: list[dict], max_akd: float, model_args: str, data: str, seed: int, size: int) -> None:
+def _row_notes(row: ComparisonRow, stages: list[dict], max_akd: float, model_args: str, data: str, seed: int, size: int) -> list[str]:
+    """What a row ending in ``stages`` should say: the recovery it had, the command that would recover it."""
     notes = []
     if stages[-1]["method"] == "recover":
         notes.append(recover_note(stages[-1].get("report") or {}))
-    akd = row.get("akd_px")
+    akd = row.akd_px
     replayable = all(stage["method"] in METHODS for stage in stages)  # a training record (distill) is no command
     if akd is not None and not within_bound(akd, max_akd) and replayable:
         fixed = with_recover(stages)
         if fixed is not None:
             command = compress_command(fixed, model_args, data, seed, size)
             notes.append(f"AKD {akd:.3g} px > {max_akd:g} px: fine-tune it back with `{command}`")
-    if notes:
-        row["note"] = "; ".join(([row["note"]] if row.get("note") else []) + notes)
-        record.setdefault("notes", []).extend(f"{row['variant']}: {note}" for note in notes)
+    return notes
 
 
 __all__ = [

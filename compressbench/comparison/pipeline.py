@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import torch
@@ -15,14 +15,15 @@ from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
 from compressbench.models import check_input_size
 from compressbench.provenance import Provenance, Variant, derive, provenance_of
+from compressbench.records import ComparisonRecord
 from compressbench.runtimes.deployed import DeployedModel
 
 
-@dataclass
+@dataclass(frozen=True)
 class CompressRun:
     """The record a compress run reports and the variants it made (the last is the result)."""
 
-    record: dict
+    record: ComparisonRecord
     variants: list[Variant]
 
     @property
@@ -70,6 +71,7 @@ def compress_and_compare(
     images = getattr(eval_frames, "images", eval_frames)
     context = CompressionContext(
         calibration_frames=frames.calibration,
+        calibration_stream=frames.calibration_at,
         input_shape=(1, *images.shape[1:]),
         seed=seed,
         show_progress=show_progress,
@@ -99,15 +101,15 @@ def compress_and_compare(
     )
     new_stages = variants[-1].stages[len(start.stages) :]
     return CompressRun(
-        {
-            "model": name,
-            **({"reference": reference_name} if reference is not None else {}),
-            "chain": names,
-            "stages": [{"method": s.method, "options": s.options, "report": s.report} for s in new_stages],
-            "prior_stages": [{"method": s.method, "options": s.options} for s in start.stages],
-            "data": frames.data,
-            "seed": seed,
-            **record,
-        },
+        replace(
+            record,
+            model=name,
+            reference=reference_name if reference is not None else None,
+            chain=tuple(names),
+            stages=tuple({"method": s.method, "options": s.options, "report": s.report} for s in new_stages),
+            prior_stages=tuple({"method": s.method, "options": s.options} for s in start.stages),
+            data=frames.data,
+            seed=seed,
+        ),
         variants,
     )

@@ -8,6 +8,7 @@ is the ratio of two medians taken under the same machine conditions.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import torch
@@ -22,7 +23,7 @@ from compressbench.profiling.environment import environment
 from compressbench.profiling.health import check_health
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
-from compressbench.records import COMPARISON_FORMAT, ComparisonRow
+from compressbench.records import ComparisonRecord, ComparisonRow
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, parse_runtime, prepare
 from compressbench.runtimes.base import default_calibration, openmp_spin_note, openmp_wait_policy
 from compressbench.runtimes.deployed import DeployedModel, runtime_for
@@ -72,7 +73,7 @@ def _static_row(
         macs_int8=bool(getattr(variant, "int8", False)),
         size_mb=size_mb(module),
         peak_mem_mb=peak_memory_mb(lambda: module(timed)),
-        notes=[note] if note else [],
+        notes=(note,) if note else (),
     )
 
 
@@ -92,7 +93,7 @@ def compare(
     precision: str | None = None,
     calibration: torch.Tensor | None = None,
     keep_runners: dict | None = None,
-) -> dict:
+) -> ComparisonRecord:
     """Measure ``teacher`` and each :class:`compressbench.compression.Variant` of ``variants``.
 
     ``eval_frames`` is a FrameBatch (or an (N, 3, S, S) tensor) of held-out frames: fidelity
@@ -106,7 +107,8 @@ def compare(
     ``breakdown`` adds the per-module side-by-side table (always PyTorch eager, interleaved too).
     ``keep_runners`` (a dict) receives each row's :class:`~compressbench.runtimes.Prepared` by
     variant name: the very program that was timed, for ``export`` to write.
-    Returns the JSON record ``{"rows", "modules", "env", "notes"}``; the teacher is the first row.
+    Returns the :class:`~compressbench.records.ComparisonRecord` (``.to_json()`` is the file); the
+    teacher is the first row.
     """
     images = _images(eval_frames)
     entries = [(teacher_name, teacher.eval(), None)] + [(v.name, v.module.eval(), v) for v in variants]
@@ -126,12 +128,13 @@ def compare(
             reference = collect_outputs(teacher, images)
             for name, module, variant in entries:
                 row = _static_row(name, module, variant, example, timed, floats)
+                notes, precision_used = list(row.notes), None
                 runner = module
                 try:
                     where = runtime_for(module, runtime)  # a deployed file runs in its own runtime
                     fns[("run", name)] = prepared = prepare(where, module, timed, threads_used, precision, calibration)
-                    row.notes += [prepared.note] if prepared.note else []
-                    row.precision = prepared.record.precision_used
+                    notes += [prepared.note] if prepared.note else []
+                    precision_used = prepared.record.precision_used
                     runs[name] = prepared.record.to_dict()
                     if keep_runners is not None:
                         keep_runners[name] = prepared
@@ -141,10 +144,11 @@ def compare(
                         raise CompressbenchError(
                             f"{name}, the model every row is compared with, cannot run on {runtime} {precision}: {exc}"
                         ) from None
-                    row.notes.append(str(exc))
+                    notes.append(str(exc))
                 # fidelity of what actually runs there (e.g. OpenVINO in bf16) against the eager fp32 teacher
                 agreement = fidelity(collect_outputs(runner, images), reference, int(images.shape[-1]))
-                row.akd_px, row.jacobian_error = agreement["akd_px"], agreement["jacobian_error"]
+                row = replace(row, notes=tuple(notes), precision=precision_used, akd_px=agreement["akd_px"],
+                              jacobian_error=agreement["jacobian_error"])
                 if not row.macs_int8:
                     floats[stage_key(getattr(variant, "stages", None))] = (row.variant, row.macs)
                 rows.append(row)
@@ -161,13 +165,15 @@ def compare(
         burst = 1 if eager_fp32 else RUNTIME_BURST
         with progress_bar(f"timing {len(entries)} models interleaved", repeats, show_progress) as advance:
             stats = measure_interleaved(fns, warmup, repeats, lambda _: advance(), burst)
-    _add_latency(rows, stats, stats.get(("torch" if not eager_fp32 else "run", teacher_name)))
-    record = {
-        "format": COMPARISON_FORMAT,
-        "rows": [row.to_json() for row in rows],
-        "modules": _modules(entries, fns, stats, eager_fp32, repeats) if breakdown else [],
-        "runs": runs,
-        "env": {
+    rows = _with_latency(rows, stats, stats.get(("torch" if not eager_fp32 else "run", teacher_name)))
+    notes = [f"{row.variant}: {row.note}" for row in rows if row.note]
+    if not eager_fp32 and openmp_spin_note():  # eager runs interleaved with the other runtime
+        notes.append(openmp_spin_note())
+    return ComparisonRecord(
+        rows=tuple(rows),
+        modules=tuple(_modules(entries, fns, stats, eager_fp32, repeats)) if breakdown else (),
+        runs=runs,
+        env={
             **environment(threads_used),
             "runtime": runtime,
             "runtime_version": check_runtime(runtime).version(),
@@ -182,23 +188,24 @@ def compare(
             "burst": burst,
             "breakdown_runtime": "torch",
         },
-    }
-    record["notes"] = [f"{row['variant']}: {row['note']}" for row in record["rows"] if row["note"]]
-    record["health"] = health.to_dict()
-    if not eager_fp32 and openmp_spin_note():  # eager runs interleaved with the other runtime
-        record["notes"].append(openmp_spin_note())
-    return record
+        notes=tuple(notes),
+        health=health.to_dict(),
+    )
 
 
-def _add_latency(rows: list[ComparisonRow], stats: dict, eager_teacher) -> None:
+def _with_latency(rows: list[ComparisonRow], stats: dict, eager_teacher) -> list[ComparisonRow]:
+    """The rows with their latency on the runtime and their speed-ups (None where a row did not run)."""
     teacher = stats.get(("run", rows[0].variant))
+    timed = []
     for row in rows:
         s = stats.get(("run", row.variant))
-        row.latency_ms = s.median if s else None
-        row.latency_p10 = s.p10 if s else None
-        row.latency_p90 = s.p90 if s else None
-        row.speedup = teacher.median / s.median if s and teacher else None
-        row.speedup_vs_eager_fp32 = eager_teacher.median / s.median if s and eager_teacher else None
+        timed.append(replace(
+            row,
+            latency=s.summary() if s else None,
+            speedup=teacher.median / s.median if s and teacher else None,
+            speedup_vs_eager_fp32=eager_teacher.median / s.median if s and eager_teacher else None,
+        ))  # fmt: skip
+    return timed
 
 
 def _modules(entries, fns, stats, eager_fp32: bool, repeats: int) -> list[dict]:

@@ -24,6 +24,7 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -88,16 +89,27 @@ def count_params(module: nn.Module) -> int:
     return sum(sum(p.numel() for p in m.parameters(recurse=False)) + hidden_weights(m) for m in module.modules())
 
 
-def size_mb(module: nn.Module) -> float:
-    """Bytes of ``torch.save(module.state_dict())`` in MB (10^6 bytes): what a file of the weights
-    costs on disk, 8-bit weights at one byte each, with the container's small overhead; for a
-    deployed file, the bytes of the file itself."""
+def size_bytes(module: nn.Module) -> int:
+    """A model's size, the one definition every record and report uses: the bytes of
+    ``torch.save(module.state_dict())``, i.e. what a file of the weights costs on disk (8-bit weights
+    at one byte each, packed FX int8 weights included, BatchNorm statistics too, with the container's
+    small overhead); for a deployed file (.onnx, .xml + .bin, .pte), the bytes of its files."""
     recorded = recorded_counts(module)
     if recorded is not None:
-        return recorded["size_bytes"] / BYTES_PER_MB
+        return int(recorded["size_bytes"])
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
-    return buffer.tell() / BYTES_PER_MB
+    return buffer.tell()
+
+
+def size_mb(module: nn.Module) -> float:
+    """:func:`size_bytes` in MB (10^6 bytes): the ``size_mb`` of comparison rows and profiles."""
+    return size_bytes(module) / BYTES_PER_MB
+
+
+def files_bytes(paths) -> int:
+    """Bytes on disk of the files ``paths`` (those that exist): an exported or deployed file's size."""
+    return sum(Path(p).stat().st_size for p in paths if Path(p).exists())
 
 
 def peak_memory_mb(run: Callable[[], object]) -> float | None:
@@ -143,8 +155,8 @@ def macs_fvcore(model: nn.Module, example: torch.Tensor) -> MacCount:
     recorded = recorded_counts(model)
     if recorded is not None:
         if recorded["macs"] is None:
-            raise ValueError("a deployed file without an export manifest: its MACs are not recorded")
-        return MacCount(recorded["macs"], {"": recorded["macs"]}, "fvcore (recorded at export)")
+            raise ValueError("a deployed file whose graph compressbench cannot count (a bare .pte): its export folder's manifest records them")
+        return MacCount(recorded["macs"], {"": recorded["macs"]}, recorded.get("macs_counter") or "fvcore (recorded at export)")
 
     analysis = FlopCountAnalysis(model, (example,))
     analysis.unsupported_ops_warnings(False)

@@ -12,6 +12,8 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import torch
 
+from compressbench.records import LatencySummary, quantile
+
 
 @dataclass(frozen=True)
 class LatencyStats:
@@ -28,11 +30,7 @@ class LatencyStats:
 
     def quantile(self, q: float) -> float:
         """Linear-interpolated quantile (numpy's default method)."""
-        ordered = sorted(self.samples_ms)
-        pos = q * (len(ordered) - 1)
-        lo = int(pos)
-        hi = min(lo + 1, len(ordered) - 1)
-        return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+        return quantile(self.samples_ms, q)
 
     @property
     def median(self) -> float:
@@ -54,8 +52,12 @@ class LatencyStats:
     def runs(self) -> int:
         return len(self.samples_ms)
 
+    def summary(self) -> LatencySummary:
+        """The one latency summary every record holds (median, p10, p90, IQR, runs)."""
+        return LatencySummary(self.median, self.p10, self.p90, self.iqr, self.runs)
+
     def to_dict(self, with_samples: bool = False) -> dict:
-        out = {"median": self.median, "p10": self.p10, "p90": self.p90, "iqr": self.iqr, "runs": self.runs}
+        out = self.summary().to_json()
         if with_samples:
             out["samples"] = list(self.samples_ms)
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from compressbench.profiling.health import Health, check_health, ruler_warning
 from compressbench.profiling.machine import MachineFingerprint, MachineMatch, compare_machines, this_machine
 from compressbench.progress import progress_bar
 from compressbench.provenance import Provenance, Variant
+from compressbench.records import LatencySummary
 from compressbench.regress.measure import (
     EAGER_FP32,
     RULER,
@@ -24,12 +26,24 @@ from compressbench.regress.measure import (
     measure_relative,
     timed_call,
 )
+from compressbench.regress.records import (  # noqa: F401  (the file format, re-exported)
+    ENTRY_KEYS,
+    FORMAT,
+    FORMAT_V1,
+    SPEC_KEYS,
+    BaselineEntry,
+    BaselineRecord,
+    MachineBaseline,
+    as_baseline,
+    baseline_problem,
+    entry_problem,
+)
 from compressbench.regress.settings import CheckSettings
 from compressbench.regress.stats import STATUS_NAMES, decide_with_remeasure, gate_counts, worst
+from compressbench.runtimes.deployed import DeployedModel
 from compressbench.suite import build_variant
 
-FORMAT = "compressbench-baseline/2"  # {"format", "baselines": [one per machine fingerprint]}
-FORMAT_V1 = "compressbench-baseline/1"  # one baseline, no fingerprint; still read
+_entry_problem, _baseline_problem = entry_problem, baseline_problem  # the names they had here
 LATENCY_ADVISORY_HINT = "latency advisory (pass --latency strict to gate it anyway)"
 
 
@@ -39,6 +53,15 @@ def deterministic_counts(module: nn.Module, settings: CheckSettings, provenance:
     neither can be traced."""
     example = torch.rand(settings.batch, 3, settings.input_size, settings.input_size)
     return {"params": count_params(module), "macs": variant_macs(module, provenance, example)[0]}
+
+
+def settings_for(module: nn.Module, settings: CheckSettings) -> CheckSettings:
+    """``settings`` at the frame side ``module`` takes: a deployed file (.onnx, .xml, .pte, an export
+    folder) is measured and counted at the size it was compiled for, whatever ``input_size`` says."""
+    from dataclasses import replace
+
+    fixed = getattr(module, "fixed_input_size", None)
+    return settings if fixed is None or fixed == settings.input_size else replace(settings, input_size=int(fixed))
 
 
 def as_variant(name: str, model: nn.Module | Variant) -> Variant:
@@ -67,27 +90,24 @@ def runtime_label(pair: tuple[str, str]) -> str:
 def baseline_entry(
     name: str, spec: dict, model: nn.Module | Variant, settings: CheckSettings, show_progress: bool = True,
     runtime: str = "torch", precision: str = "fp32",
-) -> dict:  # fmt: skip
+) -> BaselineEntry:  # fmt: skip
     """One entry: ``model`` measured on ``runtime`` at ``precision``, which the entry records."""
     variant = as_variant(name, model)
     module = variant.module
+    settings = settings_for(module, settings)
     call, record = timed_call(module, settings, runtime, precision, label=name)
     with progress_bar(f"baseline {name}", settings.warmup + settings.repeats, show_progress) as advance:
         samples = measure_relative(module, settings, on_round=lambda _: advance(), call=call)
-    return {
-        "name": name,
-        "spec": spec,
-        "fingerprint": architecture_fingerprint(module),
+    return BaselineEntry(
+        name=name, spec=spec, fingerprint=architecture_fingerprint(module), samples=samples, runtime=record.to_dict(),
         **deterministic_counts(module, settings, variant.provenance),
-        "runtime": record.to_dict(),
-        "samples": samples.to_dict(),
-    }
+    )  # fmt: skip
 
 
 def create_baseline(
     suite, settings: CheckSettings, show_progress: bool = True, runtime: str = "torch", precision: str = "fp32",
     health: Health | None = None,
-) -> dict:
+) -> BaselineRecord:
     """Build every variant of ``suite`` and record its ruler-relative latency samples on ``runtime``
     at ``precision``: a baseline file holding one baseline, this machine's, with the ``health`` of
     the machine it was measured on (checked here when not given)."""
@@ -99,18 +119,17 @@ def create_baseline(
         entries.append(baseline_entry(spec.name, asdict(spec), variant, settings, show_progress, runtime, precision))
     env = environment(settings.threads)
     measure = {**suite.measure, "runtime": runtime, "precision": precision}
-    one = {
-        "ruler": RULER, "suite": str(suite.path), "settings": settings.__dict__, "measure": measure,
-        "machine": env["machine"], "env": env, "entries": entries,
-        "health": (health or check_health(settings.threads)).to_dict(),
-    }  # fmt: skip
-    return {"format": FORMAT, "baselines": [one]}
+    one = MachineBaseline(
+        ruler=RULER, suite=str(suite.path), settings=dict(settings.__dict__), measure=measure, machine=env["machine"],
+        env=env, entries=tuple(entries), health=(health or check_health(settings.threads)).to_dict(),
+    )  # fmt: skip
+    return BaselineRecord((one,))
 
 
 def record_baseline(
     suite, settings: CheckSettings, *, runtime: str = "torch", precision: str = "fp32", force: bool = False,
-    add_to: dict | None = None, add: bool = False, show_progress: bool = True,
-) -> tuple[dict, list[str]]:
+    add_to: BaselineRecord | None = None, add: bool = False, show_progress: bool = True,
+) -> tuple[BaselineRecord, list[str]]:
     """Check this machine's health, then :func:`create_baseline`; with ``add``, the result joins the
     baselines of ``add_to`` (another machine's stay, this machine's is replaced). An unhealthy
     machine (busy, throttled) is refused unless ``force``. Returns the file and notes for the user."""
@@ -131,7 +150,7 @@ def machine_key(baseline: dict) -> str | None:
     return (baseline.get("machine") or {}).get("key")
 
 
-def add_baseline(existing: dict | None, new: dict) -> tuple[dict, list[str]]:
+def add_baseline(existing: BaselineRecord | dict | None, new: BaselineRecord | dict) -> tuple[BaselineRecord, list[str]]:
     """``existing``'s baselines with ``new``'s added, replacing any of the same machine fingerprint
     measured on the same runtimes and precisions (a machine keeps one baseline per runtime).
     Baselines measured against another ruler are dropped (their ratios compare with nothing).
@@ -150,7 +169,7 @@ def add_baseline(existing: dict | None, new: dict) -> tuple[dict, list[str]]:
             notes.append(f"replaced the baseline of {label}")
         else:
             kept.append(old)
-    return {"format": FORMAT, "baselines": kept + added}, notes
+    return BaselineRecord(tuple(as_baseline(b) for b in [*kept, *added])), notes
 
 
 def _load_json(path: Path) -> object:
@@ -163,105 +182,21 @@ def _load_json(path: Path) -> object:
         raise CompressbenchError(f"baseline file {path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
 
 
-def read_baseline_file(path: str | Path) -> dict:
-    """A baseline file as ``{"format", "baselines": [...]}``; a version-1 file (one baseline, no
-    machine fingerprint) becomes a list of one, marked ``"legacy": True``."""
+def read_baseline_file(path: str | Path) -> BaselineRecord:
+    """A baseline file (:class:`~compressbench.regress.records.BaselineRecord`), checked entry by
+    entry; a version-1 file (one baseline, no machine fingerprint) becomes a file of one, ``legacy``."""
     path = Path(path)
-    doc = _load_json(path)
-    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
-        raise CompressbenchError(f"{path} is not a compressbench baseline (format {FORMAT!r})")
-    if isinstance(doc.get("baselines"), list):
-        baselines = doc["baselines"]
-    elif isinstance(doc.get("entries"), list):
-        baselines = [{k: v for k, v in doc.items() if k != "format"}]
-    else:
-        raise CompressbenchError(f"{path} is not a compressbench baseline (format {FORMAT!r})")
-    for one in baselines:
-        if not isinstance(one, dict) or not isinstance(one.get("entries"), list):
-            raise CompressbenchError(f"{path} is not a compressbench baseline (a baseline without entries)")
-        problem = _baseline_problem(one)
-        if problem:
-            raise CompressbenchError(
-                f"baseline file {path}: {problem}; it was not written by 'compressbench baseline' (or was edited): record it again"
-            )
-    return {"format": FORMAT, "baselines": baselines, "legacy": doc.get("format") == FORMAT_V1}
-
-
-ENTRY_KEYS = ("name", "fingerprint", "params", "samples")
-SPEC_KEYS = ("name", "model", "checkpoint", "config", "method", "options", "set", "optional")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _numbers(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-
-
-def _entry_problem(entry: object, index: int) -> str | None:
-    """What is wrong with one baseline entry (the shape :func:`baseline_entry` writes), or None."""
-    if not isinstance(entry, dict):
-        return f"entry #{index} must be a table, got {json.dumps(entry)[:40]}"
-    missing = [key for key in ENTRY_KEYS if key not in entry]
-    label = repr(entry["name"]) if isinstance(entry.get("name"), str) else f"#{index}"
-    if missing:
-        return f"entry {label} is incomplete (no {', '.join(missing)})"
-    if not isinstance(entry["name"], str) or not entry["name"]:
-        return f"entry #{index}: 'name' must be a non-empty string"
-    if not isinstance(entry["fingerprint"], str):
-        return f"entry {label}: 'fingerprint' must be a string"
-    for key in ("params", "macs"):
-        if entry.get(key) is not None and not _is_int(entry[key]):
-            return f"entry {label}: '{key}' must be an integer, got {json.dumps(entry[key])[:40]}"
-    samples = entry["samples"]
-    if not isinstance(samples, dict) or not _numbers(samples.get("model_ms")) or not _numbers(samples.get("ruler_ms")):
-        return f"entry {label}: 'samples' must be a table of 'model_ms' and 'ruler_ms' lists of numbers"
-    if len(samples["model_ms"]) != len(samples["ruler_ms"]) or not samples["model_ms"]:
-        return f"entry {label}: 'samples' must hold as many 'model_ms' as 'ruler_ms' times, at least one"
-    spec = entry.get("spec")
-    if spec is not None and not isinstance(spec, dict):
-        return f"entry {label}: 'spec' must be a table, got {json.dumps(spec)[:40]}"
-    if spec:  # an empty spec is no spec: the entry is checked only against a --model
-        if not isinstance(spec.get("name"), str):
-            return f"entry {label}: 'spec' must name its variant"
-        unknown = sorted(set(spec) - set(SPEC_KEYS))
-        if unknown:
-            return f"entry {label}: 'spec' has unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(SPEC_KEYS)}"
-    runtime = entry.get("runtime")
-    named = isinstance(runtime, dict) and all(isinstance(runtime.get(k), str) for k in ("runtime", "precision_requested"))
-    if runtime and not named:
-        return f"entry {label}: 'runtime' must be a table with 'runtime' and 'precision_requested' names"
-    return None
-
-
-def _baseline_problem(one: dict) -> str | None:
-    """What is wrong with one machine's baseline (its sections and entries), or None."""
-    for key in ("settings", "env", "measure"):
-        if one.get(key) is not None and not isinstance(one[key], dict):
-            return f"'{key}' must be a table, got {json.dumps(one[key])[:40]}"
-    threads = (one.get("settings") or {}).get("threads")
-    if threads is not None and not _is_int(threads):
-        return f"settings.threads must be an integer, got {json.dumps(threads)[:40]}"
-    machine = one.get("machine")
-    fingerprint = isinstance(machine, dict) and isinstance(machine.get("cpu_model"), str) and _is_int(machine.get("cores"))
-    if machine and not fingerprint:
-        return "'machine' must be a machine fingerprint table (with cpu_model and cores)"
-    for index, entry in enumerate(one["entries"], start=1):
-        problem = _entry_problem(entry, index)
-        if problem:
-            return problem
-    return None
+    return BaselineRecord.from_json(_load_json(path), path)
 
 
 def select_baseline(
-    doc: dict, machine: MachineFingerprint, threads: int, path: str | Path = "baseline",
+    doc: BaselineRecord | dict, machine: MachineFingerprint, threads: int, path: str | Path = "baseline",
     runtime: tuple[str, str] | None = None,
-) -> dict:  # fmt: skip
+) -> MachineBaseline:  # fmt: skip
     """The baseline of ``doc`` to check against on ``machine`` with ``threads`` (and, when given,
     measured on ``runtime``, a (runtime, precision) pair): this machine's fingerprint (and thread
-    count) when the file has it, else the first, marked as from another machine. The result is one
-    baseline with ``"match"`` (:class:`MachineMatch` as a dict) added."""
+    count) when the file has it, else the first, marked as from another machine. The result is that
+    baseline (its entries of ``runtime`` only) with ``match`` (:class:`MachineMatch` as a dict) set."""
     usable = [b for b in doc["baselines"] if b.get("ruler") == RULER]
     if not usable:
         ruler = next((b.get("ruler") for b in doc["baselines"] if b.get("ruler")), None)
@@ -291,8 +226,9 @@ def select_baseline(
         labels = ", ".join((b.get("machine") or {}).get("label") or (b.get("env") or {}).get("cpu", "?") for b in usable)
         notes.append(f"no baseline for this machine among {len(usable)} ({labels}); add one with 'compressbench baseline --add'")
     match = MachineMatch(match.same_cpu, match.same_threads, tuple(notes))
-    entries = [e for e in chosen["entries"] if runtime is None or entry_runtime(e) == runtime]
-    return {**chosen, "entries": entries, "match": match.to_dict()}
+    chosen = as_baseline(chosen)
+    entries = tuple(e for e in chosen.entries if runtime is None or entry_runtime(e) == runtime)
+    return replace(chosen, entries=entries, match=match.to_dict())
 
 
 def _distance(baseline: dict, machine: MachineFingerprint) -> tuple[int, int]:
@@ -309,7 +245,7 @@ def _distance(baseline: dict, machine: MachineFingerprint) -> tuple[int, int]:
 def read_baseline(
     path: str | Path, machine: MachineFingerprint | None = None, threads: int | None = None,
     runtime: tuple[str, str] | None = None,
-) -> dict:  # fmt: skip
+) -> MachineBaseline:  # fmt: skip
     """The baseline in ``path`` that fits ``machine`` (this one by default) at ``threads`` (and
     ``runtime``, a (runtime, precision) pair, when given)."""
     import torch
@@ -363,6 +299,11 @@ def pick_entry(baseline: dict, module: nn.Module, label: str, entry_name: str | 
         raise CompressbenchError(
             f"baseline entry {chosen['name']!r} is another model architecture than {label}; compare like with like"
         )
+    if isinstance(module, DeployedModel) and entry_runtime(chosen)[0] != module.runtime:  # it runs there only
+        raise CompressbenchError(
+            f"baseline entry {chosen['name']!r} was measured on {entry_runtime(chosen)[0]} and {label} runs on "
+            f"{module.runtime}; check it against an entry of a file that runs there"
+        )
     return chosen
 
 
@@ -371,6 +312,7 @@ def check_module(entry: dict, model: nn.Module | Variant, settings: CheckSetting
     the runtime and precision the entry was measured with."""
     variant = as_variant(entry["name"], model)
     module = variant.module
+    settings = settings_for(module, settings)
     counts = deterministic_counts(module, settings, variant.provenance)
     count_status, count_reason = gate_counts(entry, counts)
     call, record = timed_call(module, settings, *entry_runtime(entry), label=entry["name"])
@@ -379,8 +321,8 @@ def check_module(entry: dict, model: nn.Module | Variant, settings: CheckSetting
         with progress_bar(f"check {entry['name']}", settings.warmup + settings.repeats, show_progress) as advance:
             return measure_relative(module, settings, on_round=lambda _: advance(), call=call)
 
-    baseline_ratios = Samples.from_dict(entry["samples"]).ratios
-    decision, samples = decide_with_remeasure(baseline_ratios, measure, settings)
+    recorded = Samples.from_dict(entry["samples"])
+    decision, samples = decide_with_remeasure(recorded.ratios, measure, settings)
     status = count_status if settings.latency == "advisory" else worst(count_status, decision.status)
     return {
         "name": entry["name"],
@@ -388,6 +330,9 @@ def check_module(entry: dict, model: nn.Module | Variant, settings: CheckSetting
         "exit_code": status,
         "counts": {"status": STATUS_NAMES[count_status], "reason": count_reason, **counts, "baseline_params": entry["params"], "baseline_macs": entry.get("macs")},
         "latency": decision.to_dict(),
+        # the model's own ms then and now (the decision uses ratios to the ruler: these compare on one machine only)
+        "latency_ms": {"baseline": recorded.latency().to_json(),
+                       "measured": LatencySummary.from_samples(ms for s in samples for ms in s.model_ms).to_json()},
         "runtime": record.to_dict(),
         "samples": [s.to_dict() for s in samples],
     }

@@ -11,6 +11,7 @@ from torch import nn
 
 from compressbench.errors import CompressbenchError
 from compressbench.profiling.timing import measure_interleaved, torch_threads
+from compressbench.records import LatencySummary
 from compressbench.regress.settings import CheckSettings
 from compressbench.runtimes import RunRecord, RuntimeUnavailable, prepare
 from compressbench.runtimes.deployed import runtime_for
@@ -56,19 +57,27 @@ def architecture_fingerprint(module: nn.Module) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Samples:
-    """Raw timing samples of one model with the ruler, per round."""
+    """Raw timing samples of one model with the ruler, per round (never changed once taken)."""
 
-    model_ms: list[float]
-    ruler_ms: list[float]
+    model_ms: tuple[float, ...]
+    ruler_ms: tuple[float, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_ms", tuple(self.model_ms))
+        object.__setattr__(self, "ruler_ms", tuple(self.ruler_ms))
 
     @property
     def ratios(self) -> list[float]:
         return [m / r for m, r in zip(self.model_ms, self.ruler_ms)]
 
+    def latency(self) -> LatencySummary:
+        """The model's own latency over these rounds (ms; comparable on this kind of machine only)."""
+        return LatencySummary.from_samples(self.model_ms)
+
     def to_dict(self) -> dict:
-        return {"model_ms": self.model_ms, "ruler_ms": self.ruler_ms, "ratio": self.ratios}
+        return {"model_ms": list(self.model_ms), "ruler_ms": list(self.ruler_ms), "ratio": self.ratios}
 
     @classmethod
     def from_dict(cls, data: dict) -> Samples:

@@ -8,11 +8,11 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 
-from compressbench import records
+import compressbench.records as records
 from compressbench.data import frames_for
+from compressbench.files import write_atomic
 from compressbench.profiling.layout import forward_order
 from compressbench.report.comparison_tables import comparison_frame
-from compressbench.report.output import write_atomic
 from compressbench.report.overlays import overlay, to_uint8_hwc, with_legend
 from compressbench.report.pareto import best_variant, most_faithful, pareto_front
 from compressbench.report.plots import layer_bars, pareto_plot, roofline_plot
@@ -22,9 +22,9 @@ from compressbench.report.render import Section, render_markdown
 MAX_SIDE_BY_SIDE = 4
 
 
-def read_results(path: str | Path) -> dict:
+def read_results(path: str | Path) -> records.ResultsRecord:
     """The results file of ``compressbench bench`` (or a comparison of ``compress``/``search``), checked
-    section by section before anything is written."""
+    section by section before anything is written, as a results record (it reads like its JSON)."""
     return records.read_report_input(path)
 
 

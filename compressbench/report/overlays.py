@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from compressbench.errors import CompressbenchError
-from compressbench.report.output import check_writable, write_atomic
+from compressbench.files import check_writable, write_atomic
 
 MODEL_COLOUR = (1.0, 0.15, 0.15)  # red
 REFERENCE_COLOUR = (0.1, 0.8, 1.0)  # cyan: stands out on skin and on green backgrounds

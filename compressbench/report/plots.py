@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from compressbench.files import write_atomic  # noqa: E402
 from compressbench.report.labels import place_labels  # noqa: E402
-from compressbench.report.output import write_atomic  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:

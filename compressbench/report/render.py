@@ -11,7 +11,6 @@ continuation table that repeats the first (name) column, so names are never cut.
 from __future__ import annotations
 
 import io
-import json
 import math
 import numbers
 import re
@@ -25,6 +24,7 @@ from rich.text import Text
 from tabulate import tabulate
 
 from compressbench.errors import CompressbenchError
+from compressbench.files import render_json  # noqa: F401  (records as JSON: the bottom helper, re-exported)
 
 FORMATS = ("table", "md", "csv", "json")
 MISSING = "-"
@@ -179,22 +179,6 @@ def columns_of(frame: pd.DataFrame) -> list[Column]:
 def _rows(columns: list[Column]) -> list[list[str]]:
     count = len(columns[0].cells) if columns else 0
     return [[column.cells[i] for column in columns] for i in range(count)]
-
-
-def _to_jsonable(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
-
-
-def render_json(record: dict) -> str:
-    return json.dumps(_to_jsonable(record), indent=2) + "\n"
 
 
 def render_markdown(sections: list[Section], heading_level: int = 3) -> str:

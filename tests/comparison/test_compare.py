@@ -26,7 +26,7 @@ def rows_by_name(record):
 
 def test_record_schema(record):
     assert set(record) == {"format", "rows", "modules", "runs", "env", "notes", "health"}
-    assert record["format"] == "compressbench-comparison/1"
+    assert record["format"] == "compressbench-comparison/2"
     check_comparison(record, "record")  # what reading it back checks
     assert {"healthy", "warnings", "checks"} <= set(record["health"])
     assert set(record["env"]["machine"]) >= {"cpu_model", "features", "cores", "key", "label"}
@@ -47,7 +47,8 @@ def test_identical_copy_agrees_exactly_and_times_positive(record):
         assert rows[name]["jacobian_error"] == 0.0
     assert rows["teacher"]["speedup"] == 1.0
     for row in record["rows"]:
-        assert row["latency_p10"] <= row["latency_ms"] <= row["latency_p90"]
+        assert row["latency_p10"] <= row["latency_ms"] <= row["latency_p90"] and row["latency_iqr"] >= 0
+        assert row["latency_runs"] == record["env"]["repeats"] * record["env"]["burst"]  # the whole summary: runs too
         assert math.isfinite(row["speedup"]) and row["speedup"] > 0
         assert row["speedup"] == pytest.approx(rows["teacher"]["latency_ms"] / row["latency_ms"])
         assert row["peak_mem_mb"] > 0

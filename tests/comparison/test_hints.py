@@ -7,19 +7,25 @@ import pytest
 from compressbench.comparison.hints import annotate, annotate_variants, compress_command, model_arguments, with_recover
 from compressbench.compression import get_method
 from compressbench.errors import CompressbenchError
+from compressbench.records import ComparisonRecord, ComparisonRow
 
 
 def stage(method: str, report: dict | None = None, **options) -> dict:
     return {"method": method, "options": get_method(method).resolve(options), "report": report or {}}
 
 
-def record(stages: list[dict], akds: list[float], **extra) -> dict:
-    rows = [{"variant": "teacher", "akd_px": 0.0, "note": None}]
+def row(variant: str, akd: float) -> ComparisonRow:
+    return ComparisonRow(variant, "none", 1, None, False, 0.1, None, akd_px=akd)
+
+
+def record(stages: list[dict], akds: list[float], **extra) -> ComparisonRecord:
+    rows = [row("teacher", 0.0)]
     names = []
     for s, akd in zip(stages, akds):
         names.append(s["method"])
-        rows.append({"variant": "teacher+" + "+".join(names), "akd_px": akd, "note": None})
-    return {"model": "teacher", "data": "synthetic", "seed": 0, "rows": rows, "stages": stages, "notes": [], **extra}
+        rows.append(row("teacher+" + "+".join(names), akd))
+    return ComparisonRecord(rows=tuple(rows), modules=(), env={}, model="teacher", data="synthetic", seed=0,
+                            stages=tuple(stages), **extra)  # fmt: skip
 
 
 def test_rows_above_the_bound_name_the_chain_with_recover_after_the_structural_stages():
@@ -65,17 +71,11 @@ def test_commands_name_repeated_methods_by_position_and_carry_data_and_seed():
 
 
 def test_suite_rows_are_annotated_from_their_own_chain_and_model_and_distilled_rows_get_no_command():
-    rec = {
-        "env": {"image_size": 128},
-        "rows": [
-            {"variant": "teacher", "akd_px": 0.0, "note": None},
-            {"variant": "p5", "akd_px": 20.9, "note": None},
-            {"variant": "student", "akd_px": 9.0, "note": None},
-            {"variant": "q", "akd_px": 0.2, "note": None},
-        ],
-    }
+    measured = ComparisonRecord(
+        rows=(row("teacher", 0.0), row("p5", 20.9), row("student", 9.0), row("q", 0.2)), modules=(), env={"image_size": 128}
+    )
     stages = {"p5": [stage("prune", ratio=0.7)], "student": [{"method": "distill", "options": {}, "report": {}}], "q": [stage("quantize")]}
-    annotate_variants(rec, stages, {"p5": "--model p.pt", "student": "--model s.pt", "q": ""}, data="clips/", seed=2)
+    rec = annotate_variants(measured, stages, {"p5": "--model p.pt", "student": "--model s.pt", "q": ""}, data="clips/", seed=2)
     assert [row["note"] for row in rec["rows"]] == [
         None,
         "AKD 20.9 px > 1 px: fine-tune it back with `compressbench compress --model p.pt --method prune,recover "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -22,6 +23,7 @@ from compressbench.regress.baseline import (
     read_baseline,
 )
 from compressbench.regress.measure import RULER
+from compressbench.regress.records import BaselineRecord, MachineBaseline
 
 SETTINGS = CheckSettings(input_size=64, repeats=8, warmup=1, threads=1, bootstrap=200)
 runner = CliRunner()
@@ -36,13 +38,12 @@ def small_teacher():
 @pytest.fixture(scope="module")
 def baseline(small_teacher):
     entry = baseline_entry("small", {}, small_teacher, SETTINGS, show_progress=False)
-    return {"format": FORMAT, "ruler": RULER, "entries": [entry], "settings": SETTINGS.__dict__}
+    return MachineBaseline(entries=(entry,), ruler=RULER, settings=SETTINGS.__dict__)
 
 
-def as_file(baseline: dict, machine: dict | None) -> dict:
-    """A version-2 baseline file holding ``baseline`` recorded on ``machine``."""
-    one = {k: v for k, v in baseline.items() if k != "format"}
-    return {"format": FORMAT, "baselines": [{**one, "machine": machine}]}
+def as_file(baseline: MachineBaseline, machine: dict | None) -> dict:
+    """A version-2 baseline file holding ``baseline`` recorded on ``machine``, as JSON."""
+    return BaselineRecord((replace(baseline, machine=machine),)).to_json()
 
 
 def test_entry_records_counts_and_raw_samples(baseline, small_teacher):
@@ -94,7 +95,7 @@ def test_check_cli_exit_codes(tmp_path, monkeypatch, baseline, small_teacher):
     (tmp_path / "pyproject.toml").write_text(
         "[tool.compressbench]\ninput_size = 64\nrepeats = 8\nwarmup = 1\nthreads = 1\nbootstrap = 200\n"
     )
-    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    (tmp_path / "baseline.json").write_text(json.dumps({"format": FORMAT, **baseline.to_json()}))  # one baseline, untagged
     model_file = tmp_path / "small.pt"
     save(small_teacher, model_file)
     result = runner.invoke(app, ["check", "--baseline", "baseline.json", "--model", str(model_file), "--format", "json"])
@@ -125,15 +126,11 @@ def test_check_cli_exit_codes(tmp_path, monkeypatch, baseline, small_teacher):
 
 
 def test_advisory_latency_leaves_the_exit_code_to_the_counts(baseline, small_teacher, monkeypatch):
-    import copy
-    from dataclasses import replace
-
     from compressbench.regress import baseline as baseline_module
     from compressbench.regress.measure import Samples
 
     # timings replaced by fixed samples (twice the baseline's ratio), so the verdict cannot depend on the machine
-    entry = copy.deepcopy(baseline["entries"][0])
-    entry["samples"] = Samples([1.0 + i / 100 for i in range(8)], [1.0] * 8).to_dict()
+    entry = replace(baseline.entries[0], samples=Samples([1.0 + i / 100 for i in range(8)], [1.0] * 8))
     monkeypatch.setattr(baseline_module, "measure_relative", lambda *a, **k: Samples([2.0 + i / 100 for i in range(8)], [1.0] * 8))
     gated = check_module(entry, small_teacher, SETTINGS, show_progress=False)
     assert gated["latency"]["status_name"] == "regression" and gated["exit_code"] == 1
@@ -144,8 +141,6 @@ def test_advisory_latency_leaves_the_exit_code_to_the_counts(baseline, small_tea
 
 
 def test_an_entry_without_a_recorded_runtime_is_checked_in_eager_fp32(baseline, small_teacher, monkeypatch):
-    from dataclasses import replace
-
     from compressbench.regress import baseline as baseline_module
     from compressbench.regress.baseline import entry_runtime
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compressbench.cli import app, gate_cmd
+import compressbench.api as api_module
+from compressbench.cli import app
 from compressbench.profiling.health import Health
 from compressbench.profiling.machine import fingerprint_from_text
 from compressbench.regress import baseline
@@ -37,7 +38,7 @@ def fake(monkeypatch):
 
     monkeypatch.setattr(baseline, "create_baseline", create)
     monkeypatch.setattr(baseline, "check_health", lambda threads=None: state["health"])
-    monkeypatch.setattr(gate_cmd, "check_health", lambda threads=None: state["health"])
+    monkeypatch.setattr(api_module, "check_health", lambda threads=None: state["health"])
     return state
 
 
@@ -96,7 +97,7 @@ def test_check_rebuilds_every_entry_from_its_spec_with_the_recorded_build_settin
     assert recorded.exit_code == 0, recorded.output
     baseline = json.loads(out.read_text())["baselines"][0]
     assert baseline["measure"]["calib"] == 2 and baseline["measure"]["input_size"] == 64
-    assert gate_cmd.build_measure(baseline, type("S", (), {"input_size": 64, "seed": 0}))["calib"] == 2
+    assert api_module.build_measure(baseline, type("S", (), {"input_size": 64, "seed": 0}))["calib"] == 2
     checked = runner.invoke(app, ["check", "--baseline", str(out), "--repeats", "3", "--latency", "advisory", "--format", "json"])
     assert checked.exit_code == 0, checked.output
     results = json.loads(checked.stdout)["results"]
@@ -162,7 +163,7 @@ def test_check_refuses_an_entry_measured_on_a_runtime_not_installed_before_build
     entry = {"name": "teacher", "spec": {"name": "teacher"}, "fingerprint": "f", "params": 1, "macs": 1,
              "samples": {"model_ms": [1.0], "ruler_ms": [1.0]}, "runtime": {"runtime": "openvino", "precision_requested": "int8"}}  # fmt: skip
     out.write_text(json.dumps({"format": FORMAT, "baselines": [{"ruler": RULER, "machine": INTEL.to_dict(), "entries": [entry]}]}))
-    monkeypatch.setattr(gate_cmd, "build_variant", lambda *a, **k: pytest.fail("built a variant before refusing"))
+    monkeypatch.setattr(api_module, "build_variant", lambda *a, **k: pytest.fail("built a variant before refusing"))
     result = runner.invoke(app, ["check", "--baseline", str(out)])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == "error: openvino is not installed; run `make install` (pip install openvino)"

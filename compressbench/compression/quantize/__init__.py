@@ -3,7 +3,7 @@
 from compressbench.compression.quantize import fx, ort, pt2e  # noqa: F401  (fill the backend registry)
 from compressbench.compression.quantize.backends import BACKENDS, QuantBackend, get_backend, register_backend
 from compressbench.compression.quantize.codebook import CodebookConv2d, CodebookLinear, kmeans_codebook
-from compressbench.compression.quantize.method import DEFAULT_BACKEND, Quantize, state_dict_bytes
+from compressbench.compression.quantize.method import DEFAULT_BACKEND, Quantize
 from compressbench.compression.quantize.parts import DEFAULT_PARTS, PARTS
 
 __all__ = [
@@ -18,5 +18,4 @@ __all__ = [
     "get_backend",
     "kmeans_codebook",
     "register_backend",
-    "state_dict_bytes",
 ]

@@ -39,18 +39,13 @@ from compressbench.compression.quantize.parts import (
     present_parts,
 )
 from compressbench.errors import CompressbenchError
+from compressbench.profiling.counting import size_bytes
 from compressbench.progress import progress_bar
 
 DEFAULT_BACKEND = "fx"
 DEFAULT_CALIB = 32
 REBUILD_SEED = 0
 FLOAT_PARTS = ("softmax", "soft_argmax", "jacobian_pool")
-
-
-def state_dict_bytes(module: nn.Module) -> int:
-    """Bytes of the tensors in ``module``'s state dict (what a saved file holds, less overhead);
-    quantized tensors count one byte per element, packed FX weights included."""
-    return sum(t.numel() * t.element_size() for t in module.state_dict().values() if isinstance(t, torch.Tensor))
 
 
 def _relative_error(reference: torch.Tensor, approximation: torch.Tensor) -> float:
@@ -103,7 +98,7 @@ class Quantize(CompressionMethod):
         backend.check_available()
         parts, missing = present_parts(model, parse_parts(options["parts"]))
         frames = context.frames(options["calib"])
-        bytes_before = state_dict_bytes(model)
+        bytes_before = size_bytes(model)
         with progress_bar("quantize: calibrating", frames.shape[0] + len(parts), context.show_progress) as advance:
             inputs = part_inputs(model, parts, frames, advance)
             structure_parts, errors = {}, {}
@@ -124,7 +119,7 @@ class Quantize(CompressionMethod):
             "calibration_frames": int(frames.shape[0]),
             "relative_error": errors,  # ||q(x) - f(x)|| / ||f(x)|| of each part on the calibration inputs
             "size_bytes_before": bytes_before,
-            "size_bytes_after": state_dict_bytes(model),
+            "size_bytes_after": size_bytes(model),
         }
         if backend.note:
             report["note"] = backend.note
@@ -146,7 +141,7 @@ class Quantize(CompressionMethod):
 
     def _apply_codebooks(self, model: nn.Module, context: CompressionContext) -> StageResult:
         names = codebook_layers(model)
-        bytes_before = state_dict_bytes(model)
+        bytes_before = size_bytes(model)
         errors = {}
         with progress_bar("quantize: codebooks", len(names), context.show_progress) as advance:
             for name in names:
@@ -165,7 +160,7 @@ class Quantize(CompressionMethod):
             "mean_relative_error": sum(errors.values()) / len(errors) if errors else 0.0,
             "codebook_weights": weights,
             "size_bytes_before": bytes_before,
-            "size_bytes_after": state_dict_bytes(model),
+            "size_bytes_after": size_bytes(model),
         }
         return StageResult(model, {"codebook_layers": names}, report, int8=False)
 
