@@ -28,8 +28,10 @@ from compressbench.comparison import compare, compress_and_compare
 from compressbench.comparison.fidelity import Outputs, collect_outputs, fidelity
 from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.profiling.counting import files_bytes
 from compressbench.profiling.machine import this_machine
 from compressbench.provenance import Provenance, Variant
+from compressbench.records import ComparisonRow, LatencySummary
 from compressbench.runtimes import Prepared, RuntimeUnavailable, check_runtime
 from compressbench.runtimes.base import parse_runtime
 
@@ -98,13 +100,10 @@ def _tolerance(akd: float) -> float:
     return max(AKD_TOLERANCE_PX, AKD_TOLERANCE_SHARE * akd)
 
 
-def _latency(row: dict) -> dict:
-    return {
-        "median_ms": row.get("latency_ms"),
-        "p10_ms": row.get("latency_p10"),
-        "p90_ms": row.get("latency_p90"),
-        "speedup_vs_eager_fp32": row.get("speedup_vs_eager_fp32"),
-    }
+def _latency(row: ComparisonRow) -> dict:
+    """The manifest's latency: the row's summary under the manifest's names (``median_ms``, ...)."""
+    summary = row.latency.to_json("manifest") if row.latency is not None else LatencySummary.empty("manifest")
+    return {**summary, "speedup_vs_eager_fp32": row.speedup_vs_eager_fp32}
 
 
 def export_variant(
@@ -148,8 +147,8 @@ def export_variant(
         record = compare(against, measured, evaluation,
                          teacher_name=reference_name if reference is not None else name, breakdown=False,
                          keep_runners=kept, **settings)  # fmt: skip
-    row = record["rows"][-1]
-    prepared = kept.get(row["variant"])
+    row = record.rows[-1]
+    prepared = kept.get(row.variant)
     if prepared is None:
         raise CompressbenchError(f"{row['variant']} cannot run on {runtime} {precision}: {row.get('note') or 'unavailable'}")
     images = getattr(evaluation, "images", evaluation)
@@ -184,7 +183,7 @@ def export_variant(
             "provenance": final.provenance.to_json(with_reports=False),
             "input": {"name": "images", "shape": list(prepared.batch.shape), **INPUT_CONTRACT},
             "outputs": outputs,
-            "counts": {"params": row.get("params"), "macs": row.get("macs"), "size_bytes": sum(p.stat().st_size for p in files)},
+            "counts": {"params": row.params, "macs": row.macs, "size_bytes": files_bytes(files)},
             "runtime": {**prepared.record.to_dict(), "load": _load_hint(runtime, precision)},
             "machine": this_machine(prepared.record.threads).to_dict(),
             "latency": _latency(row),

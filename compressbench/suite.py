@@ -37,7 +37,8 @@ from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
 from compressbench.files import check_input_file, read_error
 from compressbench.models import MODELS
-from compressbench.provenance import Variant, derive, load_model, provenance_of, read_model_file, save_variant
+from compressbench.provenance import Variant, derive, load_variant, model_label, read_model_file, save_variant
+from compressbench.runtimes.deployed import is_deployed
 
 MEASURE_DEFAULTS = {
     "batch": 1,
@@ -90,6 +91,23 @@ class Suite:
         )
 
 
+def model_suite(models: list[str]) -> Suite:
+    """A suite of ``models`` as they are (registered names, saved model files, or deployed files:
+    .onnx, .xml, .pte, export folders), each a variant named by its label (its path where two labels
+    clash), measured with the default [measure] settings: what ``compressbench baseline --model`` records."""
+    labels = [model_label(m) for m in models]
+    specs = []
+    for model, label in zip(models, labels):
+        spec = VariantSpec(name=label if labels.count(label) == 1 else str(model), model=str(model))
+        why = missing_model(spec)
+        if why:
+            raise CompressbenchError(f"{why}; give a registered model, a saved model file or a deployed file (.onnx, .xml, .pte, an export folder)")
+        specs.append(spec)
+    if len({spec.name for spec in specs}) != len(specs):
+        raise CompressbenchError(f"a model is given twice: {', '.join(models)}")
+    return Suite(Path(", ".join(models)), specs, dict(MEASURE_DEFAULTS))
+
+
 def read_suite(path: str | Path) -> Suite:
     """Parse and validate a suite file; every problem is one clear error."""
     path = check_input_file(path, "suite file")
@@ -125,6 +143,12 @@ def read_suite(path: str | Path) -> Suite:
         seen.add(entry["name"])
         _check_variant_types(path, entry)
         spec = VariantSpec(**entry)
+        given = [key for key in ("method", "config", "checkpoint") if getattr(spec, key)]
+        if given and spec.model not in MODELS and is_deployed(spec.model):
+            raise CompressbenchError(
+                f"suite file {path}: variant {spec.name!r}: {spec.model} is a deployed file, measured as it is; "
+                f"drop {', '.join(given)} (compress the model it was exported from)"
+            )
         try:
             why = missing_model(spec) if spec.optional else None
             why = why or unavailable_stage(spec)
@@ -149,8 +173,9 @@ NON_NEGATIVE_MEASURES = ("warmup",)
 
 
 def missing_model(spec: VariantSpec) -> str | None:
-    """Why ``spec``'s model cannot be loaded: neither a registered name nor an existing file."""
-    if spec.model in MODELS or Path(spec.model).is_file():
+    """Why ``spec``'s model cannot be loaded: neither a registered name nor an existing file (or
+    export folder: a deployed model)."""
+    if spec.model in MODELS or Path(spec.model).is_file() or Path(spec.model).is_dir():
         return None
     return f"model file {spec.model} does not exist"
 
@@ -241,8 +266,8 @@ def build_variant(
     then appended to ``cache_hits``)."""
     with torch.random.fork_rng():  # a model without trained weights is initialised the same every run
         torch.manual_seed(int(measure["seed"]))
-        base_model = load_model(spec.model, checkpoint=spec.checkpoint, config=spec.config)
-    start = provenance_of(spec.model, base_model)
+        loaded = load_variant(spec.model, checkpoint=spec.checkpoint, config=spec.config)
+    base_model, start = loaded.module, loaded.provenance
     if not spec.method:
         return Variant(spec.name, base_model, start)
     chain = parse_chain(spec.method)
@@ -261,6 +286,7 @@ def build_variant(
     frames = frame_source(measure)
     context = CompressionContext(
         calibration_frames=frames.calibration,
+        calibration_stream=frames.calibration_at,
         input_shape=(1, 3, measure["input_size"], measure["input_size"]),
         seed=measure["seed"],
         show_progress=show_progress,

@@ -8,6 +8,7 @@ inside :func:`collected_warnings`; known warnings are counted and explained once
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -121,3 +122,44 @@ def quiet_native_stderr() -> Iterator[None]:
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
+
+
+# Log lines a third-party import prints that the user can do nothing about: (logger, message pattern).
+IMPORT_NOISE = (
+    # torchao's kernels built for CUDA (and for another Python): this CPU build cannot load them and
+    # torchao goes on without them; printed once per process as "Failed to load .../_C_mxfp8...so"
+    ("torchao", r"^Failed to load \S*torchao\S*\.so\b"),
+    # torchao registers an Enum as a pytree constant, which torch 2.13 deprecates (logged as "W... _pytree.py")
+    ("torch.utils._pytree", r"is an Enum subclass and is now natively supported"),
+)
+
+
+class _DropMatching(logging.Filter):
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self.pattern = re.compile(pattern)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.search(record.getMessage())
+
+
+@contextmanager
+def quiet_log_lines(noise: tuple[tuple[str, str], ...] = IMPORT_NOISE) -> Iterator[None]:
+    """Drop, for the block, only the log records of each (logger, pattern) in ``noise`` whose message
+    matches: every other line of those loggers still shows."""
+    added = [(logging.getLogger(name), _DropMatching(pattern)) for name, pattern in noise]
+    for logger, dropper in added:
+        logger.addFilter(dropper)
+    try:
+        yield
+    finally:
+        for logger, dropper in added:
+            logger.removeFilter(dropper)
+
+
+def import_quietly(module: str):
+    """``importlib.import_module(module)`` without the :data:`IMPORT_NOISE` lines its import logs."""
+    import importlib
+
+    with quiet_log_lines():
+        return importlib.import_module(module)

@@ -97,28 +97,42 @@ class DeployedModel(nn.Module):
         self.outputs = outputs
         self.precision = (self.manifest or {}).get("runtime", {}).get("precision_requested", "fp32")
         self._runner = None
-        self._threads = 0
+        self._loaded = (0, "")  # (threads, precision) the runner was loaded with
+        self._counts: dict | None = None
 
     def recorded_counts(self) -> dict:
-        """Params and MACs as the export counted them on the variant (manifest ``counts``); a bare
-        .onnx's or .xml's params from the weights its graph holds; anything else unknown (None)."""
-        counts = dict((self.manifest or {}).get("counts") or {})
-        count_weights = getattr(RUNTIMES.get(self.runtime), "artifact_weight_count", None)
-        if counts.get("params") is None and count_weights is not None:
-            counts["params"] = count_weights(self.path)
-        return {"params": counts.get("params"), "macs": counts.get("macs"), "size_bytes": module_size(self)}
+        """Params and MACs as the export counted them on the variant (manifest ``counts``, fvcore's);
+        a bare file's from the file: params from the weights its graph holds (.onnx, .xml, .pte), MACs
+        of its convolutions and matrix products from the graph's shapes (.onnx, .xml; see
+        :mod:`compressbench.runtimes.graph_counts`); anything else unknown (None). ``macs_counter``
+        says which. Counted once per opened file."""
+        if self._counts is None:
+            counts = dict((self.manifest or {}).get("counts") or {})
+            counter = "fvcore (recorded at export)" if counts.get("macs") is not None else None
+            backend = RUNTIMES.get(self.runtime)
+            count_weights = getattr(backend, "artifact_weight_count", None)
+            count_macs = getattr(backend, "artifact_mac_count", None)
+            if counts.get("params") is None and count_weights is not None:
+                counts["params"] = count_weights(self.path)
+            if counts.get("macs") is None and count_macs is not None:
+                counts["macs"] = count_macs(self.path, self.input_shape)
+                counter = f"{self.path.suffix} graph: convolutions and matrix products" if counts["macs"] is not None else None
+            self._counts = {"params": counts.get("params"), "macs": counts.get("macs"), "macs_counter": counter}
+        return {**self._counts, "size_bytes": module_size(self)}
 
     @property
     def fixed_input_size(self) -> int:
         """The frame side the file was compiled for (read by :func:`compressbench.models.check_input_size`)."""
         return self.input_shape[-1]
 
-    def runner(self, threads: int | None = None):
-        threads = threads or torch.get_num_threads()
-        if self._runner is None or threads != self._threads:
+    def runner(self, threads: int | None = None, precision: str | None = None):
+        """The file loaded in its runtime with ``threads`` at ``precision`` (default: the export's;
+        OpenVINO compiles an IR for a precision hint, the other runtimes run the file as it is)."""
+        wanted = (threads or torch.get_num_threads(), precision or self.precision)
+        if self._runner is None or wanted != self._loaded:
             backend = RUNTIMES.get(self.runtime)
-            self._runner = backend.load_artifact(self.path, threads, self.precision, self.outputs)
-            self._threads = threads
+            self._runner = backend.load_artifact(self.path, wanted[0], wanted[1], self.outputs)
+            self._loaded = wanted
         return self._runner
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -131,10 +145,14 @@ class DeployedModel(nn.Module):
         returns for a deployed file); its record says what the file holds."""
         if name != self.runtime:
             raise RuntimeUnavailable(f"{self.path.name} runs on {self.runtime}; measure it with --runtime {self.runtime}")
+        if precision == "fp32":  # the default: an int8 export computes in int8 whatever is asked, and says so
+            precision = self.precision
+        if tuple(batch.shape[1:]) != tuple(self.input_shape[1:]):
+            raise CompressbenchError(f"{self.path.name} takes frames {self.input_shape[1:]}, got {list(batch.shape[1:])}")
         if len(batch) != self.input_shape[0]:
             batch = batch[torch.arange(self.input_shape[0]) % len(batch)]
         backend = RUNTIMES.get(name)
-        runner = self.runner(threads)
+        runner = self.runner(threads, precision)
         used, fallback, source = backend.artifact_precision(self.path, batch, threads, precision)
         notes = [f"the deployed file {self.path.name}, as it is"]
         record = RunRecord(name, backend.version(), precision, used, threads, fallback, notes, source)

@@ -12,6 +12,9 @@ dequantize -> op -> quantize chain of its subgraph into one int8 kernel, so a de
 the two ran in int8 and any other op in the dtype of the tensor it computes; ops left to the
 portable kernels run in the dtype of their output.
 
+A bare ``.pte`` counts its parameters from the program itself (:func:`pte_weight_count`: the
+XNNPACK subgraphs' constant tensors, read back with executorch's deserializer and ``flatc``).
+
 ExecuTorch is an optional extra (``pip install 'compressbench[executorch]'``). Checked before
 installing: executorch 1.5.1's wheel names no torch in its Requires-Dist (it pins
 ``torchao>=0.18,<0.19``, which names none either), and installed into a separate directory it
@@ -22,6 +25,9 @@ default dependency because it also pulls coremltools, scikit-learn, hydra-core a
 from __future__ import annotations
 
 import collections
+import math
+import re
+import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +35,7 @@ from pathlib import Path
 import torch
 
 from compressbench.errors import CompressbenchError
-from compressbench.report import write_atomic
+from compressbench.files import write_atomic
 from compressbench.runtimes.base import (
     DEFAULT_CALIBRATION_FRAMES,
     UNKNOWN,
@@ -43,7 +49,7 @@ from compressbench.runtimes.base import (
 )
 from compressbench.runtimes.onnx import _output_keys, _TupleOutputs, export_obstacle
 from compressbench.runtimes.registry import register_runtime
-from compressbench.warnings import quiet_native_stderr
+from compressbench.warnings import import_quietly, quiet_native_stderr
 
 LABEL = "XNNPACK x86 kernels, a proxy for a phone"
 READ_BACK_SOURCE = "executorch lowered program (XNNPACK subgraphs and portable ops)"
@@ -64,12 +70,24 @@ def executorch_version() -> str:
         import executorch  # noqa: F401
     except ImportError:
         raise RuntimeMissing(WHY_MISSING) from None
+    quiet_torchao()
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("executorch")
     except PackageNotFoundError:  # importable from a path pip does not know
         return "unknown"
+
+
+def quiet_torchao() -> None:
+    """Import torchao (every ``executorch.*`` module imports it) before anything else does, without the
+    log lines its import prints that the user can do nothing about (compressbench.warnings.IMPORT_NOISE:
+    its CUDA kernels failing to load on a CPU build, torch deprecating how it registers an Enum).
+    Later imports find it loaded and print nothing; any other line it logs still shows."""
+    try:
+        import_quietly("torchao")
+    except ImportError:  # executorch without torchao: its own imports will say what is missing
+        pass
 
 
 def _quantized_xnnpack(program, example: torch.Tensor, calibration: torch.Tensor):
@@ -211,6 +229,83 @@ def export_pte(module: torch.nn.Module, path, example: torch.Tensor):
     return write_atomic(path, export_pte_bytes(module, example))
 
 
+XNNPACK_BACKEND = "XnnpackBackend"
+NON_FINITE = re.compile(rb"(?<=[\s:\[,])-?(inf|nan)(?=[\s,\]}])")  # flatc writes them bare; JSON has none
+
+
+def _xnnpack_constant_elements(blob: bytes) -> int:
+    """Elements of the constant tensors (weights and biases, BatchNorm folded in) of one XNNPACK
+    subgraph: its serialized XNNGraph (after the XNNPACK header) read back to JSON with the schema
+    and the ``flatc`` that executorch ships, each tensor value with a constant buffer counted by its dims."""
+    import importlib.resources
+    import json
+    import tempfile
+
+    from executorch.backends.xnnpack import serialization
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_serialize import XNNHeader
+    from executorch.exir._serialize._flatbuffer import _flatc_decompile
+
+    try:
+        header = XNNHeader.from_bytes(blob[: XNNHeader.EXPECTED_LENGTH])
+        graph = blob[header.flatbuffer_offset : header.flatbuffer_offset + header.flatbuffer_size]
+    except ValueError:  # written before the header existed: the blob is the flatbuffer
+        graph = blob
+    with tempfile.TemporaryDirectory(prefix="compressbench-pte-") as tmp:
+        folder = Path(tmp)
+        (folder / "schema.fbs").write_bytes(importlib.resources.files(serialization).joinpath("schema.fbs").read_bytes())
+        (folder / "graph.bin").write_bytes(graph)
+        _flatc_decompile(tmp, str(folder / "schema.fbs"), str(folder / "graph.bin"), ["--raw-binary"])
+        doc = json.loads(NON_FINITE.sub(b"null", (folder / "graph.json").read_bytes()))
+    total = 0
+    for value in doc.get("xvalues", []):
+        tensor = value.get("xvalue_union") or {}
+        tensor = tensor.get("tensor_value", tensor)  # a quantized tensor wraps its tensor value
+        if tensor.get("constant_buffer_idx"):
+            total += math.prod(tensor.get("dims") or [])
+    return total
+
+
+def _used_values(plan) -> set[int]:
+    """Indices of the values an instruction of ``plan`` reads (lists opened): an int8 lowering can
+    leave a constant no instruction reads (the blur kernel, copied into its XNNPACK subgraph)."""
+    from executorch.exir.schema import OptionalTensorList, TensorList
+
+    used = {i for chain in plan.chains for ins in chain.instructions for i in (getattr(ins.instr_args, "args", None) or ())}
+    for index in list(used):
+        value = plan.values[index].val
+        if isinstance(value, (TensorList, OptionalTensorList)):  # lists of value indices
+            used.update(i for i in value.items if i >= 0)
+    return used
+
+
+def pte_weight_count(pte: bytes) -> int | None:
+    """Elements of an ExecuTorch program's constant tensors: those of its XNNPACK subgraphs (where
+    the lowering put the weights) and those portable kernels read (0-d scalars aside: literals,
+    not weights). The program is read with executorch's own deserializer
+    (``executorch.exir._serialize``, a private module: no public API reads a program's constants).
+    None where a delegate other than XNNPACK holds some (its payload is opaque) or the program
+    cannot be read back."""
+    quiet_torchao()
+    from executorch.exir._serialize._program import deserialize_pte_binary
+    from executorch.exir.schema import Tensor
+
+    try:
+        program = deserialize_pte_binary(pte).program
+        total = 0
+        for plan in program.execution_plan:
+            for index in _used_values(plan):
+                tensor = plan.values[index].val
+                if isinstance(tensor, Tensor) and tensor.data_buffer_idx > 0 and len(tensor.sizes) > 0:
+                    total += math.prod(tensor.sizes)
+            for delegate in plan.delegates:
+                if delegate.id != XNNPACK_BACKEND:
+                    return None
+                total += _xnnpack_constant_elements(program.backend_delegate_data[delegate.processed.index].data)
+    except (ImportError, ValueError, KeyError, IndexError, TypeError, OSError, subprocess.SubprocessError, AttributeError):
+        return None  # a private serializer that changed, or no flatc: the count is unknown, not wrong
+    return total
+
+
 class ExecuTorchRunner:
     """``runner(images)`` -> the detector's output dict, from a loaded ExecuTorch program."""
 
@@ -289,6 +384,11 @@ class ExecuTorchRuntime:
         if meta.num_inputs() != 1:
             raise CompressbenchError(f"{path} has {meta.num_inputs()} inputs; a keypoint detector has one (the frames)")
         return list(meta.input_tensor_meta(0).sizes()), [None] * meta.num_outputs()  # a .pte names no outputs
+
+    def artifact_weight_count(self, path: Path) -> int | None:
+        """Weights and biases the program holds (:func:`pte_weight_count`); None where unreadable."""
+        self.version()
+        return pte_weight_count(Path(path).read_bytes())
 
     def artifact_output_shapes(self, path: Path) -> list[tuple[int, ...]]:
         meta = self._method_meta(path)

@@ -17,7 +17,7 @@ from compressbench.errors import CompressbenchError
 from compressbench.models import DetectorConfig, build_teacher, check_input_size
 from compressbench.models.checkpoint import read_checkpoint
 from compressbench.provenance import model_label, read_model_file
-from compressbench.records import ComparisonRow
+from compressbench.records import ComparisonRow, LatencySummary
 from compressbench.suite import read_suite
 
 from ..standins import SMALL, small_teacher
@@ -97,7 +97,7 @@ def test_suite_files_with_wrong_types(tmp_path, toml, message):
 
 def test_chain_options_are_merged_with_method_defaults():
     (pruned, stage), = apply_chain(small_teacher(), "prune", [{"ratio": 0.5}])  # fmt: skip
-    assert stage["options"] == {"ratio": 0.5, "importance": "l2", "global_pruning": False, "iterative": 1}
+    assert stage["options"] == {"ratio": 0.5, "importance": "l2", "global_pruning": False, "iterative": 1, "ratios": ""}
     with pytest.raises(CompressbenchError, match="one options dict per stage"):
         apply_chain(small_teacher(), "prune,exact", [{}])
 
@@ -130,7 +130,7 @@ FAST_COMPRESS = ["--weights", "random", "--input-size", "64", "--frames", "2", "
 NOT_A_PICKLE = b"hello, not a model\n"  # 'h' is a pickle memo lookup: torch's unpickler raised KeyError on it
 RESULTS = {  # the smallest results file report reads (its output is what the report cases refuse)
     "format": "compressbench-results/1", "suite": "s.toml", "measure": {}, "stages": {}, "profiles": {}, "overlays": {},
-    "env": {}, "comparison": {"rows": [ComparisonRow("teacher", "none", 10, 20, False, 0.5, 0.1, 1.0).to_json()],
+    "env": {}, "comparison": {"rows": [ComparisonRow("teacher", "none", 10, 20, False, 0.5, 0.1, LatencySummary(1.0, 0.9, 1.1)).to_json()],
                               "modules": [], "env": {}},
 }  # fmt: skip
 
@@ -373,7 +373,7 @@ def pruned_file(tmp_path_factory):
     [
         ([], ["--method", "recover"], "recover (stage 1 of --method recover) has nothing to recover: it fine-tunes the model towards its teacher, which is the model itself here (no --teacher)"),
         ([], ["--method", "exact,recover"], "recover (stage 2 of --method exact,recover) has nothing to recover"),
-        ([], ["--method", "recover,prune"], "no stage before it changes the structure (asym, dsconv, prune); prune first (e.g. --method prune,recover)"),
+        ([], ["--method", "recover,prune"], "no stage before it changes the structure (asym, dsconv, prune, stem); prune first (e.g. --method prune,recover)"),
         ([], ["--method", "prune,quantize,recover"], "comes after quantize: an int8 model has no float weights to train; put recover before quantize"),
         (["--model", "{dir}/pruned.pt"], ["--method", "recover"], "give the model it was made from with --teacher (e.g. --teacher teacher)"),
         (["--model", "{dir}/teacher.pt", "--teacher", "{dir}/twin.pt"], ["--method", "recover"], "the model and --teacher are the same network with the same weights"),

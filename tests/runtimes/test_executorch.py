@@ -65,7 +65,7 @@ def test_compress_exports_a_pte_that_loads(tmp_path, reduced_yaml):
 
 
 def test_profile_on_executorch_attributes_etdumps_events_to_the_modules(detector):
-    from compressbench.profiling import profile
+    from compressbench.runtimes.profile import profile
 
     record = profile(
         detector, (1, 3, 64, 64), warmup=1, repeats=3, threads=1, show_progress=False, runtime="executorch"

@@ -28,12 +28,14 @@ from torch import nn
 
 from compressbench.compression.quantize.backends import QuantBackend, error_detail, register_backend
 from compressbench.errors import CompressbenchError
+from compressbench.warnings import import_quietly
 
 
 def _pt2e_api():
     """(prepare_pt2e, convert_pt2e, X86InductorQuantizer, default config) from torchao, or from
     torch itself on releases that still ship them."""
     try:
+        import_quietly("torchao")  # its import logs CUDA-kernel and pytree lines a CPU user can do nothing about
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
     except ImportError:
