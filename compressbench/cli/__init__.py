@@ -16,6 +16,7 @@ from compressbench.cli import machine_cmd as _machine_cmd  # noqa: F401
 from compressbench.cli import models_cmd as _models_cmd  # noqa: F401  (registers commands)
 from compressbench.cli import profile_cmd as _profile_cmd  # noqa: F401
 from compressbench.cli import search_cmd as _search_cmd  # noqa: F401
+from compressbench.cli import sensitivity_cmd as _sensitivity_cmd  # noqa: F401
 from compressbench.cli import teacher_cmd as _teacher_cmd  # noqa: F401
 from compressbench.cli.app import app, main
 

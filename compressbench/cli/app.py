@@ -18,7 +18,7 @@ from compressbench.warnings import collected_warnings
 
 USAGE_ERROR = 2
 # the order a new user needs them: look, measure, compress, compare many, report, guard, train
-WORKFLOW_ORDER = ("models", "machine", "profile", "evaluate", "compress", "distill", "search", "bench", "report", "baseline", "check", "teacher")
+WORKFLOW_ORDER = ("models", "machine", "profile", "evaluate", "compress", "distill", "search", "sensitivity", "bench", "report", "baseline", "check", "teacher")
 
 
 def fail(message: str) -> None:

@@ -147,7 +147,9 @@ class OpenVinoOpTimer:
     def __init__(self, prepared: Prepared) -> None:
         record = prepared.record
         program = prepared.program if prepared.program is not None else prepared.graph
-        self.compiled = compile_graph(program, prepared.batch, record.threads, record.precision_requested, True)
+        # the hint the timed model was compiled with (an int8 model whose float layers run bf16: runtimes.layers)
+        hint = {"INFERENCE_PRECISION_HINT": prepared.compiled.get_property("INFERENCE_PRECISION_HINT")} if prepared.compiled else {}
+        self.compiled = compile_graph(program, prepared.batch, record.threads, record.precision_requested, True, hint)
         self.request = self.compiled.create_infer_request()
         self.feed = {0: prepared.batch.detach().float().contiguous().numpy()}
         self.samples: list[dict[str, tuple[str, float]]] = []
@@ -311,7 +313,8 @@ OP_TIMERS = {"onnxruntime": OrtOpTimer, "openvino": OpenVinoOpTimer, "executorch
 
 
 def has_op_timer(prepared: Prepared) -> bool:
-    return prepared.record.runtime in OP_TIMERS
+    # a deployed .pte keeps no lowered program whose kernel layout would name ExecuTorch's events
+    return prepared.record.runtime in OP_TIMERS and (prepared.record.runtime != "executorch" or prepared.layout is not None)
 
 
 def op_timer(prepared: Prepared):

@@ -66,6 +66,9 @@ class RunRecord:
     fallback_ops: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     source: str = UNKNOWN
+    # int8 runs: the layers (module names, runtimes.layers) whose weighted ops ran in a float
+    # precision, read back like precision_used: "kp fp32", "predictor.decoder.up_blocks.4.conv bf16"
+    float_layers: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +84,8 @@ class RunRecord:
             parts.append(f"ops not in {self.precision_requested}: unknown")
         elif self.fallback_ops:
             parts.append(f"not in {self.precision_requested}: {', '.join(self.fallback_ops)}")
+        if self.float_layers:
+            parts.append(f"float layers: {', '.join(self.float_layers)}")
         parts += self.notes
         return "; ".join(parts) or None
 

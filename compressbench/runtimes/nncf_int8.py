@@ -33,10 +33,17 @@ def nncf_version() -> str:
     return nncf.__version__
 
 
-def quantize_openvino(graph: bytes, batch: torch.Tensor, calibration: torch.Tensor, keep_float: tuple[str, ...]):
+def quantize_openvino(
+    graph: bytes,
+    batch: torch.Tensor,
+    calibration: torch.Tensor,
+    keep_float: tuple[str, ...],
+    only: tuple[str, ...] | None = None,
+):
     """The NNCF int8 OpenVINO model of the float ONNX ``graph`` at ``batch``'s static shape, calibrated
     on every frame of ``calibration`` (one at a time); ops whose names start with a ``keep_float``
-    prefix stay in float."""
+    prefix stay in float, and with ``only`` every op whose name starts with none of its prefixes
+    does too (one ignored-scope pattern with a negative lookahead)."""
     nncf_version()
     import nncf
     import openvino as ov
@@ -44,13 +51,17 @@ def quantize_openvino(graph: bytes, batch: torch.Tensor, calibration: torch.Tens
     model = ov.Core().read_model(graph)
     model.reshape({model.inputs[0].get_any_name(): list(batch.shape)})
     names = [op.get_friendly_name() for op in model.get_ops()]
-    for scope in keep_float:
+    for scope in (*keep_float, *(only or ())):
         if not any(name.startswith(scope) for name in names):
-            raise RuntimeUnavailable(f"NNCF int8: no OpenVINO op under {scope!r}, which must stay in float")
+            role = "which must stay in float" if scope in keep_float else "the only scope to quantize"
+            raise RuntimeUnavailable(f"NNCF int8: no OpenVINO op under {scope!r}, {role}")
     size = len(batch)
     frames = calibration.detach().float()
     items = [frames[i : i + size].contiguous().numpy() for i in range(0, len(frames) - size + 1, size)]
-    ignored = nncf.IgnoredScope(patterns=[re.escape(s) + ".*" for s in keep_float], validate=False)
+    patterns = [re.escape(s) + ".*" for s in keep_float]
+    if only is not None:
+        patterns.append("(?!" + "|".join(re.escape(s) for s in only) + ").*")
+    ignored = nncf.IgnoredScope(patterns=patterns, validate=False)
     # NNCF logs progress bars and INFO lines on stdout/stderr; compressbench shows its own progress
     logger = logging.getLogger("nncf")
     level = logger.level

@@ -15,9 +15,11 @@ graphs directly and does not need ``torch.export`` to succeed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 
 from compressbench.errors import CompressbenchError
-from compressbench.report import write_atomic
+from compressbench.files import write_atomic
 
 DETECTOR_OUTPUTS = ("value", "jacobian", "heatmap")
 INPUT_NAME = "images"
@@ -82,10 +84,31 @@ def _output_keys(outputs) -> tuple[str, ...]:
     return tuple(known + sorted(k for k in outputs if k not in DETECTOR_OUTPUTS))
 
 
+_FROZEN: dict | None = None  # (id, shape, opset) -> (module, bytes) inside frozen_exports()
+
+
+@contextlib.contextmanager
+def frozen_exports() -> Iterator[None]:
+    """Inside the block, exporting the same module object at the same input shape again returns
+    its first export: for a caller that prepares one unchanged module many times (the sensitivity
+    analysis quantizes one model with different float layers, and the plan a module carries does
+    not change its float graph). The module must not change inside the block."""
+    global _FROZEN
+    outer = _FROZEN
+    _FROZEN = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _FROZEN = outer
+
+
 def export_onnx_bytes(module: nn.Module, example: torch.Tensor, opset: int = DEFAULT_OPSET) -> bytes:
     """Serialize ``module`` (eval mode, float) to ONNX; see the module docstring for the names."""
     if opset < DEFAULT_OPSET:
         raise CompressbenchError(f"ONNX opset must be >= {DEFAULT_OPSET}, got {opset}")
+    key = (id(module), tuple(example.shape), opset)
+    if _FROZEN is not None and key in _FROZEN:
+        return _FROZEN[key][1]
     obstacle = export_obstacle(module)
     if obstacle:
         raise CompressbenchError(f"cannot export to ONNX: {obstacle}")
@@ -120,6 +143,8 @@ def export_onnx_bytes(module: nn.Module, example: torch.Tensor, opset: int = DEF
     except Exception as exc:  # the exporter raises many types; all mean "this graph does not export"
         detail = _first_line(exc)
         raise CompressbenchError(f"cannot export {type(module).__name__} to ONNX: {detail}") from None
+    if _FROZEN is not None:
+        _FROZEN[key] = (module, buffer.getvalue())  # the module is held, so its id is not reused
     return buffer.getvalue()
 
 

@@ -29,6 +29,8 @@ from compressbench.runtimes.base import (
     default_calibration,
     observed_precision,
 )
+from compressbench.runtimes.graph_counts import onnx_macs
+from compressbench.runtimes.layers import float_layers_read_back, layer_scopes, onnx_node_names, plan_of, resolve_scopes
 from compressbench.runtimes.onnx import OnnxRunner, export_onnx_bytes
 from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, int8_notes, quantize_qdq
 from compressbench.runtimes.registry import register_runtime
@@ -38,6 +40,7 @@ TYPES = {"float": "fp32", "float16": "fp16", "bfloat16": "bf16", "double": "fp64
 # kernels that convert between precisions or only rearrange memory: they compute in none
 MOVES = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Cast", "Reshape", "Unsqueeze", "Squeeze",
          "Expand", "Transpose", "Flatten", "Identity", "Shape", "Gather", "ReorderInput", "ReorderOutput"}  # fmt: skip
+WEIGHTED_KERNELS = ("Conv", "MatMul", "Gemm")  # substrings of the kernels that carry a layer's weights
 
 
 def ort_version() -> str:
@@ -53,11 +56,12 @@ def has_onnxruntime_parts(module) -> bool:
     return any(isinstance(getattr(m, "onnx_bytes", None), torch.Tensor) for m in module.modules())
 
 
-def profiled_precisions(runner: OnnxRunner, images: torch.Tensor) -> collections.Counter:
+def profiled_precisions(runner: OnnxRunner, images: torch.Tensor, weighted: list | None = None) -> collections.Counter:
     """(kernel, precision) counts of one call of ``runner`` (a session made with profiling on), read
     from ONNX Runtime's profile: a kernel runs in the type of the tensor it computes, its first output (QLinearConv: uint8; Conv: float; not its first input, which is a
     float scale for QLinearConcat). Kernels that compute integers (shape arithmetic) and
-    :data:`MOVES` are left out. Ends the session's profiling."""
+    :data:`MOVES` are left out. ``weighted`` (a list) receives (node name, precision) of every
+    convolution and matrix product, for the layers read back (:mod:`.layers`). Ends the session's profiling."""
     runner(images)
     events = json.loads(Path(runner.session.end_profiling()).read_text())
     counts: collections.Counter = collections.Counter()
@@ -70,6 +74,8 @@ def profiled_precisions(runner: OnnxRunner, images: torch.Tensor) -> collections
         if op in MOVES or not outputs or outputs[0] not in TYPES:
             continue
         counts[(op, TYPES[outputs[0]])] += 1
+        if weighted is not None and any(kind in op for kind in WEIGHTED_KERNELS):
+            weighted.append((event["name"][: -len("_kernel_time")], TYPES[outputs[0]]))
     return counts
 
 
@@ -81,12 +87,32 @@ def export_for_runtime(module, batch: torch.Tensor) -> bytes:
 
 
 def int8_graph(module, batch, calibration, method: str | None = None) -> bytes:
+    """The QDQ int8 graph of ``module``; the layers its :class:`~.layers.Int8Plan` names stay float."""
     float_bytes = export_for_runtime(module, batch[:1])
     frames = calibration if calibration is not None else default_calibration(batch)
+    plan = plan_of(module)
     try:
-        return quantize_qdq(float_bytes, frames, method or DEFAULT_CALIBRATION_METHOD, keep_float=float_scopes(module))
+        names = onnx_node_names(float_bytes) if not plan.empty else []
+        float_layers = resolve_scopes(plan.float_layers, names, "int8")
+        only = resolve_scopes(plan.only, names, "int8") if plan.only is not None else None
+        return quantize_qdq(float_bytes, frames, method or DEFAULT_CALIBRATION_METHOD, keep_float=float_scopes(module),
+                            float_layers=float_layers, only=only)  # fmt: skip
     except CompressbenchError as exc:
         raise RuntimeUnavailable(str(exc)) from None
+
+
+def plan_notes(module, runtime: str, bf16: bool) -> list[str]:
+    """What a run record says about the layers ``module``'s plan keeps float on ``runtime``
+    (``bf16``: whether that runtime can run them in bf16)."""
+    plan = plan_of(module)
+    notes = []
+    if plan.only is not None:
+        notes.append(f"int8 only: {', '.join(plan.only)} (the rest float)")
+    if plan.float_layers:
+        notes.append(f"kept float: {', '.join(plan.float_layers)}")
+    if plan.float_precision == "bf16" and (plan.float_layers or plan.only is not None) and not bf16:
+        notes.append(f"float layers asked in bf16 run fp32: {runtime} has no bf16 CPU kernels")
+    return notes
 
 
 @register_runtime
@@ -117,18 +143,21 @@ class OnnxRuntimeRuntime:
             if calibration_method == "nncf":
                 raise RuntimeUnavailable("NNCF quantizes OpenVINO models; ONNX Runtime's int8 takes minmax, percentile or entropy")
             graph = int8_graph(module, batch, calibration, calibration_method)
-            notes += int8_notes(calibration_method, graph)
+            notes += int8_notes(calibration_method, graph) + plan_notes(module, self.name, bf16=False)
         else:
             graph = export_for_runtime(module, batch[:1])
+        weighted: list[tuple[str, str]] = []
         with tempfile.TemporaryDirectory(prefix="compressbench-ort-") as tmp:
             try:
                 runner = OnnxRunner(graph, threads=threads, profile_prefix=Path(tmp) / "readback")
             except CompressbenchError as exc:
                 raise RuntimeUnavailable(str(exc)) from None
-            counts = profiled_precisions(runner, batch)
+            counts = profiled_precisions(runner, batch, weighted)
         used, fallback = observed_precision(counts, precision, lambda op: "Conv" in op)
         source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
         record = RunRecord("onnxruntime", self.version(), precision, used, runner.threads, fallback, notes, source)
+        if precision == "int8" and used != UNKNOWN:
+            record.float_layers = float_layers_read_back(weighted, layer_scopes(module, onnx_node_names(graph)))
         return Prepared(runner, batch, record, graph=graph)
 
     artifact_suffix = ".onnx"
@@ -156,6 +185,10 @@ class OnnxRuntimeRuntime:
         from compressbench.profiling.counting import onnx_weight_count
 
         return onnx_weight_count(Path(path).read_bytes())
+
+    def artifact_mac_count(self, path: Path, input_shape: list[int]) -> int | None:
+        """Convolution and matrix-product MACs per frame of the graph (onnx-tool; see runtimes.graph_counts)."""
+        return onnx_macs(path, input_shape)
 
     def artifact_precision(self, path: Path, batch: torch.Tensor, threads: int, precision: str) -> tuple[str, list[str], str]:
         with tempfile.TemporaryDirectory(prefix="compressbench-ort-") as tmp:

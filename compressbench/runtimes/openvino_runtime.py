@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from compressbench.errors import CompressbenchError
+from compressbench.profiling.machine import this_machine
 from compressbench.runtimes.base import (
     UNKNOWN,
     Prepared,
@@ -37,9 +38,11 @@ from compressbench.runtimes.base import (
     first_line,
     observed_precision,
 )
+from compressbench.runtimes.graph_counts import openvino_macs
+from compressbench.runtimes.layers import float_layers_read_back, layer_scopes, onnx_node_names, plan_of, resolve_scopes
 from compressbench.runtimes.nncf_int8 import METHOD as NNCF
 from compressbench.runtimes.nncf_int8 import model_bytes, nncf_version, quantize_openvino
-from compressbench.runtimes.onnxruntime_runtime import export_for_runtime, has_onnxruntime_parts, int8_graph
+from compressbench.runtimes.onnxruntime_runtime import export_for_runtime, has_onnxruntime_parts, int8_graph, plan_notes
 from compressbench.runtimes.qdq import DEFAULT_CALIBRATION_METHOD, float_scopes, int8_notes
 from compressbench.runtimes.registry import register_runtime
 
@@ -54,6 +57,7 @@ WEIGHTED_LAYERS = {"Convolution", "GroupConvolution", "ConvolutionBackpropData",
 WEIGHT_PATH = {"Convert", "FakeQuantize", "Multiply", "Subtract", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
 READ_BACK_SOURCE = "openvino runtime model (runtimePrecision per executed layer)"
 USED = {"f32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8", "f16": "fp16"}
+WEIGHTED_RUNTIME_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul"}
 COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "Interpolate", "Pooling",
                   "Concatenation", "Eltwise", "Reduce", "Softmax", "Subgraph", "MVN"}  # fmt: skip
 
@@ -107,6 +111,30 @@ def runtime_precisions(compiled) -> collections.Counter:
     return counts
 
 
+def weighted_precisions(compiled) -> list[tuple[str, str]]:
+    """(layer name, precision used) of every executed convolution and matrix product."""
+    out = []
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if "layerType" in info and "runtimePrecision" in info and str(info["layerType"].astype(str)) in WEIGHTED_RUNTIME_LAYERS:
+            precision = str(info["runtimePrecision"].astype(str))
+            out.append((op.get_friendly_name(), USED.get(precision, precision)))
+    return out
+
+
+def plan_scopes(plan, float_bytes: bytes) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """The node scopes of ``plan``'s float layers and of its ``only`` layers (None: all) in the
+    float ONNX graph; a layer without nodes is a RuntimeUnavailable."""
+    if plan.empty:
+        return (), None
+    names = onnx_node_names(float_bytes)
+    try:
+        only = resolve_scopes(plan.only, names, "int8") if plan.only is not None else None
+        return resolve_scopes(plan.float_layers, names, "int8"), only
+    except CompressbenchError as exc:
+        raise RuntimeUnavailable(str(exc)) from None
+
+
 def precision_report(compiled, requested: str) -> tuple[str, list[str]]:
     """(precision the convolutions used, compute ops that ran in another precision than requested),
     read from the compiled model's runtime graph."""
@@ -145,20 +173,30 @@ class OpenVinoRuntime:
         method = calibration_method or DEFAULT_INT8_METHOD
         notes = []
         graph, program = None, None  # the ONNX graph OpenVINO reads, or NNCF's OpenVINO model
+        plan = plan_of(module)
         if precision == "int8" and method == NNCF:
             frames = calibration if calibration is not None else default_calibration(batch)
-            program = quantize_openvino(export_for_runtime(module, batch[:1]), batch, frames, float_scopes(module))
+            float_bytes = export_for_runtime(module, batch[:1])
+            float_layers, only = plan_scopes(plan, float_bytes)
+            program = quantize_openvino(float_bytes, batch, frames, float_scopes(module) + float_layers, only)
             notes.append(f"int8: NNCF {nncf_version()} post-training quantization of the OpenVINO model")
         elif precision == "int8":
             graph = int8_graph(module, batch, calibration, method)
             notes += int8_notes(method, graph)
         else:
             graph = export_for_runtime(module, batch[:1])
-        compiled = compile_graph(graph if program is None else program, batch, threads, precision)
+        # the plan's float layers in bf16: one hint for the whole model (see runtimes.layers)
+        hint = "bf16" if precision == "int8" and plan.float_precision == "bf16" and not plan.empty else precision
+        if precision == "int8":
+            notes += plan_notes(module, self.name, bf16=this_machine().has("avx512_bf16", "amx_bf16"))
+        compiled = compile_graph(graph if program is None else program, batch, threads, hint)
         used, fallback = precision_report(compiled, precision)
         source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
         threads = int(compiled.get_property("INFERENCE_NUM_THREADS"))  # as the plugin took it
         record = RunRecord("openvino", version, precision, used, threads, fallback, notes, source)
+        if precision == "int8" and used != UNKNOWN:
+            scopes = layer_scopes(module, onnx_node_names(graph if program is None else float_bytes))
+            record.float_layers = float_layers_read_back(weighted_precisions(compiled), scopes)
         size = model_bytes(program) if program is not None else None
         return Prepared(OpenVinoRunner(compiled), batch, record, graph=graph, compiled=compiled, program=program,
                         size_bytes=size)  # fmt: skip
@@ -215,6 +253,10 @@ class OpenVinoRuntime:
             users = [t.get_node() for out in op.outputs() for t in out.get_target_inputs()]
             total += sum(constant(u.input_value(1).get_node()) for u in users if u.get_type_name() == "Add")  # the bias
         return total
+
+    def artifact_mac_count(self, path: Path, input_shape: list[int]) -> int:
+        """Convolution and matrix-product MACs per frame of the IR, from its static shapes (see runtimes.graph_counts)."""
+        return openvino_macs(self.read_artifact(path))
 
     def artifact_precision(self, path: Path, batch: torch.Tensor, threads: int, precision: str) -> tuple[str, list[str], str]:
         used, fallback = precision_report(compile_graph(self.read_artifact(path), None, threads, precision), precision)

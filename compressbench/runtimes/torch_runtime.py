@@ -116,8 +116,10 @@ def _is_quantized(module: nn.Module) -> bool:
 
 
 def _int8_module(module: nn.Module, batch: torch.Tensor, calibration: torch.Tensor | None) -> nn.Module:
-    # here, not at the top: compression's ort quantize backend imports runtimes (compression -> runtimes -> here)
-    from compressbench.compression import CompressionContext, apply_chain, get_method
+    # Upward (runtimes -> compression), on purpose: torch's int8 precision *is* the quantize method's
+    # fx chain, reused rather than written twice. Here, not at the top, since compression's ort backend
+    # imports runtimes: only this call (int8 on the torch runtime) needs compression loaded.
+    from compressbench.compression import CompressionContext, apply_chain, get_method  # up: see above
 
     if _is_quantized(module):
         raise RuntimeUnavailable("torch int8: this model is already quantized; measure it at fp32")
