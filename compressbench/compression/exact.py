@@ -204,6 +204,8 @@ def _replace_norms(model: nn.Module, pairs: list[tuple[str, str]]) -> None:
 
 def _anti_alias_obstacle(model: nn.Module) -> str | None:
     down = getattr(model, "down", None)
+    if isinstance(down, nn.Conv2d):
+        return "the input stage at .down is already a strided convolution (a learned stem): no blur to rewrite"
     if not isinstance(down, AntiAliasInterpolation2d):
         return "the model has no FOMM anti-alias stage at .down"
     if down.scale == 1.0 or integer_stride(down.scale) is None:
