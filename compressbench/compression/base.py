@@ -67,11 +67,22 @@ class CompressionContext:
     # what stages may share within one context, keyed by what decides it: recover's teacher-labelled
     # pools (a search runs dozens of recover stages against one teacher on the same frames)
     shared: dict = field(default_factory=dict)
+    # (start, count) -> calibration frames start .. start + count - 1, the ones calibration_frames(start
+    # + count)[start:] gives, made without those before (fewer where the source ends), e.g.
+    # FrameSource.calibration_at: recover's pool refresh streams through it. None: frames_at reads
+    # calibration_frames(start + count), which holds every frame before start too
+    calibration_stream: Callable[[int, int], torch.Tensor] | None = None
 
     def frames(self, count: int) -> torch.Tensor:
         if self.calibration_frames is None:
             raise CompressbenchError("this method needs frames, but none were given (pass --data)")
         return self.calibration_frames(count)
+
+    def frames_at(self, start: int, count: int) -> torch.Tensor:
+        """Calibration frames ``start .. start + count - 1`` (fewer where the source ends)."""
+        if self.calibration_stream is not None:
+            return self.calibration_stream(start, count)
+        return self.frames(start + count)[start:]
 
     def example(self) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed)

@@ -7,6 +7,13 @@ the teacher labels a pool of calibration frames once (frames the evaluation neve
 trains on them with a distillation loss and a cosine schedule, validation AKD on other calibration
 frames keeps the best weights and stops early.
 
+A fixed pool is trained on for many epochs, and the student can learn it better than frames it has
+not seen. ``augment`` augments every batch (:mod:`compressbench.data.augment`) and has the teacher
+label it in the step (re-labelled, never transformed labels: the teacher is not exactly equivariant);
+``refresh`` replaces the pool every so many steps with the next calibration frames, streamed through
+:meth:`CompressionContext.frames_at`. Both are off by default: ``benchmarks/recover_generalisation.py``
+is the measurement that would turn them on.
+
 Its structure is empty: the module's shape is the previous stage's, and a saved variant gets the
 recovered weights from its state dict, so :meth:`Recover.rebuild` is the identity.
 """
@@ -21,6 +28,7 @@ from torch import nn
 
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
 from compressbench.compression.methods import register_method
+from compressbench.data.augment import AUGMENTS
 from compressbench.distillation.finetune import TRAINING_PRECISIONS, FinetuneSettings, agreement, finetune
 from compressbench.distillation.losses import LOSSES
 from compressbench.errors import CompressbenchError
@@ -172,6 +180,12 @@ class Recover(CompressionMethod):
         Option("loss", str, "l1", "distillation loss (l1: keypoints + jacobians; l2: + heatmaps; l3: + encoder attention)",
                choices=tuple(LOSSES.names())),
         Option("pool", int, 1024, "calibration frames the teacher labels once and training draws from", check=_positive),
+        Option("augment", str, "none", "augment every training batch, the teacher labelling each augmented batch "
+               "(none, flip, colour, warp: random affine, full: warp + flip + colour; one teacher forward per step)",
+               choices=AUGMENTS),
+        Option("refresh", int, 0, "steps between pool refreshes: the pool is replaced by the next `pool` calibration "
+               "frames, streamed (synthetic frames are never repeated; a folder wraps round) (0: one fixed pool)",
+               check=_zero_or_positive("one fixed pool")),
         Option("batch", int, 16, "frames per step", check=_positive),
         Option("patience", int, 5, "validations without improvement before stopping (0: never stop early)",
                check=_zero_or_positive("never stop early")),
@@ -221,7 +235,8 @@ class Recover(CompressionMethod):
         schedule = resolved_schedule(options)
         settings = FinetuneSettings(
             steps=options["steps"], batch=options["batch"], lr=schedule["lr"], warmup=options["warmup"], loss=options["loss"],
-            pool=options["pool"], channels_last=options["channels_last"], precision=options["precision"],
+            pool=options["pool"], augment=options["augment"], refresh=options["refresh"],
+            channels_last=options["channels_last"], precision=options["precision"],
             seed=context.seed, device=device, val_every=schedule["val_every"],
             patience=options["patience"] or None, size=size, progress=context.show_progress,
             description=f"recover ({options['loss']}, {options['steps']} steps)", label="the module before recover",
@@ -229,7 +244,12 @@ class Recover(CompressionMethod):
         teacher.to(device)  # labels the pool where the training runs
         # the same teacher on the same frames labels the same pool: label it once per context
         pools = context.shared.setdefault(("recover pools", id(context.teacher), options["val_frames"], device), {})
-        result = finetune(student, teacher, settings, val_images, train_images, pools)
+        offset = options["val_frames"]  # a refreshed pool reads the calibration frames after the first pool's
+
+        def pool_frames(position: int, count: int) -> torch.Tensor:
+            return context.frames_at(offset + position, count)
+
+        result = finetune(student, teacher, settings, val_images, train_images, pools, pool_frames)
         recovered = result.model.student.cpu().eval()
         curve = [
             {"step": 0, "loss": None, "val_akd_px": before["akd_px"], "val_jacobian_error": before["jacobian_error"]}
@@ -244,6 +264,10 @@ class Recover(CompressionMethod):
             "steps_run": result.step,
             "best_step": result.best_step,
             "stopped_early": result.stopped_early,
+            "augment": options["augment"],
+            "refresh": options["refresh"],
+            # pools trained on: each refresh brings `pool` new frames (a folder or video wraps round)
+            "pools_used": 1 + (max(result.step, 1) - 1) // options["refresh"] if options["refresh"] else 1,
             "val_akd_before_px": before["akd_px"],
             "val_akd_after_px": result.best_value,
             "seconds": result.seconds,

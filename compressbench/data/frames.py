@@ -59,19 +59,24 @@ def resize_and_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     return image[:, top : top + size, left : left + size].clamp(0, 1)
 
 
-def _collect(frames: Iterable[torch.Tensor], total: int, count: int | None) -> list[torch.Tensor]:
-    """Take up to ``count`` frames, with a progress bar for long loads."""
+def _collect(frames: Iterable[torch.Tensor], total: int, count: int | None, start: int = 0) -> tuple[list[torch.Tensor], int]:
+    """Take up to ``count`` frames after the first ``start`` (read, not kept), with a progress bar
+    for long loads; the frames taken and how many were read in all."""
     out: list[torch.Tensor] = []
+    read = 0
     with progress_bar("loading frames", total=total, enabled=total >= _PROGRESS_FROM) as advance:
         for frame in frames:
+            read += 1
+            if read <= start:
+                continue
             out.append(frame)
             advance()
             if count is not None and len(out) >= count:
                 break
-    return out
+    return out, read
 
 
-def _from_images(files: list[Path], count: int | None, size: int, source: Path) -> FrameBatch:
+def _from_images(files: list[Path], count: int | None, size: int, source: Path, start: int = 0) -> FrameBatch:
     skipped: list[str] = []  # one warning each, given once it is known that some frames were read
 
     def frames() -> Iterator[torch.Tensor]:
@@ -83,9 +88,9 @@ def _from_images(files: list[Path], count: int | None, size: int, source: Path) 
                 continue
             yield resize_and_crop(picture, size)
 
-    total = len(files) if count is None else min(count, len(files))
-    images = _collect(frames(), total, count)
-    if not images:  # the error alone: a warning per file would repeat it
+    total = max(0, len(files) - start) if count is None else min(count, max(0, len(files) - start))
+    images, read = _collect(frames(), total, count, start)
+    if not read:  # the error alone: a warning per file would repeat it
         single = len(files) == 1 and files[0] == source
         what = f"none of the {len(files)} image(s) in {source} could be read"
         what = f"{source} could not be read" if single else what
@@ -93,7 +98,12 @@ def _from_images(files: list[Path], count: int | None, size: int, source: Path) 
         raise CompressbenchError(f"{what} ({reason}); check the files are valid png/jpg")
     for message in skipped:
         warnings.warn(message, CompressbenchWarning, stacklevel=3)
-    return FrameBatch(torch.stack(images), skipped=len(skipped))
+    return FrameBatch(_stacked(images, size), skipped=len(skipped))
+
+
+def _stacked(images: list[torch.Tensor], size: int) -> torch.Tensor:
+    """(N, 3, size, size); N may be 0 (every frame read was before ``start``)."""
+    return torch.stack(images) if images else torch.empty(0, 3, size, size)
 
 
 def _estimated_frames(meta: dict) -> int:
@@ -102,7 +112,7 @@ def _estimated_frames(meta: dict) -> int:
     return int(round(estimate)) if np.isfinite(estimate) else 0
 
 
-def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
+def _from_video(path: Path, count: int | None, size: int, start: int = 0) -> FrameBatch:
     try:
         reader = imageio_v2.get_reader(path, format="FFMPEG")
     except READ_ERRORS as error:
@@ -110,7 +120,7 @@ def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
             f"could not read video {path} ({_first_line(error)}); give a valid video or a folder of images"
         ) from None
     with reader:
-        known = _estimated_frames(reader.get_meta_data())
+        known = max(0, _estimated_frames(reader.get_meta_data()) - start)
         total = known if count is None else min(count, known)
 
         def frames() -> Iterator[torch.Tensor]:
@@ -130,10 +140,10 @@ def _from_video(path: Path, count: int | None, size: int) -> FrameBatch:
                     stacklevel=4,
                 )
 
-        images = _collect(frames(), total, count)
-    if not images:
+        images, read = _collect(frames(), total, count, start)
+    if not read:
         raise CompressbenchError(f"video {path} has no frames; give a video with at least one frame")
-    return FrameBatch(torch.stack(images))
+    return FrameBatch(_stacked(images, size))
 
 
 def _folder_images(folder: Path) -> list[Path]:
@@ -149,13 +159,17 @@ def _folder_images(folder: Path) -> list[Path]:
     return files
 
 
-def load_frames(source: str | Path, count: int | None = None, size: int = 256) -> FrameBatch:
+def load_frames(source: str | Path, count: int | None = None, size: int = 256, start: int = 0) -> FrameBatch:
     """Frames from a folder of png/jpg images (sorted by name), a single image, or a video file.
 
     Returns at most ``count`` frames (all when None) of shape (N, 3, size, size); landmarks None.
+    ``start`` frames are read first and not kept (frame ``start`` is the first returned), so a
+    source read in pieces holds one piece at a time; past the source's end the batch is empty.
     """
     if count is not None and (not isinstance(count, int) or count <= 0):
         raise CompressbenchError(f"count must be a positive integer, got {count!r}")
+    if not isinstance(start, int) or start < 0:
+        raise CompressbenchError(f"start must be a non-negative integer, got {start!r}")
     if not isinstance(size, int) or size <= 0:
         raise CompressbenchError(f"size must be a positive integer, got {size!r}")
     path = Path(source)
@@ -164,11 +178,11 @@ def load_frames(source: str | Path, count: int | None = None, size: int = 256) -
             f"frame source {path} does not exist; give a folder of images, a video file, or 'synthetic'"
         )
     if path.is_dir():
-        return _from_images(_folder_images(path), count, size, path)
+        return _from_images(_folder_images(path), count, size, path, start)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return _from_images([path], count, size, path)
+        return _from_images([path], count, size, path, start)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return _from_video(path, count, size)
+        return _from_video(path, count, size, start)
     raise CompressbenchError(
         f"cannot read frames from {path}: expected a folder, a {'/'.join(IMAGE_SUFFIXES)} image "
         f"or a {'/'.join(VIDEO_SUFFIXES)} video"

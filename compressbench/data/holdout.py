@@ -13,6 +13,7 @@ import torch
 
 from compressbench.data.frames import load_frames
 from compressbench.data.sources import SYNTHETIC, frames_for
+from compressbench.data.synthetic import synthetic_frames
 from compressbench.errors import CompressbenchError
 
 
@@ -47,3 +48,19 @@ class FrameSource:
                 f"calibration needs {count} more; give more frames or lower --frames"
             )
         return frames.images[self.eval_count :]
+
+    def calibration_at(self, start: int, count: int) -> torch.Tensor:
+        """Calibration frames ``start .. start + count - 1``: ``calibration(start + count)[start:]``
+        without holding the frames before ``start``, so a training pool can stream through many
+        more frames than it holds. Synthetic frames never run out (they are bit for bit those of
+        ``calibration`` where ``start`` is a multiple of 16, the renderer's chunk; elsewhere a few
+        pixels of a soft shape edge can differ, as they do between counts); a folder or video gives
+        fewer (none past its end)."""
+        if not isinstance(start, int) or start < 0 or not isinstance(count, int) or count <= 0:
+            raise CompressbenchError(f"calibration frames start at a non-negative index and count at least one, got {start}, {count}")
+        if self.data == SYNTHETIC:
+            # quiet: a pool refresh reads these while training shows its own progress
+            return synthetic_frames(
+                count, split="train", seed=self.seed, size=self.size, start=start, show_progress=False
+            ).images
+        return load_frames(self.data, count, size=self.size, start=self.eval_count + start).images

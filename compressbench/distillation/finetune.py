@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from compressbench import metrics
+import compressbench.metrics as metrics
 from compressbench.data import synthetic_frames
+from compressbench.data.augment import augment_frames, check_augment
 from compressbench.distillation.losses import LOSSES, Distiller, LossWeights
 from compressbench.errors import CompressbenchError
 from compressbench.evaluation import collect_outputs
@@ -31,7 +32,7 @@ from compressbench.training.trainer import TrainConfig, TrainResult, indexed, tr
 
 EVAL_BATCH = 32
 # what a derived seed is for (see compressbench.training.teacher.batch_seed); 0 and 1 are teacher training's
-DISTILL_FRAMES, ADAPTER_INIT, POOL_FRAMES = 2, 3, 4
+DISTILL_FRAMES, ADAPTER_INIT, POOL_FRAMES, AUGMENT_DRAWS = 2, 3, 4, 5
 POOL_CHUNK = 32  # frames made and labelled at a time while filling a pool
 
 
@@ -52,6 +53,10 @@ class FinetuneSettings:
     channels_last: bool = False
     precision: str = "fp32"  # "bf16": the student's forward and backward under bf16 autocast (losses in fp32)
     pool: int = 0  # > 0: label this many training frames with the teacher once and draw batches from them
+    # augment each training batch (compressbench.data.augment.AUGMENTS); the teacher labels every
+    # augmented batch, so the labels are its outputs for exactly those frames (one teacher forward per step)
+    augment: str = "none"
+    refresh: int = 0  # > 0: every this many steps the pool is replaced by the next `pool` training frames
     seed: int = 0
     device: str = "cpu"
     val_every: int = 100
@@ -76,8 +81,17 @@ def _frame_images(frames: Any) -> torch.Tensor | None:
     return getattr(frames, "images", frames)
 
 
+def augmented(settings: FinetuneSettings, images: torch.Tensor, index: int) -> torch.Tensor:
+    """Training batch ``index``'s frames (floats in [0, 1]) augmented as ``settings.augment`` says,
+    with draws of their own seed (so the frames drawn do not depend on the augmentation)."""
+    if settings.augment == "none":
+        return images
+    generator = torch.Generator().manual_seed(batch_seed(settings.seed, index, AUGMENT_DRAWS))
+    return augment_frames(images, settings.augment, generator)
+
+
 def _batch_source(settings: FinetuneSettings, images: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
-    def batch_at(index: int) -> torch.Tensor:
+    def frames_at(index: int) -> torch.Tensor:
         seed = batch_seed(settings.seed, index, DISTILL_FRAMES)
         if images is None:
             return synthetic_frames(settings.batch, split="train", seed=seed, size=settings.size).images
@@ -85,7 +99,7 @@ def _batch_source(settings: FinetuneSettings, images: torch.Tensor | None) -> Ca
         picks = torch.randint(len(images), (settings.batch,), generator=generator)
         return images[picks].float()
 
-    return batch_at
+    return lambda index: augmented(settings, frames_at(index), index)
 
 
 @dataclass
@@ -145,6 +159,106 @@ def _pool_source(settings: FinetuneSettings, pool: LabelledPool) -> Callable[[in
     return batch_at
 
 
+PoolReader = Callable[[int, int], torch.Tensor]  # (position, count) -> training frames there (fewer at the end)
+
+
+def _synthetic_reader(settings: FinetuneSettings) -> PoolReader:
+    """The endless synthetic stream :func:`label_pool` fills a pool from (chunk by chunk), at any position."""
+
+    def read(position: int, count: int) -> torch.Tensor:
+        first, last = position // POOL_CHUNK, (position + count - 1) // POOL_CHUNK
+        chunks = [_pool_images(settings, None, chunk * POOL_CHUNK, POOL_CHUNK) for chunk in range(first, last + 1)]
+        offset = position - first * POOL_CHUNK
+        return torch.cat(chunks)[offset : offset + count]
+
+    return read
+
+
+class RefreshingPool:
+    """The pools of one run that refreshes its pool: pool r holds the ``size`` frames that follow pool
+    r - 1's in a stream of training frames (pool 0 is the fixed pool of a run without refresh); at the
+    stream's end it wraps round to the stream's first frame. Pools are read in order and only the
+    current one is held, so a run streams through many more frames than it holds."""
+
+    def __init__(self, read: PoolReader, size: int, first: torch.Tensor):
+        self.read, self.size = read, size
+        self.index, self.images = 0, _as_uint8(first[:size])
+        self.position = size  # where the next pool starts in the stream
+        self.length: int | None = None  # frames the stream holds, once its end is seen
+        self.frames_read = size
+
+    @property
+    def distinct(self) -> int:
+        """Distinct frames the pools so far held."""
+        return self.frames_read if self.length is None else min(self.frames_read, self.length)
+
+    def at(self, refresh: int) -> torch.Tensor:
+        """Pool ``refresh`` (uint8, size x 3 x H x W)."""
+        if refresh < self.index:  # only a restart goes back: read the stream again from its start
+            self.index, self.position = -1, 0
+        while self.index < refresh:
+            self.images, self.index = self._next(), self.index + 1
+        return self.images
+
+    def _next(self) -> torch.Tensor:
+        pieces, need = [], self.size
+        while need:
+            got = self.read(self.position, need)
+            if len(got):
+                pieces.append(_as_uint8(got))
+            self.position, need = self.position + len(got), need - len(got)
+            if need:  # the stream ends here
+                if self.position == 0:
+                    raise CompressbenchError("the training-frame stream gave no frames to refresh the pool from")
+                self.length, self.position = self.position, 0
+        self.frames_read += self.size
+        return torch.cat(pieces)
+
+
+def _fresh_source(
+    distiller: Distiller, settings: FinetuneSettings, images: torch.Tensor | None, read: PoolReader | None, pools: dict | None
+) -> Callable[[int], dict]:
+    """Batches from a pool that is augmented and labelled by the teacher batch by batch, or refreshed
+    every ``settings.refresh`` steps (labelled once per refresh when not augmented), or both. Batch i
+    picks the same frames of its pool as :func:`_pool_source` would, so pool 0 unaugmented is the
+    fixed pool's run."""
+    if read is None:
+        read = _synthetic_reader(settings) if images is None else (lambda position, count: images[position : position + count])
+    first = images[: settings.pool] if images is not None else read(0, settings.pool)
+    if len(first) < settings.pool:
+        raise CompressbenchError(f"--pool {settings.pool} asks for more frames than the {len(first)} training frames given")
+    stream = RefreshingPool(read, settings.pool, first)
+    device = next(distiller.teacher.parameters()).device
+    layout = torch.channels_last if settings.channels_last else torch.contiguous_format
+    quiet = replace(settings, progress=False)  # labelling inside training: one live progress bar at a time
+    labelled: dict[int, LabelledPool] = {}
+
+    def labels(refresh: int, frames: torch.Tensor) -> LabelledPool:
+        if refresh not in labelled:
+            key = (settings.loss, settings.pool)
+            cached = pools.get(key) if pools is not None and refresh == 0 else None
+            labelled.clear()
+            labelled[refresh] = cached if cached is not None else label_pool(distiller, quiet if refresh else settings, frames)
+            if pools is not None and refresh == 0:
+                pools[key] = labelled[refresh]
+        return labelled[refresh]
+
+    if settings.augment == "none":
+        labels(0, stream.images)  # before training starts, with its own progress bar
+
+    def batch_at(index: int) -> dict:
+        refresh = index // settings.refresh if settings.refresh else 0
+        frames = stream.at(refresh)
+        generator = torch.Generator().manual_seed(batch_seed(settings.seed, index, DISTILL_FRAMES))
+        picks = torch.randint(len(frames), (settings.batch,), generator=generator)
+        if settings.augment == "none":
+            return labels(refresh, frames).batch(picks)
+        batch = augmented(settings, frames[picks].to(device).float() / 255.0, index)  # where the teacher runs
+        return {"images": batch, "targets": distiller.teacher_targets(batch.contiguous(memory_format=layout))}
+
+    return batch_at
+
+
 def warmup_factor(step: int, warmup: int) -> float:
     """The factor on the lr at ``step`` (0-based) during a linear warm-up of ``warmup`` steps: 1/warmup
     at the first step, 1 from step ``warmup - 1`` on. Adam's first updates after a fresh start are
@@ -198,6 +312,7 @@ def finetune(
     val_images: torch.Tensor,
     train_frames: Any = None,
     pools: dict | None = None,
+    pool_frames: PoolReader | None = None,
 ) -> TrainResult:
     """Fine-tune ``student`` (in place) to agree with ``teacher``: the one training loop behind
     :func:`~compressbench.distillation.train.distill` and the ``recover`` compression stage.
@@ -208,8 +323,17 @@ def finetune(
     The teacher is neither trained nor moved back; the returned result's ``model`` is the Distiller
     whose ``student`` holds the best weights, on ``settings.device``. ``pools``: labelled pools kept
     by (loss, pool size) for the next call with the same teacher and training frames (the caller
-    keys the dict by those), so repeated fine-tuning labels its pool once."""
+    keys the dict by those), so repeated fine-tuning labels its pool once. ``settings.augment``
+    augments every batch and has the teacher label it; ``settings.refresh`` replaces the pool every
+    so many steps with the next training frames, read from ``pool_frames`` (position, count) -> the
+    frames at that position of the stream ``train_frames`` starts (fewer at its end; None: from
+    ``train_frames`` themselves, or the synthetic stream)."""
     LOSSES.get(settings.loss)
+    check_augment(settings.augment)
+    if settings.refresh < 0:
+        raise CompressbenchError(f"refresh must be zero (one fixed pool) or positive, got {settings.refresh}")
+    if settings.refresh and not settings.pool:
+        raise CompressbenchError("refresh needs a pool (pool > 0); without one every batch is fresh frames already")
     compute_dtype = TRAINING_PRECISIONS.get(settings.precision)
     schedule = LR_SCHEDULES.get(settings.lr_schedule)
     train_images = _frame_images(train_frames)
@@ -219,7 +343,9 @@ def finetune(
         distiller = Distiller(teacher, student, settings.loss, settings.weights, example=val_images[:1])
     layout = torch.channels_last if settings.channels_last else torch.contiguous_format
     student.to(memory_format=layout)  # before the optimizer is made: its state follows the parameters
-    if settings.pool:
+    if settings.pool and (settings.augment != "none" or settings.refresh):
+        batches = _fresh_source(distiller, settings, train_images, pool_frames, pools)
+    elif settings.pool:
         key = (settings.loss, settings.pool)
         pool = pools.get(key) if pools is not None else None
         if pool is None:
@@ -277,4 +403,14 @@ def finetune(
     return result
 
 
-__all__ = ["FinetuneSettings", "LabelledPool", "agreement", "check_runs", "finetune", "label_pool", "warmup_factor"]
+__all__ = [
+    "FinetuneSettings",
+    "LabelledPool",
+    "RefreshingPool",
+    "agreement",
+    "augmented",
+    "check_runs",
+    "finetune",
+    "label_pool",
+    "warmup_factor",
+]

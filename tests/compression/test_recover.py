@@ -19,7 +19,10 @@ SHORT = {"steps": 20, "pool": 48, "batch": 8, "val_frames": 16, "val_every": 10,
 
 
 def context(**extra) -> CompressionContext:
-    return CompressionContext(FRAMES.calibration, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False, **extra)
+    return CompressionContext(
+        FRAMES.calibration, input_shape=(1, 3, SIZE, SIZE), seed=0, show_progress=False,
+        calibration_stream=FRAMES.calibration_at, **extra,
+    )  # fmt: skip
 
 
 def run(teacher: nn.Module, chain: str, recover: dict | None = None, prune: dict | None = None, ctx=None):
@@ -134,6 +137,9 @@ def test_recover_after_int8_is_refused_with_the_fix(teacher):
         ({"patience": -1}, "patience must be zero"),
         ({"warmup": -1}, "warmup must be zero"),
         ({"precision": "fp16"}, "unknown precision 'fp16'"),
+        ({"augment": "mirror"}, "unknown augment 'mirror'; choose one of: none, flip, colour, warp, full"),
+        ({"refresh": -1}, r"refresh must be zero \(one fixed pool\) or positive, got -1"),
+        ({"refresh": "often"}, "option refresh expects int, got 'often'"),
     ],
 )
 def test_bad_options_are_one_sentence(given, message):
@@ -236,3 +242,109 @@ def test_a_given_lr_and_spacing_are_kept_and_what_ran_is_reported(teacher, recov
     assert (report["lr"], report["val_every"]) == (SHORT["lr"], SHORT["val_every"])
     _, default = run(teacher, "prune,recover", recover={"lr": None, "val_every": None})
     assert (default.stages[-1].report["lr"], default.stages[-1].report["val_every"]) == (5e-4, 20)
+
+
+# -- recovery that generalises: augmented batches and a refreshed pool -------------------------------
+
+
+def test_augmented_batches_are_labelled_by_the_teacher_one_batch_per_step(teacher, monkeypatch):
+    """With augment, nothing is labelled up front: every step's batch is the pool's frames picked as
+    a fixed pool's run picks them, augmented with the step's own draws, and its labels are exactly
+    the teacher's outputs for those augmented frames."""
+    from compressbench.data.augment import augment_frames
+    from compressbench.distillation import finetune as finetune_module
+    from compressbench.distillation.losses import Distiller
+    from compressbench.training.teacher import batch_seed
+
+    calls = []
+    original = Distiller.teacher_targets
+    monkeypatch.setattr(Distiller, "teacher_targets", lambda self, x: calls.append((x, original(self, x))) or calls[-1][1])
+    options = {"steps": 3, "val_every": 3, "augment": "full"}
+    run(teacher, "prune,recover", options)
+    assert len(calls) == 3  # one labelling per step, no pool labelled before training
+    frames = FRAMES.calibration(SHORT["val_frames"] + SHORT["pool"])[SHORT["val_frames"] :]
+    pool = (frames.clamp(0, 1) * 255).round().to(torch.uint8)
+    for index, (images, targets) in enumerate(calls):
+        picks = torch.randint(SHORT["pool"], (SHORT["batch"],), generator=torch.Generator().manual_seed(
+            batch_seed(0, index, finetune_module.DISTILL_FRAMES)))  # fmt: skip
+        draws = torch.Generator().manual_seed(batch_seed(0, index, finetune_module.AUGMENT_DRAWS))
+        assert torch.equal(images, augment_frames(pool[picks].float() / 255.0, "full", draws))
+        with torch.no_grad():
+            want = teacher(images)
+        assert torch.equal(targets["value"], want["value"]) and torch.equal(targets["jacobian"], want["jacobian"])
+
+
+def test_a_fresh_pool_holds_new_frames_at_every_refresh_and_the_same_ones_in_every_run():
+    from compressbench.distillation.finetune import RefreshingPool
+
+    def stream() -> RefreshingPool:
+        return RefreshingPool(FRAMES.calibration_at, 16, FRAMES.calibration(16))
+
+    first, second = stream(), stream()
+    pools = [first.at(r).clone() for r in range(3)]
+    assert all(p.dtype == torch.uint8 and p.shape == (16, 3, SIZE, SIZE) for p in pools)
+    assert not any(torch.equal(a, b) for i, a in enumerate(pools) for b in pools[i + 1 :])  # different per refresh
+    assert all(torch.equal(second.at(r), pools[r]) for r in range(3))  # the same sequence in another run
+    assert torch.equal(pools[2], (FRAMES.calibration_at(32, 16) * 255).round().to(torch.uint8))
+    assert first.distinct == 48 and torch.equal(first.at(1), pools[1])  # a restart reads the stream again
+
+
+def test_a_finite_stream_wraps_round_to_its_first_frame():
+    from compressbench.distillation.finetune import RefreshingPool
+
+    frames = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2)
+    pool = RefreshingPool(lambda start, count: frames[start : start + count], 4, frames[:4])
+    firsts = [int(pool.at(r)[:, 0, 0, 0].tolist()[0]) for r in range(4)]
+    assert [pool.at(r)[:, 0, 0, 0].tolist() for r in (2, 3)] == [[8, 9, 0, 1], [2, 3, 4, 5]]
+    assert firsts == [0, 4, 8, 2] and pool.distinct == 10
+
+
+def test_a_refreshed_and_augmented_recovery_is_reproducible_and_recovers(teacher, recovered):
+    options = {"augment": "full", "refresh": 5}
+    pruned, a = run(teacher, "prune,recover", options)
+    b = run(teacher, "prune,recover", options)[-1]
+    assert all(torch.equal(x, y) for x, y in zip(a.module.state_dict().values(), b.module.state_dict().values()))
+    report = a.stages[-1].report
+    assert (report["augment"], report["refresh"], report["pools_used"]) == ("full", 5, 4)
+    assert report["val_akd_after_px"] < report["val_akd_before_px"]
+    assert held_out_akd(a.module, teacher) < 0.8 * held_out_akd(pruned.module, teacher)
+    # another setting trains other weights
+    fixed = recovered[-1].module.state_dict()
+    assert any(not torch.equal(fixed[k], v) for k, v in a.module.state_dict().items() if v.is_floating_point())
+
+
+def test_a_refresh_no_sooner_than_the_last_step_is_the_fixed_pool(teacher):
+    """refresh only ever adds pools: its first pool, picks and labels are the fixed pool's."""
+    options = {"steps": 6, "val_every": 3}
+    fixed = run(teacher, "prune,recover", options)[-1].module.state_dict()  # here: in this test's torch state
+    late = run(teacher, "prune,recover", {**options, "refresh": 6})[-1]
+    assert late.stages[-1].report["pools_used"] == 1
+    assert all(torch.equal(fixed[k], v) for k, v in late.module.state_dict().items())
+
+
+@pytest.mark.parametrize("augment", ["flip", "full"])
+def test_a_20_step_augmented_recovery_lowers_the_loss_and_the_akd(teacher, augment):
+    pruned, final = run(teacher, "prune,recover", {"augment": augment})
+    curve = final.stages[-1].report["validation"]
+    assert [row["step"] for row in curve] == [0, 10, 20]
+    assert curve[2]["loss"] < curve[1]["loss"]  # mean training loss over steps 11-20 against 1-10
+    assert curve[2]["val_akd_px"] < curve[0]["val_akd_px"]
+    assert held_out_akd(final.module, teacher) < held_out_akd(pruned.module, teacher)
+
+
+def test_the_shared_loop_augments_streamed_batches_too_and_refuses_a_refresh_without_a_pool(teacher):
+    """distill's path (no pool: fresh frames every step, labelled in the step) takes augment as well."""
+    from compressbench.data.augment import augment_frames
+    from compressbench.distillation import finetune as finetune_module
+    from compressbench.distillation.finetune import FinetuneSettings, finetune
+    from compressbench.training.teacher import batch_seed
+
+    images = FRAMES.calibration(8)
+    plain = finetune_module._batch_source(FinetuneSettings(batch=4, size=SIZE), images)(3)
+    flipped = finetune_module._batch_source(FinetuneSettings(batch=4, size=SIZE, augment="flip"), images)(3)
+    draws = torch.Generator().manual_seed(batch_seed(0, 3, finetune_module.AUGMENT_DRAWS))
+    assert torch.equal(flipped, augment_frames(plain, "flip", draws)) and not torch.equal(flipped, plain)
+    with pytest.raises(CompressbenchError, match="refresh needs a pool"):
+        finetune(teacher, teacher, FinetuneSettings(refresh=5, size=SIZE), images)
+    with pytest.raises(CompressbenchError, match="unknown augment 'tilt'"):
+        finetune(teacher, teacher, FinetuneSettings(augment="tilt", size=SIZE), images)
