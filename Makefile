@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==$(TORCH_VERSION)
 TORCH_INDEX_URL ?=
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
-.PHONY: install install-executorch run test docs lint bench bench-compress bench-compress-quick bench-runtimes bench-runtimes-quick report baseline check clean
+.PHONY: install install-executorch install-ray run test docs lint bench bench-compress bench-compress-quick bench-runtimes bench-runtimes-quick report baseline check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ $(EXECUTORCH_STAMP): $(STAMP)
 	touch $(EXECUTORCH_STAMP)
 
 install-executorch: $(EXECUTORCH_STAMP)
+
+# Training a search's recover rounds on Ray workers (optional extra; CI installs it so the two-worker
+# tests run rather than skip). ray names no torch in its requirements, so the pinned CPU torch stays.
+RAY_STAMP := $(VENV)/.ray
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray]"
+	$(BIN)/python -c "import ray, torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
+	touch $(RAY_STAMP)
+
+install-ray: $(RAY_STAMP)
 
 run: install
 	$(BIN)/compressbench profile --model teacher

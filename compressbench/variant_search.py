@@ -29,15 +29,14 @@ on before the end.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -45,11 +44,16 @@ from torch import nn
 from compressbench.comparison import compare
 from compressbench.comparison.fidelity import collect_outputs, fidelity
 from compressbench.comparison.saving import save_compressed
-from compressbench.compression import METHODS, CompressionContext, get_method
+from compressbench.compression import METHODS, get_method
+from compressbench.compression.prune import format_block_ratios
+from compressbench.compression.prune_plan import measure_block_times, plan_like_uniform
 from compressbench.compression.recover import resolved_schedule
 from compressbench.data.holdout import FrameSource
 from compressbench.errors import CompressbenchError
+from compressbench.files import check_writable
 from compressbench.metrics import fastest_within
+from compressbench.metrics import pareto_front as front_names
+from compressbench.profiling.counting import count_params
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.provenance import (
@@ -57,17 +61,27 @@ from compressbench.provenance import (
     Variant,
     derive,
     load_model,
+    load_variant,
     provenance_of,
     read_model_file,
     save_variant,
 )
-from compressbench.report.output import check_writable
-from compressbench.report.pareto import pareto_front as front_names
+from compressbench.records import BudgetSplit, SearchRecord
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
+from compressbench.search_workers import (
+    TrainJob,
+    TrainResult,
+    TrainSetup,
+    cached_calibration,
+    check_workers,
+    make_pool,
+    training_context,
+)
 from compressbench.suite import VariantSpec, suite_text
 
 DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "recover")
 PRUNE_RATIOS = (0.3, 0.5, 0.7)
+PLAN_RATIOS = (0.5, 0.7, 0.8)  # latency-aware plans predicted as fast as uniform prune at these ratios
 PRUNE_IMPORTANCES = ("l2",)
 ASYM_RANK_RATIOS = (0.5,)
 DSCONV_MULTIPLIERS = (1,)
@@ -77,6 +91,25 @@ SETTLED_FRACTION = 0.95  # a candidate stops training once its validation AKD is
 # it was selected on its validation frames, and the held-out frames that decide usually differ by a few percent
 CACHE_VERSION = 2  # 2: only the trained head (structural stages + recovers) is cached
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+# Where users ship, in the order a search defaults to: the first installed is where candidates are
+# timed, the others get the front measured on them too.
+SHIPPING_RUNTIMES = (("openvino", "int8"), ("onnxruntime", "int8"))
+
+
+def _installed(runtime: str) -> bool:
+    try:
+        check_runtime(runtime, "fp32")
+    except CompressbenchError:
+        return False
+    return True
+
+
+def shipping_runtime() -> tuple[str, str]:
+    """(runtime, precision) a search times candidates on by default: the first installed of
+    :data:`SHIPPING_RUNTIMES`, else eager torch fp32."""
+    return next(((name, precision) for name, precision in SHIPPING_RUNTIMES if _installed(name)), ("torch", "fp32"))
 
 
 def parse_budget(text: str | float | int) -> float:
@@ -165,17 +198,40 @@ class SearchOptions:
     warmup: int = 5
     repeats: int = 20
     batch: int = 1
-    runtime: str = "torch"  # where candidates are timed: the fastest variant depends on it
-    precision: str = "fp32"
+    runtime: str | None = None  # where candidates are timed (None: the shipping runtime installed, see shipping_runtime)
+    precision: str | None = None  # None: int8 on a shipping runtime, fp32 on torch
+    plan: bool = True  # add latency-aware per-block prune candidates planned from the runtime's per-op times
+    fronts_on: tuple[str, ...] | None = None  # other runtimes the front is measured on (None: the other shipping ones installed)
     cache: Path | None = None
     progress: bool = True
+    workers: int = 1  # trainers of recover rounds: 1 trains in this process; more train on Ray (compressbench.search_workers)
+    ray_address: str | None = None  # a Ray cluster to train on (None: a local Ray, when workers > 1)
+    train_threads: int | None = None  # torch threads of each training (None: this process's; on Ray, CPUs / workers)
+
+    def resolved(self) -> SearchOptions:
+        """These options with the runtime, precision and fronts' runtimes filled in: by default the
+        search times candidates where users ship (:func:`shipping_runtime`)."""
+        runtime, precision = self.runtime, self.precision
+        if runtime is None:
+            runtime, shipping_precision = shipping_runtime()
+            precision = precision or shipping_precision
+        precision = precision or "fp32"
+        fronts_on = self.fronts_on
+        if fronts_on is None:
+            fronts_on = tuple(name for name, _ in SHIPPING_RUNTIMES if name != runtime.partition(":")[0] and _installed(name))
+        return replace(self, runtime=runtime, precision=precision, fronts_on=tuple(fronts_on))
 
     def validate(self) -> float:
         """Reject bad input before any work; returns the budget in seconds."""
         if not (isinstance(self.max_akd, (int, float)) and self.max_akd > 0):
             raise CompressbenchError(f"--max-akd must be a positive number of pixels, got {self.max_akd}")
         seconds = parse_budget(self.budget)
+        if self.runtime is None or self.precision is None:
+            raise CompressbenchError("resolve the runtime first: SearchOptions.resolved()")
         check_runtime(self.runtime, self.precision)  # unknown or not installed: one line, before any work
+        check_workers(self.workers, self.ray_address, self.train_threads)  # Ray asked for but missing: one line
+        for name in self.fronts_on or ():
+            check_runtime(name, self.precision)
         for name in ("frames", "size", "min_steps", "max_steps", "val_frames", "repeats", "batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -205,11 +261,8 @@ def _stage(method: str, **options) -> dict:
     return {"method": method, "options": get_method(method).resolve(options)}
 
 
-def default_candidates(methods: tuple[str, ...]) -> list[Candidate]:
-    """The grid the registered methods suggest, limited to ``methods``: each structural variant (prune
-    ratios and importances, asym ranks, dsconv multipliers) alone, folded (exact) and in int8, and the
-    exact/quantize chains of the unchanged model."""
-    allowed = set(methods)
+def _tails(allowed: set[str]) -> list[tuple[str, list[dict]]]:
+    """The train-free chains tried after every structural head (and alone): folded, int8, both."""
     tails: list[tuple[str, list[dict]]] = [("", [])]
     if "exact" in allowed:
         tails.append(("+exact", [_stage("exact")]))
@@ -217,6 +270,67 @@ def default_candidates(methods: tuple[str, ...]) -> list[Candidate]:
         tails.append(("+int8", [_stage("quantize")]))
         if "exact" in allowed:
             tails.append(("+exact+int8", [_stage("exact"), _stage("quantize")]))
+    return tails
+
+
+def planned_candidates(methods: tuple[str, ...], plans: dict[float, dict[str, float]]) -> list[Candidate]:
+    """``prune-lat-R`` heads (per-block ratios planned to be as fast as uniform prune ``R``) with
+    every tail ``methods`` allow; none unless prune and recover are both allowed."""
+    allowed = set(methods)
+    if not {"prune", "recover"} <= allowed:
+        return []
+    heads = [(f"prune-lat-{ratio:g}", [_stage("prune", ratio=ratio, ratios=format_block_ratios(blocks))]) for ratio, blocks in plans.items()]
+    heads += _with_stem(heads, allowed)
+    return [Candidate(name + tail, tuple(head + t)) for name, head in heads for tail, t in _tails(allowed)]
+
+
+def _with_stem(heads: list[tuple[str, list[dict]]], allowed: set[str]) -> list[tuple[str, list[dict]]]:
+    """With ``stem`` allowed, each pruned head also with the learned input stage (the input stage is
+    a fixed cost that pruning leaves; after pruning it is a larger share)."""
+    if "stem" not in allowed:
+        return []
+    return [(f"{name}+stem", h + [_stage("stem")]) for name, h in heads if h[0]["method"] == "prune"]
+
+
+def _prune_only(candidate: Candidate) -> bool:
+    return bool(candidate.stages) and all(s["method"] == "prune" for s in candidate.stages if get_method(s["method"]).structural)
+
+
+def _tail_key(candidate: Candidate) -> str:
+    last = max((i for i, s in enumerate(candidate.stages) if get_method(s["method"]).structural), default=-1)
+    return json.dumps(candidate.stages[last + 1 :], sort_keys=True, default=str)
+
+
+def screen(candidates: list[Candidate], latency: dict[str, float], params: dict[str, int]) -> tuple[list[Candidate], list[dict]]:
+    """Before any training: drop each pruned candidate that another pruned candidate with the same
+    tail beats on its skeleton's measured latency and on parameters kept (at least as fast and at
+    least as many parameters, better in one), since training cannot change either. Returns the
+    kept candidates (in the given order) and a log entry per dropped one."""
+    kept, log = [], []
+    for c in candidates:
+        rival = None
+        if _prune_only(c):
+            rival = next(
+                (d for d in candidates if d is not c and _prune_only(d) and _tail_key(d) == _tail_key(c)
+                 and latency[d.name] <= latency[c.name] and params[d.name] >= params[c.name]
+                 and (latency[d.name] < latency[c.name] or params[d.name] > params[c.name])),
+                None,
+            )  # fmt: skip
+        if rival is None:
+            kept.append(c)
+        else:
+            log.append({"candidate": c.name, "steps": 0, "skipped": (
+                f"screened before training: {rival.name} is as fast or faster ({latency[rival.name]:.3f} vs "
+                f"{latency[c.name]:.3f} ms) with as many or more parameters ({params[rival.name]:,} vs {params[c.name]:,})")})
+    return kept, log
+
+
+def default_candidates(methods: tuple[str, ...]) -> list[Candidate]:
+    """The grid the registered methods suggest, limited to ``methods``: each structural variant (prune
+    ratios and importances, asym ranks, dsconv multipliers) alone, folded (exact) and in int8, and the
+    exact/quantize chains of the unchanged model."""
+    allowed = set(methods)
+    tails = _tails(allowed)
     heads: list[tuple[str, list[dict]]] = []
     if "prune" in allowed:
         heads += [
@@ -228,6 +342,9 @@ def default_candidates(methods: tuple[str, ...]) -> list[Candidate]:
         heads += [(f"asym-{r}", [_stage("asym", rank_ratio=r)]) for r in ASYM_RANK_RATIOS]
     if "dsconv" in allowed:
         heads += [(f"dsconv-{m}", [_stage("dsconv", multiplier=m)]) for m in DSCONV_MULTIPLIERS]
+    heads += _with_stem(heads, allowed)
+    if "stem" in allowed:
+        heads.append(("stem", [_stage("stem")]))
     out = []
     if "recover" in allowed:  # structural candidates are only worth trying with recovery
         out += [Candidate(head + tail, tuple(h + t)) for head, h in heads for tail, t in tails]
@@ -313,7 +430,7 @@ class Trial:
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:
-    """The rows of :func:`compressbench.report.pareto.pareto_front` (no other row at least as fast
+    """The rows of :func:`compressbench.metrics.pareto_front` (no other row at least as fast
     and as close while strictly better in one), sorted by latency."""
     names = set(front_names(rows))
     return sorted((r for r in rows if r["variant"] in names), key=lambda r: r["latency_ms"])
@@ -343,16 +460,11 @@ class _Search:
         self.budget_s = budget_s
         self.spent_s = 0.0
         self.frames = FrameSource(options.data, options.frames, options.seed, options.size)
-        # every candidate's recover and quantize stages ask for the same frames: make them once
-        made = functools.lru_cache(maxsize=4)(self.frames.calibration)
-
-        def calibration(count: int) -> torch.Tensor:
-            return made(count).clone()  # a stage may change what it is given; the cached copy stays
-
-        self.context = CompressionContext(
-            calibration_frames=calibration, input_shape=(1, 3, options.size, options.size),
-            seed=options.seed, show_progress=False, teacher=self.teacher,
-        )  # fmt: skip
+        # every candidate's recover and quantize stages ask for the same frames: made once, and every
+        # training worker makes the very same context (compressbench.search_workers)
+        self.setup = TrainSetup(options.data, options.frames, options.seed, options.size)
+        calibration = cached_calibration(self.frames)
+        self.context = training_context(self.setup, self.teacher, "cpu", calibration)
         self.val_images = calibration(options.val_frames)[: options.val_frames].float()
         self.timed = self.val_images[: options.batch]
         self.cache = CandidateCache(
@@ -366,6 +478,60 @@ class _Search:
         self.log: list[dict] = []
         self.per_step_s: float | None = None  # seconds per recover step, from the latest training
         self._teacher_runner: Callable | None = None
+        # who trains the recover rounds (this process, or Ray workers; started on the first training)
+        self.pool = make_pool(self.teacher, start, self.setup, self.context, options.workers, options.ray_address, options.train_threads)
+        self.workers_info: dict = self.pool.info()  # how many workers trained and on what; final after run()
+        self._fresh: dict[str, float] = {}  # heads a parallel round trained ahead, not yet taken: training seconds
+        # where the search's time went: timing skeletons and planning before training, training, final timing
+        self.budget_split = {"screening_s": 0.0, "training_s": 0.0, "timing_s": 0.0}
+        self.block_times: dict | None = None  # the teacher's per-block times the prune plans came from
+        self.plans: dict[str, dict[str, float]] = {}  # "prune-lat-R" -> its per-block ratios
+
+    def planned(self) -> list[Candidate]:
+        """Latency-aware prune candidates: the teacher's blocks timed on the search's runtime and
+        precision, and per-block ratios planned from them (:mod:`compressbench.compression.prune_plan`)
+        for each of ``PLAN_RATIOS``. None where prune/recover are not allowed or the model is not an
+        hourglass the plan can model (logged)."""
+        opts = self.options
+        if not opts.plan or not {"prune", "recover"} <= set(opts.methods):
+            return []
+        started = time.perf_counter()
+        try:
+            times = measure_block_times(self.teacher, opts.runtime, opts.precision, opts.threads, size=opts.size)
+        except CompressbenchError as exc:
+            self.log.append({"candidate": "prune-lat", "steps": 0, "skipped": f"no latency plan: {exc}"})
+            return []
+        finally:
+            self.budget_split["screening_s"] += time.perf_counter() - started
+        plans = {ratio: plan_like_uniform(times, self.teacher, ratio) for ratio in PLAN_RATIOS}
+        self.block_times = times.to_json()
+        self.plans = {f"prune-lat-{ratio:g}": blocks for ratio, blocks in plans.items()}
+        return planned_candidates(tuple(opts.methods), plans)
+
+    def fronts_elsewhere(self, front: list[str]) -> dict[str, dict]:
+        """The front's variants (and the teacher) measured on each of ``fronts_on`` too, one
+        interleaved run per runtime: ``{"runtime precision": {"front", "winner", "rows"}}``."""
+        opts = self.options
+        variants = [self.variants[name] for name in front if name in self.variants]
+        out = {}
+        for runtime in opts.fronts_on or ():
+            if not variants:
+                break
+            record = compare(
+                self.teacher, variants, self.frames.evaluation(), threads=opts.threads, warmup=opts.warmup,
+                repeats=opts.repeats, batch=opts.batch, show_progress=opts.progress, breakdown=False,
+                runtime=runtime, precision=opts.precision,
+                calibration=self.context.calibration_frames(CALIBRATION_FRAMES) if opts.precision == "int8" else None,
+            )  # fmt: skip
+            rows = [r for r in record["rows"][1:] if r.get("latency_ms") is not None]
+            winner = fastest_within(record["rows"], opts.max_akd)
+            out[f"{runtime} {opts.precision}"] = {
+                "front": [r["variant"] for r in pareto_front(rows)],
+                "winner": winner["variant"] if winner else None,
+                "rows": [{k: r.get(k) for k in ("variant", "latency_ms", "speedup", "speedup_vs_eager_fp32", "akd_px", "precision")}
+                         for r in record["rows"]],
+            }  # fmt: skip
+        return out
 
     # --- building and scoring -------------------------------------------------------------------
     def build(self, candidate: Candidate, stages: list[dict]) -> tuple[Variant, float, bool, str]:
@@ -376,8 +542,7 @@ class _Search:
         and its ``+exact``/``+int8`` tails) share one recovery, and the train-free tail is applied on
         top of it."""
         if candidate.include is not None:
-            module = load_model(candidate.include).eval()
-            return Variant(candidate.name, module, provenance_of(candidate.include, module)), 0.0, True, ""
+            return load_variant(candidate.include, name=candidate.name), 0.0, True, ""
         head, tail = _split_after_recover(stages)
         seconds, reused, trainer = 0.0, True, ""
         if head:
@@ -397,29 +562,59 @@ class _Search:
 
     def _recovered(self, candidate: Candidate, head: list[dict]) -> tuple[tuple[Variant, str], float, bool]:
         """The trained head (structural stages + recovers) and who trained it: from memory, the cache,
-        or trained now. A head whose last recover continues an earlier round trains only that round,
-        on top of the earlier head (itself from memory, the cache, or trained first)."""
+        or trained now by the pool. A head whose last recover continues an earlier round trains only
+        that round, on top of the earlier head (itself from memory, the cache, or trained first, in
+        the same job). A head a parallel round trained ahead (:meth:`_train_ahead`) counts as trained
+        for its first taker, with the seconds its worker trained it for."""
+        ready = self._ready_head(candidate, head)
+        if ready is not None:
+            key = self.cache.key(head)
+            if key in self._fresh:
+                return ready, self._fresh.pop(key), False
+            return ready, 0.0, True
+        job, heads = self._job(candidate, head)
+        ((_, result),) = list(self.pool.run([job]))
+        self._keep(heads, job, result)
+        return self.heads[self.cache.key(head)], sum(result.seconds), False
+
+    def _ready_head(self, candidate: Candidate, head: list[dict]) -> tuple[Variant, str] | None:
+        """The trained head and who trained it, from memory or the cache (then kept in memory); None
+        when it still has to be trained."""
         key = self.cache.key(head)
-        steps = sum(s["options"]["steps"] for s in head if s["method"] == "recover")
         if key in self.heads:
-            return self.heads[key], 0.0, True
+            return self.heads[key]
         hit = self.cache.get(head)
-        if hit is not None:
-            module, provenance, info = hit
-            self.heads[key] = (Variant(candidate.name, module.eval(), provenance), info.get("trained_by", f"{candidate.name}@{steps}"))
-            return self.heads[key], 0.0, True
-        earlier, seconds = head[:-1], 0.0
-        if earlier and earlier[-1]["method"] == "recover":
-            (base, _), seconds, _ = self._recovered(candidate, earlier)
-            module, provenance, todo = base.module, base.provenance, head[-1:]
-        else:
-            module, provenance, todo = self.teacher, self.start, head
-        started = time.perf_counter()
-        variant = derive(module, [s["method"] for s in todo], [s["options"] for s in todo], self.context, provenance=provenance)[-1]
-        seconds += time.perf_counter() - started
-        self.cache.put(head, variant, {"seconds": seconds, "trained_by": f"{candidate.name}@{steps}"})
-        self.heads[key] = (variant, f"{candidate.name}@{steps}")
-        return self.heads[key], seconds, False
+        if hit is None:
+            return None
+        module, provenance, info = hit
+        steps = sum(s["options"]["steps"] for s in head if s["method"] == "recover")
+        self.heads[key] = (Variant(candidate.name, module.eval(), provenance), info.get("trained_by", f"{candidate.name}@{steps}"))
+        return self.heads[key]
+
+    def _job(self, candidate: Candidate, head: list[dict]) -> tuple[TrainJob, list[list[dict]]]:
+        """What training ``head`` still needs: from the latest of its earlier rounds' heads that is in
+        memory or the cache (else from the teacher), one segment per round after it; and the heads
+        (stage lists) the segments end in, each cached when trained."""
+        cuts = [i + 1 for i, s in enumerate(head) if s["method"] == "recover"]
+        begin, start = 0, None
+        for cut in reversed(cuts[:-1]):
+            ready = self._ready_head(candidate, head[:cut])
+            if ready is not None:
+                begin, start = cut, ready[0]
+                break
+        ends = [cut for cut in cuts if cut > begin]
+        segments = tuple(tuple(head[a:b]) for a, b in zip([begin, *ends], ends))
+        labels = tuple(f"{candidate.name}@{sum(s['options']['steps'] for s in head[:b] if s['method'] == 'recover')}" for b in ends)
+        return TrainJob(segments, labels, start), [head[:b] for b in ends]
+
+    def _keep(self, heads: list[list[dict]], job: TrainJob, result: TrainResult) -> None:
+        """Cache (this process alone writes the cache, whichever worker trained) and keep in memory
+        the heads a job trained; each cache entry's seconds count its earlier rounds in the job too."""
+        seconds = 0.0
+        for stages, label, variant, spent in zip(heads, job.labels, result.heads, result.seconds):
+            seconds += spent
+            self.cache.put(stages, variant, {"seconds": seconds, "trained_by": label, "worker": result.worker})
+            self.heads[self.cache.key(stages)] = (variant, label)
 
     def score(self, variant: Variant) -> float:
         reference = collect_outputs(self.teacher, self.val_images)
@@ -461,12 +656,19 @@ class _Search:
         return {name: stats[name].median if name in stats else math.inf for name in ["__teacher__", *(v.name for v in variants)]}
 
     # --- the search -----------------------------------------------------------------------------
-    def run(self, candidates: list[Candidate]) -> dict:
+    def run(self, candidates: list[Candidate]) -> SearchRecord:
         opts = self.options
+        started = time.perf_counter()
         interrupted = False
         self.teacher_runner()  # a runtime or precision the model cannot run on fails here, before any work
         untrained = {c.name: self.build(c, list(c.stages))[0] if not c.include else self.build(c, [])[0] for c in candidates}
         latency = self.latencies(list(untrained.values()))
+        structural = [c for c in candidates if c.structural and not c.include]
+        kept, screened = screen(structural, latency, {c.name: count_params(untrained[c.name].module) for c in structural})
+        self.log += screened
+        candidates = [c for c in candidates if not (c.structural and not c.include) or c in kept]
+        self.budget_split["screening_s"] += time.perf_counter() - started
+        self.spent_s += self.budget_split["screening_s"]  # planning and screening are search work: the budget pays
         final: dict[str, Trial] = {}
         for c in candidates:
             if not c.structural or c.include:
@@ -482,6 +684,8 @@ class _Search:
                 while contenders:
                     round_trials = []
                     chunks: dict[str, int | str] = {}  # a head and its tails train the same steps
+                    if self.pool.parallel:  # the round's heads train at once, on the pool's workers
+                        self._train_ahead(contenders, rounds, steps, best, latency, chunks, advance)
                     for c in contenders:
                         done = rounds.get(c.name, [])
                         if latency[c.name] > best:
@@ -494,12 +698,14 @@ class _Search:
                         if isinstance(chunk, str):
                             self.log.append({"candidate": c.name, "steps": steps, "skipped": chunk})
                             continue
-                        variant, seconds, cached, trainer = self.build(c, c.with_recover(done + [chunk], opts.recover))
+                        stages = c.with_recover(done + [chunk], opts.recover)
+                        ahead = self._trained_ahead(stages)  # its round's wall-clock time is charged already
+                        variant, seconds, cached, trainer = self.build(c, stages)
                         rounds[c.name] = done + [chunk]
                         total = sum(rounds[c.name])
                         if not cached:
-                            self.spent_s += seconds
-                            advance(int(seconds), spent_s=round(self.spent_s), left_s=round(max(self.budget_s - self.spent_s, 0)))
+                            if not ahead:
+                                self._charge(seconds, advance)
                             self.trained.append(f"{c.name}@{total}")
                             self.per_step_s = seconds / chunk  # the latest training's rate: the first also labelled the shared pool
                         trial = Trial(c, total, variant, self.score(variant), latency[c.name], seconds, cached, trainer)
@@ -516,6 +722,9 @@ class _Search:
                         self.log.append(entry)
                         if trial.val_akd_px <= opts.max_akd:
                             best = min(best, trial.latency_ms)
+                    # heads trained ahead that no candidate took (one got within the bound first): cached, unused
+                    self.trained += [self.heads[key][1] for key in self._fresh]
+                    self._fresh.clear()
                     if not round_trials:
                         break
                     contenders = self._next_round(
@@ -526,18 +735,71 @@ class _Search:
                     steps *= 2
             except KeyboardInterrupt:
                 interrupted = True
+            finally:
+                self.pool.close()  # before the final timing: no worker runs beside it
+                self.workers_info = self.pool.info()
+                self.trained += [self.heads[key][1] for key in self._fresh]  # trained ahead when Ctrl-C came
+                self._fresh.clear()
         return self._measure(final, interrupted)
 
-    def _round_steps(self, candidate: Candidate, done: list[int], steps: int) -> int | str:
+    def _charge(self, seconds: float, advance) -> None:
+        self.spent_s += seconds
+        advance(int(seconds), spent_s=round(self.spent_s), left_s=round(max(self.budget_s - self.spent_s, 0)))
+
+    def _trained_ahead(self, stages: list[dict]) -> bool:
+        head, _ = _split_after_recover(stages)
+        return bool(head) and self.cache.key(head) in self._fresh
+
+    def _train_ahead(self, contenders, rounds, steps: int, best: float, latency, chunks: dict, advance) -> None:
+        """A parallel pool's round: every head the round will ask for (of the contenders that could
+        beat ``best``, one per family) that is neither in memory nor in the cache, trained at once on
+        the pool's workers. Fills ``chunks`` with each family's steps as the round loop would (the
+        budget left counting the round's earlier jobs at the per-step rate shared among the workers),
+        and charges the round's wall-clock time, from the first job sent to the last result, to the
+        budget. The loop then takes the heads from memory; a head whose candidate the loop skips
+        after all (a faster one got within the bound this round) stays cached, unused."""
+        opts = self.options
+        jobs, heads, keys, planned_s = [], [], set(), 0.0
+        for c in contenders:
+            if latency[c.name] > best:
+                continue
+            done = rounds.get(c.name, [])
+            if c.family not in chunks:
+                chunks[c.family] = self._round_steps(c, done, steps, planned_s)
+            chunk = chunks[c.family]
+            if isinstance(chunk, str):
+                continue
+            head, _ = _split_after_recover(c.with_recover(done + [chunk], opts.recover))
+            key = self.cache.key(head) if head else None
+            if key is None or key in keys or self._ready_head(c, head) is not None:
+                continue
+            job, ends = self._job(c, head)
+            jobs.append(job)
+            heads.append(ends)
+            keys.add(key)
+            if self.per_step_s is not None:
+                planned_s += chunk * self.per_step_s / self.pool.workers
+        if not jobs:
+            return
+        started = time.perf_counter()
+        try:
+            for index, result in self.pool.run(jobs):
+                self._keep(heads[index], jobs[index], result)
+                self._fresh[self.cache.key(heads[index][-1])] = sum(result.seconds)
+        finally:  # Ctrl-C too: what finished is cached, and the time it took is spent
+            self._charge(time.perf_counter() - started, advance)
+
+    def _round_steps(self, candidate: Candidate, done: list[int], steps: int, planned_s: float = 0.0) -> int | str:
         """This round's recover steps for the candidate (``steps``, fewer where ``max_steps`` or the
-        budget left allow fewer), or why it does not train this round."""
+        budget left, less ``planned_s`` already planned this round, allow fewer), or why it does not
+        train this round."""
         opts = self.options
         chunk = min(steps, opts.max_steps - sum(done))
         if chunk <= 0:
             return "reached --max-steps"
         if self.per_step_s is None or self._head_ready(candidate.with_recover(done + [chunk], opts.recover)):
             return chunk
-        affordable = int((self.budget_s - self.spent_s) / self.per_step_s) // opts.min_steps * opts.min_steps
+        affordable = int((self.budget_s - self.spent_s - planned_s) / self.per_step_s) // opts.min_steps * opts.min_steps
         if affordable >= chunk:
             return chunk
         return affordable if affordable >= opts.min_steps else "budget"
@@ -567,24 +829,24 @@ class _Search:
         within = [t.latency_ms for t in trials if t.val_akd_px <= self.options.max_akd]
         return min(within) if within else math.inf
 
-    def _measure(self, final: dict[str, Trial], interrupted: bool) -> dict:
+    def _measure(self, final: dict[str, Trial], interrupted: bool) -> SearchRecord:
         opts = self.options
         variants = [t.variant for t in final.values()]
         self.variants = {v.name: v for v in variants}
+        timing_started = time.perf_counter()
         record = compare(
             self.teacher, variants, self.frames.evaluation(), threads=opts.threads, warmup=opts.warmup,
             repeats=opts.repeats, batch=opts.batch, show_progress=opts.progress, breakdown=False,
             runtime=opts.runtime, precision=opts.precision,
             calibration=self.context.calibration_frames(CALIBRATION_FRAMES) if opts.precision == "int8" else None,
         )  # fmt: skip
-        rows = record["rows"]
-        for row in rows[1:]:
-            trial = final[row["variant"]]
-            row["recover_steps"] = trial.steps
-            if trial.recovered_by:
-                row["recovered_by"] = trial.recovered_by
-            row["val_akd_px"] = trial.val_akd_px
-        front = pareto_front(rows[1:])
+        rows = (record.rows[0], *(
+            replace(row, recover_steps=final[row.variant].steps, recovered_by=final[row.variant].recovered_by or None,
+                    val_akd_px=final[row.variant].val_akd_px)
+            for row in record.rows[1:]
+        ))  # fmt: skip
+        measured = [row.to_json() for row in rows]
+        front = pareto_front(measured[1:])
         chains = {}  # how to rebuild each front variant from the search's model (front_suite)
         for row in front:
             trial = final[row["variant"]]
@@ -593,23 +855,30 @@ class _Search:
             else:
                 own = trial.variant.provenance.stages[len(self.start.stages) :]
                 chains[row["variant"]] = {"stages": [{"method": st.method, "options": dict(st.options)} for st in own]}
-        winner = fastest_within(rows, opts.max_akd)
-        return {
-            "max_akd": opts.max_akd,
-            "runtime": opts.runtime,
-            "precision": opts.precision,
-            "budget_s": self.budget_s,
-            "spent_s": self.spent_s,
-            "interrupted": interrupted,
-            "seed": opts.seed,
-            "data": opts.data,
-            "trained": list(self.trained),
-            "log": self.log,
-            "front": [r["variant"] for r in front],
-            "front_chains": chains,
-            "winner": winner["variant"] if winner else None,
-            **record,
-        }
+        winner = fastest_within(measured, opts.max_akd)
+        runtime_fronts = self.fronts_elsewhere([r["variant"] for r in front])
+        self.budget_split["training_s"] = self.spent_s - self.budget_split["screening_s"]
+        self.budget_split["timing_s"] += time.perf_counter() - timing_started
+        return SearchRecord(
+            max_akd=opts.max_akd,
+            runtime=opts.runtime,
+            precision=opts.precision,
+            budget_s=self.budget_s,
+            spent_s=self.spent_s,
+            interrupted=interrupted,
+            seed=opts.seed,
+            data=opts.data,
+            trained=tuple(self.trained),
+            log=tuple(self.log),
+            front=tuple(r["variant"] for r in front),
+            front_chains=chains,
+            winner=winner["variant"] if winner else None,
+            comparison=replace(record, rows=rows),
+            budget_split=BudgetSplit(**self.budget_split),
+            runtime_fronts=runtime_fronts,
+            block_times=self.block_times,
+            plans=dict(self.plans),
+        )
 
 
 def check_include(path: str) -> None:
@@ -626,12 +895,14 @@ def check_include(path: str) -> None:
 
 def search(
     teacher: nn.Module, options: SearchOptions, start: Provenance | None = None, candidates: list[Candidate] | None = None
-) -> tuple[dict, Variant | None]:
-    """Run the search; returns ``(results record, the winning Variant or None)``. ``start`` is where
+) -> tuple[SearchRecord, Variant | None]:
+    """Run the search; returns ``(its record, the winning Variant or None)``. ``start`` is where
     ``teacher`` comes from (default: inferred from the module), so the winner can be saved and reloaded."""
+    options = options.resolved()
     budget_s = options.validate()
     for path in options.include:
         check_include(path)
+    planned = candidates is None  # an explicit candidate list is searched as given
     candidates = list(candidates) if candidates is not None else default_candidates(tuple(options.methods))
     candidates += [Candidate(Path(p).stem, (), include=str(p)) for p in options.include]
     names = [c.name for c in candidates]
@@ -642,12 +913,14 @@ def search(
     runner = _Search(teacher, options, start if start is not None else provenance_of(teacher), budget_s)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)
+        if planned:
+            candidates += runner.planned()
         record = runner.run(candidates)
-    return record, runner.variants.get(record["winner"]) if record["winner"] is not None else None
+    return record, runner.variants.get(record.winner) if record.winner is not None else None
 
 
-def front_suite(record: dict, model: dict, options: SearchOptions) -> str:
-    """A suite file that rebuilds the record's Pareto front with ``bench`` (recover stages train
+def front_suite(record: Mapping, model: dict, options: SearchOptions) -> str:
+    """A suite file that rebuilds the Pareto front of ``record`` (a :class:`SearchRecord`, or one read as JSON) with ``bench`` (recover stages train
     again, with the same steps, options and seed), measured as the search measured it. ``model``:
     the search's model as suite keys (``model``, and ``checkpoint``/``config`` where given)."""
     measure = {
@@ -676,13 +949,11 @@ def front_suite(record: dict, model: dict, options: SearchOptions) -> str:
     return suite_text(measure, specs, comment)
 
 
-def save_winner(record: dict, winner: Variant, path: str | Path) -> Path:
-    """Save the winning variant (and its sidecar with its measured row), loadable everywhere; the
-    record names the file (``out``)."""
-    row = next(r for r in record["rows"] if r["variant"] == winner.name)
-    save_compressed(winner, path, record, row)
-    record["out"] = str(path)
-    return Path(path)
+def save_winner(record: SearchRecord, winner: Variant, path: str | Path) -> SearchRecord:
+    """Save the winning variant (and its sidecar with its measured row), loadable everywhere; returns
+    the record naming the file (``out``: a new record)."""
+    save_compressed(winner, path, record.comparison, record.comparison.row(winner.name))
+    return replace(record, out=str(path))
 
 
 __all__ = ["Candidate", "SearchOptions", "default_candidates", "front_suite", "parse_budget", "pareto_front", "save_winner", "search"]

@@ -31,12 +31,12 @@ from compressbench.cli.model_options import (
     ConfigOption,
     ModelOption,
     WeightsOption,
-    model_from_options,
+    variant_from_options,
 )
 from compressbench.compression import parse_set_options
 from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
-from compressbench.provenance import check_savable, model_label, provenance_of, sidecar_path
+from compressbench.provenance import check_savable, sidecar_path
 from compressbench.report import check_writable, render_json, write_atomic
 from compressbench.report.render import Section
 from compressbench.runtimes import PRECISIONS, RUNTIMES
@@ -59,15 +59,28 @@ def search_sections(record: dict) -> list[Section]:
     winner = record["winner"]
     notes = [
         f"fastest within {record['max_akd']:g} px: {winner}" if winner else f"no variant within {record['max_akd']:g} px",
-        f"training budget {record['budget_s']:.0f} s, spent {record['spent_s']:.0f} s"
-        + (" (interrupted: results so far)" if record["interrupted"] else ""),
+        f"budget {record['budget_s']:.0f} s, spent {record['spent_s']:.0f} s"
+        + (" (interrupted: results so far)" if record["interrupted"] else "")
+        + _split_note(record.get("budget_split")),
         f"latency_ms and akd_px from one interleaved run with the teacher on held-out frames, on {record.get('runtime', 'torch')} "
         f"{record.get('precision', 'fp32')}; val_akd_px on calibration frames",
     ]
-    return [
-        Section("Pareto front (latency against AKD)", front, notes),
-        Section("Every measured candidate", every),
-    ]
+    sections = [Section("Pareto front (latency against AKD)", front, notes)]
+    for where, elsewhere in (record.get("runtime_fronts") or {}).items():
+        table = pd.DataFrame(elsewhere["rows"])
+        table.insert(1, "on_front", [r["variant"] in elsewhere["front"] for r in elsewhere["rows"]])
+        sections.append(Section(f"The front measured on {where}", table, [
+            f"fastest within {record['max_akd']:g} px there: {elsewhere['winner'] or 'none'} (one interleaved run with the teacher)"
+        ]))  # fmt: skip
+    sections.append(Section("Every measured candidate", every))
+    return sections
+
+
+def _split_note(split: dict | None) -> str:
+    if not split:
+        return ""
+    return (f": {split['screening_s']:.0f} s timing skeletons and planning before training, {split['training_s']:.0f} s "
+            f"training; the final timing took {split['timing_s']:.0f} s more")  # fmt: skip
 
 
 @app.command("search")
@@ -90,9 +103,27 @@ def search_command(
     threads: Optional[int] = typer.Option(None, "--threads", "-t", help="torch threads (default: torch's)"),
     warmup: int = typer.Option(5, "--warmup", help="untimed interleaved rounds first"),
     repeats: int = typer.Option(20, "--repeats", "-r", help="timed interleaved rounds"),
-    runtime: str = typer.Option("torch", "--runtime", help=f"{' | '.join(RUNTIMES)}: where candidates are timed"),
-    precision: str = typer.Option("fp32", "--precision", help=f"{' | '.join(PRECISIONS)}: the precision candidates run in"),
+    runtime: Optional[str] = typer.Option(
+        None, "--runtime", help=f"{' | '.join(RUNTIMES)}: where candidates are timed (default: openvino int8 when "
+        "installed, else onnxruntime int8, else torch fp32)"
+    ),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help=f"{' | '.join(PRECISIONS)}: the precision candidates run in (default: int8 on the default "
+        "runtime, fp32 on one you name)"
+    ),
+    plan: bool = typer.Option(True, "--plan/--no-plan", help="add latency-aware per-block prune candidates planned from "
+                              "the runtime's per-op times"),
+    fronts_on: Optional[str] = typer.Option(
+        None, "--fronts-on", help="comma-separated runtimes to measure the front on too (default: the other shipping "
+        "runtimes installed; '' for none)"
+    ),
     cache: Path = typer.Option(Path.home() / ".cache" / "compressbench" / "search", "--cache", help="resumable cache of candidates"),
+    workers: int = typer.Option(1, "--workers", help="trainers of the recover rounds: 1 trains here; more train on Ray "
+                                "(make install-ray), a round's candidates at once"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="train on this Ray cluster (e.g. ray://head:10001) "
+                                              "instead of a local Ray"),
+    train_threads: Optional[int] = typer.Option(None, "--train-threads", help="torch threads of each training (default: "
+                                                "torch's here; on Ray, the CPUs shared among --workers)"),
     out: Optional[Path] = typer.Option(None, "--out", help="save the fastest variant within the bound here"),
     export: Optional[Path] = typer.Option(
         None, "--export", help="export the winner as the file its runtime timed, with a manifest, into this folder"
@@ -108,6 +139,7 @@ def search_command(
     Example:
       compressbench search --max-akd 1.0 --budget 60m --out best.pt --results search.json --suite front.toml
       compressbench search --max-akd 1.0 --budget 30m --runtime openvino --precision int8
+      compressbench search --max-akd 1.0 --budget 60m --workers 2 --train-threads 1
     """
     require_positive(frames=frames, input_size=input_size, repeats=repeats, threads=threads)
     require_non_negative(warmup=warmup)
@@ -121,9 +153,13 @@ def search_command(
         max_akd=max_akd, budget=budget, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         include=tuple(str(p) for p in include), data=data, frames=frames, size=input_size, seed=seed,
         min_steps=min_steps, max_steps=max_steps, recover=namespaced.get("recover", {}), threads=threads,
-        warmup=warmup, repeats=repeats, cache=cache, runtime=runtime, precision=precision,
+        warmup=warmup, repeats=repeats, cache=cache, runtime=runtime, precision=precision, plan=plan,
+        workers=workers, ray_address=ray_address, train_threads=train_threads,
+        fronts_on=None if fronts_on is None else tuple(r.strip() for r in fronts_on.split(",") if r.strip()),
     )  # fmt: skip
+    options = options.resolved()
     options.validate()
+    runtime, precision = options.runtime, options.precision
     for path in options.include:
         check_include(path)
     if suite is not None and weights != "default":
@@ -139,20 +175,19 @@ def search_command(
         if path is not None:
             check_results_path(path, flag)
             check_writable(path)
-    module = model_from_options(model, checkpoint, config, weights)
-    start = provenance_of(model, module)
+    loaded = variant_from_options(model, checkpoint, config, weights)
     if out is not None:
-        check_savable(start, out)
+        check_savable(loaded.provenance, out)
         check_writable(sidecar_path(out))
 
-    record, winner = search(module, options, start=start)
+    record, winner = search(loaded.module, options, start=loaded.provenance)
     if out is not None and winner is not None:
-        save_winner(record, winner, out)
+        record = save_winner(record, winner, out)
     if export is not None and winner is not None:
         shipped = export_variant(
             winner.module, winner.provenance, winner.name, [], [], FrameSource(data, frames, seed, input_size), export,
             runtime=runtime, precision=precision, threads=threads, warmup=warmup, repeats=repeats, seed=seed,
-            reference=module, reference_name=model_label(model),
+            reference=loaded.module, reference_name=loaded.name,
         )  # fmt: skip
         Console(stderr=True).print(f"exported {winner.name} to {shipped.folder} ({', '.join(p.name for p in shipped.files)})")
     if results is not None:

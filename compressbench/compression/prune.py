@@ -55,6 +55,64 @@ def _check_ratio(value: float) -> str | None:
     )
 
 
+def parse_block_ratios(text: str) -> dict[str, float]:
+    """``"encoder.down_blocks.0:0.2,decoder.up_blocks.4:0.6"`` -> ``{name: ratio}`` (names of
+    modules under the predictor; empty text: no overrides). Raises ValueError naming the bad entry."""
+    out: dict[str, float] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        name, sep, value = entry.rpartition(":")
+        if not sep or not name:
+            raise ValueError(f"entry {entry!r} is not BLOCK:RATIO (e.g. decoder.up_blocks.4:0.6)")
+        try:
+            ratio = float(value)
+        except ValueError:
+            raise ValueError(f"entry {entry!r}: {value!r} is not a number") from None
+        if not 0 <= ratio < 1:
+            raise ValueError(f"entry {entry!r}: the ratio must be in [0, 1), got {ratio:g}")
+        if name in out:
+            raise ValueError(f"block {name!r} is named twice")
+        out[name] = ratio
+    return out
+
+
+def _check_block_ratios(text: str) -> str | None:
+    try:
+        parse_block_ratios(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def format_block_ratios(ratios: dict[str, float]) -> str:
+    """The inverse of :func:`parse_block_ratios`, blocks in the given order."""
+    return ",".join(f"{name}:{ratio:g}" for name, ratio in ratios.items())
+
+
+def prunable_blocks(model: nn.Module) -> list[str]:
+    """The predictor's blocks whose output channels prune can remove (the ``ratios`` names)."""
+    predictor = getattr(model, "predictor", None)
+    if predictor is None:
+        return []
+    return [name for name, m in predictor.named_modules() if name and any(isinstance(c, nn.Conv2d) for c in m.children())]
+
+
+def _block_overrides(model: nn.Module, text: str) -> tuple[dict[nn.Module, float], list[nn.Module]]:
+    """torch-pruning's per-module ratios, and the blocks kept whole (ratio 0: their convolutions'
+    outputs are not pruned, their inputs still follow the block before them)."""
+    ratios = parse_block_ratios(text)
+    if not ratios:
+        return {}, []
+    known = prunable_blocks(model)
+    unknown = [name for name in ratios if name not in known]
+    if unknown:
+        raise CompressbenchError(
+            f"prune: ratios names {', '.join(unknown)}, not a prunable block of this model; known: {', '.join(known)}"
+        )
+    modules = dict(model.predictor.named_modules())
+    whole = [c for name, r in ratios.items() if r == 0 for c in modules[name].children() if isinstance(c, nn.Conv2d)]
+    return {modules[name]: r for name, r in ratios.items() if r > 0}, whole
+
+
 def _check_steps(value: int) -> str | None:
     return None if value >= 1 else f"must be at least 1 (the number of pruning steps), got {value}"
 
@@ -115,6 +173,14 @@ class Prune(CompressionMethod):
             "global_pruning", bool, False, "rank channels across all layers (global) instead of per layer (uniform)"
         ),
         Option("iterative", int, 1, "number of pruning steps reaching the ratio", check=_check_steps),
+        Option(
+            "ratios",
+            str,
+            "",
+            "per-block ratios overriding ratio, BLOCK:RATIO,... with blocks named under the predictor "
+            "(e.g. decoder.up_blocks.4:0.7; a ratio of 0 keeps the block whole)",
+            check=_check_block_ratios,
+        ),
     )
 
     def apply(self, model: nn.Module, options: dict, context: CompressionContext) -> StageResult:
@@ -141,6 +207,7 @@ class Prune(CompressionMethod):
                 reference = {k: v.detach() for k, v in pruned(frames).items()}
 
         steps = options["iterative"]
+        per_block, kept_whole = _block_overrides(pruned, options["ratios"])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)  # random importance draws from torch's global RNG
             pruner = tp.pruner.BasePruner(
@@ -149,8 +216,9 @@ class Prune(CompressionMethod):
                 importance=spec.factory(),
                 global_pruning=options["global_pruning"],
                 pruning_ratio=options["ratio"],
+                pruning_ratio_dict=per_block or None,
                 iterative_steps=steps,
-                ignored_layers=protected,
+                ignored_layers=protected + kept_whole,
                 forward_fn=lambda module, inputs: module(inputs),
             )
             with progress_bar("prune", steps, context.show_progress) as advance:
@@ -171,7 +239,7 @@ class Prune(CompressionMethod):
         params_after = count_params(pruned)
         report = {
             "importance": options["importance"],
-            "scope": "global" if options["global_pruning"] else "uniform",
+            "scope": "global" if options["global_pruning"] else ("per-block" if options["ratios"] else "uniform"),
             "steps": steps,
             "params_before": params_before,
             "params_after": params_after,

@@ -78,7 +78,7 @@ def test_json_record(saved):
     assert all(tuple(row) == ROW_KEYS for row in record["rows"])
     assert record["rows"][0]["params"] == 80_928 and record["rows"][1]["params"] < 80_928
     assert record["rows"][0]["speedup"] == 1.0 and record["rows"][1]["speedup"] > 0
-    assert record["stages"][0]["options"] == {"ratio": 0.5, "importance": "l2", "global_pruning": False, "iterative": 1}
+    assert record["stages"][0]["options"] == {"ratio": 0.5, "importance": "l2", "global_pruning": False, "iterative": 1, "ratios": ""}
     assert record["env"]["eval_frames"] == 2 and record["env"]["input_shape"] == [1, 3, 64, 64]
     assert [m["module"] for m in record["modules"]][-1] == "total"
 

@@ -13,7 +13,8 @@ from compressbench.cli import app
 runner = CliRunner()
 TINY = [
     "--weights", "random", "--input-size", "64", "--frames", "2", "--repeats", "2", "--warmup", "0", "--threads", "1",
-    "--methods", "prune,exact,recover", "--min-steps", "1", "--max-steps", "1", "--budget", "10m",
+    "--methods", "prune,exact,recover", "--min-steps", "1", "--max-steps", "1", "--budget", "10m", "--runtime", "torch",
+    "--fronts-on", "",
     "--set", "recover.pool=8", "--set", "recover.batch=4", "--set", "recover.val_frames=4", "--set", "recover.val_every=1",
 ]  # fmt: skip
 

@@ -1,0 +1,101 @@
+"""The search's latency-aware candidates, its screening before training, where it runs by default,
+and the record of where its time went."""
+
+from __future__ import annotations
+
+import pytest
+
+from compressbench import variant_search
+from compressbench.compression import get_method
+from compressbench.variant_search import Candidate, SearchOptions, planned_candidates, screen, search, shipping_runtime
+from tests.compression.test_recover import calibrated_teacher
+
+
+def stage(method: str, **options) -> dict:
+    return {"method": method, "options": get_method(method).resolve(options)}
+
+
+def test_planned_candidates_carry_their_block_ratios_and_every_tail():
+    got = planned_candidates(("prune", "exact", "recover"), {0.5: {"encoder.down_blocks.0": 0.25, "decoder.up_blocks.2": 0.8}})
+    assert [c.name for c in got] == ["prune-lat-0.5", "prune-lat-0.5+exact"]
+    assert got[0].stages[0]["options"]["ratios"] == "encoder.down_blocks.0:0.25,decoder.up_blocks.2:0.8"
+    assert planned_candidates(("prune", "exact"), {0.5: {}}) == []  # nothing to recover them with
+
+
+def test_screening_drops_a_pruned_skeleton_beaten_on_latency_and_parameters():
+    a = Candidate("prune-0.5", (stage("prune", ratio=0.5),))
+    b = Candidate("prune-lat-0.5", (stage("prune", ratio=0.5, ratios="encoder.down_blocks.0:0.2"),))
+    c = Candidate("prune-lat-0.5+exact", (*b.stages, stage("exact")))  # another tail: not compared with a or b
+    d = Candidate("asym-0.5", (stage("asym", rank_ratio=0.5),))  # not pruned: never screened
+    latency = {"prune-0.5": 2.0, "prune-lat-0.5": 1.5, "prune-lat-0.5+exact": 9.0, "asym-0.5": 9.0}
+    params = {"prune-0.5": 100, "prune-lat-0.5": 120, "prune-lat-0.5+exact": 1, "asym-0.5": 1}
+    kept, log = screen([a, b, c, d], latency, params)
+    assert [k.name for k in kept] == ["prune-lat-0.5", "prune-lat-0.5+exact", "asym-0.5"]
+    assert log == [{"candidate": "prune-0.5", "steps": 0, "skipped": (
+        "screened before training: prune-lat-0.5 is as fast or faster (1.500 vs 2.000 ms) with as many or more "
+        "parameters (120 vs 100)")}]  # fmt: skip
+    # equal on both: neither dominates
+    kept, log = screen([a, b], {"prune-0.5": 1.0, "prune-lat-0.5": 1.0}, {"prune-0.5": 5, "prune-lat-0.5": 5})
+    assert len(kept) == 2 and log == []
+
+
+def test_the_search_runs_where_users_ship_by_default(monkeypatch):
+    installed = {"openvino": True, "onnxruntime": True}
+    monkeypatch.setattr(variant_search, "_installed", lambda name: installed.get(name, True))
+    assert shipping_runtime() == ("openvino", "int8")
+    resolved = SearchOptions().resolved()
+    assert (resolved.runtime, resolved.precision, resolved.fronts_on) == ("openvino", "int8", ("onnxruntime",))
+    named = SearchOptions(runtime="onnxruntime").resolved()
+    assert (named.runtime, named.precision, named.fronts_on) == ("onnxruntime", "fp32", ("openvino",))
+    installed["openvino"] = False
+    assert shipping_runtime() == ("onnxruntime", "int8")
+    assert SearchOptions().resolved().fronts_on == ()
+    installed["onnxruntime"] = False
+    assert shipping_runtime() == ("torch", "fp32")
+    assert SearchOptions(fronts_on=()).resolved().fronts_on == ()
+
+
+@pytest.fixture(scope="module")
+def planned_search(tmp_path_factory):
+    options = SearchOptions(
+        max_akd=40.0, budget="10m", frames=4, size=64, min_steps=2, max_steps=2, val_frames=8, warmup=0, repeats=2,
+        methods=("prune", "recover"), recover={"pool": 16, "batch": 4, "val_frames": 8, "val_every": 2, "lr": 1e-3},
+        cache=tmp_path_factory.mktemp("cache"), progress=False, runtime="torch", precision="fp32", fronts_on=("onnxruntime",),
+    )  # fmt: skip
+    record, _ = search(calibrated_teacher(), options)
+    return record
+
+
+def test_a_default_search_plans_per_block_candidates_from_measured_block_times(planned_search):
+    record = planned_search
+    assert sorted(record["plans"]) == ["prune-lat-0.5", "prune-lat-0.7", "prune-lat-0.8"]
+    assert record["block_times"]["runtime"] == "torch"
+    assert set(record["block_times"]["conv_ms"]) == {
+        "encoder.down_blocks.0", "encoder.down_blocks.1", "encoder.down_blocks.2",
+        "decoder.up_blocks.0", "decoder.up_blocks.1", "decoder.up_blocks.2",
+    }  # fmt: skip
+    considered = {r["variant"] for r in record["rows"][1:]} | {e["candidate"] for e in record["log"]}
+    assert {"prune-lat-0.5", "prune-lat-0.7", "prune-lat-0.8", "prune-0.3", "prune-0.5", "prune-0.7"} <= considered
+
+
+def test_the_record_says_where_the_time_went(planned_search):
+    split = planned_search["budget_split"]
+    assert set(split) == {"screening_s", "training_s", "timing_s"}
+    assert all(v > 0 for v in split.values()), split
+    assert planned_search["spent_s"] == pytest.approx(split["screening_s"] + split["training_s"])
+
+
+def test_the_front_is_measured_on_the_other_runtimes_too(planned_search):
+    elsewhere = planned_search["runtime_fronts"]["onnxruntime fp32"]
+    assert set(elsewhere["front"]) <= set(planned_search["front"])
+    assert elsewhere["rows"][0]["variant"] == planned_search["rows"][0]["variant"]  # the teacher first, as everywhere
+
+
+def test_with_stem_allowed_every_pruned_head_also_gets_the_learned_input_stage():
+    from compressbench.variant_search import default_candidates
+
+    names = [c.name for c in default_candidates(("prune", "stem", "recover"))]
+    assert names == ["prune-0.3", "prune-0.5", "prune-0.7", "prune-0.3+stem", "prune-0.5+stem", "prune-0.7+stem", "stem"]
+    lat = planned_candidates(("prune", "stem", "recover"), {0.7: {}})
+    assert [c.name for c in lat] == ["prune-lat-0.7", "prune-lat-0.7+stem"]
+    assert [s["method"] for s in lat[1].stages] == ["prune", "stem"]
