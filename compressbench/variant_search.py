@@ -309,9 +309,9 @@ def screen(candidates: list[Candidate], latency: dict[str, float], params: dict[
     kept, log = [], []
     for c in candidates:
         rival = None
-        if _prune_only(c):
+        if _prune_only(c) and math.isfinite(latency[c.name]):  # one the runtime cannot run is not compared
             rival = next(
-                (d for d in candidates if d is not c and _prune_only(d) and _tail_key(d) == _tail_key(c)
+                (d for d in candidates if d is not c and _prune_only(d) and _tail_key(d) == _tail_key(c) and math.isfinite(latency[d.name])
                  and latency[d.name] <= latency[c.name] and params[d.name] >= params[c.name]
                  and (latency[d.name] < latency[c.name] or params[d.name] > params[c.name])),
                 None,
@@ -497,7 +497,8 @@ class _Search:
             return []
         started = time.perf_counter()
         try:
-            times = measure_block_times(self.teacher, opts.runtime, opts.precision, opts.threads, size=opts.size)
+            times = measure_block_times(self.teacher, opts.runtime, opts.precision, opts.threads, size=opts.size,
+                                        show_progress=opts.progress)  # fmt: skip
         except CompressbenchError as exc:
             self.log.append({"candidate": "prune-lat", "steps": 0, "skipped": f"no latency plan: {exc}"})
             return []
@@ -646,13 +647,17 @@ class _Search:
         fns: dict[str, Callable] = {"__teacher__": self.teacher_runner()}
         with torch_threads(opts.threads) as threads:
             calibration = self.context.calibration_frames(CALIBRATION_FRAMES) if opts.precision == "int8" else None
-            for name, module in [(v.name, v.module.eval()) for v in variants]:
-                try:
-                    fns[name] = prepare(opts.runtime, module, self.timed, threads, opts.precision, calibration)
-                except RuntimeUnavailable:
-                    continue
-            with torch.inference_mode():
-                stats = measure_interleaved(fns, *LATENCY_ROUNDS)
+            label = f"timing {len(variants)} untrained candidates on {opts.runtime} {opts.precision}"
+            with progress_bar(label, len(variants) + LATENCY_ROUNDS[1], opts.progress) as advance:
+                for name, module in [(v.name, v.module.eval()) for v in variants]:
+                    try:
+                        fns[name] = prepare(opts.runtime, module, self.timed, threads, opts.precision, calibration)
+                    except RuntimeUnavailable:
+                        continue
+                    finally:
+                        advance(1, candidate=name)
+                with torch.inference_mode():
+                    stats = measure_interleaved(fns, *LATENCY_ROUNDS, on_round=lambda _: advance(1))
         return {name: stats[name].median if name in stats else math.inf for name in ["__teacher__", *(v.name for v in variants)]}
 
     # --- the search -----------------------------------------------------------------------------

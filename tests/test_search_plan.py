@@ -34,6 +34,9 @@ def test_screening_drops_a_pruned_skeleton_beaten_on_latency_and_parameters():
     assert log == [{"candidate": "prune-0.5", "steps": 0, "skipped": (
         "screened before training: prune-lat-0.5 is as fast or faster (1.500 vs 2.000 ms) with as many or more "
         "parameters (120 vs 100)")}]  # fmt: skip
+    # a skeleton the runtime cannot run (infinite latency) is neither screened nor screens
+    kept, log = screen([a, b], {"prune-0.5": float("inf"), "prune-lat-0.5": float("inf")}, params)
+    assert len(kept) == 2 and log == []
     # equal on both: neither dominates
     kept, log = screen([a, b], {"prune-0.5": 1.0, "prune-lat-0.5": 1.0}, {"prune-0.5": 5, "prune-lat-0.5": 5})
     assert len(kept) == 2 and log == []

@@ -94,12 +94,12 @@ def block_times_from_layers(layers: list[dict], model: nn.Module, runtime: str, 
 
 
 def measure_block_times(model: nn.Module, runtime: str, precision: str, threads: int | None = None,
-                        repeats: int = 20, size: int = 256) -> BlockTimes:  # fmt: skip
+                        repeats: int = 20, size: int = 256, show_progress: bool = False) -> BlockTimes:  # fmt: skip
     """Each block's time on ``runtime``/``precision``, from its own per-op profiler (torch: module
     hooks), median of ``repeats`` calls."""
     hourglass_widths(model)
     record = profile(model, (1, 3, size, size), repeats=repeats, warmup=3, threads=threads,
-                     runtime=runtime, precision=precision, show_progress=False)  # fmt: skip
+                     runtime=runtime, precision=precision, show_progress=show_progress)  # fmt: skip
     if not record.layers:
         raise CompressbenchError(f"{runtime} reports no per-op times here, so blocks cannot be timed; use a uniform ratio")
     return block_times_from_layers(record.layers, model, runtime, precision)
