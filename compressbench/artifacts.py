@@ -42,6 +42,8 @@ AKD_TOLERANCE_SHARE = 0.01
 INPUT_CONTRACT = {"dtype": "float32", "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]}
 
 
+EXPORT_RUNTIMES = ("openvino", "onnxruntime", "executorch")  # the runtimes whose files ship
+
 @dataclass(frozen=True)
 class ExportResult:
     """What :func:`export_variant` wrote: the folder, its files (main file first) and the manifest."""

@@ -261,30 +261,29 @@ def evaluate(
                 found = _notes(pred, ref, against)
             means.add(_batch_metrics(pred, ref, batch, image_size), len(batch))
             advance(akd_px=means.mean("akd_px"))
-    record = {
-        "model": model_name or type(model).__name__,
+    label = model_name or type(model).__name__
+    skipped = int(getattr(frames, "skipped", 0) or 0)
+    if skipped:
+        found.append(f"{skipped} unreadable input files were skipped")
+    if overlays is not None:  # drawn before the record is built: the record names the folder written
+        shown = frames.slice(0, overlay_limit)
+        write_overlays(
+            overlays, shown, predict(model, shown, batch_size=batch_size)["value"],
+            reference_points(against, shown, teacher, batch_size), overlay_limit, model_name=label,
+            reference_name=against,
+        )  # fmt: skip
+    return {  # built once, every field at once
+        "model": label,
         "data": data_name,
         "frames": means.frames,
         "against": against,
         "image_size": image_size,
         "batch_size": batch_size,
         "seed": seed,
+        **{key: means.mean(key) for key in METRIC_KEYS},
+        "notes": [*found, *(note for note in notes if note)],
+        "overlays": None if overlays is None else str(overlays),
     }
-    record.update({key: means.mean(key) for key in METRIC_KEYS})
-    skipped = int(getattr(frames, "skipped", 0) or 0)
-    if skipped:
-        found.append(f"{skipped} unreadable input files were skipped")
-    record["notes"] = [*found, *(note for note in notes if note)]
-    record["overlays"] = None
-    if overlays is not None:
-        shown = frames.slice(0, overlay_limit)
-        write_overlays(
-            overlays, shown, predict(model, shown, batch_size=batch_size)["value"],
-            reference_points(against, shown, teacher, batch_size), overlay_limit, model_name=record["model"],
-            reference_name=against,
-        )  # fmt: skip
-        record["overlays"] = str(overlays)
-    return record
 
 
 __all__ = [

@@ -37,6 +37,7 @@ RESULTS_FORMAT = "compressbench-results/2"  # 2: its comparison is a compressben
 RESULTS_FORMAT_V1 = "compressbench-results/1"  # still read
 SEARCH_FORMAT = "compressbench-search/1"  # before it, a search wrote a compressbench-comparison/1 with a "front"
 PROFILE_FORMAT = "compressbench-profile/1"
+SENSITIVITY_FORMAT = "compressbench-sensitivity/1"  # compressbench.compression.sensitivity.SensitivityRecord
 COMPARISON_FORMATS = (COMPARISON_FORMAT, COMPARISON_FORMAT_V1)
 RESULTS_FORMATS = (RESULTS_FORMAT, RESULTS_FORMAT_V1)
 
@@ -50,6 +51,7 @@ WRITTEN_BY = {
     RESULTS_FORMAT_V1: "a results file written by 'compressbench bench'",
     SEARCH_FORMAT: SEARCH_WRITES,
     PROFILE_FORMAT: "a profile written by 'compressbench profile'",
+    SENSITIVITY_FORMAT: "a sensitivity record written by 'compressbench sensitivity --output'",
 }
 
 NUMBER = (int, float)

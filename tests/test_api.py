@@ -259,3 +259,198 @@ def test_load_variant_is_one_trip(tmp_path, monkeypatch):
     named = compressbench.load_variant("teacher", config=REDUCED_YAML, name="base")
     assert named.name == "base" and named.provenance.base.args["config"]["block_expansion"] == 8
     assert compressbench.load_variant(named.module).name == "model"
+
+
+# -- compress, profile, evaluate, export, distill, search, sensitivity: the API gives what the command prints ----
+
+
+REDUCED_CLI = ["--weights", "random", "--input-size", "64", "--frames", "2", "--repeats", "1", "--warmup", "0", "--threads", "1"]
+REDUCED_API = {"weights": "random", "input_size": 64, "frames": 2, "repeats": 1, "warmup": 0, "threads": 1}
+DETERMINISTIC_ROW = ("variant", "method", "params", "macs", "akd_px", "jacobian_error")
+
+
+def _command_json(*args) -> dict:
+    """What ``compressbench ARGS --format json`` prints, on the same seeded start as the API call."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from compressbench.cli import app
+
+    torch.manual_seed(0)  # random weights: the same draw as the API call's
+    result = CliRunner().invoke(app, [str(a) for a in (*args, "--format", "json")])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _seeded(function, *args, **kwargs):
+    torch.manual_seed(0)
+    return function(*args, **kwargs)
+
+
+def _rows(record) -> list[dict]:
+    return [{key: row.get(key) for key in DETERMINISTIC_ROW} for row in record["rows"]]
+
+
+def _as_written(record) -> dict:
+    """A record as its JSON file holds it (numbers as the command prints them)."""
+    import json
+
+    from compressbench.files import render_json
+
+    return json.loads(render_json(record.to_json() if hasattr(record, "to_json") else record))
+
+
+@pytest.mark.parametrize(
+    "function, command, different",
+    [
+        ("compress", "compress", {"precision"}),  # None: the precision in runtime= ("openvino:bf16"), else fp32
+        ("profile", "profile", {"input_size", "depth"}),  # None: 256 or a deployed file's size; depth 2 is the table's
+        ("evaluate", "evaluate", set()),
+        ("export", "export", set()),
+        ("distill", "distill", set()),
+        ("search", "search", set()),
+        ("sensitivity", "sensitivity", set()),
+    ],
+)
+def test_the_measuring_commands_defaults_are_the_apis(function, command, different):
+    import inspect
+
+    from compressbench import api
+
+    cli = _options(command)
+    python = {n: p.default for n, p in inspect.signature(getattr(api, function)).parameters.items() if p.default is not p.empty}
+    shared = set(cli) & set(python)
+    assert shared, f"{function} shares no option with compressbench {command}"
+    for name in shared - different:
+        want, got = cli[name], python[name]
+        assert (str(got) if isinstance(got, Path) else got) == (str(want) if isinstance(want, Path) else want), name
+
+
+def test_compress_gives_the_commands_record_and_names_the_files_it_wrote(reduced_yaml, tmp_path):
+    from compressbench.provenance import sidecar_path
+
+    run = _seeded(compressbench.compress, "teacher", "prune", ratio=0.5, config=reduced_yaml, out=tmp_path / "api.pt", **REDUCED_API)
+    printed = _command_json("compress", "--config", reduced_yaml, *REDUCED_CLI, "--method", "prune", "--ratio", "0.5",
+                            "--out", tmp_path / "cli.pt")  # fmt: skip
+    record = _as_written(run.record)
+    assert _rows(record) == _rows(printed) and len(printed["rows"]) == 2
+    assert [r["note"] for r in record["rows"]] == [r["note"] for r in printed["rows"]]  # the same recover hints
+    assert record["out"] == str(tmp_path / "api.pt") and printed["out"] == str(tmp_path / "cli.pt")
+    assert run.written == (tmp_path / "api.pt", sidecar_path(tmp_path / "api.pt")) and all(p.is_file() for p in run.written)
+    assert compressbench.load_variant(tmp_path / "api.pt").provenance == compressbench.load_variant(tmp_path / "cli.pt").provenance
+
+
+def test_profile_gives_the_commands_record(reduced_yaml):
+    record = _seeded(compressbench.profile, "teacher", config=reduced_yaml, peaks=False,
+                     **{k: v for k, v in REDUCED_API.items() if k != "frames"})  # fmt: skip
+    printed = _command_json("profile", "--config", reduced_yaml, *[a for a in REDUCED_CLI if a not in ("--frames", "2")],
+                            "--no-peaks")  # fmt: skip
+    doc = _as_written(record)
+    for key in ("model", "params", "macs_fvcore", "macs_thop", "input_shape", "batch", "input_size", "threads"):
+        assert doc[key] == printed[key], key
+    layer_keys = ("name", "layer", "kind", "macs", "bytes", "params")
+    def layers(record):
+        return [{key: layer.get(key) for key in layer_keys} for layer in record["layers"]]
+
+    assert layers(doc) == layers(printed) and len(layers(doc)) > 1
+
+
+def test_evaluate_gives_the_commands_record(reduced_yaml):
+    from compressbench.evaluation import METRIC_KEYS
+
+    quick = {"weights": "random", "frames": 2, "threads": 1}
+    record = _seeded(compressbench.evaluate, "teacher", config=reduced_yaml, against="ground-truth", **quick)
+    printed = _command_json("evaluate", "--config", reduced_yaml, "--weights", "random", "--frames", "2", "--threads", "1",
+                            "--against", "ground-truth")  # fmt: skip
+    assert record["akd_px"] is not None and record["landmark_error_px"] is not None
+    for key in ("model", "data", "frames", "against", "image_size", "batch_size", "seed", "notes", *METRIC_KEYS):
+        assert _as_written(record)[key] == printed[key], key
+
+
+def test_export_gives_the_commands_manifest(reduced_yaml, tmp_path):
+    pytest.importorskip("onnxruntime")
+    result = _seeded(compressbench.export, "teacher", tmp_path / "api", "exact", runtime="onnxruntime", config=reduced_yaml,
+                     **REDUCED_API)  # fmt: skip
+    printed = _command_json("export", "--config", reduced_yaml, *REDUCED_CLI, "--method", "exact", "--runtime", "onnxruntime",
+                            "--out", tmp_path / "cli")  # fmt: skip
+    manifest = _as_written(result.manifest)
+    assert result.folder == tmp_path / "api" and all(p.is_file() for p in result.files)
+    for key in ("variant", "input", "outputs", "fidelity"):
+        assert manifest[key] == printed[key], key
+    assert sorted(manifest["files"]) == sorted(printed["files"])
+
+
+def test_distill_gives_the_commands_record_and_saves_the_student(tmp_path):
+    from compressbench.models import build_teacher
+    from tests.conftest import REDUCED
+
+    torch.manual_seed(0)
+    teacher = compressbench.save(build_teacher(REDUCED).eval(), tmp_path / "teacher.pt")
+    fast = {"steps": 2, "batch": 2, "val_frames": 4, "val_every": 2, "eval_frames": 2, "size": 64}
+    run = _seeded(compressbench.distill, "erfnet-0.5", teacher=teacher, out=tmp_path / "api.pt", threads=1, warmup=0,
+                  repeats=2, **fast)  # fmt: skip
+    printed = _command_json("distill", "--student", "erfnet-0.5", "--teacher", teacher, "--steps", "2", "--batch", "2",
+                            "--val-frames", "4", "--val-every", "2", "--frames", "2", "--repeats", "2", "--warmup", "0",
+                            "--threads", "1", "--input-size", "64", "--out", tmp_path / "cli.pt")  # fmt: skip
+    record = _as_written(run.record)
+    assert _rows(record) == _rows(printed) and record["rows"][1]["variant"] == "erfnet-0.5-l1"
+    assert run.saved == tmp_path / "api.pt" and record["out"] == str(run.saved) and run.variant.name == "erfnet-0.5-l1"
+    assert record["training"]["steps"] == printed["training"]["steps"] == 2
+    with torch.inference_mode():
+        x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(compressbench.load_model(run.saved)(x)["value"], compressbench.load_model(tmp_path / "cli.pt")(x)["value"])
+
+
+def test_search_gives_the_commands_record_and_writes_what_it_is_asked_to(reduced_yaml, tmp_path):
+    from compressbench.compression import parse_set_options
+
+    recover = ["recover.pool=8", "recover.batch=4", "recover.val_frames=4", "recover.val_every=1"]
+    tiny = {
+        "weights": "random", "size": 64, "frames": 2, "repeats": 2, "warmup": 0, "threads": 1, "methods": ("prune", "exact", "recover"),
+        "min_steps": 1, "max_steps": 1, "budget": "10m", "runtime": "torch", "fronts_on": (), "plan": False, "max_akd": 1000,
+        "recover": parse_set_options(recover)["recover"],
+    }  # fmt: skip
+    run = _seeded(compressbench.search, "teacher", config=reduced_yaml, cache=tmp_path / "api-cache", out=tmp_path / "api.pt",
+                  results=tmp_path / "api.json", **tiny)  # fmt: skip
+    printed = _command_json(
+        "search", "--config", reduced_yaml, "--weights", "random", "--input-size", "64", "--frames", "2", "--repeats", "2",
+        "--warmup", "0", "--threads", "1", "--methods", "prune,exact,recover", "--min-steps", "1", "--max-steps", "1",
+        "--budget", "10m", "--runtime", "torch", "--fronts-on", "", "--no-plan", "--max-akd", "1000",
+        "--cache", tmp_path / "cli-cache", *[a for s in recover for a in ("--set", s)],
+    )  # fmt: skip
+    record, winner = run  # unpacks as the search's (record, winner) always did
+    doc = _as_written(record)
+    mine, theirs = {r["variant"]: r for r in _rows(doc)}, {r["variant"]: r for r in _rows(printed)}
+    common = set(mine) & set(theirs)  # which candidates survive screening may depend on timing
+    assert doc["rows"][0]["variant"] in common and len(common) >= 2
+    assert all(mine[name] == theirs[name] for name in common)
+    assert winner is not None and doc["winner"] == winner.name and doc["out"] == str(tmp_path / "api.pt")
+    assert run.written == (tmp_path / "api.pt", tmp_path / "api.pt.json", tmp_path / "api.json")
+    assert all(path.is_file() for path in run.written) and run.exported is None
+
+
+def test_sensitivity_gives_the_commands_record(reduced_yaml):
+    pytest.importorskip("onnxruntime")
+    small = {"weights": "random", "input_size": 64, "frames": 2, "calibration_frames": 4, "threads": 1}
+    record = _seeded(compressbench.sensitivity, "teacher", config=reduced_yaml, runtime="onnxruntime", only_int8=False,
+                     latency=False, **small)  # fmt: skip
+    printed = _command_json("sensitivity", "--config", reduced_yaml, "--weights", "random", "--input-size", "64", "--frames", "2",
+                            "--calibration-frames", "4", "--threads", "1", "--runtime", "onnxruntime", "--no-alone",
+                            "--no-timing")  # fmt: skip
+    doc = _as_written(record)
+    for key in ("model", "chain", "reference", "akd_fp32_px", "akd_int8_px", "layers"):
+        assert doc[key] == printed[key], key
+    assert doc["mixed"]["float_layers"] == printed["mixed"]["float_layers"]
+
+
+def test_a_sensitivity_record_given_for_results_is_named(tmp_path):
+    import json
+
+    from compressbench.records import SENSITIVITY_FORMAT, read_results
+
+    path = tmp_path / "sensitivity.json"
+    path.write_text(json.dumps({"format": SENSITIVITY_FORMAT, "model": "teacher"}))
+    with pytest.raises(CompressbenchError, match=r"is a sensitivity record written by 'compressbench sensitivity --output', "
+                                                 r"not a compressbench results file; give the results JSON"):  # fmt: skip
+        read_results(path)

@@ -1,46 +1,26 @@
 """``compressbench compress``: apply a chain of methods, then compare every stage with the teacher.
 
-Everything is validated before the long work starts (method names and options, output paths, the
-data source, the model); files are written only after the measurement succeeded, atomically, and
-removed again if a later write fails, so an error leaves no file behind.
+A thin layer over :func:`compressbench.api.compress`, which validates everything before the long
+work starts (method names and options, output paths, the data source, the model) and writes files
+only after the measurement succeeded, atomically; they are removed again if printing the table
+fails, so an error leaves no file behind.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from compressbench.cli.app import app
-from compressbench.cli.common import (
-    FormatOption,
-    OutputOption,
-    check_model_path,
-    emit,
-    prepare_output,
-    require_non_negative,
-    require_positive,
-    require_seed,
-)
-from compressbench.cli.model_options import (
-    CheckpointOption,
-    ConfigOption,
-    ModelOption,
-    WeightsOption,
-    variant_from_options,
-)
-from compressbench.comparison import compress_and_compare
-from compressbench.comparison.hints import DEFAULT_MAX_AKD, annotate, check_bound, model_arguments
-from compressbench.comparison.saving import check_exportable, write_outputs
-from compressbench.compression import parse_chain, parse_set_options, stage_options
-from compressbench.data import FrameSource
-from compressbench.errors import CompressbenchError
-from compressbench.provenance import check_savable, load_variant, model_label, sidecar_path
-from compressbench.report import check_writable
+from compressbench.cli.common import FormatOption, OutputOption, command_form, emit, prepare_output
+from compressbench.cli.model_options import CheckpointOption, ConfigOption, ModelOption, WeightsOption
+from compressbench.comparison.hints import DEFAULT_MAX_AKD
+from compressbench.compression import parse_set_options
+from compressbench.provenance import sidecar_path
 from compressbench.report.comparison_tables import comparison_sections
-from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
+from compressbench.runtimes import PRECISIONS, RUNTIMES
 
 
 def method_default(option: str, *methods: str) -> str:
@@ -51,17 +31,6 @@ def method_default(option: str, *methods: str) -> str:
     defaults = {o.default for m in methods for o in get_method(m).options if o.name == option}
     shown = ", ".join(str(d) for d in defaults if d is not None) or "none"
     return f"  [default: {shown}]"
-
-
-def _distinct_outputs(paths: dict[str, Optional[Path]]) -> None:
-    seen: dict[Path, str] = {}
-    for flag, path in paths.items():
-        if path is None:
-            continue
-        resolved = path.resolve()
-        if resolved in seen:
-            raise CompressbenchError(f"{flag} and {seen[resolved]} name the same file {path}; give different files")
-        seen[resolved] = flag
 
 
 @app.command("compress")
@@ -137,22 +106,10 @@ def compress_command(
       compressbench compress --method prune --ratio 0.3 --format md -o prune.md
       compressbench compress --model pruned.pt --teacher teacher --method recover --set recover.steps=800
     """
-    require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats, batch=batch)
-    require_non_negative(warmup=warmup)
-    require_seed(seed)
-    check_bound(max_akd)
+    import compressbench.api as api
+
     prepare_output(fmt, output)
-    if out is not None:
-        check_model_path(out)
-    check_runtime(runtime, precision)
-    chain = parse_chain(method)
-    common = {
-        "ratio": ratio, "importance": importance, "global_pruning": global_pruning, "iterative": iterative,
-        "backend": backend, "calib": calib, "weights_only": weights_only, "rank": rank, "rank_ratio": rank_ratio,
-        "multiplier": multiplier, "init": init, "fold_bn": fold_bn, "anti_alias": anti_alias,
-    }  # fmt: skip
-    options = stage_options(chain, common, parse_set_options(set_options))
-    _distinct_outputs(
+    api.check_distinct_files(
         {
             "--out": out,
             "--out's sidecar": sidecar_path(out) if out else None,
@@ -161,37 +118,20 @@ def compress_command(
             "--export-pte": export_pte,
         }
     )
-    if export_onnx is not None:
-        check_writable(export_onnx)
-    if export_pte is not None:
-        check_runtime("executorch")  # installed? one line and exit 2 before any work if not
-        check_writable(export_pte)
-    if data != "synthetic" and not Path(data).exists():
-        raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
-    if teacher is not None and model_label(teacher) == model_label(model):
-        raise CompressbenchError("--teacher names the model itself; leave it out (that is the default)")
-    loaded = variant_from_options(model, checkpoint, config, weights)  # module, provenance and label at once
-    if out is not None:
-        check_savable(loaded.provenance, out)
-        check_writable(sidecar_path(out))
-    reference = load_variant(teacher) if teacher is not None else None
-
-    run = compress_and_compare(
-        loaded.module, chain, options, FrameSource(data, frames, seed, input_size),
-        name=loaded.name, provenance=loaded.provenance, seed=seed, threads=threads, warmup=warmup,
-        repeats=repeats, runtime=runtime, precision=precision, batch=batch,
-        before_measure=(lambda variants: check_exportable(variants[-1].module)) if export_onnx else None,
-        reference=reference.module if reference is not None else None,
-        reference_name=reference.name if reference is not None else "reference",
+    common = {
+        "ratio": ratio, "importance": importance, "global_pruning": global_pruning, "iterative": iterative,
+        "backend": backend, "calib": calib, "weights_only": weights_only, "rank": rank, "rank_ratio": rank_ratio,
+        "multiplier": multiplier, "init": init, "fold_bn": fold_bn, "anti_alias": anti_alias,
+    }  # fmt: skip
+    run = command_form(api.compress)(
+        model, method, stage=parse_set_options(set_options), data=data, frames=frames, seed=seed, threads=threads,
+        warmup=warmup, repeats=repeats, runtime=runtime, precision=precision, batch=batch, input_size=input_size,
+        show_progress=True, teacher=teacher, checkpoint=checkpoint, config=config, weights=weights, max_akd=max_akd,
+        out=out, export_onnx=export_onnx, export_pte=export_pte, **common,
     )  # fmt: skip
-    model_args = model_arguments(
-        model, config=config, checkpoint=checkpoint, weights=weights if weights != "default" else None, teacher=teacher
-    )
-    run = replace(run, record=annotate(run.record, max_akd, model_args))  # hints for rows above the bound
-    record, written = write_outputs(run, out, export_onnx, export_pte)
     try:
-        emit(record, comparison_sections(record), fmt, output)
+        emit(run.record, comparison_sections(run.record), fmt, output)
     except BaseException:
-        for path in written:
+        for path in run.written:
             path.unlink(missing_ok=True)
         raise

@@ -11,7 +11,7 @@ from compressbench.cli.app import app
 from compressbench.cli.common import (
     FormatOption,
     OutputOption,
-    check_model_path,
+    command_form,
     emit,
     prepare_output,
     require_non_negative,
@@ -19,7 +19,6 @@ from compressbench.cli.common import (
     require_seed,
 )
 from compressbench.errors import CompressbenchError
-from compressbench.report import check_writable
 
 
 @app.command("distill")
@@ -68,15 +67,10 @@ def distill_command(
     Example:
       compressbench distill --student lednet --loss l3 --steps 3000 --out lednet.pt
     """
-    from compressbench.comparison import compare
-    from compressbench.data import FrameSource
+    import compressbench.api as api
     from compressbench.distillation.losses import LossWeights
-    from compressbench.distillation.train import DistillOptions, distill, save_distilled_record, student_label
-    from compressbench.profiling import torch_threads
-    from compressbench.provenance import Variant, load_model
     from compressbench.report.comparison_tables import comparison_sections
     from compressbench.report.training_tables import training_section
-    from compressbench.training.distributed import is_main_process, resolve_device
 
     require_positive(frames=frames, threads=threads, repeats=repeats)
     require_non_negative(warmup=warmup, patience=patience)
@@ -87,26 +81,14 @@ def distill_command(
             "teacher, --student names a family or a model; give one"
         )
     prepare_output(fmt, output)
-    check_model_path(out)
-    check_writable(out)
-    resolve_device(device)
-    options = DistillOptions(
-        student=student, method=method, width=width, loss=loss, init=init, transfer_steps=transfer_steps,
-        weights=LossWeights(w_keypoints, w_jacobian, w_heatmap, w_attention, attention_p),
-        teacher=teacher, teacher_checkpoint=teacher_checkpoint, steps=steps, batch=batch, lr=lr, lr_schedule=lr_schedule,
-        seed=seed, data=data, pool=pool, device=device, out=out, checkpoint=checkpoint, resume=resume, val_frames=val_frames,
-        eval_frames=frames, val_every=val_every, patience=patience or None, size=size,
+    run = command_form(api.distill)(
+        student, teacher=teacher, teacher_checkpoint=teacher_checkpoint, out=out, threads=threads, warmup=warmup,
+        repeats=repeats, settings=ctx.params, show_progress=True, method=method, width=width, loss=loss, init=init,
+        transfer_steps=transfer_steps, weights=LossWeights(w_keypoints, w_jacobian, w_heatmap, w_attention, attention_p),
+        steps=steps, batch=batch, lr=lr, lr_schedule=lr_schedule, seed=seed, data=data, pool=pool, device=device,
+        checkpoint=checkpoint, resume=resume, val_frames=val_frames, eval_frames=frames, val_every=val_every,
+        patience=patience or None, size=size,
     )  # fmt: skip
-    options.validate()
-    teacher_module = load_model(teacher, checkpoint=teacher_checkpoint)
-    with torch_threads(threads):  # a training run beside other work must not take every core
-        trained, result, provenance = distill(options, teacher=teacher_module)
-    if not is_main_process():  # under torchrun, rank 0 alone measures, saves and reports
+    if run.record is None:  # under torchrun, rank 0 alone measures, saves and reports
         return
-    trained = trained.cpu().eval()
-    record = compare(
-        teacher_module.cpu(), [Variant(f"{student_label(options)}-{loss}", trained, provenance)],
-        FrameSource(data, frames, seed, size).evaluation(), threads=threads, warmup=warmup, repeats=repeats,
-    )  # fmt: skip
-    record, saved = save_distilled_record(record, trained, provenance, options, result, settings=ctx.params)
-    emit(record, comparison_sections(record) + [training_section(record.training, saved)], fmt, output)
+    emit(run.record, comparison_sections(run.record) + [training_section(run.record.training, run.saved)], fmt, output)

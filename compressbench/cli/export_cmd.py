@@ -8,31 +8,14 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from compressbench.artifacts import check_export_folder, export_variant
+from compressbench.artifacts import EXPORT_RUNTIMES
 from compressbench.cli.app import app
-from compressbench.cli.common import (
-    FormatOption,
-    OutputOption,
-    emit,
-    prepare_output,
-    require_non_negative,
-    require_positive,
-    require_seed,
-)
-from compressbench.cli.model_options import (
-    CheckpointOption,
-    ConfigOption,
-    ModelOption,
-    WeightsOption,
-    variant_from_options,
-)
-from compressbench.compression import parse_chain, parse_set_options, stage_options
-from compressbench.data import FrameSource
+from compressbench.cli.common import FormatOption, OutputOption, command_form, emit, prepare_output
+from compressbench.cli.model_options import CheckpointOption, ConfigOption, ModelOption, WeightsOption
+from compressbench.compression import parse_set_options
 from compressbench.errors import CompressbenchError
 from compressbench.report.render import Section
-from compressbench.runtimes import PRECISIONS, check_runtime
-
-EXPORT_RUNTIMES = ("openvino", "onnxruntime", "executorch")
+from compressbench.runtimes import PRECISIONS
 
 
 def export_sections(manifest: dict, folder: Path) -> list[Section]:
@@ -86,27 +69,15 @@ def export_command(
       compressbench export --method exact --runtime openvino --precision int8 --out exact-int8
       compressbench export --model best.pt --runtime onnxruntime --out best-ort
     """
-    require_positive(frames=frames, input_size=input_size, threads=threads, repeats=repeats)
-    require_non_negative(warmup=warmup)
-    require_seed(seed)
+    import compressbench.api as api
+
     prepare_output(fmt, output)
-    if runtime.partition(":")[0] not in EXPORT_RUNTIMES:
-        check_runtime(runtime.partition(":")[0])  # an unknown name lists the known ones
-        raise CompressbenchError(f"--runtime {runtime}: export writes {', '.join(EXPORT_RUNTIMES)} files; "
-                                 "a PyTorch variant is saved with compress --out FILE.pt")  # fmt: skip
-    check_runtime(runtime.partition(":")[0], precision)
-    check_export_folder(out)
-    chain = parse_chain(method) if method else []
     namespaced = parse_set_options(set_options)
-    if not chain and (ratio is not None or namespaced):
+    if not method and (ratio is not None or namespaced):
         raise CompressbenchError("--ratio and --set need --method")
-    options = stage_options(chain, {"ratio": ratio}, namespaced) if chain else []
-    if data != "synthetic" and not Path(data).exists():
-        raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
-    loaded = variant_from_options(model, checkpoint, config, weights)
-    result = export_variant(
-        loaded.module, loaded.provenance, loaded.name, chain, options,
-        FrameSource(data, frames, seed, input_size), out, runtime=runtime, precision=precision, threads=threads,
-        warmup=warmup, repeats=repeats, seed=seed,
+    result = command_form(api.export)(
+        model, out, method, runtime=runtime, precision=precision, stage=namespaced, data=data, frames=frames, seed=seed,
+        threads=threads, warmup=warmup, repeats=repeats, input_size=input_size, checkpoint=checkpoint, config=config,
+        weights=weights, show_progress=True, **({"ratio": ratio} if ratio is not None else {}),
     )  # fmt: skip
     emit(result.manifest, export_sections(result.manifest, result.folder), fmt, output)

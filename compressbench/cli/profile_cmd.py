@@ -13,23 +13,14 @@ from compressbench.cli.common import (
     RESULTS_SUFFIXES,
     FormatOption,
     OutputOption,
+    command_form,
     emit,
     prepare_output,
-    require_non_negative,
-    require_positive,
-    require_seed,
 )
-from compressbench.cli.model_options import (
-    CheckpointOption,
-    ConfigOption,
-    ModelOption,
-    WeightsOption,
-    variant_from_options,
-)
+from compressbench.cli.model_options import CheckpointOption, ConfigOption, ModelOption, WeightsOption
 from compressbench.errors import CompressbenchError
 from compressbench.report.profile_tables import profile_sections
-from compressbench.runtimes import PRECISIONS, RUNTIMES, check_runtime
-from compressbench.runtimes.profile import profile
+from compressbench.runtimes import PRECISIONS, RUNTIMES
 
 
 @app.command("profile")
@@ -62,10 +53,8 @@ def profile_command(
       compressbench profile --model teacher --threads 2 --repeats 50
       compressbench profile --model teacher --runtime openvino --precision bf16
     """
-    require_positive(batch=batch, input_size=input_size, threads=threads, repeats=repeats, depth=depth)
-    require_non_negative(warmup=warmup)
-    require_seed(seed)
-    check_runtime(runtime, precision)
+    import compressbench.api as api
+
     prepare_output(fmt, output)
     if roofline is not None:
         from compressbench.report import check_writable
@@ -73,27 +62,11 @@ def profile_command(
         if roofline.suffix.lower() in (*RESULTS_SUFFIXES, *MODEL_SUFFIXES):
             raise CompressbenchError(f"--roofline {roofline} is a PNG plot; give a .png file (results go to --output)")
         check_writable(roofline)
-    loaded = variant_from_options(model, checkpoint, config, weights)
-    module = loaded.module
-    machine_peaks = None
-    if peaks:
-        from compressbench.profiling.peaks import machine_peaks as measured_peaks
-
-        machine_peaks = measured_peaks(threads)
-    channels = getattr(getattr(module, "config", None), "num_channels", 3)
-    record = profile(
-        module,
-        (batch, channels, input_size, input_size),
-        name=loaded.name,
-        warmup=warmup,
-        repeats=repeats,
-        threads=threads,
-        seed=seed,
-        depth=depth or 2,
-        peaks=machine_peaks,
-        runtime=runtime,
-        precision=precision,
-    )
+    record = command_form(api.profile)(
+        model, batch=batch, input_size=input_size, threads=threads, warmup=warmup, repeats=repeats, seed=seed,
+        depth=depth if depth is not None else 2, peaks=peaks, runtime=runtime, precision=precision,
+        checkpoint=checkpoint, config=config, weights=weights, show_progress=True,
+    )  # fmt: skip
     if roofline is not None:
         from compressbench.report.plots import roofline_plot
 

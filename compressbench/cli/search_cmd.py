@@ -1,7 +1,8 @@
 """``compressbench search``: the fastest variant within an AKD bound (see compressbench.variant_search).
 
-All input is checked before any training (bound, budget, methods, recover options, --include files,
-output paths); the winner and the results JSON are written atomically after the measurement."""
+A thin layer over :func:`compressbench.api.search`, which checks all input before any training (bound,
+budget, methods, recover options, --include files, output paths) and writes the winner and the results
+JSON atomically after the measurement."""
 
 from __future__ import annotations
 
@@ -12,42 +13,23 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from compressbench.artifacts import check_export_folder, export_variant
 from compressbench.cli.app import app
 from compressbench.cli.common import (
     FormatOption,
     OutputOption,
-    check_model_path,
-    check_results_path,
+    command_form,
     emit,
     prepare_output,
     require_non_negative,
     require_positive,
     require_seed,
 )
-from compressbench.cli.export_cmd import EXPORT_RUNTIMES
-from compressbench.cli.model_options import (
-    CheckpointOption,
-    ConfigOption,
-    ModelOption,
-    WeightsOption,
-    variant_from_options,
-)
+from compressbench.cli.model_options import CheckpointOption, ConfigOption, ModelOption, WeightsOption
 from compressbench.compression import parse_set_options
-from compressbench.data import FrameSource
 from compressbench.errors import CompressbenchError
-from compressbench.provenance import check_savable, sidecar_path
-from compressbench.report import check_writable, render_json, write_atomic
 from compressbench.report.render import Section
 from compressbench.runtimes import PRECISIONS, RUNTIMES
-from compressbench.variant_search import (
-    DEFAULT_METHODS,
-    SearchOptions,
-    check_include,
-    front_suite,
-    save_winner,
-    search,
-)
+from compressbench.variant_search import DEFAULT_METHODS
 
 FRONT_COLUMNS = ("variant", "method", "recover_steps", "latency_ms", "speedup", "akd_px", "val_akd_px", "params")
 
@@ -141,6 +123,8 @@ def search_command(
       compressbench search --max-akd 1.0 --budget 30m --runtime openvino --precision int8
       compressbench search --max-akd 1.0 --budget 60m --workers 2 --train-threads 1
     """
+    import compressbench.api as api
+
     require_positive(frames=frames, input_size=input_size, repeats=repeats, threads=threads)
     require_non_negative(warmup=warmup)
     require_seed(seed)
@@ -149,50 +133,17 @@ def search_command(
     stray = sorted(set(namespaced) - {"recover"})
     if stray:
         raise CompressbenchError(f"--set applies to recover only (recover.OPTION=VALUE), got {', '.join(stray)}")
-    options = SearchOptions(
-        max_akd=max_akd, budget=budget, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-        include=tuple(str(p) for p in include), data=data, frames=frames, size=input_size, seed=seed,
-        min_steps=min_steps, max_steps=max_steps, recover=namespaced.get("recover", {}), threads=threads,
-        warmup=warmup, repeats=repeats, cache=cache, runtime=runtime, precision=precision, plan=plan,
-        workers=workers, ray_address=ray_address, train_threads=train_threads,
+    run = command_form(api.search)(
+        model, max_akd=max_akd, budget=budget, checkpoint=checkpoint, config=config, weights=weights, out=out,
+        export=export, results=results, suite=suite, show_progress=True,
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()), include=tuple(str(p) for p in include),
+        data=data, frames=frames, size=input_size, seed=seed, min_steps=min_steps, max_steps=max_steps,
+        recover=namespaced.get("recover", {}), threads=threads, warmup=warmup, repeats=repeats, cache=cache,
+        runtime=runtime, precision=precision, plan=plan, workers=workers, ray_address=ray_address,
+        train_threads=train_threads,
         fronts_on=None if fronts_on is None else tuple(r.strip() for r in fronts_on.split(",") if r.strip()),
     )  # fmt: skip
-    options = options.resolved()
-    options.validate()
-    runtime, precision = options.runtime, options.precision
-    for path in options.include:
-        check_include(path)
-    if suite is not None and weights != "default":
-        raise CompressbenchError("--suite rebuilds the front from the model's trained weights; it cannot follow --weights random")
-    if out is not None:
-        check_model_path(out)
-    if export is not None:
-        if runtime.partition(":")[0] not in EXPORT_RUNTIMES:
-            raise CompressbenchError(f"--export writes {', '.join(EXPORT_RUNTIMES)} files; give --runtime one of them "
-                                     "(a PyTorch winner is saved with --out)")  # fmt: skip
-        check_export_folder(export)
-    for flag, path in (("--results", results), ("--suite", suite)):
-        if path is not None:
-            check_results_path(path, flag)
-            check_writable(path)
-    loaded = variant_from_options(model, checkpoint, config, weights)
-    if out is not None:
-        check_savable(loaded.provenance, out)
-        check_writable(sidecar_path(out))
-
-    record, winner = search(loaded.module, options, start=loaded.provenance)
-    if out is not None and winner is not None:
-        record = save_winner(record, winner, out)
-    if export is not None and winner is not None:
-        shipped = export_variant(
-            winner.module, winner.provenance, winner.name, [], [], FrameSource(data, frames, seed, input_size), export,
-            runtime=runtime, precision=precision, threads=threads, warmup=warmup, repeats=repeats, seed=seed,
-            reference=loaded.module, reference_name=loaded.name,
-        )  # fmt: skip
-        Console(stderr=True).print(f"exported {winner.name} to {shipped.folder} ({', '.join(p.name for p in shipped.files)})")
-    if results is not None:
-        write_atomic(results, render_json(record))
-    if suite is not None:
-        given = {"model": model, "checkpoint": checkpoint and str(checkpoint), "config": config and str(config)}
-        write_atomic(suite, front_suite(record, {k: v for k, v in given.items() if v}, options))
-    emit(record, search_sections(record), fmt, output)
+    if run.exported is not None:
+        shipped = run.exported
+        Console(stderr=True).print(f"exported {run.winner.name} to {shipped.folder} ({', '.join(p.name for p in shipped.files)})")
+    emit(run.record, search_sections(run.record), fmt, output)

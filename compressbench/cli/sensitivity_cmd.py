@@ -10,18 +10,11 @@ from rich.console import Console
 
 from compressbench.cli.app import app
 from compressbench.cli.common import command_form, require_non_negative, require_positive, require_seed
-from compressbench.cli.model_options import (
-    CheckpointOption,
-    ConfigOption,
-    ModelOption,
-    WeightsOption,
-    variant_from_options,
-)
-from compressbench.compression import parse_chain, parse_set_options, stage_options
+from compressbench.cli.model_options import CheckpointOption, ConfigOption, ModelOption, WeightsOption
+from compressbench.compression import parse_set_options
 from compressbench.compression.sensitivity import SENSITIVITY_RUNTIMES, check_arguments
 from compressbench.errors import CompressbenchError
 from compressbench.files import check_results_path, check_writable, render_json, write_atomic
-from compressbench.provenance import model_label
 from compressbench.report.render import check_format, print_sections, render, render_markdown
 from compressbench.report.sensitivity_tables import sensitivity_sections
 from compressbench.runtimes.layers import FLOAT_PRECISIONS
@@ -83,22 +76,15 @@ def sensitivity_command(
             check_writable(path)
     if output is not None and markdown is not None and output.resolve() == markdown.resolve():
         raise CompressbenchError(f"--output and --markdown name the same file {output}; give different files")
-    chain = parse_chain(method) if method else []
     namespaced = parse_set_options(set_options)
-    if namespaced and not chain:
+    if namespaced and not method:
         raise CompressbenchError("--set needs --method")
-    if chain:
-        stage_options(chain, {}, namespaced)  # a wrong --set fails here, before the model loads
-    if data != "synthetic" and not Path(data).exists():
-        raise CompressbenchError(f"--data {data} does not exist; give 'synthetic', a folder of images or a video file")
-    if teacher is not None and model_label(teacher) == model_label(model):
-        raise CompressbenchError("--teacher names the model itself; leave it out (that is the default)")
-    loaded = variant_from_options(model, checkpoint, config, weights)
     record = command_form(api.sensitivity)(
-        loaded.module, chain, runtime=runtime, max_akd=max_akd, teacher=teacher, stage=namespaced, layers=layers,
+        model, method or None, runtime=runtime, max_akd=max_akd, teacher=teacher, stage=namespaced, layers=layers,
         float_precision=float_precision, calibration=calibration, data=data, frames=frames,
         calibration_frames=calibration_frames, seed=seed, threads=threads, input_size=input_size, only_int8=alone,
-        latency=timing, warmup=warmup, repeats=repeats, name=loaded.name, show_progress=True,
+        latency=timing, warmup=warmup, repeats=repeats, checkpoint=checkpoint, config=config, weights=weights,
+        show_progress=True,
     ).to_json()  # fmt: skip
     sections = sensitivity_sections(record)
     if output is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -21,10 +22,12 @@ from compressbench.runtimes.deployed import DeployedModel
 
 @dataclass(frozen=True)
 class CompressRun:
-    """The record a compress run reports and the variants it made (the last is the result)."""
+    """The record a compress run reports and the variants it made (the last is the result);
+    ``written``: the files saved from it (the final variant, its sidecar, its exports), if any."""
 
     record: ComparisonRecord
     variants: list[Variant]
+    written: tuple[Path, ...] = ()
 
     @property
     def final(self) -> Variant:

@@ -42,7 +42,7 @@ from compressbench.profiling.counting import macs_fvcore, try_count
 from compressbench.profiling.environment import environment
 from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
-from compressbench.records import check_items, check_sections
+from compressbench.records import SENSITIVITY_FORMAT, check_items, check_sections
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
 from compressbench.runtimes.layers import (
     FLOAT_PRECISIONS,
@@ -57,7 +57,6 @@ from compressbench.runtimes.nncf_int8 import METHOD as NNCF
 from compressbench.runtimes.onnx import export_onnx_bytes, frozen_exports
 from compressbench.runtimes.qdq import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD
 
-SENSITIVITY_FORMAT = "compressbench-sensitivity/1"
 SENSITIVITY_RUNTIMES = ("openvino", "onnxruntime")
 DEFAULT_CALIBRATION_FRAMES = 32
 REFERENCE_CHUNK = 16
