@@ -6,13 +6,9 @@ from __future__ import annotations
 import pytest
 
 from compressbench import variant_search
-from compressbench.compression import get_method
 from compressbench.variant_search import Candidate, SearchOptions, planned_candidates, screen, search, shipping_runtime
 from tests.compression.test_recover import calibrated_teacher
-
-
-def stage(method: str, **options) -> dict:
-    return {"method": method, "options": get_method(method).resolve(options)}
+from tests.test_variant_search import stage
 
 
 def test_planned_candidates_carry_their_block_ratios_and_every_tail():

@@ -14,29 +14,18 @@ from typer.testing import CliRunner
 
 from compressbench import variant_search as search_module
 from compressbench.cli import app
-from compressbench.compression import get_method
 from compressbench.errors import CompressbenchError
 from compressbench.search_workers import check_workers
-from compressbench.variant_search import Candidate, SearchOptions, search
+from compressbench.variant_search import SearchOptions, search
 from tests.cli.test_search_cli import TINY
 from tests.compression.test_recover import calibrated_teacher
+from tests.test_variant_search import CANDIDATES
 
 RECOVER = {"pool": 16, "batch": 4, "val_frames": 8, "val_every": 2, "lr": 1e-3}
 # Scripted latencies (probe and final run alike): which candidates train, the front and the winner
 # then depend on the trained weights alone, not on a noisy clock.
 LATENCY_MS = {"__teacher__": 10.0, "teacher": 10.0, "exact": 9.0, "prune-0.3": 5.0, "prune-0.6": 3.0, "prune-0.6+exact": 2.5}
 
-
-def stage(method: str, **options) -> dict:
-    return {"method": method, "options": get_method(method).resolve(options)}
-
-
-CANDIDATES = [
-    Candidate("exact", (stage("exact"),)),
-    Candidate("prune-0.3", (stage("prune", ratio=0.3),)),
-    Candidate("prune-0.6", (stage("prune", ratio=0.6),)),
-    Candidate("prune-0.6+exact", (stage("prune", ratio=0.6), stage("exact"))),
-]
 
 
 def options(cache, **extra) -> SearchOptions:
