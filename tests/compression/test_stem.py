@@ -18,6 +18,7 @@ from compressbench.profiling import count_params
 from compressbench.provenance import derive, load_model, save_variant
 from compressbench.runtimes import prepare
 from tests.compression.swap_helpers import REDUCED_PARAMS, frames, lively_teacher, max_output_difference, swap
+from tests.compression.test_recover import calibrated_teacher
 
 METHOD = get_method("stem")
 OUTPUTS = ("value", "jacobian", "heatmap")
@@ -166,22 +167,6 @@ def test_initial_agreement_with_the_default_teacher():
 SIZE = 64
 FRAMES = FrameSource("synthetic", 16, 0, SIZE)
 SHORT = {"steps": 20, "pool": 48, "batch": 8, "val_frames": 16, "val_every": 10, "lr": 1e-3}
-
-
-def calibrated_teacher() -> nn.Module:
-    """The lively reduced teacher with BatchNorm statistics measured on synthetic frames (as in
-    test_recover: a trained teacher's statistics are the frames', random ones would drift)."""
-    model = lively_teacher()
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(FrameSource("synthetic", 64, 9, SIZE).evaluation().images)
-    for norm in norms:
-        norm.momentum = 0.1
-    return model.eval()
 
 
 def test_a_short_recover_trains_the_stem_towards_the_teacher():
