@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
+import statistics
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -305,6 +308,77 @@ def check_runs(student: nn.Module, example: torch.Tensor, label: str, batch: int
             ) from None
 
 
+@dataclass(frozen=True)
+class StepCost:
+    """What :func:`finetune` will cost, measured before it runs: seconds per training step (the
+    student's forward, loss, backward and Adam step, plus the teacher's labelling where every batch is
+    labelled in the step), seconds to label one pool, seconds per validation."""
+
+    step_s: float
+    pool_s: float
+    validation_s: float
+
+    def seconds(self, steps: int, validations: int, pools: int = 1) -> float:
+        return steps * self.step_s + validations * self.validation_s + pools * self.pool_s
+
+
+def step_cost(
+    student: nn.Module, teacher: nn.Module, settings: FinetuneSettings, images: torch.Tensor, val_frames: int = 64, repeats: int = 3
+) -> StepCost:
+    """Time what :func:`finetune` does per step on a copy of ``student`` (``images``: at least
+    ``settings.batch`` frames at the training size): one untimed step, then the median of
+    ``repeats``; a validation runs ``val_frames`` frames through student and teacher. Training time does not depend on the weights, so an untrained skeleton gives its
+    trained self's cost, and a search can plan its training before any of it runs."""
+    compute_dtype = TRAINING_PRECISIONS.get(settings.precision)
+    layout = torch.channels_last if settings.channels_last else torch.contiguous_format
+    batch = images[: settings.batch].float()
+    if len(batch) < settings.batch:
+        raise CompressbenchError(f"step_cost needs {settings.batch} frames (one batch), got {len(batch)}")
+    probe = copy.deepcopy(student).cpu().train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        distiller = Distiller(teacher, probe, settings.loss, settings.weights, example=batch[:1])
+    probe.to(memory_format=layout)
+    optimizer = torch.optim.Adam(distiller.parameters(), lr=settings.lr)
+    labelled_in_step = settings.augment != "none" or not settings.pool
+
+    def timed(fn) -> float:
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+
+    def label() -> dict:
+        with torch.no_grad():
+            return distiller.teacher_targets(batch)
+
+    def step() -> None:
+        targets = label() if labelled_in_step else fixed
+        autocast = torch.autocast("cpu", dtype=compute_dtype) if compute_dtype != torch.float32 else contextlib.nullcontext()
+        with autocast:
+            loss, _ = distiller(batch.contiguous(memory_format=layout), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def validation() -> None:
+        with torch.no_grad():
+            probe.eval()
+            probe(batch)
+            probe.train()
+
+    try:
+        fixed = label()
+        label_s = statistics.median(timed(label) for _ in range(repeats))
+        timed(step)
+        step_s = statistics.median(timed(step) for _ in range(repeats))
+        validation_s = statistics.median(timed(validation) for _ in range(repeats)) + label_s
+    finally:
+        distiller.release_taps()
+    batches_per_pool = math.ceil(settings.pool / settings.batch) if settings.pool else 0
+    batches_per_validation = math.ceil(val_frames / settings.batch)
+    return StepCost(step_s=step_s, pool_s=batches_per_pool * label_s, validation_s=batches_per_validation * validation_s)
+
+
 def finetune(
     student: nn.Module,
     teacher: nn.Module,
@@ -407,10 +481,12 @@ __all__ = [
     "FinetuneSettings",
     "LabelledPool",
     "RefreshingPool",
+    "StepCost",
     "agreement",
     "augmented",
     "check_runs",
     "finetune",
     "label_pool",
+    "step_cost",
     "warmup_factor",
 ]
