@@ -476,11 +476,11 @@ SEARCH_SCHEMA = {
 }  # fmt: skip
 SEARCH_OPTIONAL = {
     "runtime": str, "precision": str, "seed": int, "data": str, "budget_split": dict, "runtime_fronts": dict,
-    "block_times": OPTIONAL_DICT, "plans": dict, "out": str,
+    "block_times": OPTIONAL_DICT, "plans": dict, "out": str, "schedule": OPTIONAL_DICT,
 }  # fmt: skip
 SEARCH_KEYS = (
     "format", "max_akd", "runtime", "precision", "budget_s", "spent_s", "interrupted", "seed", "data", "trained", "log",
-    "front", "front_chains", "winner", "budget_split", "runtime_fronts", "block_times", "plans",
+    "front", "front_chains", "winner", "budget_split", "runtime_fronts", "block_times", "plans", "schedule",
 )  # fmt: skip
 
 
@@ -500,7 +500,8 @@ class SearchRecord(JsonView):
     (latency against AKD) with the chains that rebuild it, and the fastest variant within the bound
     (``winner``, None when none is). ``runtime_fronts`` holds the front measured on other runtimes
     (``"runtime precision"`` -> its front, winner and rows); ``block_times`` the teacher's per-block
-    times latency-aware prune plans came from, ``plans`` their per-block ratios; ``out`` names the
+    times latency-aware prune plans came from, ``plans`` their per-block ratios; ``schedule`` the
+    recovery schedule (first-round steps, set by the budget or by ``--min-steps``); ``out`` names the
     saved winner. The JSON holds the comparison's sections at its top level, beside the search's own."""
 
     max_akd: float
@@ -521,6 +522,7 @@ class SearchRecord(JsonView):
     runtime_fronts: dict = field(default_factory=dict)  # "openvino int8" -> {"front", "winner", "rows"}
     block_times: dict | None = None
     plans: dict = field(default_factory=dict)  # "prune-lat-R" -> {block: ratio}
+    schedule: dict | None = None  # the recovery schedule: first-round steps and how they were chosen (search_schedule.Schedule)
     out: str | None = None
 
     def __post_init__(self):
@@ -560,7 +562,7 @@ class SearchRecord(JsonView):
             front=tuple(data["front"]), front_chains=data["front_chains"], winner=data["winner"], comparison=comparison,
             budget_split=BudgetSplit.from_json(data.get("budget_split", {}), f"{where}: budget_split"),
             runtime_fronts=data.get("runtime_fronts", {}), block_times=data.get("block_times"), plans=data.get("plans", {}),
-            out=data.get("out"),
+            schedule=data.get("schedule"), out=data.get("out"),
         )  # fmt: skip
 
 

@@ -49,8 +49,9 @@ from compressbench.compression.prune import format_block_ratios
 from compressbench.compression.prune_plan import measure_block_times, plan_like_uniform
 from compressbench.compression.recover import resolved_schedule
 from compressbench.data.holdout import FrameSource
+from compressbench.distillation.finetune import FinetuneSettings, step_cost
 from compressbench.errors import CompressbenchError
-from compressbench.files import check_writable
+from compressbench.files import check_writable, write_atomic
 from compressbench.metrics import fastest_within
 from compressbench.metrics import pareto_front as front_names
 from compressbench.profiling.counting import count_params
@@ -77,6 +78,7 @@ from compressbench.search_workers import (
     make_pool,
     training_context,
 )
+from compressbench.search_schedule import MIN_FIRST_STEPS, STEP_UNIT, Schedule, budget_schedule
 from compressbench.suite import VariantSpec, suite_text
 
 DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "recover")
@@ -190,7 +192,7 @@ class SearchOptions:
     frames: int = 32  # held-out evaluation frames
     size: int = 256
     seed: int = 0
-    min_steps: int = 100  # the first round's recover steps
+    min_steps: int | None = None  # the first round's recover steps (None: set by the budget, compressbench.search_schedule)
     max_steps: int = 6400  # no candidate trains more steps than this over all its rounds
     recover: dict = field(default_factory=dict)  # recover options other than steps (pool, lr, ...)
     val_frames: int = 64
@@ -221,6 +223,14 @@ class SearchOptions:
             fronts_on = tuple(name for name, _ in SHIPPING_RUNTIMES if name != runtime.partition(":")[0] and _installed(name))
         return replace(self, runtime=runtime, precision=precision, fronts_on=tuple(fronts_on))
 
+    @property
+    def candidate_methods(self) -> tuple[str, ...]:
+        """The methods the candidate grid is built from: ``methods`` less ``quantize`` where the
+        runtime quantizes for itself (any runtime but torch, or torch in int8), since torch's int8
+        modules do not run on the other runtimes and torch int8 already is the quantize chain."""
+        own_int8 = (self.runtime or "torch").partition(":")[0] != "torch" or self.precision == "int8"
+        return tuple(m for m in self.methods if not (own_int8 and m == "quantize"))
+
     def validate(self) -> float:
         """Reject bad input before any work; returns the budget in seconds."""
         if not (isinstance(self.max_akd, (int, float)) and self.max_akd > 0):
@@ -234,11 +244,13 @@ class SearchOptions:
             check_runtime(name, self.precision)
         for name in ("frames", "size", "min_steps", "max_steps", "val_frames", "repeats", "batch"):
             value = getattr(self, name)
+            if name == "min_steps" and value is None:
+                continue
             if not isinstance(value, int) or value <= 0:
                 raise CompressbenchError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise CompressbenchError(f"--warmup must be zero or more, got {self.warmup!r}")
-        if self.max_steps < self.min_steps:
+        if self.min_steps is not None and self.max_steps < self.min_steps:
             raise CompressbenchError(f"--max-steps {self.max_steps} is below --min-steps {self.min_steps}")
         for name in self.methods:
             if name not in METHODS.names():
@@ -248,9 +260,11 @@ class SearchOptions:
         if "steps" in self.recover:
             raise CompressbenchError("recover.steps is what the search decides; bound it with --min-steps and --max-steps")
         resolved = get_method("recover").resolve(self.recover)
-        if resolved["warmup"] > self.min_steps:
+        first = self.min_steps if self.min_steps is not None else min(MIN_FIRST_STEPS, self.max_steps)
+        if resolved["warmup"] > first:
             raise CompressbenchError(
-                f"recover.warmup {resolved['warmup']} is longer than the first round (--min-steps {self.min_steps})"
+                f"recover.warmup {resolved['warmup']} is longer than the first round "
+                + (f"(--min-steps {self.min_steps})" if self.min_steps is not None else f"(a budget-set first round can be {first} steps)")
             )
         if self.data != "synthetic" and not Path(self.data).exists():
             raise CompressbenchError(f"--data {self.data} does not exist; give 'synthetic', a folder of images or a video file")
@@ -404,6 +418,21 @@ class CandidateCache:
         module, provenance, _ = read_model_file(model)
         return module, provenance, json.loads(meta.read_text())
 
+    def _schedule_path(self, plan: dict) -> Path:
+        digest = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "plan": plan, **self.context}, sort_keys=True, default=str).encode())
+        return self.folder / f"schedule-{digest.hexdigest()[:24]}.json"
+
+    def schedule(self, plan: dict) -> Schedule | None:
+        """The schedule an earlier run with the same ``plan`` inputs chose (None: no cache, or none yet)."""
+        if self.folder is None or not self._schedule_path(plan).is_file():
+            return None
+        data = json.loads(self._schedule_path(plan).read_text())
+        return Schedule(data["first_steps"], data["set_by"], tuple(data["rounds"]), data["step_s"], data["fixed_s"], data["predicted_s"])
+
+    def put_schedule(self, plan: dict, schedule: Schedule) -> None:
+        if self.folder is not None:
+            write_atomic(self._schedule_path(plan), json.dumps(schedule.to_json()))
+
     def put(self, stages: list[dict], variant: Variant, info: dict) -> None:
         if self.folder is None:
             return
@@ -486,6 +515,7 @@ class _Search:
         self.budget_split = {"screening_s": 0.0, "training_s": 0.0, "timing_s": 0.0}
         self.block_times: dict | None = None  # the teacher's per-block times the prune plans came from
         self.plans: dict[str, dict[str, float]] = {}  # "prune-lat-R" -> its per-block ratios
+        self.schedule = Schedule(options.min_steps or MIN_FIRST_STEPS, "--min-steps" if options.min_steps else "budget")
 
     def planned(self) -> list[Candidate]:
         """Latency-aware prune candidates: the teacher's blocks timed on the search's runtime and
@@ -507,7 +537,7 @@ class _Search:
         plans = {ratio: plan_like_uniform(times, self.teacher, ratio) for ratio in PLAN_RATIOS}
         self.block_times = times.to_json()
         self.plans = {f"prune-lat-{ratio:g}": blocks for ratio, blocks in plans.items()}
-        return planned_candidates(tuple(opts.methods), plans)
+        return planned_candidates(opts.candidate_methods, plans)
 
     def fronts_elsewhere(self, front: list[str]) -> dict[str, dict]:
         """The front's variants (and the teacher) measured on each of ``fronts_on`` too, one
@@ -683,7 +713,8 @@ class _Search:
         contenders = sorted((c for c in candidates if c.structural and not c.include), key=lambda c: latency[c.name])
         rounds: dict[str, list[int]] = {}  # each candidate's recover steps, round by round
         finished: set[str] = set()  # candidates whose last round left them worse
-        steps = opts.min_steps
+        self.schedule = self.plan_schedule(contenders, latency, best)
+        steps = self.schedule.first_steps
         with progress_bar(f"search (budget {self.budget_s:.0f} s)", int(math.ceil(self.budget_s)), opts.progress) as advance:
             try:
                 while contenders:
@@ -804,10 +835,11 @@ class _Search:
             return "reached --max-steps"
         if self.per_step_s is None or self._head_ready(candidate.with_recover(done + [chunk], opts.recover)):
             return chunk
-        affordable = int((self.budget_s - self.spent_s - planned_s) / self.per_step_s) // opts.min_steps * opts.min_steps
+        unit = opts.min_steps or STEP_UNIT
+        affordable = int((self.budget_s - self.spent_s - planned_s) / self.per_step_s) // unit * unit
         if affordable >= chunk:
             return chunk
-        return affordable if affordable >= opts.min_steps else "budget"
+        return affordable if affordable >= unit else "budget"
 
     def _next_round(self, round_trials: list[Trial], trials, best: float) -> list[Candidate]:
         """Who trains next: the better half (by :func:`rank`) of this round's candidates that could
@@ -829,6 +861,61 @@ class _Search:
             return better_half(dropped)
         within = [t for t in round_trials if t.val_akd_px <= self.options.max_akd]
         return [min(within, key=lambda t: t.latency_ms).candidate] if within else []
+
+    def plan_schedule(self, contenders: list[Candidate], latency: dict[str, float], best: float) -> Schedule:
+        """The recovery schedule: ``--min-steps`` when given; otherwise set by the budget left
+        (:func:`compressbench.search_schedule.budget_schedule`) from the cost per step of every head
+        the first round will train, measured on its untrained skeleton (time charged to screening).
+        With a cache, the schedule chosen by an earlier run of the same search is reused: measured
+        costs vary a little between runs, and a resumed search must ask for the heads it cached."""
+        opts = self.options
+        if opts.min_steps is not None:
+            return Schedule(opts.min_steps, "--min-steps")
+        heads: dict[str, Candidate] = {}
+        for c in contenders:
+            if latency[c.name] <= best and c.family not in heads:
+                heads[c.family] = c
+        if not heads:
+            return Schedule(min(MIN_FIRST_STEPS, opts.max_steps), "budget")
+        recover = get_method("recover").resolve({**SEARCH_RECOVER_DEFAULTS, **opts.recover, "steps": 1})
+        key = {"budget_s": self.budget_s, "heads": sorted(heads), "max_steps": opts.max_steps, "recover": recover, "workers": opts.workers}
+        saved = self.cache.schedule(key)
+        if saved is not None:
+            self.log.append({"candidate": "schedule", "steps": saved.first_steps, "reused": "the schedule this cache's earlier run chose"})
+            return saved
+        started = time.perf_counter()
+        settings = FinetuneSettings(
+            batch=recover["batch"], loss=recover["loss"], pool=recover["pool"], augment=recover["augment"], refresh=recover["refresh"],
+            channels_last=recover["channels_last"], precision=recover["precision"], size=opts.size, progress=False,
+        )  # fmt: skip
+        images = self.context.frames(recover["batch"])[: recover["batch"]].float()
+        costs = []
+        with progress_bar("timing a training step of each head", len(heads), opts.progress) as advance:
+            for c in heads.values():
+                costs.append(step_cost(self._skeleton(c), self.teacher, settings, images, recover["val_frames"]))
+                advance(1)
+        elapsed = time.perf_counter() - started
+        self.budget_split["screening_s"] += elapsed
+        self.spent_s += elapsed
+        # parallel workers train a round's heads at once: per head, the round's wall time divides among them
+        share = self.pool.workers if self.pool.parallel else 1
+        refresh = recover["refresh"]
+        step_s = [(cost.step_s + (cost.pool_s / refresh if refresh else 0.0)) / share for cost in costs]
+        schedule = budget_schedule(
+            self.budget_s - self.spent_s, step_s, fixed_s=costs[0].pool_s,
+            validation_s=sum(cost.validation_s for cost in costs) / len(costs) / share, max_steps=opts.max_steps,
+        )  # fmt: skip
+        self.cache.put_schedule(key, schedule)
+        self.log.append({"candidate": "schedule", "steps": schedule.first_steps, "planned": (
+            f"{len(heads)} heads at {min(step_s):.3f}-{max(step_s):.3f} s per step, rounds of {list(schedule.rounds)} heads, "
+            f"{schedule.predicted_s:.0f} s predicted of {self.budget_s - self.spent_s:.0f} s left")})  # fmt: skip
+        return schedule
+
+    def _skeleton(self, candidate: Candidate) -> nn.Module:
+        """The untrained module ``recover`` would train for ``candidate``: its structural stages applied."""
+        last = max(i for i, st in enumerate(candidate.stages) if get_method(st["method"]).structural)
+        head = list(candidate.stages[: last + 1])
+        return derive(self.teacher, [st["method"] for st in head], [st["options"] for st in head], self.context, provenance=self.start)[-1].module
 
     def _best_latency(self, trials) -> float:
         within = [t.latency_ms for t in trials if t.val_akd_px <= self.options.max_akd]
@@ -883,6 +970,7 @@ class _Search:
             runtime_fronts=runtime_fronts,
             block_times=self.block_times,
             plans=dict(self.plans),
+            schedule=self.schedule.to_json(),
         )
 
 
@@ -908,7 +996,7 @@ def search(
     for path in options.include:
         check_include(path)
     planned = candidates is None  # an explicit candidate list is searched as given
-    candidates = list(candidates) if candidates is not None else default_candidates(tuple(options.methods))
+    candidates = list(candidates) if candidates is not None else default_candidates(options.candidate_methods)
     candidates += [Candidate(Path(p).stem, (), include=str(p)) for p in options.include]
     names = [c.name for c in candidates]
     if len(set(names)) != len(names):
@@ -916,6 +1004,9 @@ def search(
     if not candidates:
         raise CompressbenchError("no candidates: --methods allows none of the registered methods' chains")
     runner = _Search(teacher, options, start if start is not None else provenance_of(teacher), budget_s)
+    if planned and "quantize" in options.methods and "quantize" not in options.candidate_methods:
+        runner.log.append({"candidate": "+int8", "steps": 0, "skipped": (
+            f"{options.runtime} {options.precision} quantizes the candidates itself; torch's int8 tails are not tried")})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)
         if planned:

@@ -311,3 +311,60 @@ def test_candidates_are_timed_and_measured_on_the_runtime_asked_for(tmp_path):
     assert set(record["runs"]) == {row["variant"] for row in record["rows"]} >= {"teacher", "exact"}
     assert all(run["runtime"] == "openvino" and run["precision_used"] == "int8" for run in record["runs"].values())
     assert winner is not None and record["winner"] == winner.name
+
+
+def _budget_set(monkeypatch, step_s: float):
+    """A search whose clock is one second per recover step and whose probe says ``step_s`` s per step,
+    with one-step rounding, so the budget-set schedule can be worked out by hand."""
+    from compressbench import search_schedule
+    from compressbench import variant_search as search_module
+    from compressbench.distillation.finetune import StepCost
+
+    original = search_module._Search._recovered
+
+    def one_second_per_step(self, candidate, head):
+        trained, seconds, reused = original(self, candidate, head)
+        return trained, 0.0 if reused else float(head[-1]["options"]["steps"]), reused
+
+    monkeypatch.setattr(search_module._Search, "_recovered", one_second_per_step)
+    monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: 0.0))
+    monkeypatch.setattr(search_module, "step_cost", lambda *a, **k: StepCost(step_s=step_s, pool_s=0.0, validation_s=0.0))
+    monkeypatch.setattr(search_module._Search, "score", lambda self, v: 100.0 / sum(
+        st.options["steps"] for st in v.provenance.stages if st.method == "recover"))  # every round helps
+    monkeypatch.setattr(search_schedule, "STEP_UNIT", 1)
+    monkeypatch.setattr(search_module, "STEP_UNIT", 1)
+    monkeypatch.setattr(search_schedule, "MIN_FIRST_STEPS", 1)
+
+
+def test_without_min_steps_the_budget_sets_the_first_round(tmp_path, monkeypatch):
+    _budget_set(monkeypatch, step_s=1.0)
+    given = options(tmp_path, min_steps=None, max_akd=1e-3, budget="30s", max_steps=64)
+    record, _ = search(calibrated_teacher(), given, None, [CANDIDATES[1], CANDIDATES[2]])
+    # two heads at 1 s/step: a round of 2 at s steps and one of 1 at 2s cost 4 s per step: 30 s -> 7 steps
+    assert record["schedule"] == {"first_steps": 7, "set_by": "budget", "rounds": [2, 1], "step_s": 1.0, "fixed_s": 0.0, "predicted_s": 28.0}
+    # the faster of the near-tied pair goes on for 14 more steps (28 s spent); the 2 s left buy a last round of 2
+    assert record["trained"] == ["prune-0.6@7", "prune-0.3@7", "prune-0.6@21", "prune-0.6@23"]
+    assert record["log"][0]["candidate"] == "schedule" and "rounds of [2, 1] heads" in record["log"][0]["planned"]
+
+    # a resumed search keeps the schedule it started with, though its probe now measures otherwise
+    _budget_set(monkeypatch, step_s=3.0)
+    again, _ = search(calibrated_teacher(), given, None, [CANDIDATES[1], CANDIDATES[2]])
+    assert again["schedule"]["first_steps"] == 7
+    assert again["trained"][:1] == ["prune-0.6@49"]  # every cached round reused; the budget they no longer cost trains on
+    assert again["log"][0] == {"candidate": "schedule", "steps": 7, "reused": "the schedule this cache's earlier run chose"}
+
+
+def test_min_steps_given_fixes_the_first_round(first):
+    _, record, _ = first
+    assert record["schedule"] == {"first_steps": 2, "set_by": "--min-steps", "rounds": [], "step_s": None, "fixed_s": None, "predicted_s": None}
+
+
+@pytest.mark.parametrize(
+    "runtime, precision, quantize_tried",
+    [("torch", "fp32", True), ("torch", "int8", False), ("openvino", "int8", False), ("onnxruntime", "fp32", False)],
+)
+def test_torchs_int8_tails_are_tried_only_where_the_runtime_runs_them_as_they_are(runtime, precision, quantize_tried):
+    given = SearchOptions(runtime=runtime, precision=precision)
+    assert ("quantize" in given.candidate_methods) is quantize_tried
+    names = [c.name for c in default_candidates(given.candidate_methods)]
+    assert any(name.endswith("int8") for name in names) is quantize_tried

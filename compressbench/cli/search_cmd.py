@@ -76,7 +76,9 @@ def search_command(
     data: str = typer.Option("synthetic", "--data", "-d", help="synthetic, or a folder of images / a video file"),
     include: list[Path] = typer.Option([], "--include", help="a saved model to consider as it is; repeatable"),
     methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods", help="methods candidates may use"),
-    min_steps: int = typer.Option(100, "--min-steps", help="recover steps of the first halving round (each round doubles them)"),
+    min_steps: Optional[int] = typer.Option(
+        None, "--min-steps", help="recover steps of the first halving round (each round doubles them; default: set by the budget)"
+    ),
     max_steps: int = typer.Option(6400, "--max-steps", help="the most recover steps one candidate trains over all its rounds"),
     set_options: list[str] = typer.Option([], "--set", help="recover.OPTION=VALUE for every recover stage; repeatable"),
     frames: int = typer.Option(32, "--frames", "-n", help="held-out evaluation frames"),

@@ -1,0 +1,88 @@
+"""How a search's budget becomes its recovery schedule.
+
+The search recovers its candidates by successive halving: every head trains ``s`` steps, the better
+half ``2s`` more, the better half of those ``4s`` more, down to one. Each round then costs about the
+same, so the budget left after screening, split evenly over the rounds, sets ``s``
+(Jamieson and Talwalkar's successive halving, with the rounds' sizes this search's halving gives).
+Training time does not depend on the weights, so every head's cost per step is measured on its
+untrained skeleton (:func:`compressbench.distillation.finetune.step_cost`) before any training.
+
+A fixed first round of 100 steps ranked candidates on noise (the 20-minute search of
+benchmarks/results/amd-epyc-avx512/search-20m-default.json put its eventual winner last after 100
+steps) and left most of the budget to later rounds of one candidate; a round set by the budget
+gives every head as many steps as the budget affords.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from compressbench.errors import CompressbenchError
+
+STEP_UNIT = 50  # first-round steps are a multiple of this: reruns on one machine land on the same schedule
+MIN_FIRST_STEPS = 50  # below this a round's validation AKD says little about where a head is going
+
+
+def halving_sizes(heads: int) -> list[int]:
+    """How many heads each round trains when the better half goes on: 7 -> [7, 3, 1]."""
+    if heads < 1:
+        raise CompressbenchError(f"a schedule needs at least one head to train, got {heads}")
+    sizes = [heads]
+    while sizes[-1] > 1:
+        sizes.append(max(1, sizes[-1] // 2))
+    return sizes
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The recovery schedule a search runs: its first round's steps (each later round doubles them)
+    and how they were chosen (``set_by``: ``"budget"`` or ``"--min-steps"``), with the plan behind a
+    budget-set one: the heads per round, the seconds per step the plan assumed (the mean of the
+    heads'), the fixed seconds (labelling the pool) and the seconds the plan predicts for its rounds."""
+
+    first_steps: int
+    set_by: str
+    rounds: tuple[int, ...] = ()
+    step_s: float | None = None
+    fixed_s: float | None = None
+    predicted_s: float | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "first_steps": self.first_steps, "set_by": self.set_by, "rounds": list(self.rounds),
+            "step_s": self.step_s, "fixed_s": self.fixed_s, "predicted_s": self.predicted_s,
+        }  # fmt: skip
+
+
+def budget_schedule(
+    budget_s: float, step_s: list[float], fixed_s: float = 0.0, validation_s: float = 0.0, max_steps: int | None = None,
+    val_every: int = 100,
+) -> Schedule:
+    """The first-round steps that spend ``budget_s`` seconds over the halving rounds of
+    ``len(step_s)`` heads (``step_s``: each head's seconds per step; ``fixed_s``: paid once;
+    ``validation_s``: per validation, one every ``val_every`` steps). Later rounds are assumed to
+    cost the heads' mean per step (which heads survive is not known yet). Rounded down to
+    ``STEP_UNIT`` steps, at least ``MIN_FIRST_STEPS``, and small enough that one head trained
+    through every round stays within ``max_steps``."""
+    if budget_s <= 0:
+        raise CompressbenchError(f"a schedule needs a positive budget, got {budget_s}")
+    if not step_s or any(not (math.isfinite(s) and s > 0) for s in step_s):
+        raise CompressbenchError(f"every head's seconds per step must be positive, got {step_s}")
+    sizes = halving_sizes(len(step_s))
+    mean = sum(step_s) / len(step_s)
+    per_step = mean + validation_s / val_every
+    # first round: every head at its own cost; later rounds at the mean; round r trains s * 2**r steps
+    weight = sum(step_s) + validation_s / val_every * len(step_s) + per_step * sum(n * 2**r for r, n in enumerate(sizes) if r)
+    affordable = (budget_s - fixed_s) / weight
+    steps = math.floor(affordable / STEP_UNIT + 1e-9) * STEP_UNIT  # 960 / 2.4 is 399.99...: still 400
+    if max_steps is not None:
+        steps = min(steps, max_steps // (2 ** len(sizes) - 1) // STEP_UNIT * STEP_UNIT)
+    steps = max(steps, MIN_FIRST_STEPS)
+    if max_steps is not None:
+        steps = min(steps, max_steps)
+    predicted = fixed_s + steps * weight
+    return Schedule(steps, "budget", tuple(sizes), round(mean, 4), round(fixed_s, 2), round(predicted, 1))
+
+
+__all__ = ["MIN_FIRST_STEPS", "STEP_UNIT", "Schedule", "budget_schedule", "halving_sizes"]
