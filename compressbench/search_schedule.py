@@ -1,9 +1,10 @@
 """How a search's budget becomes its recovery schedule.
 
 The search recovers its candidates by successive halving: every head trains ``s`` steps, the better
-half ``2s`` more, the better half of those ``4s`` more, down to one. Each round then costs about the
-same, so the budget left after screening, split evenly over the rounds, sets ``s``
-(Jamieson and Talwalkar's successive halving, with the rounds' sizes this search's halving gives).
+half ``2s`` more, the better half of those ``4s`` more, down to one, and the survivor goes on while
+budget is left. ``s`` is set so that the first round costs ``FIRST_ROUND_SHARE`` of the budget left
+after screening (or, with ``first_share=None``, so that every halving round costs the same: Jamieson
+and Talwalkar's successive halving, which measured worse here; see ``FIRST_ROUND_SHARE``).
 Training time does not depend on the weights, so every head's cost per step is measured on its
 untrained skeleton (:func:`compressbench.distillation.finetune.step_cost`) before any training.
 
@@ -22,6 +23,12 @@ from compressbench.errors import CompressbenchError
 
 STEP_UNIT = 50  # first-round steps are a multiple of this: reruns on one machine land on the same schedule
 MIN_FIRST_STEPS = 50  # below this a round's validation AKD says little about where a head is going
+# The first round's share of the budget. Successive halving gives every round an equal share (a third
+# with 7 heads); in 20 minutes on the AMD EPYC that lost: its 250-step first round left the fastest
+# head 3,700 steps and it missed 2 px held-out (benchmarks/results/amd-epyc-avx512/search-20m-equal-rounds.json),
+# where a 100-step round left it 5,800 and it made it (search-20m-min-steps-100.json). The bound
+# rewards the fastest head's last rounds, so the first round gets this share and the rest goes on.
+FIRST_ROUND_SHARE = 0.15
 
 
 def halving_sizes(heads: int) -> list[int]:
@@ -57,12 +64,13 @@ class Schedule:
 
 def budget_schedule(
     budget_s: float, step_s: list[float], fixed_s: float = 0.0, validation_s: float = 0.0, max_steps: int | None = None,
-    val_every: int = 100,
+    val_every: int = 100, first_share: float | None = FIRST_ROUND_SHARE,
 ) -> Schedule:
-    """The first-round steps that spend ``budget_s`` seconds over the halving rounds of
-    ``len(step_s)`` heads (``step_s``: each head's seconds per step; ``fixed_s``: paid once;
-    ``validation_s``: per validation, one every ``val_every`` steps). Later rounds are assumed to
-    cost the heads' mean per step (which heads survive is not known yet). Rounded down to
+    """The first-round steps for ``len(step_s)`` heads (``step_s``: each head's seconds per step;
+    ``fixed_s``: paid once; ``validation_s``: per validation, one every ``val_every`` steps) that
+    spend ``first_share`` of ``budget_s`` less ``fixed_s`` on the first round, or (``first_share``
+    None) all of it over the halving rounds, later rounds assumed to cost the heads' mean per step
+    (which heads survive is not known yet). ``predicted_s`` is what the halving rounds cost. Rounded to
     ``STEP_UNIT`` steps, at least ``MIN_FIRST_STEPS``, and small enough that one head trained
     through every round stays within ``max_steps``."""
     if budget_s <= 0:
@@ -73,9 +81,15 @@ def budget_schedule(
     mean = sum(step_s) / len(step_s)
     per_step = mean + validation_s / val_every
     # first round: every head at its own cost; later rounds at the mean; round r trains s * 2**r steps
-    weight = sum(step_s) + validation_s / val_every * len(step_s) + per_step * sum(n * 2**r for r, n in enumerate(sizes) if r)
-    affordable = (budget_s - fixed_s) / weight
-    steps = math.floor(affordable / STEP_UNIT + 1e-9) * STEP_UNIT  # 960 / 2.4 is 399.99...: still 400
+    first_round = sum(step_s) + validation_s / val_every * len(step_s)
+    weight = first_round + per_step * sum(n * 2**r for r, n in enumerate(sizes) if r)
+    if first_share is None:
+        affordable = (budget_s - fixed_s) / weight
+    elif 0 < first_share <= 1:
+        affordable = first_share * (budget_s - fixed_s) / first_round
+    else:
+        raise CompressbenchError(f"the first round's share of the budget must be in (0, 1], got {first_share}")
+    steps = round(affordable / STEP_UNIT) * STEP_UNIT
     if max_steps is not None:
         steps = min(steps, max_steps // (2 ** len(sizes) - 1) // STEP_UNIT * STEP_UNIT)
     steps = max(steps, MIN_FIRST_STEPS)
@@ -85,4 +99,4 @@ def budget_schedule(
     return Schedule(steps, "budget", tuple(sizes), round(mean, 4), round(fixed_s, 2), round(predicted, 1))
 
 
-__all__ = ["MIN_FIRST_STEPS", "STEP_UNIT", "Schedule", "budget_schedule", "halving_sizes"]
+__all__ = ["FIRST_ROUND_SHARE", "MIN_FIRST_STEPS", "STEP_UNIT", "Schedule", "budget_schedule", "halving_sizes"]

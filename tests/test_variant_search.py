@@ -340,18 +340,18 @@ def test_without_min_steps_the_budget_sets_the_first_round(tmp_path, monkeypatch
     _budget_set(monkeypatch, step_s=1.0)
     given = options(tmp_path, min_steps=None, max_akd=1e-3, budget="30s", max_steps=64)
     record, _ = search(calibrated_teacher(), given, None, [CANDIDATES[1], CANDIDATES[2]])
-    # two heads at 1 s/step: a round of 2 at s steps and one of 1 at 2s cost 4 s per step: 30 s -> 7 steps
-    assert record["schedule"] == {"first_steps": 7, "set_by": "budget", "rounds": [2, 1], "step_s": 1.0, "fixed_s": 0.0, "predicted_s": 28.0}
-    # the faster of the near-tied pair goes on for 14 more steps (28 s spent); the 2 s left buy a last round of 2
-    assert record["trained"] == ["prune-0.6@7", "prune-0.3@7", "prune-0.6@21", "prune-0.6@23"]
+    # two heads at 1 s/step: the first round gets 0.15 of 30 s, 4.5 s: 2 steps each (rounds of 2 and 1 heads: 8 s predicted)
+    assert record["schedule"] == {"first_steps": 2, "set_by": "budget", "rounds": [2, 1], "step_s": 1.0, "fixed_s": 0.0, "predicted_s": 8.0}
+    # the faster of the near-tied pair goes on, 4, 8 more steps (16 s spent), and the 14 s left buy a last round of 14
+    assert record["trained"] == ["prune-0.6@2", "prune-0.3@2", "prune-0.6@6", "prune-0.6@14", "prune-0.6@28"]
     assert record["log"][0]["candidate"] == "schedule" and "rounds of [2, 1] heads" in record["log"][0]["planned"]
 
     # a resumed search keeps the schedule it started with, though its probe now measures otherwise
     _budget_set(monkeypatch, step_s=3.0)
     again, _ = search(calibrated_teacher(), given, None, [CANDIDATES[1], CANDIDATES[2]])
-    assert again["schedule"]["first_steps"] == 7
-    assert again["trained"][:1] == ["prune-0.6@49"]  # every cached round reused; the budget they no longer cost trains on
-    assert again["log"][0] == {"candidate": "schedule", "steps": 7, "reused": "the schedule this cache's earlier run chose"}
+    assert again["schedule"]["first_steps"] == 2
+    assert again["trained"][:1] == ["prune-0.6@30"]  # every cached round reused; the budget they no longer cost trains on
+    assert again["log"][0] == {"candidate": "schedule", "steps": 2, "reused": "the schedule this cache's earlier run chose"}
 
 
 def test_min_steps_given_fixes_the_first_round(first):
