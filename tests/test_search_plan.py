@@ -24,17 +24,23 @@ def test_screening_drops_a_pruned_skeleton_beaten_on_latency_and_parameters():
     c = Candidate("prune-lat-0.5+exact", (*b.stages, stage("exact")))  # another tail: not compared with a or b
     d = Candidate("asym-0.5", (stage("asym", rank_ratio=0.5),))  # not pruned: never screened
     latency = {"prune-0.5": 2.0, "prune-lat-0.5": 1.5, "prune-lat-0.5+exact": 9.0, "asym-0.5": 9.0}
+    spread = {"prune-0.5": (1.9, 2.2), "prune-lat-0.5": (1.4, 1.6), "prune-lat-0.5+exact": (8.0, 9.5), "asym-0.5": (8.0, 9.5)}
     params = {"prune-0.5": 100, "prune-lat-0.5": 120, "prune-lat-0.5+exact": 1, "asym-0.5": 1}
-    kept, log = screen([a, b, c, d], latency, params)
+    kept, log = screen([a, b, c, d], latency, params, spread)
     assert [k.name for k in kept] == ["prune-lat-0.5", "prune-lat-0.5+exact", "asym-0.5"]
     assert log == [{"candidate": "prune-0.5", "steps": 0, "skipped": (
-        "screened before training: prune-lat-0.5 is as fast or faster (1.500 vs 2.000 ms) with as many or more "
-        "parameters (120 vs 100)")}]  # fmt: skip
-    # a skeleton the runtime cannot run (infinite latency) is neither screened nor screens
-    kept, log = screen([a, b], {"prune-0.5": float("inf"), "prune-lat-0.5": float("inf")}, params)
+        "screened before training: prune-lat-0.5 is faster beyond the probe's spread (p90 1.600 ms below p10 1.900 ms) "
+        "with as many or more parameters (120 vs 100)")}]  # fmt: skip
+    # faster by the median, but inside the spread: the probe cannot tell them apart, so both train
+    overlapping = {**spread, "prune-lat-0.5": (1.4, 1.95)}
+    kept, log = screen([a, b], latency, params, overlapping)
     assert len(kept) == 2 and log == []
-    # equal on both: neither dominates
-    kept, log = screen([a, b], {"prune-0.5": 1.0, "prune-lat-0.5": 1.0}, {"prune-0.5": 5, "prune-lat-0.5": 5})
+    # faster beyond the spread but with fewer parameters: not dominated
+    kept, log = screen([a, b], latency, {**params, "prune-lat-0.5": 99}, spread)
+    assert len(kept) == 2 and log == []
+    # a skeleton the runtime cannot run (infinite latency) is neither screened nor screens
+    inf = float("inf")
+    kept, log = screen([a, b], {"prune-0.5": inf, "prune-lat-0.5": inf}, params, {"prune-0.5": (inf, inf), "prune-lat-0.5": (inf, inf)})
     assert len(kept) == 2 and log == []
 
 
