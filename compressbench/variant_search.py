@@ -89,8 +89,8 @@ ASYM_RANK_RATIOS = (0.5,)
 DSCONV_MULTIPLIERS = (1,)
 CALIBRATION_FRAMES = 64  # int8 runtimes calibrate on these (never on the evaluation frames)
 # warm-up and timed interleaved rounds of the latency probe before training: rounds cost milliseconds
-# (preparing the runtimes is the probe's cost), and two warm-up rounds left OpenVINO skeletons at twice
-# their final latency
+# (preparing the runtimes is the probe's cost); with 2 warm-up and 8 timed rounds the probe's medians
+# of OpenVINO int8 skeletons were about twice the final run's (search-20m-1px-median-screen.json)
 LATENCY_ROUNDS = (5, 20)
 SETTLED_FRACTION = 0.95  # a candidate stops training once its validation AKD is this far inside the bound:
 # it was selected on its validation frames, and the held-out frames that decide usually differ by a few percent
@@ -327,9 +327,10 @@ def screen(
     parameters, since training changes neither. A difference inside the spread screens nothing: a
     probe of a few rounds ordered skeletons 3-8% apart the wrong way round
     (benchmarks/results/amd-epyc-avx512/search-20m-1px-median-screen.json screened prune-0.5+exact
-    behind prune-lat-0.5+exact, 2.027 vs 2.183 ms, which the final run timed 8% slower). Returns
+    behind prune-lat-0.5+exact, 2.027 vs 2.183 ms, which an earlier final run had timed 11% slower). Returns
     the kept candidates (in the given order) and a log entry per dropped one."""
     kept, log = [], []
+    spread = {name: spread.get(name, (ms, ms)) for name, ms in latency.items()}  # unprobed: its median, no spread
     for c in candidates:
         rival = None
         if _prune_only(c) and math.isfinite(latency[c.name]):  # one the runtime cannot run is not compared
