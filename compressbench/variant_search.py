@@ -436,7 +436,7 @@ class CandidateCache:
         if self.folder is None or not self._schedule_path(plan).is_file():
             return None
         data = json.loads(self._schedule_path(plan).read_text())
-        return Schedule(data["first_steps"], data["set_by"], tuple(data["rounds"]), data["step_s"], data["fixed_s"], data["predicted_s"])
+        return Schedule(**{**data, "rounds": tuple(data["rounds"])})
 
     def put_schedule(self, plan: dict, schedule: Schedule) -> None:
         if self.folder is not None:

@@ -318,17 +318,15 @@ class StepCost:
     pool_s: float
     validation_s: float
 
-    def seconds(self, steps: int, validations: int, pools: int = 1) -> float:
-        return steps * self.step_s + validations * self.validation_s + pools * self.pool_s
-
 
 def step_cost(
     student: nn.Module, teacher: nn.Module, settings: FinetuneSettings, images: torch.Tensor, val_frames: int = 64, repeats: int = 3
 ) -> StepCost:
     """Time what :func:`finetune` does per step on a copy of ``student`` (``images``: at least
     ``settings.batch`` frames at the training size): one untimed step, then the median of
-    ``repeats``; a validation runs ``val_frames`` frames through student and teacher. Training time does not depend on the weights, so an untrained skeleton gives its
-    trained self's cost, and a search can plan its training before any of it runs."""
+    ``repeats``; a validation runs ``val_frames`` frames through student and teacher. Training time
+    does not depend on the weights, so an untrained skeleton gives its trained self's cost, and a
+    search can plan its training before any of it runs."""
     compute_dtype = TRAINING_PRECISIONS.get(settings.precision)
     layout = torch.channels_last if settings.channels_last else torch.contiguous_format
     batch = images[: settings.batch].float()

@@ -15,12 +15,6 @@ def test_warmup_rises_linearly_to_the_schedule(step, warmup, factor):
     assert warmup_factor(step, warmup) == factor
 
 
-def test_step_cost_adds_up_steps_validations_and_pools():
-    from compressbench.distillation.finetune import StepCost
-
-    assert StepCost(step_s=0.25, pool_s=3.0, validation_s=0.5).seconds(steps=8, validations=2, pools=2) == 8 * 0.25 + 2 * 0.5 + 2 * 3.0
-
-
 def test_step_cost_times_a_copy_and_leaves_the_student_as_it_was():
     import torch
 
