@@ -159,10 +159,14 @@ class Candidate:
         return any(get_method(s["method"]).structural for s in self.stages)
 
     @property
+    def head_end(self) -> int:
+        """Where the structural head ends: the index after the last structural stage (0 without one)."""
+        return max((i + 1 for i, s in enumerate(self.stages) if get_method(s["method"]).structural), default=0)
+
+    @property
     def family(self) -> str:
         """The stages recover trains (up to the last structural one): a head and its tails share it."""
-        last = max((i for i, s in enumerate(self.stages) if get_method(s["method"]).structural), default=-1)
-        return json.dumps(self.stages[: last + 1], sort_keys=True, default=str)
+        return json.dumps(self.stages[: self.head_end], sort_keys=True, default=str)
 
     def with_recover(self, rounds: list[int], recover: dict) -> list[dict]:
         """The stages with one ``recover`` per training round (``rounds``: each round's steps, every
@@ -170,7 +174,7 @@ class Candidate:
         at ``CONTINUE_LR_FRACTION`` of the lr with a warm-up, so they go on from the weights they
         were given instead of jolting them."""
         stages = [dict(s) for s in self.stages]
-        last = max(i for i, s in enumerate(stages) if get_method(s["method"]).structural)
+        end = self.head_end
         method = get_method("recover")
         given = method.resolve({**SEARCH_RECOVER_DEFAULTS, **recover, "steps": rounds[0]})
         # the first round's lr is written out, because the continuation rounds' lr is a fraction of it
@@ -180,7 +184,7 @@ class Candidate:
                                                               "warmup": int(n * CONTINUE_WARMUP_FRACTION)})}
             for n in rounds[1:]
         ]  # fmt: skip
-        return stages[: last + 1] + recovers + stages[last + 1 :]
+        return stages[:end] + recovers + stages[end:]
 
 
 @dataclass
@@ -314,8 +318,7 @@ def _prune_only(candidate: Candidate) -> bool:
 
 
 def _tail_key(candidate: Candidate) -> str:
-    last = max((i for i, s in enumerate(candidate.stages) if get_method(s["method"]).structural), default=-1)
-    return json.dumps(candidate.stages[last + 1 :], sort_keys=True, default=str)
+    return json.dumps(candidate.stages[candidate.head_end :], sort_keys=True, default=str)
 
 
 def screen(
@@ -926,8 +929,7 @@ class _Search:
 
     def _skeleton(self, candidate: Candidate) -> nn.Module:
         """The untrained module ``recover`` would train for ``candidate``: its structural stages applied."""
-        last = max(i for i, st in enumerate(candidate.stages) if get_method(st["method"]).structural)
-        head = list(candidate.stages[: last + 1])
+        head = list(candidate.stages[: candidate.head_end])
         return derive(self.teacher, [st["method"] for st in head], [st["options"] for st in head], self.context, provenance=self.start)[-1].module
 
     def _best_latency(self, trials) -> float:
