@@ -76,9 +76,10 @@ bench-compress-quick: install
 	$(BIN)/compressbench bench benchmarks/compress-quick.toml --output benchmarks/results/compress-quick.json
 	$(BIN)/compressbench report benchmarks/results/compress-quick.json -o benchmarks/results/compress-quick.md
 
-# Issue-12 benchmark: every runtime x precision, alone vs interleaved; torch's OpenMP told not to spin.
+# Issue-12 benchmark: every runtime x precision, alone vs interleaved; eager at its default OpenMP policy
+# (PASSIVE slows eager itself: benchmarks/results/amd-epyc-avx512/omp-policy.md).
 bench-runtimes: install
-	$(BIN)/python benchmarks/runtimes_benchmark.py --omp-passive --pinning-ab
+	$(BIN)/python benchmarks/runtimes_benchmark.py --pinning-ab
 
 bench-runtimes-quick: install
 	$(BIN)/python benchmarks/runtimes_benchmark.py --quick

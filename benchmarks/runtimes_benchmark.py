@@ -20,8 +20,12 @@ both alike. ``--sequential``: the design of results before 2026-12-06 (all inter
 is now the default with ``--rounds 4``. "Idle spin" measures the cause directly: the CPU time the process
 burns in the 10 ms after a call while the caller sleeps (CPU time, so it is not inflated by other
 load on the machine). ``--pinning-ab`` adds OpenVINO fp32 with ENABLE_CPU_PINNING=False
-(the plugin's default is on). ``--omp-passive`` re-runs the script with OMP_WAIT_POLICY=PASSIVE so
-torch's OpenMP workers sleep instead of busy-waiting after eager calls (run it with and without). Writes ``runtimes.md``/``.json``
+(the plugin's default is on). Every turn and alone block starts once the process is idle (no
+thread still spinning from the previous runner: :func:`compressbench.profiling.timing.wait_until_idle`).
+``--omp-passive`` re-runs the script with OMP_WAIT_POLICY=PASSIVE so torch's OpenMP workers sleep
+instead of busy-waiting after eager calls; that slows eager itself (+28%,
+benchmarks/results/amd-epyc-avx512/omp-policy.md), so its speed-ups over eager read high: results
+before 2026-12-07 used it. Writes ``runtimes.md``/``.json``
 (``runtimes-quick.*`` with --quick) to --out-dir.
 """
 
@@ -266,7 +270,7 @@ def run(argv: list[str]) -> Path:
         "env": {**environment(threads), "batch": args.batch, "input_size": args.size, "warmup": args.warmup,
                 "repeats": args.repeats, "burst": args.burst, "block": args.block, "rounds": args.rounds, "sequential": args.sequential, "eval_frames": args.frames,
                 "calibration_frames": args.calib, "calibration_method": args.calibration, "weights": args.weights,
-                "omp_wait_policy": openmp_wait_policy()},
+                "omp_wait_policy": openmp_wait_policy(), "settle": True},
         "command": command,
     }  # fmt: skip
     write_atomic(json_path, render_json(record))
@@ -299,6 +303,7 @@ def markdown(record: dict) -> str:
         f"{env['input_size']} px, {env['weights']} weights, OMP_WAIT_POLICY {env['omp_wait_policy']}, {env['date']}. Speed-up = eager fp32 teacher median / row "
         f"median from one interleaved run ({env['repeats']} rounds after {env['warmup']}"
         + (f"; each turn 1 untimed + {env['burst']} timed calls" if env.get("burst", 1) > 1 else "")
+        + ("; every turn and alone block after the process is idle" if env.get("settle") else "")
         + f"). Alone = each runner in "
         f"blocks of 1 untimed + {env['block']} timed calls ({env['rounds']} rounds"
         + (", after the interleaved run; agreement from the pooled medians" if env.get("sequential", True)

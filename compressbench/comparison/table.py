@@ -25,7 +25,7 @@ from compressbench.profiling.timing import measure_interleaved, torch_threads
 from compressbench.progress import progress_bar
 from compressbench.records import ComparisonRecord, ComparisonRow
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, parse_runtime, prepare
-from compressbench.runtimes.base import default_calibration, openmp_spin_note, openmp_wait_policy
+from compressbench.runtimes.base import default_calibration, openmp_policy_note, openmp_wait_policy
 from compressbench.runtimes.deployed import DeployedModel, runtime_for
 
 # Eager and another runtime interleaved: each turn is 1 untimed call + this many timed ones, so no
@@ -167,8 +167,8 @@ def compare(
             stats = measure_interleaved(fns, warmup, repeats, lambda _: advance(), burst)
     rows = _with_latency(rows, stats, stats.get(("torch" if not eager_fp32 else "run", teacher_name)))
     notes = [f"{row.variant}: {row.note}" for row in rows if row.note]
-    if not eager_fp32 and openmp_spin_note():  # eager runs interleaved with the other runtime
-        notes.append(openmp_spin_note())
+    if openmp_policy_note():  # eager is every row's speed-up baseline
+        notes.append(openmp_policy_note())
     return ComparisonRecord(
         rows=tuple(rows),
         modules=tuple(_modules(entries, fns, stats, eager_fp32, repeats)) if breakdown else (),
@@ -186,6 +186,7 @@ def compare(
             "warmup": warmup,
             "repeats": repeats,
             "burst": burst,
+            "settle": burst > 1,
             "breakdown_runtime": "torch",
         },
         notes=tuple(notes),

@@ -81,6 +81,33 @@ def time_once_ms(fn: Callable[[], object]) -> float:
     return (time.perf_counter_ns() - start) / 1e6
 
 
+# Linux adds another thread's CPU time to the process clock at scheduler ticks (4 ms at 250 Hz),
+# so a window shorter than a tick reads a spinning thread as idle now and then.
+SETTLE_WINDOW_S, SETTLE_IDLE_CORES, SETTLE_CAP_S = 0.005, 0.05, 0.05
+
+
+def wait_until_idle(
+    window_s: float = SETTLE_WINDOW_S,
+    idle_cores: float = SETTLE_IDLE_CORES,
+    cap_s: float = SETTLE_CAP_S,
+    clocks: tuple[Callable[[], float], Callable[[], float], Callable[[float], None]] = (time.perf_counter, time.process_time, time.sleep),
+) -> float:
+    """Sleep until this process's threads burn under ``idle_cores`` over a ``window_s`` window (at
+    most ``cap_s``); returns the seconds waited. Eager PyTorch's OpenMP workers spin for about
+    10 ms after a call unless OMP_WAIT_POLICY=PASSIVE, and that policy slows eager itself by ~28%
+    (benchmarks/results/amd-epyc-avx512/omp-policy.md), so turns wait the spin out instead."""
+    wall_clock, cpu_clock, sleep = clocks
+    start = last_wall = wall_clock()
+    last_cpu = cpu_clock()
+    for _ in range(max(1, round(cap_s / window_s))):
+        sleep(window_s)
+        wall, cpu = wall_clock(), cpu_clock()
+        if (cpu - last_cpu) / max(wall - last_wall, 1e-9) < idle_cores:
+            break
+        last_wall, last_cpu = wall, cpu
+    return wall_clock() - start
+
+
 def measure_interleaved(
     fns: Mapping[str, Callable[[], object]],
     warmup: int,
@@ -88,6 +115,7 @@ def measure_interleaved(
     on_round: Callable[[int], None] | None = None,
     burst: int = 1,
     timer: Callable[[Callable[[], object]], float] = time_once_ms,
+    settle: Callable[[], object] = wait_until_idle,
 ) -> dict[str, LatencyStats]:
     """Time every callable ``repeats`` times, interleaved (A B C, B C A, ...), after ``warmup``
     rounds. Interleaving spreads a noisy neighbour over all candidates instead of one; rotating
@@ -97,7 +125,9 @@ def measure_interleaved(
     samples each). The untimed call pays what the switch costs: caches holding the previous
     callable's weights, and another runtime's worker threads still spinning from its last call.
     Timed calls then see the callable as a deployment runs it (back to back), while drift over the
-    run still reaches every callable alike. For callables on different runtimes."""
+    run still reaches every callable alike. For callables on different runtimes; so after each
+    such turn, ``settle`` waits until no idle thread of the process is still spinning, which would
+    slow the next turn (measured: 0.5-2.6% on OpenVINO int8 after eager PyTorch)."""
     if warmup < 0 or repeats <= 0 or burst <= 0:
         raise ValueError("warmup must be >= 0, repeats and burst > 0")
     names = list(fns)
@@ -107,6 +137,8 @@ def measure_interleaved(
         for i in range(repeats):
             for name in _rotated(names, i):
                 samples[name] += _turn(fns[name], burst, burst > 1, timer)
+                if burst > 1:
+                    settle()
             if on_round is not None:
                 on_round(i)
     return {name: LatencyStats.from_samples(values) for name, values in samples.items()}
@@ -135,11 +167,17 @@ def time_alone_round(
     block: int,
     shift: int = 0,
     timer: Callable[[Callable[[], object]], float] = time_once_ms,
+    settle: Callable[[], object] = wait_until_idle,
 ) -> dict[str, list[float]]:
     """One round of alone blocks: every callable, in an order rotated by ``shift``, one untimed call
-    (which follows another callable) and then ``block`` consecutive timed calls."""
+    (which follows another callable) and then ``block`` consecutive timed calls, each block after
+    ``settle``."""
+    out = {}
     with torch.inference_mode():
-        return {name: _turn(fns[name], block, True, timer) for name in _rotated(list(fns), shift)}
+        for name in _rotated(list(fns), shift):
+            settle()
+            out[name] = _turn(fns[name], block, True, timer)
+    return out
 
 
 @dataclass(frozen=True)
@@ -181,6 +219,7 @@ def measure_alone_and_interleaved(
     burst: int = 1,
     on_step: Callable[[], None] | None = None,
     timer: Callable[[Callable[[], object]], float] = time_once_ms,
+    settle: Callable[[], object] = wait_until_idle,
 ) -> dict[str, Agreement]:
     """Does any callable slow another? Each callable timed interleaved with the others (as
     :func:`measure_interleaved`: ``repeats`` rotated rounds of turns of ``burst`` timed calls) and
@@ -205,10 +244,12 @@ def measure_alone_and_interleaved(
             for i in range(done, done + count):
                 for name in _rotated(names, i):
                     inter[name][r] += _turn(fns[name], burst, burst > 1, timer)
+                    if burst > 1:
+                        settle()
                 if on_step is not None:
                     on_step()
             done += count
-            for name, samples in time_alone_round(fns, block, r, timer).items():
+            for name, samples in time_alone_round(fns, block, r, timer, settle).items():
                 alone[name][r] += samples
             if on_step is not None:
                 on_step()

@@ -169,15 +169,17 @@ def openmp_wait_policy() -> str:
     return os.environ.get("OMP_WAIT_POLICY", "unset")
 
 
-def openmp_spin_note() -> str | None:
-    """A note for records that interleave eager PyTorch with another runtime while torch's OpenMP
-    workers busy-wait: measured, they keep about 0.37 cores busy for the 10 ms after an eager call
-    (CPU time while the caller sleeps; 0.004 with OMP_WAIT_POLICY=PASSIVE), time the next runner
-    loses. libgomp reads the variable when torch is imported, so it must be set before the process
-    starts."""
-    if openmp_wait_policy().upper() == "PASSIVE":
+def openmp_policy_note() -> str | None:
+    """A note for records that time eager PyTorch, the baseline of every speed-up, under
+    OMP_WAIT_POLICY=PASSIVE: its OpenMP workers then sleep between parallel regions, which made the
+    eager teacher 28% slower against the same OpenVINO int8 ruler (benchmarks/omp_policy_probe.py,
+    three processes per policy, AMD EPYC AVX-512, 2 threads), so ratios over eager read high. The
+    default policy's spinning is waited out between turns instead
+    (:func:`compressbench.profiling.timing.wait_until_idle`). libgomp reads the variable when torch
+    is imported, so it cannot be undone inside the process."""
+    if openmp_wait_policy().upper() != "PASSIVE":
         return None
     return (
-        "torch's OpenMP workers busy-wait after each eager call (OMP_WAIT_POLICY is not PASSIVE) and can slow "
-        "the runner timed next; for runtime comparisons run with OMP_WAIT_POLICY=PASSIVE"
+        "OMP_WAIT_POLICY=PASSIVE slows eager PyTorch itself (measured +28% on the teacher), so speed-ups over "
+        "eager read high; unset it to compare with PyTorch as deployed"
     )

@@ -11,7 +11,7 @@ each call; OpenVINO's thread-scheduling guide says so). Measured as the CPU time
 while the caller sleeps 5 ms after a call (2-core Xeon, busy machine): about 0.22 cores with
 ``ENABLE_CPU_PINNING=False``, 0.07-0.23 with the default pinning, so the default is kept; the
 benchmark's ``--pinning-ab`` repeats the comparison. The larger spinner next to it is torch's own
-OpenMP (see :func:`compressbench.runtimes.base.openmp_spin_note`).
+OpenMP; comparisons wait both out between turns (:func:`compressbench.profiling.timing.wait_until_idle`).
 
 What ran is read back from the compiled model (its runtime graph's ``runtimePrecision`` per op):
 the precision the convolutions actually used, and the compute ops that ran in another precision.

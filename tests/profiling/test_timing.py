@@ -13,6 +13,7 @@ from compressbench.profiling.timing import (
     measure_alone_and_interleaved,
     measure_interleaved,
     torch_threads,
+    wait_until_idle,
 )
 
 
@@ -143,3 +144,45 @@ def test_thread_count_is_pinned_then_restored():
     with torch_threads(1) as used:
         assert used == 1 and torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def fake_clocks(busy_cores_per_window):
+    """perf_counter, process_time and sleep of a process whose threads burn the given cores in
+    successive sleep windows (then nothing)."""
+    state = {"wall": 0.0, "cpu": 0.0, "window": 0}
+
+    def sleep(seconds):
+        busy = busy_cores_per_window[state["window"]] if state["window"] < len(busy_cores_per_window) else 0.0
+        state["wall"] += seconds
+        state["cpu"] += busy * seconds
+        state["window"] += 1
+
+    return (lambda: state["wall"], lambda: state["cpu"], sleep), state
+
+
+def test_waiting_until_idle_sleeps_out_a_spinning_thread():
+    # one worker spins for three 5 ms windows (tick-coarse readings: 1.9, 0.9, 1.0 cores), then sleeps
+    clocks, state = fake_clocks([1.9, 0.9, 1.0])
+    waited = wait_until_idle(window_s=0.005, idle_cores=0.05, cap_s=0.05, clocks=clocks)
+    assert waited == pytest.approx(0.020) and state["window"] == 4  # the fourth window was idle
+    clocks, state = fake_clocks([])
+    assert wait_until_idle(clocks=clocks) == pytest.approx(0.005)  # already idle: one window
+
+
+def test_waiting_until_idle_gives_up_at_the_cap():
+    clocks, state = fake_clocks([1.0] * 100)  # a thread that never stops
+    assert wait_until_idle(window_s=0.005, idle_cores=0.05, cap_s=0.05, clocks=clocks) == pytest.approx(0.05)
+    assert state["window"] == 10
+
+
+def test_turns_on_different_runtimes_settle_but_single_calls_do_not():
+    settles = []
+    fns = {name: (lambda: None) for name in "abc"}
+    measure_interleaved(fns, warmup=1, repeats=2, burst=2, settle=lambda: settles.append(1))
+    assert len(settles) == 6  # after each of the 3 turns in both rounds, not after warm-up calls
+    settles.clear()
+    measure_interleaved(fns, warmup=1, repeats=2, burst=1, settle=lambda: settles.append(1))
+    assert settles == []  # eager models compared with each other: back to back, as before
+    settles.clear()
+    measure_alone_and_interleaved(fns, 0, 2, 2, 3, burst=2, settle=lambda: settles.append(1))
+    assert len(settles) == 2 * 3 + 2 * 3  # every interleaved turn and every alone block
