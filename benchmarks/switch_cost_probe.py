@@ -4,8 +4,8 @@ The paired runtimes benchmark found ONNX Runtime int8 the one runner slower inte
 by over 5% (in two of three runs). This times `exact` on ONNX Runtime int8 for 20 consecutive calls
 right after 5 calls of OpenVINO int8, after 5 calls of eager bf16, and after itself, 40 times each,
 and prints each call index's median over the last ten indices' median: how many calls after a
-switch pay for it, i.e. how many untimed calls a turn needs. Run it under OMP_WAIT_POLICY=PASSIVE,
-as the benchmark does:
+switch pay for it, i.e. how many untimed calls a turn needs. The recorded run
+(switch-cost-ort-int8.txt) used OMP_WAIT_POLICY=PASSIVE, as the benchmark then did:
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/switch_cost_probe.py
 """
