@@ -7,7 +7,7 @@ drift over minutes reaches both alike. Each child times, interleaved with turns 
 4 timed calls (the design of ``compare`` and ``search``): the eager fp32 teacher and the teacher
 and ``exact`` on OpenVINO int8. Every round is run twice, once as is and once "settled": after every
 turn the child sleeps until the process burns under 5% of a core over 5 ms (at most 50 ms), so no
-idle thread spins into the next turn. Within a child, plain against settled says what spinning
+idle thread spins into the next turn (the library's ``wait_until_idle``). Within a child, plain against settled says what spinning
 costs the next runner; across children, eager over the OpenVINO int8 teacher (a ruler the policy
 cannot touch: its threads are oneTBB's) says what the policy costs eager itself.
 
@@ -25,22 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-SETTLE_WINDOW_S, SETTLE_IDLE_CORES, SETTLE_CAP_S = 0.005, 0.05, 0.05
+from compressbench.profiling.timing import wait_until_idle
+
 BURST, WARMUP, THREADS = 4, 5, 2
 RUNNERS = ("eager fp32 teacher", "OpenVINO int8 teacher", "OpenVINO int8 exact")
-
-
-def settle() -> float:
-    """Sleep until this process's threads stop burning CPU; returns the seconds waited. Windows
-    are 5 ms because Linux adds other threads' CPU time to the process clock at scheduler ticks."""
-    start = last_wall = time.perf_counter()
-    last_cpu = time.process_time()
-    while True:
-        time.sleep(SETTLE_WINDOW_S)
-        wall, cpu = time.perf_counter(), time.process_time()
-        if (cpu - last_cpu) / (wall - last_wall) < SETTLE_IDLE_CORES or wall - start > SETTLE_CAP_S:
-            return wall - start
-        last_wall, last_cpu = wall, cpu
 
 
 def idle_spin(fn, repeats: int = 15) -> float:
@@ -51,7 +39,7 @@ def idle_spin(fn, repeats: int = 15) -> float:
         wall, cpu = time.perf_counter(), time.process_time()
         time.sleep(0.010)
         spins.append((time.process_time() - cpu) / (time.perf_counter() - wall))
-        settle()
+        wait_until_idle()
     return statistics.median(spins)
 
 
@@ -90,7 +78,7 @@ def child(rounds: int) -> dict:
                     fns[name]()  # the untimed call that pays for the switch
                     samples[mode][name] += [time_once_ms(fns[name]) for _ in range(BURST)]
                     if mode == "settled":
-                        waits.append(settle())
+                        waits.append(wait_until_idle())
         spin = {name: idle_spin(fn) for name, fn in fns.items()}
     return {
         "policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
