@@ -142,11 +142,39 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _cap_isa(value: str | None) -> str | None:
+    """Run this command with the kernels' ISA capped: torch and the runtimes read the cap once, at
+    their first kernel choice, and the package has loaded torch by now, so the process re-executes
+    itself with the variables set (unless they already are); the fingerprint then names the cap."""
+    if value is None:
+        return None
+    import os
+
+    from compressbench.profiling.machine import isa_cap_environment
+
+    try:
+        variables = isa_cap_environment(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if all(os.environ.get(name) == setting for name, setting in variables.items()):
+        return value
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "compressbench", *sys.argv[1:]], {**os.environ, **variables})
+    return value  # pragma: no cover (execve does not return)
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"
     ),
+    max_isa: str = typer.Option(
+        None, "--max-isa", callback=_cap_isa, metavar="<isa>",
+        help="time as a CPU without the newer instructions would: avx2 | avx2_vnni | avx512_core | avx512_core_vnni | "
+        "avx512_core_bf16 (sets ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY; results name the cap, and OpenVINO's few "
+        "kernels of its own ignore it)",
+    ),  # fmt: skip
 ) -> None:
     """Options before the command name."""
 

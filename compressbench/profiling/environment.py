@@ -27,6 +27,7 @@ def environment(threads: int | None = None) -> dict:
         "threads": threads_used,
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),  # ATen's kernels (ATEN_CPU_CAPABILITY caps them)
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": this_machine(threads_used).to_dict(),
     }

@@ -26,6 +26,23 @@ SPEED_FEATURES = (
     "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm",  # aarch64 ("Features" line)
 )  # fmt: skip
 RUNTIME_PACKAGES = ("onnxruntime", "openvino")
+
+# oneDNN's dispatcher cap (ONEDNN_MAX_CPU_ISA, which OpenVINO's oneDNN and PyTorch's read too): a
+# cap named here leaves only these features usable, so an AVX-512 CPU capped to AVX2 times what an
+# AVX2-only CPU of the same cores and memory would. A cap not listed (SSE41, AVX, the AMX ones)
+# keeps the features as /proc/cpuinfo gives them and still sets the fingerprint apart.
+_AVX2 = ("avx2", "fma", "f16c")
+_AVX512 = (*_AVX2, "avx512f", "avx512bw", "avx512vl")
+ISA_CAPS: dict[str, tuple[str, ...]] = {
+    "AVX2": _AVX2,
+    "AVX2_VNNI": (*_AVX2, "avx_vnni"),
+    "AVX512_CORE": _AVX512,
+    "AVX512_CORE_VNNI": (*_AVX512, "avx512_vnni"),
+    "AVX512_CORE_BF16": (*_AVX512, "avx512_vnni", "avx512_bf16"),
+}
+# PyTorch's own vectorised kernels (ATen) are capped by another variable, with other names.
+ATEN_CAPABILITY = {"AVX2": "avx2", "AVX2_VNNI": "avx2"}
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 _MODEL_NOISE = re.compile(r"\((?:R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@\s*[\d.]+\s*GHz", re.IGNORECASE)
 
 
@@ -96,6 +113,50 @@ def feature_summary(features: tuple[str, ...] | frozenset[str]) -> list[str]:
     return parts
 
 
+def isa_cap_from(environ) -> str:
+    """The oneDNN ISA cap ``environ`` sets ('AVX2'), '' when none (unset, ALL or DEFAULT)."""
+    for variable in ISA_CAP_VARIABLES:
+        value = str(environ.get(variable, "")).strip().upper()
+        if value:
+            return "" if value in ("ALL", "DEFAULT") else value
+    return ""
+
+
+def isa_cap_environment(cap: str) -> dict[str, str]:
+    """The variables that cap both oneDNN (convolutions in OpenVINO and PyTorch) and PyTorch's ATen
+    kernels to ``cap`` (a key of :data:`ISA_CAPS`); ValueError for an unknown cap."""
+    name = cap.strip().upper()
+    if name not in ISA_CAPS:
+        raise ValueError(f"unknown ISA cap '{cap}'; known: {', '.join(c.lower() for c in ISA_CAPS)}")
+    return {"ONEDNN_MAX_CPU_ISA": name, "ATEN_CPU_CAPABILITY": ATEN_CAPABILITY.get(name, "avx512")}
+
+
+def capped_features(features: tuple[str, ...], cap: str) -> tuple[str, ...]:
+    """The features kernels may use under ``cap`` (all of them for no cap or an unlisted one)."""
+    allowed = ISA_CAPS.get(cap.upper()) if cap else None
+    return features if allowed is None else tuple(f for f in features if f in allowed)
+
+
+# Kernel names (OpenVINO's primitiveType, oneDNN's implementation) name their ISA: brgconv_avx512_I8,
+# jit_avx2_I8, brgconv_avx512_amx_I8. Ranks order them against a cap; uni, ref and gemm name none.
+_KERNEL_ISA_RANKS = (("amx", 3), ("avx512", 2), ("avx2", 1))
+
+
+def kernel_isa(kernel: str) -> str | None:
+    """The ISA a kernel name says it uses ('avx512', 'avx2', 'amx'), None when it names none."""
+    name = kernel.lower()
+    return next((tag for tag, _ in _KERNEL_ISA_RANKS if tag in name), None)
+
+
+def kernel_above_cap(kernel: str, cap: str) -> bool:
+    """True when ``kernel``'s name says it uses instructions ``cap`` (an :data:`ISA_CAPS` key) rules out."""
+    tag = kernel_isa(kernel)
+    if tag is None or cap.upper() not in ISA_CAPS:
+        return False
+    cap_rank = 1 if cap.upper().startswith("AVX2") else 2
+    return dict(_KERNEL_ISA_RANKS)[tag] > cap_rank
+
+
 def runtime_versions() -> dict[str, str]:
     """Versions of the optional inference runtimes that are installed (without importing them)."""
     found = {}
@@ -121,18 +182,26 @@ class MachineFingerprint:
     threads: int | None
     runtimes: tuple[tuple[str, str], ...] = field(default=())
     arch: str = ""
+    isa_cap: str = ""  # ONEDNN_MAX_CPU_ISA when set: ``features`` are then what the cap leaves usable
+    cpu_features: tuple[str, ...] = ()  # under a cap, the speed-deciding features the CPU itself has
 
     @property
     def key(self) -> str:
-        """Hash of CPU model, features and cores: equal keys mean timings are comparable."""
+        """Hash of CPU model, features, cores and ISA cap: equal keys mean timings are comparable."""
         ident = {"cpu_model": self.cpu_model, "features": list(self.features), "cores": self.cores}
+        if self.isa_cap:  # left out when unset, so keys recorded before caps existed still match
+            ident["isa_cap"] = self.isa_cap
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
-        """e.g. 'Intel Xeon (AVX-512, VNNI, AMX-int8/bf16), 2 cores'."""
-        summary = feature_summary(self.features)
-        isa = f" ({', '.join(summary)})" if summary else ""
+        """e.g. 'Intel Xeon (AVX-512, VNNI, AMX-int8/bf16), 2 cores', or under a cap
+        'AMD EPYC (AVX2; capped by ONEDNN_MAX_CPU_ISA=AVX2 from AVX-512, VNNI, bf16), 2 cores'."""
+        summary = ", ".join(feature_summary(self.features))
+        if self.isa_cap:
+            native = ", ".join(feature_summary(self.cpu_features)) or "its own ISA"
+            summary = f"{summary or 'baseline ISA'}; capped by ONEDNN_MAX_CPU_ISA={self.isa_cap} from {native}"
+        isa = f" ({summary})" if summary else ""
         return f"{short_model(self.cpu_model)}{isa}, {self.cores} core{'s' if self.cores != 1 else ''}"
 
     def has(self, *features: str) -> bool:
@@ -142,6 +211,7 @@ class MachineFingerprint:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["features"] = list(self.features)
+        out["cpu_features"] = list(self.cpu_features)
         out["runtimes"] = dict(self.runtimes)
         out["key"] = self.key
         out["label"] = self.label
@@ -155,6 +225,7 @@ class MachineFingerprint:
             logical_cpus=int(data.get("logical_cpus", data["cores"])), memory_gb=float(data.get("memory_gb", 0.0)),
             torch=str(data.get("torch", "")), threads=data.get("threads"),
             runtimes=tuple(sorted(dict(data.get("runtimes", {})).items())), arch=str(data.get("arch", "")),
+            isa_cap=str(data.get("isa_cap", "")), cpu_features=tuple(data.get("cpu_features", ())),
         )  # fmt: skip
 
 
@@ -167,15 +238,19 @@ def fingerprint_from_text(
     torch_version: str = "",
     runtimes: dict[str, str] | None = None,
     arch: str = "",
+    isa_cap: str = "",
 ) -> MachineFingerprint:
-    """A fingerprint from /proc texts and the given facts (tests pass fixed samples)."""
+    """A fingerprint from /proc texts and the given facts (tests pass fixed samples); ``isa_cap``
+    is the ONEDNN_MAX_CPU_ISA value the process runs under ('' for none)."""
     info = parse_cpuinfo(cpuinfo)
     features = tuple(f for f in SPEED_FEATURES if f in info.flags)
     logical = info.logical_cpus or (cores or 0)
+    cap = isa_cap.strip().upper()
     return MachineFingerprint(
-        cpu_model=info.model, vendor=info.vendor, features=features, cores=cores if cores is not None else logical,
-        logical_cpus=logical, memory_gb=parse_meminfo_gb(meminfo), torch=torch_version, threads=threads,
-        runtimes=tuple(sorted((runtimes or {}).items())), arch=arch,
+        cpu_model=info.model, vendor=info.vendor, features=capped_features(features, cap),
+        cores=cores if cores is not None else logical, logical_cpus=logical, memory_gb=parse_meminfo_gb(meminfo),
+        torch=torch_version, threads=threads, runtimes=tuple(sorted((runtimes or {}).items())), arch=arch,
+        isa_cap=cap, cpu_features=features if cap else (),
     )  # fmt: skip
 
 
@@ -202,7 +277,7 @@ def _this_machine() -> MachineFingerprint:
     cpuinfo = _read("/proc/cpuinfo")
     fp = fingerprint_from_text(
         cpuinfo, _read("/proc/meminfo"), cores=available_cores(), torch_version=str(torch.__version__),
-        runtimes=runtime_versions(), arch=platform.machine(),
+        runtimes=runtime_versions(), arch=platform.machine(), isa_cap=isa_cap_from(os.environ),
     )  # fmt: skip
     if fp.cpu_model == "unknown":  # not Linux: the platform's own name is the best we have
         fp = MachineFingerprint(**{**fp.__dict__, "cpu_model": platform.processor() or platform.machine() or "unknown"})
@@ -255,6 +330,8 @@ def feature_difference(reference: MachineFingerprint, current: MachineFingerprin
         parts.append(f"this CPU lacks {', '.join(missing)}")
     if extra:
         parts.append(f"this CPU adds {', '.join(extra)}")
+    if reference.isa_cap != current.isa_cap:
+        parts.append(f"ISA cap {current.isa_cap or 'none'} here against {reference.isa_cap or 'none'}")
     if reference.cores != current.cores:
         parts.append(f"{current.cores} cores here against {reference.cores}")
     if reference.cpu_model != current.cpu_model:

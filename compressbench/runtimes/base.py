@@ -69,6 +69,11 @@ class RunRecord:
     # int8 runs: the layers (module names, runtimes.layers) whose weighted ops ran in a float
     # precision, read back like precision_used: "kp fp32", "predictor.decoder.up_blocks.4.conv bf16"
     float_layers: list[str] = field(default_factory=list)
+    # the kernels the convolutions ran on, where the runtime names them ("brgconv_avx512_I8 x12"),
+    # and under an ISA cap (ONEDNN_MAX_CPU_ISA) the kernels whose names say they ran above it
+    kernels: list[str] = field(default_factory=list)
+    kernels_above_cap: list[str] = field(default_factory=list)
+    isa_cap: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +91,8 @@ class RunRecord:
             parts.append(f"not in {self.precision_requested}: {', '.join(self.fallback_ops)}")
         if self.float_layers:
             parts.append(f"float layers: {', '.join(self.float_layers)}")
+        if self.kernels_above_cap:
+            parts.append(f"above the ISA cap {self.isa_cap}: {', '.join(self.kernels_above_cap)}")
         parts += self.notes
         return "; ".join(parts) or None
 

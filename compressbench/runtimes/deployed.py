@@ -156,6 +156,10 @@ class DeployedModel(nn.Module):
         used, fallback, source = backend.artifact_precision(self.path, batch, threads, precision)
         notes = [f"the deployed file {self.path.name}, as it is"]
         record = RunRecord(name, backend.version(), precision, used, threads, fallback, notes, source)
+        if name == "openvino":
+            from compressbench.runtimes.openvino_runtime import read_kernels  # openvino is optional
+
+            read_kernels(record, runner.compiled)
         graph = self.path.read_bytes() if name != "openvino" else None
         program = backend.read_artifact(self.path) if name == "openvino" else None  # what attribution recompiles
         return Prepared(runner, batch, record, graph=graph, compiled=getattr(runner, "compiled", None), program=program,

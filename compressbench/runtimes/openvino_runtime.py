@@ -13,8 +13,9 @@ while the caller sleeps 5 ms after a call (2-core Xeon, busy machine): about 0.2
 benchmark's ``--pinning-ab`` repeats the comparison. The larger spinner next to it is torch's own
 OpenMP; comparisons wait both out between turns (:func:`compressbench.profiling.timing.wait_until_idle`).
 
-What ran is read back from the compiled model (its runtime graph's ``runtimePrecision`` per op):
-the precision the convolutions actually used, and the compute ops that ran in another precision.
+What ran is read back from the compiled model (its runtime graph's ``runtimePrecision`` and
+``primitiveType`` per op): the precision the convolutions actually used, the compute ops that ran in
+another precision, the convolutions' kernels, and under an ISA cap the kernels that ran above it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from compressbench.errors import CompressbenchError
-from compressbench.profiling.machine import this_machine
+from compressbench.profiling.machine import kernel_above_cap, this_machine
 from compressbench.runtimes.base import (
     UNKNOWN,
     Prepared,
@@ -122,6 +123,34 @@ def weighted_precisions(compiled) -> list[tuple[str, str]]:
     return out
 
 
+def kernel_counts(compiled) -> collections.Counter:
+    """(layer type, kernel name) of every op of the compiled graph that names its kernel
+    (``primitiveType``: "brgconv_avx512_I8", "jit_avx2_I8"); constants and reshapes ("unknown_*") left out."""
+    counts: collections.Counter = collections.Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if "layerType" in info and "primitiveType" in info:
+            kernel = str(info["primitiveType"].astype(str))
+            if not kernel.startswith("unknown"):
+                counts[(str(info["layerType"].astype(str)), kernel)] += 1
+    return counts
+
+
+def kernel_report(counts: collections.Counter, cap: str) -> tuple[list[str], list[str]]:
+    """(the convolutions' kernels, the kernels above ``cap``), each as "name xN" / "Layer name xN"."""
+    convolutions = sorted(f"{kernel} x{n}" for (layer, kernel), n in counts.items() if layer == "Convolution")
+    above = sorted(f"{layer} {kernel} x{n}" for (layer, kernel), n in counts.items() if cap and kernel_above_cap(kernel, cap))
+    return convolutions, above
+
+
+def read_kernels(record: RunRecord, compiled) -> None:
+    """Fill ``record``'s kernels (and, under this process's ISA cap, those above it) from ``compiled``."""
+    record.isa_cap = this_machine().isa_cap
+    record.kernels, record.kernels_above_cap = kernel_report(kernel_counts(compiled), record.isa_cap)
+    if record.kernels_above_cap:  # why, once: the plugin's own kernels check the CPU, not oneDNN's cap
+        record.notes.append("OpenVINO's own kernels ignore ONEDNN_MAX_CPU_ISA in release builds")
+
+
 def plan_scopes(plan, float_bytes: bytes) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
     """The node scopes of ``plan``'s float layers and of its ``only`` layers (None: all) in the
     float ONNX graph; a layer without nodes is a RuntimeUnavailable."""
@@ -194,6 +223,7 @@ class OpenVinoRuntime:
         source = READ_BACK_SOURCE if used != UNKNOWN else UNKNOWN
         threads = int(compiled.get_property("INFERENCE_NUM_THREADS"))  # as the plugin took it
         record = RunRecord("openvino", version, precision, used, threads, fallback, notes, source)
+        read_kernels(record, compiled)
         if precision == "int8" and used != UNKNOWN:
             scopes = layer_scopes(module, onnx_node_names(graph if program is None else float_bytes))
             record.float_layers = float_layers_read_back(weighted_precisions(compiled), scopes)

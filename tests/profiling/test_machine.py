@@ -106,11 +106,53 @@ def test_the_difference_names_the_features_one_cpu_lacks():
     assert feature_difference(avx2, avx2) == ""
 
 
+def test_an_isa_cap_leaves_what_it_allows_and_sets_the_machine_apart():
+    free = spr()
+    avx2 = spr(isa_cap="avx2")
+    assert avx2.features == ("avx2", "fma", "f16c") and avx2.cpu_features == free.features and avx2.isa_cap == "AVX2"
+    assert avx2.label == ("Intel Xeon Platinum 8480+ (AVX2; capped by ONEDNN_MAX_CPU_ISA=AVX2 from "
+                          "AVX-512, VNNI, AMX-int8/bf16, fp16), 2 cores")
+    assert not avx2.has("avx512_vnni", "amx_int8")
+    vnni = spr(isa_cap="AVX512_CORE_VNNI")
+    assert vnni.features == ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+    # a capped run never matches the free CPU's baseline, nor a real AVX2 CPU's: its key names the cap
+    assert len({free.key, avx2.key, vnni.key, fingerprint_from_text(SPR, MEMINFO, cores=2, isa_cap="").key}) == 3
+    assert spr(isa_cap="").key == free.key and free.to_dict()["cpu_features"] == []
+    assert MachineFingerprint.from_dict(avx2.to_dict()) == avx2
+    match = compare_machines(free.to_dict(), avx2, 2, 2)
+    assert not match.comparable and "ISA cap AVX2 here against none" in match.notes[0]
+    # a cap oneDNN knows but the table does not (SSE41) keeps the features yet still sets the key apart
+    sse = spr(isa_cap="SSE41")
+    assert sse.features == free.features and sse.key != free.key
+
+
+def test_the_cap_is_read_from_onednn_s_variables():
+    from compressbench.profiling.machine import isa_cap_environment, isa_cap_from
+
+    assert isa_cap_from({}) == "" and isa_cap_from({"ONEDNN_MAX_CPU_ISA": "all"}) == ""
+    assert isa_cap_from({"ONEDNN_MAX_CPU_ISA": "avx2"}) == "AVX2"
+    assert isa_cap_from({"DNNL_MAX_CPU_ISA": "AVX512_CORE"}) == "AVX512_CORE"
+    assert isa_cap_environment("avx2") == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    assert isa_cap_environment("avx512_core_vnni") == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI", "ATEN_CPU_CAPABILITY": "avx512"}
+    with pytest.raises(ValueError, match="unknown ISA cap 'avx3'; known: avx2, avx2_vnni, avx512_core"):
+        isa_cap_environment("avx3")
+
+
+def test_kernel_names_say_whether_they_ran_above_a_cap():
+    from compressbench.profiling.machine import kernel_above_cap, kernel_isa
+
+    assert [kernel_isa(k) for k in ("brgconv_avx512_I8", "jit_avx2_I8", "brgconv_avx512_amx_I8", "jit_uni_I8", "ref_I8")] == [
+        "avx512", "avx2", "amx", None, None]  # fmt: skip
+    assert kernel_above_cap("jit_avx512_I8", "AVX2") and kernel_above_cap("brgconv_avx512_amx_I8", "AVX512_CORE_BF16")
+    assert not kernel_above_cap("jit_avx2_I8", "AVX2") and not kernel_above_cap("jit_avx512_f32", "avx512_core")
+    assert not kernel_above_cap("ref_I8", "AVX2") and not kernel_above_cap("jit_avx512_I8", "SSE41")
+
+
 def test_environment_keeps_its_keys_and_adds_the_machine():
     from compressbench.profiling import environment
 
     env = environment(3)
-    assert {"torch", "cpu", "cpu_count", "threads", "python", "platform", "date", "machine"} <= set(env)
+    assert {"torch", "cpu", "cpu_count", "threads", "python", "platform", "date", "machine", "torch_cpu_capability"} <= set(env)
     assert env["machine"]["threads"] == 3 and env["machine"]["cpu_model"] == env["cpu"]
     assert len(env["machine"]["key"]) == 16
 

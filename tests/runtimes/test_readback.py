@@ -83,3 +83,42 @@ def test_executorch_reads_its_lowered_program(detector, batch, calibration):
     int8 = prepare("executorch", detector, batch, 1, "int8", calibration).record
     assert int8.precision_used == "int8" and int8.source.startswith("executorch lowered program")
     assert not any(op.startswith("convolution ") for op in int8.fallback_ops)  # every convolution ran int8
+
+
+def test_openvino_names_the_kernels_its_convolutions_ran_on(detector, batch):
+    record = prepare("openvino", detector, batch, 1, "fp32").record
+    assert record.kernels and all(k.rsplit(" x", 1)[1].isdigit() for k in record.kernels)
+    expected = "avx512" if this_machine().has("avx512f") and not this_machine().isa_cap else "avx2"
+    assert any(expected in k for k in record.kernels), record.kernels
+
+
+CAPPED_CHILD = """
+import json, sys
+from tests.compression.swap_helpers import lively_teacher
+import torch
+from compressbench.runtimes import prepare
+record = prepare("openvino", lively_teacher().eval(), torch.rand(1, 3, 64, 64), 1, "int8", torch.rand(4, 3, 64, 64)).record
+print(json.dumps(record.to_dict()))
+"""
+
+
+def test_an_isa_cap_reaches_openvino_s_convolutions_and_the_record_says_what_ignored_it():
+    """oneDNN reads the cap once per process, so a child runs under it."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not this_machine().has("avx2"):
+        pytest.skip("needs an x86 CPU with AVX2")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", CAPPED_CHILD], env=env, cwd=root, capture_output=True, text=True, check=True)
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert record["isa_cap"] == "AVX2"
+    assert record["kernels"] and not any("avx512" in k or "amx" in k for k in record["kernels"]), record["kernels"]
+    # whatever ran above the cap is listed, and only kernels whose names say so
+    assert all(("avx512" in k or "amx" in k) for k in record["kernels_above_cap"])
+    if record["kernels_above_cap"]:
+        assert "OpenVINO's own kernels ignore ONEDNN_MAX_CPU_ISA in release builds" in record["notes"]
