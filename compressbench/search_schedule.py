@@ -8,6 +8,12 @@ and Talwalkar's successive halving, which measured worse here; see ``FIRST_ROUND
 Training time does not depend on the weights, so every head's cost per step is measured on its
 untrained skeleton (:func:`compressbench.distillation.finetune.step_cost`) before any training.
 
+Halving keeps the better half by validation AKD, which favours slow heads that start closer. Once
+two rounds have drawn a head's learning curve, :func:`steps_to_reach` extrapolates the steps it
+needs to the bound, and the search bets the rest of the budget on the fastest head that is predicted
+to get there with ``BET_MARGIN`` to spare (freeze-thaw style early stopping on learning curves, kept
+to a two-point power law).
+
 A fixed first round (100 steps) does not follow the budget: for the default candidates on the AMD
 EPYC the share below chooses 100 steps in 20 minutes (measured) and 300 in an hour (computed).
 """
@@ -27,6 +33,28 @@ MIN_FIRST_STEPS = 50  # below this a round's validation AKD says little about wh
 # where a 100-step round left it 5,800 and it made it (search-20m-min-steps-100.json). The bound
 # rewards the fastest head's last rounds, so the first round gets this share and the rest goes on.
 FIRST_ROUND_SHARE = 0.15
+
+
+# A bet on a faster head must leave this much slack: its steps to the bound are extrapolated, and
+# recovery curves flatten, so the prediction errs short.
+BET_MARGIN = 1.5
+
+
+def steps_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
+    """More recover steps a head needs until its validation AKD reaches ``target``, extrapolated from
+    its last two points of ``curve`` ((total steps, validation AKD), in order) by the power law
+    AKD ~ steps^-b through them: recovery curves are close to straight on log-log axes, and the last
+    segment is the flattest so far. 0 when it is there already; None with fewer than two points or
+    when its last round did not help (b <= 0: no power law goes down)."""
+    if curve and curve[-1][1] <= target:
+        return 0
+    if len(curve) < 2:
+        return None
+    (s0, a0), (s1, a1) = curve[-2], curve[-1]
+    if s1 <= s0 or a1 >= a0 or min(a0, a1, target) <= 0:
+        return None
+    slope = math.log(a0 / a1) / math.log(s1 / s0)
+    return max(STEP_UNIT, math.ceil(s1 * (a1 / target) ** (1 / slope) - s1))
 
 
 def halving_sizes(heads: int) -> list[int]:
@@ -97,4 +125,6 @@ def budget_schedule(
     return Schedule(steps, "budget", tuple(sizes), round(mean, 4), round(fixed_s, 2), round(predicted, 1))
 
 
-__all__ = ["FIRST_ROUND_SHARE", "MIN_FIRST_STEPS", "STEP_UNIT", "Schedule", "budget_schedule", "halving_sizes"]
+__all__ = [
+    "BET_MARGIN", "FIRST_ROUND_SHARE", "MIN_FIRST_STEPS", "STEP_UNIT", "Schedule", "budget_schedule", "halving_sizes", "steps_to_reach",
+]  # fmt: skip

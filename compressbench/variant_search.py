@@ -69,6 +69,14 @@ from compressbench.provenance import (
 )
 from compressbench.records import BudgetSplit, SearchRecord
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
+from compressbench.search_schedule import (
+    BET_MARGIN,
+    MIN_FIRST_STEPS,
+    STEP_UNIT,
+    Schedule,
+    budget_schedule,
+    steps_to_reach,
+)
 from compressbench.search_workers import (
     TrainJob,
     TrainResult,
@@ -78,7 +86,6 @@ from compressbench.search_workers import (
     make_pool,
     training_context,
 )
-from compressbench.search_schedule import MIN_FIRST_STEPS, STEP_UNIT, Schedule, budget_schedule
 from compressbench.suite import VariantSpec, suite_text
 
 DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "recover")
@@ -519,6 +526,8 @@ class _Search:
         self.log: list[dict] = []
         self.latency_spread: dict[str, tuple[float, float]] = {}  # the probe's p10 and p90 ms per name
         self.per_step_s: float | None = None  # seconds per recover step, from the latest training
+        self.family_step_s: dict[str, float] = {}  # seconds per recover step of each head, from its latest training
+        self.curves: dict[str, list[tuple[int, float]]] = {}  # each candidate's (total steps, validation AKD)
         self._teacher_runner: Callable | None = None
         # who trains the recover rounds (this process, or Ray workers; started on the first training)
         self.pool = make_pool(self.teacher, start, self.setup, self.context, options.workers, options.ray_address, options.train_threads)
@@ -760,6 +769,7 @@ class _Search:
                                 self._charge(seconds, advance)
                             self.trained.append(f"{c.name}@{total}")
                             self.per_step_s = seconds / chunk  # the latest training's rate: the first also labelled the shared pool
+                            self.family_step_s[family] = seconds / chunk
                         trial = Trial(c, total, variant, self.score(variant), latency[c.name], seconds, cached, trainer)
                         entry = {"candidate": c.name, "steps": chunk, "total_steps": total, "val_akd_px": trial.val_akd_px, "cached": cached}
                         earlier = final.get(c.name)
@@ -769,6 +779,8 @@ class _Search:
                             finished.add(c.name)  # its training has stopped paying
                             trial = earlier
                             entry["kept"] = f"the weights after {earlier.steps} steps (validation {earlier.val_akd_px:.3f} px)"
+                        else:
+                            self.curves.setdefault(c.name, []).append((total, trial.val_akd_px))
                         round_trials.append(trial)
                         final[c.name] = trial
                         self.log.append(entry)
@@ -858,9 +870,10 @@ class _Search:
         return affordable if affordable >= unit else "budget"
 
     def _next_round(self, round_trials: list[Trial], trials, best: float) -> list[Candidate]:
-        """Who trains next: the better half (by :func:`rank`) of this round's candidates that could
-        still beat (or are) the fastest variant within the bound and are not yet settled (validation AKD
-        ``SETTLED_FRACTION`` of the bound); when every one of them is settled (no training makes them
+        """Who trains next: of this round's candidates that could still beat (or are) the fastest
+        variant within the bound and are not yet settled (validation AKD ``SETTLED_FRACTION`` of the
+        bound), the fastest one whose learning curve says the budget left gets it there
+        (:meth:`_affordable_bet`), else the better half by :func:`rank`; when every one of them is settled (no training makes them
         faster), the better half of the faster candidates dropped earlier; when there are none, the
         fastest variant within the bound, for a wider margin. Candidates whose training stopped paying
         (a round left them worse) are not among the trials given."""
@@ -871,12 +884,38 @@ class _Search:
 
         open_now = [t for t in round_trials if t.val_akd_px > settled and t.latency_ms <= best]
         if open_now:
-            return better_half(open_now)
+            halving = better_half(open_now)
+            bet = self._affordable_bet(open_now) if len(open_now) > 1 else None
+            if bet is None:
+                return halving
+            if [bet.candidate] != halving:
+                self.log[-1]["bet"] += f"; halving would have kept {', '.join(c.name for c in halving)}"
+            return [bet.candidate]
         dropped = [t for t in trials if t.steps and t.val_akd_px > settled and t.latency_ms <= best]
         if dropped:
             return better_half(dropped)
         within = [t for t in round_trials if t.val_akd_px <= self.options.max_akd]
         return [min(within, key=lambda t: t.latency_ms).candidate] if within else []
+
+    def _affordable_bet(self, trials: list[Trial]) -> Trial | None:
+        """The fastest of ``trials`` whose extrapolated steps to the settled bound
+        (:func:`~compressbench.search_schedule.steps_to_reach`), at its own seconds per step, fit in
+        the budget left with ``BET_MARGIN`` to spare; None when none is predicted to (or none has a
+        curve yet). Halving alone keeps whoever is closest now, usually a slower head."""
+        target = self.options.max_akd * SETTLED_FRACTION
+        left = self.budget_s - self.spent_s
+        bets = []
+        for t in trials:
+            need = steps_to_reach(self.curves.get(t.candidate.name, []), target)
+            step_s = self.family_step_s.get(t.candidate.family, self.per_step_s)
+            if need is not None and step_s is not None and need * step_s * BET_MARGIN <= left:
+                bets.append((t.latency_ms, need, need * step_s, t))
+        if not bets:
+            return None
+        latency, need, cost_s, bet = min(bets, key=lambda b: b[0])
+        self.log.append({"candidate": bet.candidate.name, "steps": need, "bet": (
+            f"predicted at {target:.2f} px after {need} more steps ({cost_s:.0f} s of {left:.0f} s left), the fastest that fits")})
+        return bet
 
     def plan_schedule(self, contenders: list[Candidate], latency: dict[str, float], best: float) -> Schedule:
         """The recovery schedule: ``--min-steps`` when given; otherwise set by the budget left

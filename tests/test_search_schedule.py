@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compressbench.errors import CompressbenchError
-from compressbench.search_schedule import budget_schedule, halving_sizes
+from compressbench.search_schedule import STEP_UNIT, budget_schedule, halving_sizes, steps_to_reach
 
 
 @pytest.mark.parametrize("heads, sizes", [(1, [1]), (2, [2, 1]), (3, [3, 1]), (7, [7, 3, 1]), (8, [8, 4, 2, 1])])
@@ -61,3 +61,17 @@ def test_bad_plans_are_refused(budget, steps, extra, message):
 def test_no_heads_no_schedule():
     with pytest.raises(CompressbenchError, match="at least one head"):
         halving_sizes(0)
+
+
+def test_the_steps_to_the_bound_follow_the_power_law_through_the_last_two_points():
+    # 4.0 px at 100 steps, 2.0 at 400: AKD ~ steps^-0.5, so 1.0 px at 1,600 steps: 1,200 more
+    assert steps_to_reach([(100, 4.0), (400, 2.0)], 1.0) == 1200
+    # only the last segment counts (curves flatten): 300 -> 700 steps, 2.12 -> 1.47 px, b = 0.432;
+    # 0.95 px at 700 * (1.47 / 0.95) ** (1 / 0.4321) = 1,922.3 steps: 1,223 more
+    assert steps_to_reach([(100, 9.0), (300, 2.12), (700, 1.47)], 0.95) == 1223
+    # 2.0 -> 1.0 px over 100 -> 400 steps; 0.99 px at 400 / 0.99 ** 2 = 408.1: 9 steps, at least one unit
+    assert steps_to_reach([(100, 2.0), (400, 1.0)], 0.99) == STEP_UNIT
+    assert steps_to_reach([(100, 0.9)], 1.0) == 0  # there already
+    assert steps_to_reach([(100, 2.0)], 1.0) is None  # one point draws no curve
+    assert steps_to_reach([(100, 2.0), (300, 2.0)], 1.0) is None  # a round that did not help: no power law goes down
+    assert steps_to_reach([], 1.0) is None

@@ -151,6 +151,35 @@ def test_once_the_survivor_is_within_the_bound_a_faster_dropped_candidate_goes_o
     assert rows["prune-0.6"]["val_akd_px"] == 0.8
 
 
+def test_once_curves_are_drawn_the_fastest_head_predicted_to_reach_the_bound_gets_the_budget(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    scripted = {
+        ("prune-0.7", 2): 4.0, ("prune-0.6", 2): 2.5, ("prune-0.3", 2): 3.0, ("prune-0.2", 2): 2.0,
+        ("prune-0.2", 6): 1.2, ("prune-0.6", 6): 1.5, ("prune-0.6", 14): 0.9, ("prune-0.7", 16): 3.0,
+    }  # fmt: skip
+
+    def score(self, variant):
+        return scripted[(variant.name, sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover"))]
+
+    monkeypatch.setattr(search_module._Search, "score", score)
+    latencies = {"__teacher__": 10.0, "prune-0.2": 6.0, "prune-0.3": 5.0, "prune-0.6": 3.0, "prune-0.7": 2.0}
+    monkeypatch.setattr(search_module._Search, "latencies", lambda self, variants: latencies)
+    candidates = [Candidate(f"prune-{r}", (stage("prune", ratio=r),)) for r in (0.2, 0.3, 0.6, 0.7)]
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=16), None, candidates)
+    # round 1: all four; halving keeps prune-0.2 (2.0 px) and prune-0.6 (2.5). After round 2 halving would
+    # keep prune-0.2 (1.2 px against 1.5), but prune-0.6's curve (2.5 -> 1.5 px over 2 -> 6 steps) reaches
+    # 0.95 px within the budget and it is faster: it trains on, and gets there (0.9 px at 14 steps)
+    assert record["trained"] == ["prune-0.7@2", "prune-0.6@2", "prune-0.3@2", "prune-0.2@2", "prune-0.2@6", "prune-0.6@6",
+                                 "prune-0.6@14", "prune-0.7@16"]  # fmt: skip
+    (bet,) = [e for e in record["log"] if "bet" in e]
+    assert bet["candidate"] == "prune-0.6" and bet["steps"] == 50  # 10 steps predicted, rounded up to one unit
+    assert bet["bet"].endswith("the fastest that fits; halving would have kept prune-0.2")
+    rows = {row["variant"]: row for row in record["rows"][1:]}
+    assert (rows["prune-0.6"]["recover_steps"], rows["prune-0.6"]["val_akd_px"]) == (14, 0.9)
+    assert (rows["prune-0.2"]["recover_steps"], rows["prune-0.2"]["val_akd_px"]) == (6, 1.2)
+
+
 def test_the_last_round_trains_what_the_budget_has_left(tmp_path, monkeypatch):
     from compressbench import variant_search as search_module
 
