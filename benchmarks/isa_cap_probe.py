@@ -34,25 +34,15 @@ EAGER = "eager fp32 teacher"
 
 def child(rounds: int) -> dict:
     import torch
+    from probe_common import probe_setup
 
-    from compressbench.compression import CompressionContext, apply_chain, stage_options
-    from compressbench.data import frames_for
     from compressbench.profiling.machine import this_machine
     from compressbench.profiling.timing import time_once_ms, torch_threads, wait_until_idle
-    from compressbench.provenance import load_model
     from compressbench.runtimes import prepare
 
-    teacher = load_model("teacher").eval()
-    context = CompressionContext(
-        calibration_frames=lambda n: frames_for("synthetic", n, split="train", seed=0, size=256).images,
-        input_shape=(1, 3, 256, 256), seed=0, show_progress=False,
-    )  # fmt: skip
-    models = {}
-    for name, chain in STRUCTURES.items():
-        common = {"ratio": RATIOS[name]} if name in RATIOS else {}
-        models[name] = apply_chain(teacher, chain, stage_options(chain, common, {}), context)[-1][0].eval() if chain else teacher
-    calibration = frames_for("synthetic", 64, split="train", seed=0, size=256).images
-    batch = frames_for("synthetic", 1, split="test", seed=0, size=256).images[:1].contiguous()
+    setup = probe_setup()
+    teacher, calibration, batch = setup.teacher, setup.calibration, setup.batch
+    models = {name: setup.variant(chain, **({"ratio": RATIOS[name]} if name in RATIOS else {})) for name, chain in STRUCTURES.items()}
     with torch_threads(THREADS) as threads, torch.inference_mode():
         runners = {EAGER: prepare("torch", teacher, batch, threads)}
         runners |= {name: prepare("openvino", m, batch, threads, "int8", calibration, "percentile") for name, m in models.items()}

@@ -45,21 +45,14 @@ def idle_spin(fn, repeats: int = 15) -> float:
 
 def child(rounds: int) -> dict:
     import torch
+    from probe_common import probe_setup
 
-    from compressbench.compression import CompressionContext, apply_chain, stage_options
-    from compressbench.data import frames_for
     from compressbench.profiling.timing import time_once_ms, torch_threads
-    from compressbench.provenance import load_model
     from compressbench.runtimes import prepare
 
-    teacher = load_model("teacher").eval()
-    context = CompressionContext(
-        calibration_frames=lambda n: frames_for("synthetic", n, split="train", seed=0, size=256).images,
-        input_shape=(1, 3, 256, 256), seed=0, show_progress=False,
-    )  # fmt: skip
-    exact = apply_chain(teacher, ["exact"], stage_options(["exact"], {}, {}), context)[-1][0].eval()
-    calibration = frames_for("synthetic", 64, split="train", seed=0, size=256).images
-    batch = frames_for("synthetic", 1, split="test", seed=0, size=256).images[:1].contiguous()
+    setup = probe_setup()
+    teacher, calibration, batch = setup.teacher, setup.calibration, setup.batch
+    exact = setup.variant(["exact"])
     with torch_threads(THREADS) as threads, torch.inference_mode():
         fns = {
             RUNNERS[0]: prepare("torch", teacher, batch, threads),

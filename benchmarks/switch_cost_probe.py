@@ -15,12 +15,10 @@ from __future__ import annotations
 import statistics
 
 import torch
+from probe_common import probe_setup
 
-from compressbench.compression import CompressionContext, apply_chain, stage_options
-from compressbench.data import frames_for
 from compressbench.profiling.environment import environment
 from compressbench.profiling.timing import time_once_ms, torch_threads
-from compressbench.provenance import load_model
 from compressbench.runtimes import prepare
 from compressbench.runtimes.base import openmp_wait_policy
 
@@ -28,14 +26,8 @@ CALLS_AFTER_SWITCH, OTHER_CALLS, REPEATS, THREADS = 20, 5, 40, 2
 
 
 def main() -> None:
-    teacher = load_model("teacher").eval()
-    context = CompressionContext(
-        calibration_frames=lambda n: frames_for("synthetic", n, split="train", seed=0, size=256).images,
-        input_shape=(1, 3, 256, 256), seed=0, show_progress=False,
-    )  # fmt: skip
-    exact = apply_chain(teacher, ["exact"], stage_options(["exact"], {}, {}), context)[-1][0].eval()
-    calibration = frames_for("synthetic", 64, split="train", seed=0, size=256).images
-    batch = frames_for("synthetic", 1, split="test", seed=0, size=256).images[:1].contiguous()
+    setup = probe_setup()
+    exact, calibration, batch = setup.variant(["exact"]), setup.calibration, setup.batch
     with torch_threads(THREADS) as threads:
         probed = prepare("onnxruntime", exact, batch, threads, "int8", calibration, "percentile")
         before = {
