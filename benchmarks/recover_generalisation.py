@@ -9,6 +9,13 @@ For each prune ratio of the default teacher, ``recover`` runs the same steps wit
 - ``fresh``: no augmentation, the pool replaced by the next ``--pool`` calibration frames every
   ``--refresh`` steps (each new pool labelled once);
 - ``augment+fresh``: both.
+- ``augment-pool+fresh``: each fresh pool augmented once and labelled once (``augment_per=pool``),
+  so a step costs about a fixed pool's step, not a teacher forward more.
+
+``--seconds S`` gives every run the same training time instead of the same steps: before the runs
+each setting's seconds per step are measured on the pruned skeleton (``step_cost``: the student's
+step, the teacher's labelling where it runs in the step, each refreshed pool's labelling spread over
+its steps) and its steps set to fit ``S``; the record keeps the planned and the spent seconds.
 
 Each run records the validation AKD (the best, on the ``--val-frames`` calibration frames that pick
 the best weights), the held-out AKD (``--eval-frames`` synthetic test-split frames no run ever sees),
@@ -38,14 +45,14 @@ import torch
 from compressbench.compression import CompressionContext, get_method
 from compressbench.data import FrameSource
 from compressbench.data.augment import AUGMENTS, affine_matrices, flip_frames, warp_frames
-from compressbench.distillation.finetune import agreement
+from compressbench.distillation.finetune import FinetuneSettings, agreement, labels_in_step, step_cost
 from compressbench.errors import CompressbenchError
 from compressbench.files import render_json, write_atomic
 from compressbench.profiling.machine import this_machine
 from compressbench.progress import progress_bar
 from compressbench.provenance import derive, load_model
 
-SETTINGS = ("off", "augment", "fresh", "augment+fresh")
+SETTINGS = ("off", "augment", "fresh", "augment+fresh", "augment-pool+fresh")
 QUICK = {"steps": 20, "size": 128, "pool": 48, "val_frames": 16, "eval_frames": 16, "refresh": 10, "ratios": "0.7",
          "label_frames": 8, "val_every": 10}  # fmt: skip
 
@@ -56,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ratios", default="0.7,0.5", help="prune ratios, comma-separated (default: 0.7,0.5)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, of {', '.join(SETTINGS)}")
     parser.add_argument("--steps", type=int, default=1500, help="recover steps per run (default: 1500)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="equal training time per run instead of --steps (each setting's steps from its measured cost)"
+    )
     parser.add_argument(
         "--augment", default="full", choices=AUGMENTS[1:], help="the augment settings' kind (default: full)"
     )
@@ -85,14 +95,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in args.setting_list if s not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join(SETTINGS)}")
+    if args.seconds is not None and args.seconds <= 0:
+        parser.error(f"--seconds must be positive, got {args.seconds}")
     return args
 
 
-def recover_options(setting: str, args: argparse.Namespace) -> dict:
-    options = {"steps": args.steps, "pool": args.pool, "val_frames": args.val_frames, "patience": 0,
+def recover_options(setting: str, args: argparse.Namespace, steps: int | None = None) -> dict:
+    options = {"steps": steps or args.steps, "pool": args.pool, "val_frames": args.val_frames, "patience": 0,
                "precision": args.precision, "val_every": args.val_every}  # fmt: skip
     if "augment" in setting:
         options["augment"] = args.augment
+    if "augment-pool" in setting:
+        options["augment_per"] = "pool"
     if "fresh" in setting:
         options["refresh"] = args.refresh
     return options
@@ -133,12 +147,26 @@ def label_check(teacher: torch.nn.Module, images: torch.Tensor, seed: int) -> di
     return record
 
 
-def one_run(teacher, ratio: float, setting: str, args, frames: FrameSource, eval_images, pool_images) -> dict:
+def planned_step_s(teacher, ratio: float, setting: str, args, frames: FrameSource) -> float:
+    """Seconds per recover step of ``setting`` on the prune-``ratio`` skeleton, labelling included."""
+    context = CompressionContext(frames.calibration, input_shape=(1, 3, args.size, args.size), seed=args.seed,
+                                 show_progress=False)  # fmt: skip
+    skeleton = get_method("prune").apply(teacher, get_method("prune").resolve({"ratio": ratio}), context).module
+    options = get_method("recover").resolve(recover_options(setting, args))
+    settings = FinetuneSettings(batch=options["batch"], pool=options["pool"], augment=options["augment"],
+                                augment_per=options["augment_per"], refresh=options["refresh"],
+                                channels_last=options["channels_last"], precision=options["precision"], size=args.size)  # fmt: skip
+    cost = step_cost(skeleton, teacher, settings, frames.calibration_at(0, options["batch"]))
+    relabel = cost.pool_s / options["refresh"] if options["refresh"] and not labels_in_step(settings) else 0.0
+    return cost.step_s + relabel
+
+
+def one_run(teacher, ratio: float, setting: str, args, frames: FrameSource, eval_images, pool_images, steps=None) -> dict:
     context = CompressionContext(
         frames.calibration, input_shape=(1, 3, args.size, args.size), seed=args.seed, show_progress=True,
         calibration_stream=frames.calibration_at,
     )  # fmt: skip
-    options = recover_options(setting, args)
+    options = recover_options(setting, args, steps)
     names = ["prune", "recover"]
     resolved = [get_method("prune").resolve({"ratio": ratio}), get_method("recover").resolve(options)]
     started = time.perf_counter()
@@ -177,16 +205,18 @@ def markdown(record: dict) -> str:
         f"`{record['command']}`",
         "",
         f"{record['machine']}, torch {record['torch']}, {record['threads']} threads, {record['date']}.",
-        f"{record['steps']} steps, pool {record['pool']}, {record['val_frames']} validation frames, "
+        (f"{record['seconds']:g} s of training per run (steps per setting from its measured cost)"
+         if record.get("seconds") else f"{record['steps']} steps") + f", pool {record['pool']}, {record['val_frames']} validation frames, "
         f"{record['eval_frames']} held-out frames, {record['size']} px, {record['precision']}.",
         "",
-        "| ratio | setting | val AKD px | held-out AKD px | gap px | pool AKD px | s/step | pools |",
-        "|---|---|---|---|---|---|---|---|",
+        "| ratio | setting | steps | val AKD px | held-out AKD px | gap px | pool AKD px | s/step | train s | pools |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in record["runs"]:
         lines.append(
-            f"| {run['ratio']} | {run['setting']} | {run['val_akd_px']:.3f} | {run['held_out_akd_px']:.3f} | "
-            f"{run['gap_px']:+.3f} | {run['pool_akd_px']:.3f} | {run['seconds_per_step']:.3f} | {run['pools_used']} |"
+            f"| {run['ratio']} | {run['setting']} | {run['steps_run']} | {run['val_akd_px']:.3f} | "
+            f"{run['held_out_akd_px']:.3f} | {run['gap_px']:+.3f} | {run['pool_akd_px']:.3f} | "
+            f"{run['seconds_per_step']:.3f} | {run['train_seconds']:.0f} | {run['pools_used']} |"
         )
     check = record["label_check"]
     lines += [
@@ -214,9 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"label_check": check}, indent=1), file=sys.stderr)
     runs = []
     combos = [(r, s) for r in args.ratio_list for s in args.setting_list]
+    plan = {}  # (ratio, setting) -> (planned s/step, steps) under --seconds
+    if args.seconds is not None:
+        for ratio, setting in combos:
+            per_step = planned_step_s(teacher, ratio, setting, args, frames)
+            plan[ratio, setting] = (per_step, max(1, int(args.seconds / per_step)))
     with progress_bar("recover_generalisation runs", len(combos)) as advance:
         for ratio, setting in combos:
-            run = one_run(teacher, ratio, setting, args, frames, eval_images, pool_images)
+            planned = plan.get((ratio, setting))
+            run = one_run(teacher, ratio, setting, args, frames, eval_images, pool_images, planned and planned[1])
+            if planned:
+                run["planned_seconds_per_step"] = planned[0]
             runs.append(run)
             advance(ratio=ratio, setting=setting, held_out=run["held_out_akd_px"], gap=run["gap_px"])
     record = {
@@ -228,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": args.threads,
         "quick": args.quick,
-        **{k: getattr(args, k) for k in ("steps", "pool", "val_frames", "eval_frames", "size", "precision", "seed",
+        **{k: getattr(args, k) for k in ("steps", "seconds", "pool", "val_frames", "eval_frames", "size", "precision", "seed",
                                           "augment", "refresh")},
         "label_check": check,
         "runs": runs,

@@ -9,7 +9,8 @@ frames keeps the best weights and stops early.
 
 A fixed pool is trained on for many epochs, and the student can learn it better than frames it has
 not seen. ``augment`` augments every batch (:mod:`compressbench.data.augment`) and has the teacher
-label it in the step (re-labelled, never transformed labels: the teacher is not exactly equivariant);
+label it in the step (re-labelled, never transformed labels: the teacher is not exactly equivariant),
+or with ``augment_per=pool`` augments each pool once and labels it once (the cheap way, with ``refresh``);
 ``refresh`` replaces the pool every so many steps with the next calibration frames, streamed through
 :meth:`CompressionContext.frames_at`. Both are off by default: ``benchmarks/recover_generalisation.py``
 is the measurement that would turn them on.
@@ -29,7 +30,7 @@ from torch import nn
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
 from compressbench.compression.methods import register_method
 from compressbench.data.augment import AUGMENTS
-from compressbench.distillation.finetune import TRAINING_PRECISIONS, FinetuneSettings, agreement, finetune
+from compressbench.distillation.finetune import AUGMENT_PER, TRAINING_PRECISIONS, FinetuneSettings, agreement, finetune
 from compressbench.distillation.losses import LOSSES
 from compressbench.errors import CompressbenchError
 
@@ -183,6 +184,9 @@ class Recover(CompressionMethod):
         Option("augment", str, "none", "augment every training batch, the teacher labelling each augmented batch "
                "(none, flip, colour, warp: random affine, full: warp + flip + colour; one teacher forward per step)",
                choices=AUGMENTS),
+        Option("augment_per", str, "batch", "where augment happens: batch (every batch, labelled in the step) or pool "
+               "(each pool augmented and labelled once; with refresh, a fresh augmented pool every `refresh` steps at "
+               "about a fixed pool's cost per step)", choices=AUGMENT_PER),
         Option("refresh", int, 0, "steps between pool refreshes: the pool is replaced by the next `pool` calibration "
                "frames, streamed (synthetic frames are never repeated; a folder wraps round) (0: one fixed pool)",
                check=_zero_or_positive("one fixed pool")),
@@ -235,8 +239,8 @@ class Recover(CompressionMethod):
         schedule = resolved_schedule(options)
         settings = FinetuneSettings(
             steps=options["steps"], batch=options["batch"], lr=schedule["lr"], warmup=options["warmup"], loss=options["loss"],
-            pool=options["pool"], augment=options["augment"], refresh=options["refresh"],
-            channels_last=options["channels_last"], precision=options["precision"],
+            pool=options["pool"], augment=options["augment"], augment_per=options["augment_per"],
+            refresh=options["refresh"], channels_last=options["channels_last"], precision=options["precision"],
             seed=context.seed, device=device, val_every=schedule["val_every"],
             patience=options["patience"] or None, size=size, progress=context.show_progress,
             description=f"recover ({options['loss']}, {options['steps']} steps)", label="the module before recover",
@@ -265,6 +269,7 @@ class Recover(CompressionMethod):
             "best_step": result.best_step,
             "stopped_early": result.stopped_early,
             "augment": options["augment"],
+            "augment_per": options["augment_per"],
             "refresh": options["refresh"],
             # pools trained on: each refresh brings `pool` new frames (a folder or video wraps round)
             "pools_used": 1 + (max(result.step, 1) - 1) // options["refresh"] if options["refresh"] else 1,

@@ -35,7 +35,11 @@ from compressbench.training.trainer import TrainConfig, TrainResult, indexed, tr
 
 EVAL_BATCH = 32
 # what a derived seed is for (see compressbench.training.teacher.batch_seed); 0 and 1 are teacher training's
-DISTILL_FRAMES, ADAPTER_INIT, POOL_FRAMES, AUGMENT_DRAWS = 2, 3, 4, 5
+DISTILL_FRAMES, ADAPTER_INIT, POOL_FRAMES, AUGMENT_DRAWS, POOL_AUGMENT_DRAWS = 2, 3, 4, 5, 6
+# where augmentation happens: "batch" augments every batch and has the teacher label it in the step;
+# "pool" augments each pool once when it is drawn and labels it once, so a step costs what a fixed
+# pool's step costs plus the pool's labelling spread over the steps between refreshes
+AUGMENT_PER = ("batch", "pool")
 POOL_CHUNK = 32  # frames made and labelled at a time while filling a pool
 
 
@@ -59,6 +63,7 @@ class FinetuneSettings:
     # augment each training batch (compressbench.data.augment.AUGMENTS); the teacher labels every
     # augmented batch, so the labels are its outputs for exactly those frames (one teacher forward per step)
     augment: str = "none"
+    augment_per: str = "batch"  # "pool": each pool augmented and labelled once (AUGMENT_PER)
     refresh: int = 0  # > 0: every this many steps the pool is replaced by the next `pool` training frames
     seed: int = 0
     device: str = "cpu"
@@ -91,6 +96,21 @@ def augmented(settings: FinetuneSettings, images: torch.Tensor, index: int) -> t
         return images
     generator = torch.Generator().manual_seed(batch_seed(settings.seed, index, AUGMENT_DRAWS))
     return augment_frames(images, settings.augment, generator)
+
+
+def augmented_pool(settings: FinetuneSettings, frames: torch.Tensor, refresh: int) -> torch.Tensor:
+    """Pool ``refresh``'s frames (uint8) augmented once as ``settings.augment`` says, back to uint8 (the
+    frames the teacher labels are the frames the student sees), chunk by chunk with one seed per pool."""
+    generator = torch.Generator().manual_seed(batch_seed(settings.seed, refresh, POOL_AUGMENT_DRAWS))
+    return torch.cat([
+        _as_uint8(augment_frames(frames[first : first + POOL_CHUNK].float() / 255.0, settings.augment, generator))
+        for first in range(0, len(frames), POOL_CHUNK)
+    ])  # fmt: skip
+
+
+def labels_in_step(settings: FinetuneSettings) -> bool:
+    """Whether every training step runs the teacher on its batch (no pool, or augmented per batch)."""
+    return not settings.pool or (settings.augment != "none" and settings.augment_per == "batch")
 
 
 def _batch_source(settings: FinetuneSettings, images: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
@@ -222,9 +242,9 @@ def _fresh_source(
     distiller: Distiller, settings: FinetuneSettings, images: torch.Tensor | None, read: PoolReader | None, pools: dict | None
 ) -> Callable[[int], dict]:
     """Batches from a pool that is augmented and labelled by the teacher batch by batch, or refreshed
-    every ``settings.refresh`` steps (labelled once per refresh when not augmented), or both. Batch i
-    picks the same frames of its pool as :func:`_pool_source` would, so pool 0 unaugmented is the
-    fixed pool's run."""
+    every ``settings.refresh`` steps (labelled once per refresh unless augmented per batch), or both;
+    with ``augment_per="pool"`` each pool is augmented once and labelled once. Batch i picks the same
+    frames of its pool as :func:`_pool_source` would, so pool 0 unaugmented is the fixed pool's run."""
     if read is None:
         read = _synthetic_reader(settings) if images is None else (lambda position, count: images[position : position + count])
     first = images[: settings.pool] if images is not None else read(0, settings.pool)
@@ -235,18 +255,22 @@ def _fresh_source(
     layout = torch.channels_last if settings.channels_last else torch.contiguous_format
     quiet = replace(settings, progress=False)  # labelling inside training: one live progress bar at a time
     labelled: dict[int, LabelledPool] = {}
+    per_batch = labels_in_step(settings)
+    key = (settings.loss, settings.pool) if settings.augment == "none" else (settings.loss, settings.pool, settings.augment)
 
     def labels(refresh: int, frames: torch.Tensor) -> LabelledPool:
         if refresh not in labelled:
-            key = (settings.loss, settings.pool)
             cached = pools.get(key) if pools is not None and refresh == 0 else None
             labelled.clear()
-            labelled[refresh] = cached if cached is not None else label_pool(distiller, quiet if refresh else settings, frames)
+            if cached is None:
+                shown = augmented_pool(settings, frames, refresh) if settings.augment != "none" else frames
+                cached = label_pool(distiller, quiet if refresh else settings, shown)
+            labelled[refresh] = cached
             if pools is not None and refresh == 0:
                 pools[key] = labelled[refresh]
         return labelled[refresh]
 
-    if settings.augment == "none":
+    if not per_batch:
         labels(0, stream.images)  # before training starts, with its own progress bar
 
     def batch_at(index: int) -> dict:
@@ -254,7 +278,7 @@ def _fresh_source(
         frames = stream.at(refresh)
         generator = torch.Generator().manual_seed(batch_seed(settings.seed, index, DISTILL_FRAMES))
         picks = torch.randint(len(frames), (settings.batch,), generator=generator)
-        if settings.augment == "none":
+        if not per_batch:
             return labels(refresh, frames).batch(picks)
         batch = augmented(settings, frames[picks].to(device).float() / 255.0, index)  # where the teacher runs
         return {"images": batch, "targets": distiller.teacher_targets(batch.contiguous(memory_format=layout))}
@@ -338,7 +362,7 @@ def step_cost(
         distiller = Distiller(teacher, probe, settings.loss, settings.weights, example=batch[:1])
     probe.to(memory_format=layout)
     optimizer = torch.optim.Adam(distiller.parameters(), lr=settings.lr)
-    labelled_in_step = settings.augment != "none" or not settings.pool
+    labelled_in_step = labels_in_step(settings)
 
     def timed(fn) -> float:
         started = time.perf_counter()
@@ -396,12 +420,17 @@ def finetune(
     whose ``student`` holds the best weights, on ``settings.device``. ``pools``: labelled pools kept
     by (loss, pool size) for the next call with the same teacher and training frames (the caller
     keys the dict by those), so repeated fine-tuning labels its pool once. ``settings.augment``
-    augments every batch and has the teacher label it; ``settings.refresh`` replaces the pool every
+    augments every batch and has the teacher label it (``augment_per="pool"``: each pool once,
+    labelled once); ``settings.refresh`` replaces the pool every
     so many steps with the next training frames, read from ``pool_frames`` (position, count) -> the
     frames at that position of the stream ``train_frames`` starts (fewer at its end; None: from
     ``train_frames`` themselves, or the synthetic stream)."""
     LOSSES.get(settings.loss)
     check_augment(settings.augment)
+    if settings.augment_per not in AUGMENT_PER:
+        raise CompressbenchError(f"unknown augment_per {settings.augment_per!r}; choose one of: {', '.join(AUGMENT_PER)}")
+    if settings.augment_per == "pool" and settings.augment != "none" and not settings.pool:
+        raise CompressbenchError("augment_per=pool needs a pool (pool > 0) to augment")
     if settings.refresh < 0:
         raise CompressbenchError(f"refresh must be zero (one fixed pool) or positive, got {settings.refresh}")
     if settings.refresh and not settings.pool:
@@ -476,15 +505,18 @@ def finetune(
 
 
 __all__ = [
+    "AUGMENT_PER",
     "FinetuneSettings",
     "LabelledPool",
     "RefreshingPool",
     "StepCost",
     "agreement",
     "augmented",
+    "augmented_pool",
     "check_runs",
     "finetune",
     "label_pool",
+    "labels_in_step",
     "step_cost",
     "warmup_factor",
 ]

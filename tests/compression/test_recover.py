@@ -138,6 +138,7 @@ def test_recover_after_int8_is_refused_with_the_fix(teacher):
         ({"warmup": -1}, "warmup must be zero"),
         ({"precision": "fp16"}, "unknown precision 'fp16'"),
         ({"augment": "mirror"}, "unknown augment 'mirror'; choose one of: none, flip, colour, warp, full"),
+        ({"augment_per": "step"}, "unknown augment_per 'step'; choose one of: batch, pool"),
         ({"refresh": -1}, r"refresh must be zero \(one fixed pool\) or positive, got -1"),
         ({"refresh": "often"}, "option refresh expects int, got 'often'"),
     ],
@@ -272,6 +273,57 @@ def test_augmented_batches_are_labelled_by_the_teacher_one_batch_per_step(teache
         with torch.no_grad():
             want = teacher(images)
         assert torch.equal(targets["value"], want["value"]) and torch.equal(targets["jacobian"], want["jacobian"])
+
+
+def test_pool_augmentation_labels_each_pool_once_and_trains_on_exactly_those_frames(teacher, monkeypatch):
+    """augment_per=pool: the teacher labels one augmented pool before training and one per refresh
+    (7 steps, refresh 3: pools 0, 1, 2), in POOL_CHUNK pieces, never a batch in a step; pool r is
+    its frames augmented once with pool r's own draws and rounded to 8 bits, and every batch is that
+    pool's frames picked as a fixed pool's run picks them, with the labels the teacher gave them."""
+    from compressbench.data.augment import augment_frames
+    from compressbench.distillation import finetune as finetune_module
+    from compressbench.distillation.losses import Distiller
+    from compressbench.training.teacher import batch_seed
+
+    calls, steps = [], []
+    original = Distiller.teacher_targets
+    monkeypatch.setattr(Distiller, "teacher_targets", lambda self, x: calls.append(x.clone()) or original(self, x))
+    real_batch = finetune_module.LabelledPool.batch
+    monkeypatch.setattr(finetune_module.LabelledPool, "batch", lambda self, picks: steps.append(
+        (self, picks)) or real_batch(self, picks))  # fmt: skip
+    final = run(teacher, "prune,recover", {"steps": 7, "val_every": 7, "augment": "full", "augment_per": "pool",
+                                           "refresh": 3})[-1]  # fmt: skip
+    report = final.stages[-1].report
+    assert (report["augment"], report["augment_per"], report["pools_used"]) == ("full", "pool", 3)
+    assert [len(c) for c in calls] == [32, 16] * 3  # a pool of 48 in POOL_CHUNK (32) pieces
+    assert len(steps) == 7 and len({id(pool) for pool, _ in steps}) == 3
+    first = (FRAMES.calibration_at(SHORT["val_frames"], SHORT["pool"]).clamp(0, 1) * 255).round().to(torch.uint8)
+    draws = torch.Generator().manual_seed(batch_seed(0, 0, finetune_module.POOL_AUGMENT_DRAWS))
+    pieces = [augment_frames(first[i : i + 32].float() / 255.0, "full", draws) for i in (0, 32)]
+    want = (torch.cat(pieces).clamp(0, 1) * 255).round().to(torch.uint8)
+    assert torch.equal(torch.cat(calls[:2]), want.float() / 255.0) and not torch.equal(want, first)
+    pool0, picks = steps[0]
+    assert torch.equal(pool0.images, want)
+    assert torch.equal(picks, torch.randint(SHORT["pool"], (SHORT["batch"],), generator=torch.Generator().manual_seed(
+        batch_seed(0, 0, finetune_module.DISTILL_FRAMES))))  # fmt: skip
+    with torch.no_grad():
+        assert torch.equal(pool0.targets["value"], teacher(want.float() / 255.0)["value"])
+    again = run(teacher, "prune,recover", {"steps": 7, "val_every": 7, "augment": "full", "augment_per": "pool",
+                                           "refresh": 3})[-1]  # fmt: skip
+    assert all(torch.equal(x, y) for x, y in zip(final.module.state_dict().values(), again.module.state_dict().values()))
+
+
+def test_pool_augmentation_costs_a_fixed_pools_step_and_bad_values_are_refused(teacher):
+    from compressbench.distillation.finetune import FinetuneSettings, finetune, labels_in_step
+
+    assert labels_in_step(FinetuneSettings(pool=0)) and labels_in_step(FinetuneSettings(pool=8, augment="flip"))
+    assert not labels_in_step(FinetuneSettings(pool=8, augment="flip", augment_per="pool"))
+    assert not labels_in_step(FinetuneSettings(pool=8, refresh=4))
+    images = FRAMES.calibration(8)
+    with pytest.raises(CompressbenchError, match="unknown augment_per 'step'; choose one of: batch, pool"):
+        finetune(teacher, teacher, FinetuneSettings(augment="flip", augment_per="step", size=SIZE), images)
+    with pytest.raises(CompressbenchError, match="augment_per=pool needs a pool"):
+        finetune(teacher, teacher, FinetuneSettings(augment="flip", augment_per="pool", size=SIZE), images)
 
 
 def test_a_fresh_pool_holds_new_frames_at_every_refresh_and_the_same_ones_in_every_run():
