@@ -49,7 +49,7 @@ from compressbench.compression.prune import format_block_ratios
 from compressbench.compression.prune_plan import measure_block_times, plan_like_uniform
 from compressbench.compression.recover import resolved_schedule
 from compressbench.data.holdout import FrameSource
-from compressbench.distillation.finetune import FinetuneSettings, step_cost
+from compressbench.distillation.finetune import FinetuneSettings, labels_in_step, step_cost
 from compressbench.errors import CompressbenchError
 from compressbench.files import check_writable, write_atomic
 from compressbench.metrics import fastest_within
@@ -940,8 +940,9 @@ class _Search:
             return saved
         started = time.perf_counter()
         settings = FinetuneSettings(
-            batch=recover["batch"], loss=recover["loss"], pool=recover["pool"], augment=recover["augment"], refresh=recover["refresh"],
-            channels_last=recover["channels_last"], precision=recover["precision"], size=opts.size, progress=False,
+            batch=recover["batch"], loss=recover["loss"], pool=recover["pool"], augment=recover["augment"],
+            augment_per=recover["augment_per"], refresh=recover["refresh"], channels_last=recover["channels_last"],
+            precision=recover["precision"], size=opts.size, progress=False,
         )  # fmt: skip
         images = self.context.frames(recover["batch"])[: recover["batch"]].float()
         costs = []
@@ -954,7 +955,8 @@ class _Search:
         self.spent_s += elapsed
         # parallel workers train a round's heads at once: per head, the round's wall time divides among them
         share = self.pool.workers if self.pool.parallel else 1
-        refresh = recover["refresh"]
+        # a refreshed pool is labelled once per refresh, unless every batch is labelled in its step anyway
+        refresh = recover["refresh"] if not labels_in_step(settings) else 0
         step_s = [(cost.step_s + (cost.pool_s / refresh if refresh else 0.0)) / share for cost in costs]
         schedule = budget_schedule(
             self.budget_s - self.spent_s, step_s, fixed_s=costs[0].pool_s,

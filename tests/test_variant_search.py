@@ -342,9 +342,9 @@ def test_candidates_are_timed_and_measured_on_the_runtime_asked_for(tmp_path):
     assert winner is not None and record["winner"] == winner.name
 
 
-def _budget_set(monkeypatch, step_s: float):
-    """A search whose clock is one second per recover step and whose probe says ``step_s`` s per step,
-    with one-step rounding, so the budget-set schedule can be worked out by hand."""
+def _budget_set(monkeypatch, step_s: float, pool_s: float = 0.0):
+    """A search whose clock is one second per recover step and whose probe says ``step_s`` s per step
+    (``pool_s`` to label a pool), with one-step rounding, so the budget-set schedule can be worked out by hand."""
     from compressbench import search_schedule
     from compressbench import variant_search as search_module
     from compressbench.distillation.finetune import StepCost
@@ -357,7 +357,7 @@ def _budget_set(monkeypatch, step_s: float):
 
     monkeypatch.setattr(search_module._Search, "_recovered", one_second_per_step)
     monkeypatch.setattr(search_module, "time", types.SimpleNamespace(perf_counter=lambda: 0.0))
-    monkeypatch.setattr(search_module, "step_cost", lambda *a, **k: StepCost(step_s=step_s, pool_s=0.0, validation_s=0.0))
+    monkeypatch.setattr(search_module, "step_cost", lambda *a, **k: StepCost(step_s=step_s, pool_s=pool_s, validation_s=0.0))
     monkeypatch.setattr(search_module._Search, "score", lambda self, v: 100.0 / sum(
         st.options["steps"] for st in v.provenance.stages if st.method == "recover"))  # every round helps
     monkeypatch.setattr(search_schedule, "STEP_UNIT", 1)
@@ -381,6 +381,22 @@ def test_without_min_steps_the_budget_sets_the_first_round(tmp_path, monkeypatch
     assert again["schedule"]["first_steps"] == 2
     assert again["trained"][:1] == ["prune-0.6@30"]  # every cached round reused; the budget they no longer cost trains on
     assert again["log"][0] == {"candidate": "schedule", "steps": 2, "reused": "the schedule this cache's earlier run chose"}
+
+
+@pytest.mark.parametrize(
+    "recover, step_s",
+    [({}, 1.0), ({"refresh": 4}, 1.5), ({"refresh": 4, "augment": "flip"}, 1.0),
+     ({"refresh": 4, "augment": "flip", "augment_per": "pool"}, 1.5)],
+)  # fmt: skip
+def test_the_plan_charges_a_refreshed_pools_labelling_to_its_steps_unless_each_step_labels_its_batch(
+    tmp_path, monkeypatch, recover, step_s
+):
+    """Probe: 1 s a step, 2 s to label a pool. Refreshed every 4 steps, a pool labelled once adds
+    0.5 s a step; a batch augmented in its step is labelled inside the measured step already."""
+    _budget_set(monkeypatch, step_s=1.0, pool_s=2.0)
+    given = options(tmp_path, min_steps=None, max_akd=1e-3, budget="30s", max_steps=8, recover={**RECOVER, **recover})
+    record, _ = search(calibrated_teacher(), given, None, [CANDIDATES[1], CANDIDATES[2]])
+    assert (record["schedule"]["step_s"], record["schedule"]["fixed_s"]) == (step_s, 2.0)
 
 
 def test_min_steps_given_fixes_the_first_round(first):
