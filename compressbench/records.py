@@ -243,6 +243,7 @@ class ComparisonRow(JsonView):
     recover_steps: int | None = None
     recovered_by: str | None = None
     val_akd_px: float | None = None
+    akd_px_ci95: float | None = None  # half-width of akd_px's 95% interval over the held-out frames
 
     def __post_init__(self):
         _freeze(self, "notes")
@@ -282,7 +283,7 @@ class ComparisonRow(JsonView):
             variant=data["variant"], method=data["method"], params=data["params"], macs=data["macs"],
             macs_int8=data["macs_int8"], size_mb=data["size_mb"], peak_mem_mb=data.get("peak_mem_mb"),
             latency=LatencySummary.from_json(data, "row"), speedup=data["speedup"], akd_px=data["akd_px"],
-            jacobian_error=data["jacobian_error"], precision=data.get("precision"),
+            akd_px_ci95=data.get("akd_px_ci95"), jacobian_error=data["jacobian_error"], precision=data.get("precision"),
             speedup_vs_eager_fp32=data.get("speedup_vs_eager_fp32"), notes=(note,) if note else (),
             recover_steps=data.get("recover_steps"), recovered_by=data.get("recovered_by"), val_akd_px=data.get("val_akd_px"),
         )  # fmt: skip
@@ -290,7 +291,7 @@ class ComparisonRow(JsonView):
 
 ROW_KEYS = (
     "variant", "method", "params", "macs", "macs_int8", "size_mb", "peak_mem_mb", *LATENCY_SPELLINGS["row"], "speedup",
-    "akd_px", "jacobian_error", "precision", "speedup_vs_eager_fp32", "note",
+    "akd_px", "akd_px_ci95", "jacobian_error", "precision", "speedup_vs_eager_fp32", "note",
 )  # fmt: skip
 SEARCH_ROW_KEYS = ("recover_steps", "recovered_by", "val_akd_px")
 
@@ -303,7 +304,7 @@ ROW_SCHEMA = {
 ROW_OPTIONAL = {
     "peak_mem_mb": OPTIONAL_NUMBER, "latency_p10": OPTIONAL_NUMBER, "latency_p90": OPTIONAL_NUMBER,
     "latency_iqr": OPTIONAL_NUMBER, "latency_runs": OPTIONAL_INT, "precision": OPTIONAL_STR,
-    "speedup_vs_eager_fp32": OPTIONAL_NUMBER, "note": OPTIONAL_STR, "recover_steps": OPTIONAL_INT,
+    "speedup_vs_eager_fp32": OPTIONAL_NUMBER, "note": OPTIONAL_STR, "akd_px_ci95": OPTIONAL_NUMBER, "recover_steps": OPTIONAL_INT,
     "recovered_by": OPTIONAL_STR, "val_akd_px": OPTIONAL_NUMBER,
 }  # fmt: skip
 COMPARISON_SCHEMA = {"rows": list, "modules": list, "env": dict}

@@ -7,6 +7,7 @@ import torch
 
 from compressbench.errors import CompressbenchError
 from compressbench.metrics import (
+    akd_interval_px,
     akd_px,
     heatmap_kl,
     heatmap_mse,
@@ -24,6 +25,22 @@ def test_akd_of_a_3_4_5_triangle_is_5_units_in_pixels():
     # 0.05 units * 256 / 2 px per unit = 6.4 px
     assert akd_px(pred, ref, image_size=256).item() == pytest.approx(6.4, abs=1e-5)
     assert akd_px(pred, ref, image_size=64).item() == pytest.approx(1.6, abs=1e-6)
+
+
+def test_the_akd_interval_is_students_t_over_frames_not_keypoints():
+    """Three frames of two keypoints at 256 px (128 px per unit): per-frame AKDs 0, 128 and 256 px
+    (mean 128, sample sd 128), standard error 128 / sqrt(3); t(0.975, 2 dof) = 4.302652729749462
+    (4.303 in every t table), so the half-width is 4.302652729749462 * 128 / sqrt(3) = 317.97 px."""
+    ref = torch.zeros(3, 2, 2)
+    pred = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.0], [0.0, -2.0]]])
+    assert akd_px(pred, ref, 256).item() == pytest.approx(128.0)
+    assert akd_interval_px(pred, ref, 256) == pytest.approx(4.302652729749462 * 128 / math.sqrt(3), rel=1e-9)
+    assert akd_interval_px(pred, ref, 256, confidence=0.5) < akd_interval_px(pred, ref, 256)
+    same = torch.tensor([[[1.0, 0.0]]] * 4)  # every frame 128 px off: no spread, no uncertainty
+    assert akd_interval_px(same, torch.zeros(4, 1, 2), 256) == 0.0
+    assert akd_interval_px(pred[:1], ref[:1], 256) is None  # one frame: no interval
+    with pytest.raises(CompressbenchError, match="cannot compare keypoints"):
+        akd_interval_px(pred, ref[:, :1], 256)
 
 
 def test_akd_averages_over_keypoints_and_batch():

@@ -185,6 +185,7 @@ COMMITTED = ROOT / "benchmarks" / "results" / "amd-epyc-avx512"
 VARIANT = ComparisonRow(
     "prune-0.5", "prune", 7_000_000, 600_000_000, False, 28.1, 9.5, LatencySummary(5.25, 5.0, 5.75, 0.25, 30), 1.9, 0.42,
     0.011, "fp32", 1.9, ("pruned 50% of the channels",), recover_steps=300, recovered_by="prune-0.5@300", val_akd_px=0.4,
+    akd_px_ci95=0.05,
 )  # fmt: skip
 COMPARISON = ComparisonRecord(
     rows=(ROW, dataclasses.replace(VARIANT, recover_steps=None, recovered_by=None, val_akd_px=None)),
@@ -235,8 +236,8 @@ def test_a_comparison_round_trips_with_exact_values():
     assert written["rows"][1] == {
         "variant": "prune-0.5", "method": "prune", "params": 7_000_000, "macs": 600_000_000, "macs_int8": False, "size_mb": 28.1,
         "peak_mem_mb": 9.5, "latency_ms": 5.25, "latency_p10": 5.0, "latency_p90": 5.75, "latency_iqr": 0.25, "latency_runs": 30,
-        "speedup": 1.9, "akd_px": 0.42, "jacobian_error": 0.011, "precision": "fp32", "speedup_vs_eager_fp32": 1.9,
-        "note": "pruned 50% of the channels",
+        "speedup": 1.9, "akd_px": 0.42, "akd_px_ci95": 0.05, "jacobian_error": 0.011, "precision": "fp32",
+        "speedup_vs_eager_fp32": 1.9, "note": "pruned 50% of the channels",
     }  # fmt: skip
     assert ComparisonRecord.from_json(written) == COMPARISON
     assert dict(COMPARISON) == COMPARISON.to_json() and COMPARISON["rows"][1]["akd_px"] == 0.42  # reads like its JSON

@@ -1,4 +1,5 @@
-"""Agreement of a variant with the teacher on held-out frames: AKD (px) and jacobian error."""
+"""Agreement of a variant with the teacher on held-out frames: AKD (px) with its 95% interval over
+frames, and jacobian error."""
 
 from __future__ import annotations
 
@@ -28,10 +29,12 @@ def collect_outputs(module: nn.Module, images: torch.Tensor) -> Outputs:
 
 
 def fidelity(pred: Outputs, ref: Outputs, image_size: int) -> dict[str, float | None]:
-    """``akd_px`` (pixels of an ``image_size`` square frame) and ``jacobian_error`` over all frames;
-    the jacobian error is None when either side has no jacobians."""
+    """``akd_px`` (pixels of an ``image_size`` square frame), ``akd_px_ci95`` (the half-width of its 95%
+    interval over frames) and ``jacobian_error`` over all frames; the jacobian error is None when
+    either side has no jacobians."""
     akd = float(metrics.akd_px(pred.value, ref.value, image_size))
+    interval = metrics.akd_interval_px(pred.value, ref.value, image_size)
     jac = None
     if pred.jacobian is not None and ref.jacobian is not None:
         jac = float(metrics.jacobian_error(pred.jacobian, ref.jacobian))
-    return {"akd_px": akd, "jacobian_error": jac}
+    return {"akd_px": akd, "akd_px_ci95": interval, "jacobian_error": jac}

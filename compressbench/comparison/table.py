@@ -148,7 +148,7 @@ def compare(
                 # fidelity of what actually runs there (e.g. OpenVINO in bf16) against the eager fp32 teacher
                 agreement = fidelity(collect_outputs(runner, images), reference, int(images.shape[-1]))
                 row = replace(row, notes=tuple(notes), precision=precision_used, akd_px=agreement["akd_px"],
-                              jacobian_error=agreement["jacobian_error"])
+                              akd_px_ci95=agreement["akd_px_ci95"], jacobian_error=agreement["jacobian_error"])
                 if not row.macs_int8:
                     floats[stage_key(getattr(variant, "stages", None))] = (row.variant, row.macs)
                 rows.append(row)

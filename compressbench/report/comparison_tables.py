@@ -16,6 +16,7 @@ TABLE_COLUMNS = {
     "latency_p90": "p90_ms",
     "speedup": "speedup",
     "akd_px": "akd_px",
+    "akd_px_ci95": "akd_ci95",
     "jacobian_error": "jac_err",
     "params": "params",
     "macs": "macs",
@@ -65,7 +66,8 @@ def _comparison_notes(record: dict) -> list[str]:
         f"{(env.get('machine') or {}).get('label', env['cpu'])}, torch {env['torch']}",
         "speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: "
         "against the teacher in eager fp32, same run); "
-        f"akd_px and jac_err against the teacher on {plural(env['eval_frames'], 'held-out frame')}",
+        f"akd_px and jac_err against the teacher on {plural(env['eval_frames'], 'held-out frame')}; "
+        "akd_ci95: half-width of akd_px's 95% interval over those frames",
         "macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); "
         "peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|",
     ]

@@ -83,3 +83,28 @@ def test_an_include_that_is_not_a_model_is_refused(reduced_yaml, tmp_path):
     assert result.exit_code == 2, result.output
     assert "--include" in result.stderr and str(bogus) in result.stderr
     assert not (tmp_path / "cache").exists()
+
+
+def _record(akd: float, interval: float | None) -> dict:
+    rows = [
+        {"variant": "teacher", "method": "", "akd_px": 0.2, "akd_px_ci95": 0.01, "latency_ms": 3.0, "speedup": 1.0},
+        {"variant": "prune-0.5+exact", "method": "prune,exact", "akd_px": akd, "akd_px_ci95": interval,
+         "latency_ms": 1.0, "speedup": 3.0},
+    ]  # fmt: skip
+    return {"rows": rows, "front": ["prune-0.5+exact"], "winner": "prune-0.5+exact", "max_akd": 1.0, "budget_s": 60.0,
+            "spent_s": 59.0, "interrupted": False, "env": {"eval_frames": 32}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "akd, interval, flagged",
+    [(0.98, 0.10, True), (0.85, 0.10, False), (0.90, 0.10, False), (0.98, None, False)],
+)
+def test_the_headline_flags_a_winner_whose_interval_reaches_past_the_bound(akd, interval, flagged):
+    """0.98 +- 0.10 px against 1 px could be 1.08 on other frames: said on the winner's line; 0.90
+    +- 0.10 reaches the bound exactly and is not flagged; no interval (one frame) says nothing."""
+    from compressbench.cli.search_cmd import search_sections
+
+    line = search_sections(_record(akd, interval))[0].notes[0]
+    assert line.startswith("fastest within 1 px: prune-0.5+exact")
+    want = f" (flagged: its held-out AKD {akd:.3f} +- 0.100 px, 95% over 32 frames, reaches past the bound; more --frames settle it)"
+    assert line.endswith(want) is flagged and ("flagged" in line) is flagged

@@ -27,7 +27,7 @@ def _row(variant, method, latency, speedup, akd, params, macs, int8=False):
     return {
         "variant": variant, "method": method, "params": params, "macs": macs, "macs_int8": int8, "size_mb": params * 4e-6,
         "peak_mem_mb": 0.5, "latency_ms": latency, "latency_p10": latency * 0.9, "latency_p90": latency * 1.1,
-        "speedup": speedup, "akd_px": akd, "jacobian_error": akd / 100,
+        "speedup": speedup, "akd_px": akd, "akd_px_ci95": akd / 10, "jacobian_error": akd / 100,
     }  # fmt: skip
 
 
@@ -46,31 +46,32 @@ RECORD = {
 
 AT_80 = """\
 Comparison
-variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px   jac_err
+variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px  akd_ci95
 ─────────────────────────────────────────────────────────────────────────────
-teacher                      461.1   415.0   507.2     1.00   0.000         0
-teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07
-teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03
+teacher                      461.1   415.0   507.2     1.00   0.000     0.000
+teacher+exact                 48.1    43.3    52.9     9.58   0.000     0.000
+teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417     0.042
 
 Comparison (continued)
-variant                     params            macs  int8  size_mb  peak_mb
-──────────────────────────────────────────────────────────────────────────
-teacher                 14,215,368  19,390,000,000  no      56.86     0.50
-teacher+exact           14,214,000   5,129,048,000  no      56.86     0.50
-teacher+exact+quantize  14,214,000   5,129,048,000  yes     56.86     0.50
+variant                  jac_err      params            macs  int8  size_mb
+───────────────────────────────────────────────────────────────────────────
+teacher                        0  14,215,368  19,390,000,000  no      56.86
+teacher+exact           2.00e-07  14,214,000   5,129,048,000  no      56.86
+teacher+exact+quantize  4.17e-03  14,214,000   5,129,048,000  yes     56.86
 
 Comparison (continued)
-variant                 method
-──────────────────────────────────────
-teacher                 none
-teacher+exact           exact
-teacher+exact+quantize  exact,quantize
+variant                 peak_mb  method
+───────────────────────────────────────────────
+teacher                    0.50  none
+teacher+exact              0.50  exact
+teacher+exact+quantize     0.50  exact,quantize
 
 torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved
 runs after 10 warm-up rounds; Example CPU, torch 2.13.0
 speedup = teacher median / row median from the same interleaved run
 (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same
-run); akd_px and jac_err against the teacher on 32 held-out frames
+run); akd_px and jac_err against the teacher on 32 held-out frames; akd_ci95:
+half-width of akd_px's 95% interval over those frames
 macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb:
 serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one
 inference (torch profiler); jac_err: mean |J - J_teacher|
@@ -91,11 +92,11 @@ anti_alias                  -
 
 AT_140 = """\
 Comparison
-variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px   jac_err      params            macs  int8  size_mb  peak_mb
-─────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────
-teacher                      461.1   415.0   507.2     1.00   0.000         0  14,215,368  19,390,000,000  no      56.86     0.50
-teacher+exact                 48.1    43.3    52.9     9.58   0.000  2.00e-07  14,214,000   5,129,048,000  no      56.86     0.50
-teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417  4.17e-03  14,214,000   5,129,048,000  yes     56.86     0.50
+variant                 latency_ms  p10_ms  p90_ms  speedup  akd_px  akd_ci95   jac_err      params            macs  int8  size_mb  peak_mb
+───────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+teacher                      461.1   415.0   507.2     1.00   0.000     0.000         0  14,215,368  19,390,000,000  no      56.86     0.50
+teacher+exact                 48.1    43.3    52.9     9.58   0.000     0.000  2.00e-07  14,214,000   5,129,048,000  no      56.86     0.50
+teacher+exact+quantize        30.5    27.4    33.6    15.10   0.417     0.042  4.17e-03  14,214,000   5,129,048,000  yes     56.86     0.50
 
 Comparison (continued)
 variant                 method
@@ -106,7 +107,7 @@ teacher+exact+quantize  exact,quantize
 
 torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
 speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32,
-same run); akd_px and jac_err against the teacher on 32 held-out frames
+same run); akd_px and jac_err against the teacher on 32 held-out frames; akd_ci95: half-width of akd_px's 95% interval over those frames
 macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of
 one inference (torch profiler); jac_err: mean |J - J_teacher|
 
@@ -126,13 +127,13 @@ anti_alias                  -
 
 PLAIN = """\
 Comparison
-variant                   latency_ms    p10_ms    p90_ms    speedup    akd_px    jac_err      params            macs  int8      size_mb    peak_mb  method
-----------------------  ------------  --------  --------  ---------  --------  ---------  ----------  --------------  ------  ---------  ---------  --------------
-teacher                        461.1     415.0     507.2       1.00     0.000          0  14,215,368  19,390,000,000  no          56.86       0.50  none
-teacher+exact                   48.1      43.3      52.9       9.58     0.000   2.00e-07  14,214,000   5,129,048,000  no          56.86       0.50  exact
-teacher+exact+quantize          30.5      27.4      33.6      15.10     0.417   4.17e-03  14,214,000   5,129,048,000  yes         56.86       0.50  exact,quantize
+variant                   latency_ms    p10_ms    p90_ms    speedup    akd_px    akd_ci95    jac_err      params            macs  int8      size_mb    peak_mb  method
+----------------------  ------------  --------  --------  ---------  --------  ----------  ---------  ----------  --------------  ------  ---------  ---------  --------------
+teacher                        461.1     415.0     507.2       1.00     0.000       0.000          0  14,215,368  19,390,000,000  no          56.86       0.50  none
+teacher+exact                   48.1      43.3      52.9       9.58     0.000       0.000   2.00e-07  14,214,000   5,129,048,000  no          56.86       0.50  exact
+teacher+exact+quantize          30.5      27.4      33.6      15.10     0.417       0.042   4.17e-03  14,214,000   5,129,048,000  yes         56.86       0.50  exact,quantize
 torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
-speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same run); akd_px and jac_err against the teacher on 32 held-out frames
+speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same run); akd_px and jac_err against the teacher on 32 held-out frames; akd_ci95: half-width of akd_px's 95% interval over those frames
 macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|
 
 Stage 1: exact
@@ -151,14 +152,14 @@ anti_alias                    -
 MARKDOWN = """\
 ### Comparison
 
-| variant                |   latency_ms |   p10_ms |   p90_ms |   speedup |   akd_px |   jac_err |     params |           macs | int8   |   size_mb |   peak_mb | method         |
-|:-----------------------|-------------:|---------:|---------:|----------:|---------:|----------:|-----------:|---------------:|:-------|----------:|----------:|:---------------|
-| teacher                |        461.1 |    415.0 |    507.2 |      1.00 |    0.000 |         0 | 14,215,368 | 19,390,000,000 | no     |     56.86 |      0.50 | none           |
-| teacher+exact          |         48.1 |     43.3 |     52.9 |      9.58 |    0.000 |  2.00e-07 | 14,214,000 |  5,129,048,000 | no     |     56.86 |      0.50 | exact          |
-| teacher+exact+quantize |         30.5 |     27.4 |     33.6 |     15.10 |    0.417 |  4.17e-03 | 14,214,000 |  5,129,048,000 | yes    |     56.86 |      0.50 | exact,quantize |
+| variant                |   latency_ms |   p10_ms |   p90_ms |   speedup |   akd_px |   akd_ci95 |   jac_err |     params |           macs | int8   |   size_mb |   peak_mb | method         |
+|:-----------------------|-------------:|---------:|---------:|----------:|---------:|-----------:|----------:|-----------:|---------------:|:-------|----------:|----------:|:---------------|
+| teacher                |        461.1 |    415.0 |    507.2 |      1.00 |    0.000 |      0.000 |         0 | 14,215,368 | 19,390,000,000 | no     |     56.86 |      0.50 | none           |
+| teacher+exact          |         48.1 |     43.3 |     52.9 |      9.58 |    0.000 |      0.000 |  2.00e-07 | 14,214,000 |  5,129,048,000 | no     |     56.86 |      0.50 | exact          |
+| teacher+exact+quantize |         30.5 |     27.4 |     33.6 |     15.10 |    0.417 |      0.042 |  4.17e-03 | 14,214,000 |  5,129,048,000 | yes    |     56.86 |      0.50 | exact,quantize |
 
 - torch fp32, batch 1, input (1, 3, 64, 64), 1 thread, median of 30 interleaved runs after 10 warm-up rounds; Example CPU, torch 2.13.0
-- speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same run); akd_px and jac_err against the teacher on 32 held-out frames
+- speedup = teacher median / row median from the same interleaved run (speedup_vs_eager_fp32 in the JSON: against the teacher in eager fp32, same run); akd_px and jac_err against the teacher on 32 held-out frames; akd_ci95: half-width of akd_px's 95% interval over those frames
 - macs: fvcore, per frame; int8: the MACs run in 8-bit integers; size_mb: serialized state dict (10^6 bytes); peak_mb: peak CPU allocation of one inference (torch profiler); jac_err: mean |J - J_teacher|
 
 ### Stage 1: exact
