@@ -138,12 +138,18 @@ def capped_features(features: tuple[str, ...], cap: str) -> tuple[str, ...]:
 
 
 # Kernel names (OpenVINO's primitiveType, oneDNN's implementation) name their ISA: brgconv_avx512_I8,
-# jit_avx2_I8, brgconv_avx512_amx_I8. Ranks order them against a cap; uni, ref and gemm name none.
-_KERNEL_ISA_RANKS = (("amx", 3), ("avx512", 2), ("avx2", 1))
+# jit_avx2_I8, brgconv_avx512_amx_I8, jit:avx2_vnni, brg:avx512_core_vnni. Tags are tried most specific
+# first; ranks follow ISA_CAPS' order (amx above them all). uni, ref and gemm name none.
+_KERNEL_ISA_RANKS = (
+    ("amx", 5), ("avx512_core_bf16", 4), ("avx512_core_vnni", 3), ("avx512", 2), ("avx2_vnni", 1), ("avx_vnni", 1),
+    ("avx2", 0),
+)  # fmt: skip
+_CAP_RANKS = {cap: rank for rank, cap in enumerate(ISA_CAPS)}
 
 
 def kernel_isa(kernel: str) -> str | None:
-    """The ISA a kernel name says it uses ('avx512', 'avx2', 'amx'), None when it names none."""
+    """The ISA a kernel name says it uses (a tag of :data:`_KERNEL_ISA_RANKS`: 'avx512', 'avx2',
+    'avx2_vnni', 'amx', ...), None when it names none."""
     name = kernel.lower()
     return next((tag for tag, _ in _KERNEL_ISA_RANKS if tag in name), None)
 
@@ -151,10 +157,9 @@ def kernel_isa(kernel: str) -> str | None:
 def kernel_above_cap(kernel: str, cap: str) -> bool:
     """True when ``kernel``'s name says it uses instructions ``cap`` (an :data:`ISA_CAPS` key) rules out."""
     tag = kernel_isa(kernel)
-    if tag is None or cap.upper() not in ISA_CAPS:
+    if tag is None or cap.upper() not in _CAP_RANKS:
         return False
-    cap_rank = 1 if cap.upper().startswith("AVX2") else 2
-    return dict(_KERNEL_ISA_RANKS)[tag] > cap_rank
+    return dict(_KERNEL_ISA_RANKS)[tag] > _CAP_RANKS[cap.upper()]
 
 
 def runtime_versions() -> dict[str, str]:

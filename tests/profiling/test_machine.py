@@ -146,6 +146,12 @@ def test_kernel_names_say_whether_they_ran_above_a_cap():
     assert kernel_above_cap("jit_avx512_I8", "AVX2") and kernel_above_cap("brgconv_avx512_amx_I8", "AVX512_CORE_BF16")
     assert not kernel_above_cap("jit_avx2_I8", "AVX2") and not kernel_above_cap("jit_avx512_f32", "avx512_core")
     assert not kernel_above_cap("ref_I8", "AVX2") and not kernel_above_cap("jit_avx512_I8", "SSE41")
+    # VNNI and bf16 kernels rank above the plain ISA they extend, below the next one
+    assert kernel_isa("jit:avx2_vnni") == "avx2_vnni" and kernel_isa("brg:avx512_core_vnni") == "avx512_core_vnni"
+    assert kernel_above_cap("jit:avx2_vnni", "AVX2") and not kernel_above_cap("jit:avx2_vnni", "AVX2_VNNI")
+    assert kernel_above_cap("brg:avx512_core_vnni", "AVX512_CORE") and not kernel_above_cap("brg:avx512_core_vnni", "AVX512_CORE_VNNI")
+    assert kernel_above_cap("jit:avx512_core_bf16", "AVX512_CORE_VNNI") and not kernel_above_cap("jit:avx512_core_bf16", "AVX512_CORE_BF16")
+    assert kernel_above_cap("jit_avx512_I8", "AVX2_VNNI") and not kernel_above_cap("jit_avx2_I8", "AVX2_VNNI")
 
 
 def test_environment_keeps_its_keys_and_adds_the_machine():
