@@ -45,7 +45,7 @@ import torch
 from compressbench.compression import CompressionContext, get_method
 from compressbench.data import FrameSource
 from compressbench.data.augment import AUGMENTS, affine_matrices, flip_frames, warp_frames
-from compressbench.distillation.finetune import FinetuneSettings, agreement, labels_in_step, step_cost
+from compressbench.distillation.finetune import FinetuneSettings, agreement, step_cost, training_step_s
 from compressbench.errors import CompressbenchError
 from compressbench.files import render_json, write_atomic
 from compressbench.profiling.machine import this_machine
@@ -156,9 +156,7 @@ def planned_step_s(teacher, ratio: float, setting: str, args, frames: FrameSourc
     settings = FinetuneSettings(batch=options["batch"], pool=options["pool"], augment=options["augment"],
                                 augment_per=options["augment_per"], refresh=options["refresh"],
                                 channels_last=options["channels_last"], precision=options["precision"], size=args.size)  # fmt: skip
-    cost = step_cost(skeleton, teacher, settings, frames.calibration_at(0, options["batch"]))
-    relabel = cost.pool_s / options["refresh"] if options["refresh"] and not labels_in_step(settings) else 0.0
-    return cost.step_s + relabel
+    return training_step_s(step_cost(skeleton, teacher, settings, frames.calibration_at(0, options["batch"])), settings)
 
 
 def one_run(teacher, ratio: float, setting: str, args, frames: FrameSource, eval_images, pool_images, steps=None) -> dict:

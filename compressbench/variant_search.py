@@ -49,7 +49,7 @@ from compressbench.compression.prune import format_block_ratios
 from compressbench.compression.prune_plan import measure_block_times, plan_like_uniform
 from compressbench.compression.recover import resolved_schedule
 from compressbench.data.holdout import FrameSource
-from compressbench.distillation.finetune import FinetuneSettings, labels_in_step, step_cost
+from compressbench.distillation.finetune import FinetuneSettings, step_cost, training_step_s
 from compressbench.errors import CompressbenchError
 from compressbench.files import check_writable, write_atomic
 from compressbench.metrics import fastest_within
@@ -955,9 +955,7 @@ class _Search:
         self.spent_s += elapsed
         # parallel workers train a round's heads at once: per head, the round's wall time divides among them
         share = self.pool.workers if self.pool.parallel else 1
-        # a refreshed pool is labelled once per refresh, unless every batch is labelled in its step anyway
-        refresh = recover["refresh"] if not labels_in_step(settings) else 0
-        step_s = [(cost.step_s + (cost.pool_s / refresh if refresh else 0.0)) / share for cost in costs]
+        step_s = [training_step_s(cost, settings) / share for cost in costs]
         schedule = budget_schedule(
             self.budget_s - self.spent_s, step_s, fixed_s=costs[0].pool_s,
             validation_s=sum(cost.validation_s for cost in costs) / len(costs) / share, max_steps=opts.max_steps,

@@ -401,6 +401,13 @@ def step_cost(
     return StepCost(step_s=step_s, pool_s=batches_per_pool * label_s, validation_s=batches_per_validation * validation_s)
 
 
+def training_step_s(cost: StepCost, settings: FinetuneSettings) -> float:
+    """Seconds per training step with a refreshed pool's labelling spread over its steps (none where
+    every step labels its own batch, which ``cost.step_s`` already holds)."""
+    refresh = settings.refresh if not labels_in_step(settings) else 0
+    return cost.step_s + (cost.pool_s / refresh if refresh else 0.0)
+
+
 def finetune(
     student: nn.Module,
     teacher: nn.Module,
@@ -518,5 +525,6 @@ __all__ = [
     "label_pool",
     "labels_in_step",
     "step_cost",
+    "training_step_s",
     "warmup_factor",
 ]
