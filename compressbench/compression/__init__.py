@@ -3,7 +3,7 @@
 Every method module is imported here, explicitly, so that importing the package registers them all.
 """
 
-from compressbench.compression import asym, dsconv, exact, mixed, prune, quantize, recover, stem  # noqa: F401  (register the methods)
+from compressbench.compression import asym, dsconv, exact, head_kernel, mixed, prune, quantize, recover, stem  # noqa: F401  (register the methods)
 from compressbench.compression.base import CompressionContext, CompressionMethod, Option, StageResult
 from compressbench.compression.chain import apply_chain, parse_chain, parse_set_options, replay, stage_options
 from compressbench.compression.methods import METHODS, get_method, list_methods, register_method

@@ -373,7 +373,7 @@ def pruned_file(tmp_path_factory):
     [
         ([], ["--method", "recover"], "recover (stage 1 of --method recover) has nothing to recover: it fine-tunes the model towards its teacher, which is the model itself here (no --teacher)"),
         ([], ["--method", "exact,recover"], "recover (stage 2 of --method exact,recover) has nothing to recover"),
-        ([], ["--method", "recover,prune"], "no stage before it changes the structure (asym, dsconv, prune, stem); prune first (e.g. --method prune,recover)"),
+        ([], ["--method", "recover,prune"], "no stage before it changes the structure (asym, dsconv, heads, prune, stem); prune first (e.g. --method prune,recover)"),
         ([], ["--method", "prune,quantize,recover"], "comes after quantize: an int8 model has no float weights to train; put recover before quantize"),
         (["--model", "{dir}/pruned.pt"], ["--method", "recover"], "give the model it was made from with --teacher (e.g. --teacher teacher)"),
         (["--model", "{dir}/teacher.pt", "--teacher", "{dir}/twin.pt"], ["--method", "recover"], "the model and --teacher are the same network with the same weights"),
