@@ -104,3 +104,17 @@ def test_with_stem_allowed_every_pruned_head_also_gets_the_learned_input_stage()
     lat = planned_candidates(("prune", "stem", "recover"), {0.7: {}})
     assert [c.name for c in lat] == ["prune-lat-0.7", "prune-lat-0.7+stem"]
     assert [s["method"] for s in lat[1].stages] == ["prune", "stem"]
+
+
+def test_with_heads_allowed_every_pruned_head_also_gets_the_smaller_heads_and_both_ends():
+    from compressbench.variant_search import default_candidates
+
+    names = [c.name for c in default_candidates(("prune", "heads", "recover"))]
+    assert names == ["prune-0.3", "prune-0.5", "prune-0.7", "prune-0.3+heads", "prune-0.5+heads", "prune-0.7+heads"]
+    lat = planned_candidates(("prune", "stem", "heads", "recover", "exact"), {0.8: {}})
+    assert [c.name for c in lat] == [
+        "prune-lat-0.8", "prune-lat-0.8+exact", "prune-lat-0.8+stem", "prune-lat-0.8+stem+exact", "prune-lat-0.8+heads",
+        "prune-lat-0.8+heads+exact", "prune-lat-0.8+stem+heads", "prune-lat-0.8+stem+heads+exact",
+    ]  # fmt: skip
+    assert [s["method"] for s in lat[-1].stages] == ["prune", "stem", "heads", "exact"]
+    assert lat[-1].stages[2]["options"] == {"kernel": 5, "which": "both", "init": "fit"}
