@@ -314,8 +314,9 @@ def planned_candidates(methods: tuple[str, ...], plans: dict[float, dict[str, fl
 
 
 # The fixed stages pruning leaves, as the methods that make them cheaper: the learned input stage
-# (``stem``) and the smaller heads (``heads``). After pruning they are a larger share (AVX2-capped
-# OpenVINO int8, prune-lat-0.8+exact untrained: 1.45 ms; +heads 1.15; +stem 1.23; +stem+heads 0.95).
+# (``stem``) and the smaller heads (``heads``). After pruning they are a larger share: on the AVX2-capped
+# OpenVINO int8 prune-lat-0.8+exact skeleton +stem is 1.11x faster, +heads 1.14x, both 1.31x
+# (benchmarks/results/amd-epyc-avx512-as-avx2/ends-latency.json).
 END_METHODS = ("stem", "heads")
 
 
