@@ -15,7 +15,9 @@ trains no further and takes no place in later rounds). Once the survivors are se
 that decide differ) they cannot get faster by training, so the budget goes back to the faster
 candidates that halving had dropped, continuing from their last weights; when there are none, the
 fastest variant within the bound goes on training (a wider margin on frames it was not selected
-on). The survivors are measured interleaved with the teacher in one
+on). On an int8 runtime that can keep layers float, the precision pass
+(:mod:`compressbench.search_precision`) then gives the fastest candidates that int8 alone pushes
+out of the bound a mixed precision, each a candidate of its own. The survivors are measured interleaved with the teacher in one
 :func:`compressbench.comparison.compare` run, which gives the Pareto front (latency against AKD) and
 the fastest variant within the bound.
 
@@ -70,6 +72,7 @@ from compressbench.provenance import (
 )
 from compressbench.records import BudgetSplit, SearchRecord
 from compressbench.runtimes import RuntimeUnavailable, check_runtime, prepare
+from compressbench.search_precision import Contender, ValidationFrames, precision_pass, skip_reason
 from compressbench.search_schedule import (
     BET_MARGIN,
     MIN_FIRST_STEPS,
@@ -89,7 +92,7 @@ from compressbench.search_workers import (
 )
 from compressbench.suite import VariantSpec, suite_text
 
-DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "stem", "recover")
+DEFAULT_METHODS = ("prune", "exact", "quantize", "asym", "stem", "recover", "mixed")
 PRUNE_RATIOS = (0.3, 0.5, 0.7)
 PLAN_RATIOS = (0.5, 0.7, 0.8)  # latency-aware plans predicted as fast as uniform prune at these ratios
 PRUNE_IMPORTANCES = ("l2",)
@@ -543,7 +546,7 @@ class _Search:
         self.workers_info: dict = self.pool.info()  # how many workers trained and on what; final after run()
         self._fresh: dict[str, float] = {}  # heads a parallel round trained ahead, not yet taken: training seconds
         # where the search's time went: timing skeletons and planning before training, training, final timing
-        self.budget_split = {"screening_s": 0.0, "training_s": 0.0, "timing_s": 0.0}
+        self.budget_split = {"screening_s": 0.0, "training_s": 0.0, "precision_s": 0.0, "timing_s": 0.0}
         self.block_times: dict | None = None  # the teacher's per-block times the prune plans came from
         self.plans: dict[str, dict[str, float]] = {}  # "prune-lat-R" -> its per-block ratios
         self.schedule = Schedule(options.min_steps or MIN_FIRST_STEPS, "--min-steps" if options.min_steps else "budget")
@@ -813,7 +816,33 @@ class _Search:
                 self.workers_info = self.pool.info()
                 self.trained += [self.heads[key][1] for key in self._fresh]  # trained ahead when Ctrl-C came
                 self._fresh.clear()
+        if not interrupted:  # Ctrl-C asks for the results so far, not for more work
+            self._mix(final)
         return self._measure(final, interrupted)
+
+    def _mix(self, final: dict[str, Trial]) -> None:
+        """The precision pass (:mod:`compressbench.search_precision`): each mix it finds for a
+        candidate that int8 pushes out of the bound joins ``final`` as ``<name>+mixed``, the
+        ``mixed`` stage appended to its parent's chain. Saved models (``include``) are taken as given."""
+        opts = self.options
+        if skip_reason(opts.runtime, opts.precision, opts.methods) is not None:
+            return  # a default method the runtime cannot use: nothing to log in every torch search
+        contenders = [
+            Contender(t.candidate.name, t.variant.module, t.latency_ms)
+            for t in final.values()
+            if t.candidate.include is None and t.val_akd_px <= opts.max_akd and math.isfinite(t.latency_ms)
+        ]
+        frames = ValidationFrames(self.val_images, self.context.calibration_frames(CALIBRATION_FRAMES), opts.seed, opts.data)
+        done = precision_pass(contenders, self.teacher, opts.runtime, opts.max_akd, frames, opts.threads, opts.progress)
+        self.log += done.log
+        self.budget_split["precision_s"] += done.seconds
+        for found in done.found:
+            parent = final[found.parent]
+            options = found.stage["options"]
+            variant = copy.copy(derive(parent.variant.module, ["mixed"], [options], self.context, provenance=parent.variant.provenance)[-1])
+            variant.name = found.name
+            candidate = Candidate(found.name, parent.candidate.stages + (_stage("mixed", **options),))
+            final[found.name] = replace(parent, candidate=candidate, variant=variant)
 
     def _charge(self, seconds: float, advance) -> None:
         self.spent_s += seconds

@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("provenance", ("provenance",)),
     # a variant against the teacher; students built through chains (distill); exports of variants
     ("comparison", ("comparison", "distillation.train", "artifacts")),
-    ("search and suites", ("suite", "search_schedule", "variant_search", "search_workers", "bench", "regress")),
+    ("search and suites", ("suite", "search_schedule", "search_precision", "variant_search", "search_workers", "bench", "regress")),
     ("report", ("report",)),
     ("api", ("api", "__init__", "fomm")),
     ("cli", ("cli", "__main__")),

@@ -204,7 +204,7 @@ SEARCH = SearchRecord(
     data="synthetic", trained=("prune-0.5@300",), log=({"candidate": "prune-0.5", "steps": 300},), front=("prune-0.5",),
     front_chains={"prune-0.5": {"stages": [{"method": "prune", "options": {"ratio": 0.5}}]}}, winner="prune-0.5",
     comparison=ComparisonRecord(rows=(ROW, VARIANT), modules=(), env={"runtime": "openvino"}, notes=(), health=None),
-    budget_split=BudgetSplit(screening_s=12.5, training_s=250.0, timing_s=31.25),
+    budget_split=BudgetSplit(screening_s=12.5, training_s=250.0, timing_s=31.25, precision_s=4.5),
     runtime_fronts={"onnxruntime int8": {"front": ["prune-0.5"], "winner": "prune-0.5", "rows": []}}, out="best.pt",
 )  # fmt: skip
 ENTRY = BaselineEntry("teacher", "f00d", 14_215_368, Samples([24.0, 25.0], [12.0, 12.5]), spec={"name": "teacher"}, macs=10,
@@ -249,7 +249,7 @@ def test_results_and_search_records_round_trip_with_exact_values():
     assert results["cached"] == ["teacher"] and ResultsRecord.from_json(results) == RESULTS_RECORD
     search = as_file(SEARCH)
     assert search["format"] == SEARCH_FORMAT == "compressbench-search/1"
-    assert search["budget_split"] == {"screening_s": 12.5, "training_s": 250.0, "timing_s": 31.25}
+    assert search["budget_split"] == {"screening_s": 12.5, "training_s": 250.0, "precision_s": 4.5, "timing_s": 31.25}
     assert search["rows"][1]["recover_steps"] == 300 and search["rows"][1]["recovered_by"] == "prune-0.5@300"
     assert "recover_steps" not in search["rows"][0] and search["out"] == "best.pt" and search["winner"] == "prune-0.5"
     assert SearchRecord.from_json(search) == SEARCH

@@ -72,8 +72,10 @@ def _margin_note(row: dict, record: dict) -> str:
 def _split_note(split: dict | None) -> str:
     if not split:
         return ""
+    precision = split.get("precision_s") or 0.0
     return (f": {split['screening_s']:.0f} s timing skeletons and planning before training, {split['training_s']:.0f} s "
-            f"training; the final timing took {split['timing_s']:.0f} s more")  # fmt: skip
+            f"training; " + (f"the precision pass took {precision:.0f} s and " if precision else "")
+            + f"the final timing {split['timing_s']:.0f} s more")  # fmt: skip
 
 
 @app.command("search")

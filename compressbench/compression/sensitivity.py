@@ -233,7 +233,8 @@ def layer_macs(model: nn.Module, example: torch.Tensor, layers: list[str]) -> tu
 # -- measuring ----------------------------------------------------------------------------------------------
 
 
-def _reference_keypoints(reference: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def reference_keypoints(reference: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The reference's keypoints on ``images`` in eager PyTorch: what every int8 configuration is scored against."""
     with torch.inference_mode():
         return torch.cat([reference(images[i : i + REFERENCE_CHUNK])["value"].float()
                           for i in range(0, len(images), REFERENCE_CHUNK)])  # fmt: skip
@@ -363,7 +364,7 @@ def analyse_precision(
         raise CompressbenchError("the model has no quantizable layer (no convolution or matrix product in its export)")
     macs, total_macs = layer_macs(model, example, found)
     with torch_threads(threads) as threads_used, frozen_exports():  # one export of the probe's model
-        reference_value = _reference_keypoints(reference, images)
+        reference_value = reference_keypoints(reference, images)
         probe = _Probe(model, runtime, images, calibration, reference_value, threads_used, method, float_precision)
         passes = 2 + len(found) * (2 if only_int8 else 1)
         with progress_bar(f"sensitivity on {runtime} int8", passes, show_progress) as advance:
