@@ -8,7 +8,8 @@ bound is recovered for a few steps, the better half by validation AKD is recover
 steps *more*, continuing from its own weights (each round is one more ``recover`` stage, with its own
 cosine schedule trained to its end, so a variant's chain records every round it was trained for), and so on. Candidates
 that differ only after ``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are
-train-free) share one recovery. A candidate whose latency cannot beat that fastest variant is not
+train-free) share one recovery, and of two heads that differ only by the learned input stage
+(``prune-0.7``, ``prune-0.7+stem``), which recover alike, only the one faster on the probe trains. A candidate whose latency cannot beat that fastest variant is not
 trained at all (``recover`` changes weights, not structure, so its latency is known before
 training). A round that leaves a candidate worse on validation is undone (it keeps its earlier weights,
 trains no further and takes no place in later rounds). Once the survivors are settled (validation AKD 5% inside the bound: the held-out frames
@@ -368,6 +369,56 @@ def screen(
                 f"screened before training: {rival.name} is faster beyond the probe's spread (p90 {spread[rival.name][1]:.3f} "
                 f"ms below p10 {spread[c.name][0]:.3f} ms) with as many or more parameters ({params[rival.name]:,} vs {params[c.name]:,})")})
     return kept, log
+
+
+# Ends whose sibling without them recovers alike, so only the faster of the two is trained: at 50, 150
+# and 350 recover steps each prune-R+stem's validation AKD was within 3.1% of prune-R's, ahead in 8 of 11
+# (benchmarks/results/amd-epyc-avx512/search-20m-stem.json, -1px-stem.json logs), while training both gave
+# every round twice the heads and the fastest head a quarter of the steps. The smaller heads have no
+# such record: both siblings train.
+RECOVER_ALIKE_ENDS = ("stem",)
+
+
+def _without_alike_ends(candidate: Candidate) -> str:
+    head = [s for s in candidate.stages[: candidate.head_end] if s["method"] not in RECOVER_ALIKE_ENDS]
+    return json.dumps(head, sort_keys=True, default=str)
+
+
+def one_per_end_sibling(candidates: list[Candidate], latency: dict[str, float]) -> tuple[list[Candidate], list[dict]]:
+    """Before any training: of two trained heads that differ only by an end in
+    :data:`RECOVER_ALIKE_ENDS` (``prune-0.7`` and ``prune-0.7+stem``), keep the family whose fastest
+    tail has the lower probe median, and drop every candidate of the other. Unlike :func:`screen`,
+    the choice does not wait for a difference beyond the probe's spread: the siblings train to the
+    same accuracy, so a wrong choice inside the spread costs only that difference in latency, and
+    training both costs every round a head. A head left with nothing once its ends are removed (the
+    stem alone, whose sibling is the untrained model) is not paired. Returns the kept candidates (in
+    the given order) and a log entry per dropped one."""
+    families: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        families.setdefault(c.family, []).append(c)
+    fastest = {family: min(latency[c.name] for c in members) for family, members in families.items()}
+    by_base: dict[str, list[str]] = {}
+    for family, members in families.items():
+        base = _without_alike_ends(members[0])
+        if base != "[]" and members[0].structural:
+            by_base.setdefault(base, []).append(family)
+    dropped: dict[str, str] = {}  # family -> the family kept instead
+    for siblings in by_base.values():
+        if len(siblings) < 2:
+            continue
+        kept = min(siblings, key=lambda f: (fastest[f], len(families[f][0].stages)))  # a tie keeps the simpler
+        if not math.isfinite(fastest[kept]):
+            continue  # the runtime runs neither: nothing to choose on
+        dropped.update({f: kept for f in siblings if f != kept})
+    log = []
+    for c in candidates:
+        if c.family in dropped:
+            winner = families[dropped[c.family]]
+            rival = min(winner, key=lambda d: latency[d.name])
+            log.append({"candidate": c.name, "steps": 0, "skipped": (
+                f"screened before training: its sibling {rival.name} is faster on the probe ({latency[rival.name]:.3f} vs "
+                f"{fastest[c.family]:.3f} ms, each family's fastest tail) and they recover alike, so one of them trains")})
+    return [c for c in candidates if c.family not in dropped], log
 
 
 def default_candidates(methods: tuple[str, ...]) -> list[Candidate]:
@@ -737,7 +788,8 @@ class _Search:
         structural = [c for c in candidates if c.structural and not c.include]
         params = {c.name: count_params(untrained[c.name].module) for c in structural}
         kept, screened = screen(structural, latency, params, self.latency_spread)
-        self.log += screened
+        kept, paired = one_per_end_sibling(kept, latency)
+        self.log += screened + paired
         candidates = [c for c in candidates if not (c.structural and not c.include) or c in kept]
         self.budget_split["screening_s"] += time.perf_counter() - started
         self.spent_s += self.budget_split["screening_s"]  # planning and screening are search work: the budget pays

@@ -118,3 +118,45 @@ def test_with_heads_allowed_every_pruned_head_also_gets_the_smaller_heads_and_bo
     ]  # fmt: skip
     assert [s["method"] for s in lat[-1].stages] == ["prune", "stem", "heads", "exact"]
     assert lat[-1].stages[2]["options"] == {"kernel": 5, "which": "both", "init": "fit"}
+
+
+def test_of_two_heads_that_differ_only_by_the_stem_the_faster_family_trains():
+    from compressbench.variant_search import one_per_end_sibling
+
+    plain = Candidate("prune-0.7", (stage("prune", ratio=0.7),))
+    plain_exact = Candidate("prune-0.7+exact", (*plain.stages, stage("exact")))
+    stem = Candidate("prune-0.7+stem", (*plain.stages, stage("stem")))
+    stem_exact = Candidate("prune-0.7+stem+exact", (*stem.stages, stage("exact")))
+    alone = Candidate("stem", (stage("stem"),))  # its sibling is the untrained model: never paired
+    other = Candidate("prune-0.5", (stage("prune", ratio=0.5),))  # no sibling: kept
+    given = [plain, plain_exact, stem, stem_exact, alone, other]
+    # each family's fastest tail decides: the stem's 0.70 beats the plain 0.75, though its bare tail is slower
+    latency = {"prune-0.7": 1.5, "prune-0.7+exact": 0.75, "prune-0.7+stem": 0.9, "prune-0.7+stem+exact": 0.70, "stem": 2.0, "prune-0.5": 1.0}
+    kept, log = one_per_end_sibling(given, latency)
+    assert [c.name for c in kept] == ["prune-0.7+stem", "prune-0.7+stem+exact", "stem", "prune-0.5"]
+    assert [e["candidate"] for e in log] == ["prune-0.7", "prune-0.7+exact"]
+    assert log[0] == {"candidate": "prune-0.7", "steps": 0, "skipped": (
+        "screened before training: its sibling prune-0.7+stem+exact is faster on the probe (0.700 vs 0.750 ms, each family's "
+        "fastest tail) and they recover alike, so one of them trains")}  # fmt: skip
+    # the plain family faster: the stem's is dropped; a tie keeps the plain one (fewer stages)
+    kept, log = one_per_end_sibling(given, {**latency, "prune-0.7+stem+exact": 0.8})
+    assert [c.name for c in kept] == ["prune-0.7", "prune-0.7+exact", "stem", "prune-0.5"]
+    kept, _ = one_per_end_sibling(given, {**latency, "prune-0.7+stem+exact": 0.75})
+    assert [c.name for c in kept][:2] == ["prune-0.7", "prune-0.7+exact"]
+    # a family the runtime cannot run loses to one it can; two it cannot run are both left alone
+    inf = float("inf")
+    kept, _ = one_per_end_sibling([plain, stem], {"prune-0.7": inf, "prune-0.7+stem": 1.0})
+    assert [c.name for c in kept] == ["prune-0.7+stem"]
+    kept, log = one_per_end_sibling([plain, stem], {"prune-0.7": inf, "prune-0.7+stem": inf})
+    assert len(kept) == 2 and log == []
+
+
+def test_the_smaller_heads_are_not_assumed_to_recover_alike():
+    from compressbench.variant_search import one_per_end_sibling
+
+    plain = Candidate("prune-0.7", (stage("prune", ratio=0.7),))
+    heads = Candidate("prune-0.7+heads", (*plain.stages, stage("heads")))
+    both = Candidate("prune-0.7+stem+heads", (*plain.stages, stage("stem"), stage("heads")))
+    kept, log = one_per_end_sibling([plain, heads, both], {"prune-0.7": 1.0, "prune-0.7+heads": 0.9, "prune-0.7+stem+heads": 0.8})
+    # +heads and +stem+heads are siblings by the stem; prune-0.7 is no sibling of either
+    assert [c.name for c in kept] == ["prune-0.7", "prune-0.7+stem+heads"] and [e["candidate"] for e in log] == ["prune-0.7+heads"]
