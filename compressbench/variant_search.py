@@ -4,8 +4,8 @@ Candidates are chains of registered methods (prune ratios and importances, exact
 convolution swaps) plus saved models given with ``include``. Every structural candidate gets
 ``recover`` stages after its structural stages. The training budget goes where it pays, by
 successive halving: every candidate that could still beat the fastest variant known to be within the
-bound is recovered for a few steps, the better half by validation AKD is recovered for twice the
-steps *more*, continuing from its own weights (each round is one more ``recover`` stage, with its own
+bound is recovered for a few steps, the better half of the heads by validation AKD (each with all
+its tails) is recovered for twice the steps *more*, continuing from its own weights (each round is one more ``recover`` stage, with its own
 cosine schedule trained to its end, so a variant's chain records every round it was trained for), and so on. Candidates
 that differ only after ``recover`` (a pruned head and its ``+exact``/``+int8`` tails, which are
 train-free) share one recovery, and of two heads that differ only by the learned input stage
@@ -963,29 +963,39 @@ class _Search:
         """Who trains next: of this round's candidates that could still beat (or are) the fastest
         variant within the bound and are not yet settled (validation AKD ``SETTLED_FRACTION`` of the
         bound), the fastest one whose learning curve says the budget left gets it there
-        (:meth:`_affordable_bet`), else the better half by :func:`rank`; when every one of them is settled (no training makes them
+        (:meth:`_affordable_bet`), else the better half of the heads by :func:`rank` (a head goes on
+        with all its tails); when every one of them is settled (no training makes them
         faster), the better half of the faster candidates dropped earlier; when there are none, the
         fastest variant within the bound, for a wider margin. Candidates whose training stopped paying
         (a round left them worse) are not among the trials given."""
         settled = self.options.max_akd * SETTLED_FRACTION
 
+        def with_tails(chosen: list[Trial], group: list[Trial]) -> list[Candidate]:
+            # a head's tails train nothing of their own: they go on together, or a tail left behind would
+            # later train the same head again from fewer steps
+            families = {t.candidate.family for t in chosen}
+            return [t.candidate for t in rank(group) if t.candidate.family in families]
+
         def better_half(group: list[Trial]) -> list[Candidate]:
-            return [t.candidate for t in rank(group)[: max(1, len(group) // 2)]]
+            ranked_families = list(dict.fromkeys(t.candidate.family for t in rank(group)))
+            half = set(ranked_families[: max(1, len(ranked_families) // 2)])
+            return with_tails([t for t in group if t.candidate.family in half], group)
 
         open_now = [t for t in round_trials if t.val_akd_px > settled and t.latency_ms <= best]
         if open_now:
             halving = better_half(open_now)
-            bet = self._affordable_bet(open_now) if len(open_now) > 1 else None
+            bet = self._affordable_bet(open_now) if len({t.candidate.family for t in open_now}) > 1 else None
             if bet is None:
                 return halving
-            if [bet.candidate] != halving:
+            chosen = with_tails([bet], open_now)
+            if chosen != halving:
                 self.log[-1]["bet"] += f"; halving would have kept {', '.join(c.name for c in halving)}"
-            return [bet.candidate]
+            return chosen
         dropped = [t for t in trials if t.steps and t.val_akd_px > settled and t.latency_ms <= best]
         if dropped:
             return better_half(dropped)
         within = [t for t in round_trials if t.val_akd_px <= self.options.max_akd]
-        return [min(within, key=lambda t: t.latency_ms).candidate] if within else []
+        return with_tails([min(within, key=lambda t: t.latency_ms)], within) if within else []
 
     def _affordable_bet(self, trials: list[Trial]) -> Trial | None:
         """The fastest of ``trials`` whose extrapolated steps to the settled bound

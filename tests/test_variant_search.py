@@ -72,10 +72,10 @@ def test_a_head_and_its_train_free_tail_share_one_recovery(tmp_path):
     record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1e-3), None, CANDIDATES[2:])
     rows = {row["variant"]: row for row in record["rows"][1:]}
     first, survivor = record["trained"]  # one recovery of prune-0.6 per step count, not one per tail
-    assert first.endswith("@2") and survivor.endswith("@4")  # the lone survivor goes on from its weights
-    assert sorted(row["recover_steps"] for row in rows.values()) == [2, 4]
-    at_two = next(row for row in rows.values() if row["recover_steps"] == 2)
-    assert at_two["recovered_by"] == first
+    assert first.endswith("@2") and survivor.endswith("@4")  # the lone surviving head goes on from its weights
+    # halving keeps a head with its tails: both go on, on the one recovery
+    assert [row["recover_steps"] for row in rows.values()] == [4, 4]
+    assert {row["recovered_by"] for row in rows.values()} == {survivor}
 
 
 def test_a_survivor_goes_on_from_its_own_weights_one_recover_stage_per_round(tmp_path):
@@ -149,6 +149,34 @@ def test_once_the_survivor_is_within_the_bound_a_faster_dropped_candidate_goes_o
     rows = {row["variant"]: row for row in record["rows"][1:]}
     assert (rows["prune-0.3"]["recover_steps"], rows["prune-0.6"]["recover_steps"]) == (8, 8)
     assert rows["prune-0.6"]["val_akd_px"] == 0.8
+
+
+def test_halving_keeps_a_head_with_all_its_tails(tmp_path, monkeypatch):
+    from compressbench import variant_search as search_module
+
+    scripted = {
+        ("prune-0.3", 2): 2.0, ("prune-0.6", 2): 3.0, ("prune-0.6+exact", 2): 2.05,
+        ("prune-0.6", 6): 0.5, ("prune-0.6+exact", 6): 0.5, ("prune-0.6", 8): 0.4, ("prune-0.6+exact", 8): 0.4,
+    }  # fmt: skip
+
+    def score(self, variant):
+        return scripted[(variant.name, sum(st.options["steps"] for st in variant.provenance.stages if st.method == "recover"))]
+
+    monkeypatch.setattr(search_module._Search, "score", score)
+    latencies = {"__teacher__": 10.0, "prune-0.3": 5.0, "prune-0.6": 2.8, "prune-0.6+exact": 2.9}
+    monkeypatch.setattr(search_module._Search, "latencies", lambda self, variants: latencies)
+    record, _ = search(calibrated_teacher(), options(tmp_path, cache=None, max_akd=1.0, max_steps=8), None, CANDIDATES[1:4])
+    # round 1 ranks prune-0.6+exact first, prune-0.3, then its head prune-0.6 (3.0 px): halving the
+    # candidates would keep the tail alone and leave its head behind at 2 steps; halving the heads keeps
+    # both, and they share every round's training
+    assert record["trained"] == ["prune-0.6@2", "prune-0.3@2", "prune-0.6+exact@6", "prune-0.6@8"]
+    rows = {row["variant"]: row for row in record["rows"][1:]}
+    # round 2 took the head with its tail, on one recovery; in round 3 the tail, slower than its own head
+    # within the bound, cannot win and stays
+    assert [e["candidate"] for e in record["log"] if e.get("total_steps") == 6] == ["prune-0.6+exact", "prune-0.6"]
+    assert (rows["prune-0.6+exact"]["recover_steps"], rows["prune-0.6+exact"]["recovered_by"]) == (6, "prune-0.6+exact@6")
+    assert (rows["prune-0.6"]["recover_steps"], rows["prune-0.6"]["recovered_by"]) == (8, "prune-0.6@8")
+    assert rows["prune-0.3"]["recover_steps"] == 2
 
 
 def test_once_curves_are_drawn_the_fastest_head_predicted_to_reach_the_bound_gets_the_budget(tmp_path, monkeypatch):
