@@ -373,7 +373,7 @@ def screen(
 
 # Ends whose sibling without them recovers alike, so only the faster of the two is trained: at 50, 150
 # and 350 recover steps each prune-R+stem's validation AKD was within 3.1% of prune-R's, ahead in 8 of 11
-# (benchmarks/results/amd-epyc-avx512/search-20m-stem.json, -1px-stem.json logs), while training both gave
+# (the logs of benchmarks/results/amd-epyc-avx512/search-20m-stem.json and search-20m-1px-stem.json), while training both gave
 # every round twice the heads and the fastest head a quarter of the steps. The smaller heads have no
 # such record: both siblings train.
 RECOVER_ALIKE_ENDS = ("stem",)
@@ -970,16 +970,14 @@ class _Search:
         (a round left them worse) are not among the trials given."""
         settled = self.options.max_akd * SETTLED_FRACTION
 
-        def with_tails(chosen: list[Trial], group: list[Trial]) -> list[Candidate]:
+        def with_tails(families: set[str], group: list[Trial]) -> list[Candidate]:
             # a head's tails train nothing of their own: they go on together, or a tail left behind would
             # later train the same head again from fewer steps
-            families = {t.candidate.family for t in chosen}
             return [t.candidate for t in rank(group) if t.candidate.family in families]
 
         def better_half(group: list[Trial]) -> list[Candidate]:
             ranked_families = list(dict.fromkeys(t.candidate.family for t in rank(group)))
-            half = set(ranked_families[: max(1, len(ranked_families) // 2)])
-            return with_tails([t for t in group if t.candidate.family in half], group)
+            return with_tails(set(ranked_families[: max(1, len(ranked_families) // 2)]), group)
 
         open_now = [t for t in round_trials if t.val_akd_px > settled and t.latency_ms <= best]
         if open_now:
@@ -987,7 +985,7 @@ class _Search:
             bet = self._affordable_bet(open_now) if len({t.candidate.family for t in open_now}) > 1 else None
             if bet is None:
                 return halving
-            chosen = with_tails([bet], open_now)
+            chosen = with_tails({bet.candidate.family}, open_now)
             if chosen != halving:
                 self.log[-1]["bet"] += f"; halving would have kept {', '.join(c.name for c in halving)}"
             return chosen
@@ -995,7 +993,7 @@ class _Search:
         if dropped:
             return better_half(dropped)
         within = [t for t in round_trials if t.val_akd_px <= self.options.max_akd]
-        return with_tails([min(within, key=lambda t: t.latency_ms)], within) if within else []
+        return with_tails({min(within, key=lambda t: t.latency_ms).candidate.family}, within) if within else []
 
     def _affordable_bet(self, trials: list[Trial]) -> Trial | None:
         """The fastest of ``trials`` whose extrapolated steps to the settled bound
